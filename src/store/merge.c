@@ -1,0 +1,196 @@
+/* The merge rules, in brief (docs/merge.md has the why):
+ *   - events are ordered by (sequence, provider timestamp, idempotency key); "newer" means later
+ *     in that order, which is a total order on the set, so the fold does not depend on arrival;
+ *   - status only moves forward (max); disposition takes the strongest evidence (max rank);
+ *   - started_at/answered_at take the earliest known value, ended_at the latest, durations the
+ *     largest: values that only grow where that is the provider's meaning;
+ *   - other scalars: the newest known value wins; null/empty never replaces a known value;
+ *   - call-level text fields come from call-level events first; leg events only fill gaps, so
+ *     an agent leg cannot overwrite the number the customer dialled;
+ *   - metadata merges key by key, newest wins. */
+#include "store/merge.h"
+#include "util/mem.h"
+#include "util/phone.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_events(const void *pa, const void *pb)
+{
+    const ch_event *a = *(ch_event *const *)pa, *b = *(ch_event *const *)pb;
+    int c = cmp_i64(a->seq, b->seq);
+    if (!c) c = cmp_i64(a->ts, b->ts);
+    if (!c) c = strcmp(a->idem_key ? a->idem_key : "", b->idem_key ? b->idem_key : "");
+    return c;
+}
+
+static void take_str(char **dst, const char *src, bool fill_only)
+{
+    if (!src || !*src) return;
+    if (fill_only && *dst) return;
+    free(*dst);
+    *dst = ch_strdup(src);
+}
+
+static void min_time(int64_t *dst, int64_t v)
+{
+    if (v == CH_TIME_UNSET) return;
+    if (*dst == CH_TIME_UNSET || v < *dst) *dst = v;
+}
+
+static void max_num(int64_t *dst, int64_t v)
+{
+    if (v == CH_NUM_UNSET) return;
+    if (*dst == CH_NUM_UNSET || v > *dst) *dst = v;
+}
+
+static void apply(ch_callstate *s, const ch_event *e, bool fill_only)
+{
+    if (e->direction != CH_DIR_UNKNOWN && (!fill_only || s->direction == CH_DIR_UNKNOWN))
+        s->direction = e->direction;
+    if (e->status > s->status) s->status = e->status;
+    if (e->disposition > s->disposition) s->disposition = e->disposition;
+    take_str(&s->from_raw, e->from_raw, fill_only);
+    take_str(&s->to_raw, e->to_raw, fill_only);
+    take_str(&s->caller_name, e->caller_name, fill_only);
+    take_str(&s->extension, e->extension, fill_only);
+    take_str(&s->recording_url, e->recording_url, fill_only);
+    take_str(&s->transcript, e->transcript, fill_only);
+    take_str(&s->summary, e->summary, fill_only);
+    min_time(&s->started_at, e->started_at);
+    min_time(&s->answered_at, e->answered_at);
+    max_num(&s->ended_at, e->ended_at);
+    max_num(&s->duration_sec, e->duration_sec);
+    max_num(&s->billsec, e->billsec);
+    if (e->cost_micros != CH_NUM_UNSET && (!fill_only || s->cost_micros == CH_NUM_UNSET)) {
+        s->cost_micros = e->cost_micros;
+        take_str(&s->cost_currency, e->cost_currency, false);
+    }
+    if (e->metadata && json_object_size(e->metadata)) {
+        if (!s->metadata) s->metadata = json_object();
+        if (fill_only)
+            json_object_update_missing(s->metadata, e->metadata);
+        else
+            json_object_update(s->metadata, e->metadata);
+    }
+}
+
+/* Facts implied by others: a call with an end time has ended; one answered is at least in
+ * progress; an ended call with an answer time was answered. Durations from the times when the
+ * provider did not state them. */
+static void derive(ch_callstate *s, const char *country)
+{
+    if (s->ended_at != CH_TIME_UNSET && s->status < CH_STATUS_ENDED) s->status = CH_STATUS_ENDED;
+    if (s->disposition != CH_DISP_NONE && s->status < CH_STATUS_ENDED) {
+        /* a disposition is a final verdict; "answered" alone may arrive mid-call */
+        if (s->disposition != CH_DISP_ANSWERED) s->status = CH_STATUS_ENDED;
+    }
+    if (s->answered_at != CH_TIME_UNSET && s->status < CH_STATUS_IN_PROGRESS)
+        s->status = CH_STATUS_IN_PROGRESS;
+    if (s->status == CH_STATUS_ENDED && s->disposition == CH_DISP_NONE &&
+        s->answered_at != CH_TIME_UNSET)
+        s->disposition = CH_DISP_ANSWERED;
+    if (s->status == CH_STATUS_ENDED && s->ended_at != CH_TIME_UNSET) {
+        if (s->duration_sec == CH_NUM_UNSET && s->started_at != CH_TIME_UNSET &&
+            s->ended_at >= s->started_at)
+            s->duration_sec = (s->ended_at - s->started_at) / 1000;
+        if (s->billsec == CH_NUM_UNSET && s->answered_at != CH_TIME_UNSET &&
+            s->ended_at >= s->answered_at)
+            s->billsec = (s->ended_at - s->answered_at) / 1000;
+    }
+    char e164[24];
+    free(s->from);
+    free(s->to);
+    s->from = s->to = NULL;
+    if (s->from_raw)
+        s->from = ch_strdup(ch_phone_e164(s->from_raw, country, e164, sizeof e164) ? e164
+                                                                                    : s->from_raw);
+    if (s->to_raw)
+        s->to = ch_strdup(ch_phone_e164(s->to_raw, country, e164, sizeof e164) ? e164 : s->to_raw);
+}
+
+static ch_callstate *leg_for(ch_merged *m, const char *id, size_t *cap)
+{
+    for (size_t i = 0; i < m->nlegs; i++)
+        if (strcmp(m->legs[i].id, id) == 0) return &m->legs[i];
+    if (m->nlegs == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        m->legs = ch_realloc(m->legs, *cap * sizeof *m->legs);
+    }
+    ch_callstate *l = &m->legs[m->nlegs++];
+    ch_callstate_init(l);
+    l->id = ch_strdup(id);
+    return l;
+}
+
+static int cmp_legs(const void *a, const void *b)
+{
+    return strcmp(((const ch_callstate *)a)->id, ((const ch_callstate *)b)->id);
+}
+
+void ch_merge_fold(ch_merged *out, ch_event *const *events, size_t n, const char *country)
+{
+    memset(out, 0, sizeof *out);
+    ch_callstate_init(&out->call);
+    ch_event **sorted = ch_malloc((n ? n : 1) * sizeof *sorted);
+    memcpy(sorted, events, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_events);
+
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sorted[i]->leg_id) apply(&out->call, sorted[i], false);
+    for (size_t i = 0; i < n; i++) {
+        if (!sorted[i]->leg_id) continue;
+        apply(&out->call, sorted[i], true);
+        apply(leg_for(out, sorted[i]->leg_id, &cap), sorted[i], false);
+    }
+    free(sorted);
+
+    derive(&out->call, country);
+    for (size_t i = 0; i < out->nlegs; i++)
+        derive(&out->legs[i], country);
+    if (out->nlegs > 1) qsort(out->legs, out->nlegs, sizeof *out->legs, cmp_legs);
+}
+
+void ch_merged_clear(ch_merged *m)
+{
+    ch_callstate_clear(&m->call);
+    for (size_t i = 0; i < m->nlegs; i++)
+        ch_callstate_clear(&m->legs[i]);
+    free(m->legs);
+    m->legs = NULL;
+    m->nlegs = 0;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+    if (!a || !b) return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+int ch_callstate_cmp(const ch_callstate *a, const ch_callstate *b)
+{
+    int c = 0;
+    const char *sa[] = {a->id, a->from, a->to, a->from_raw, a->to_raw, a->caller_name,
+                        a->extension, a->recording_url, a->transcript, a->summary,
+                        a->cost_currency};
+    const char *sb[] = {b->id, b->from, b->to, b->from_raw, b->to_raw, b->caller_name,
+                        b->extension, b->recording_url, b->transcript, b->summary,
+                        b->cost_currency};
+    for (size_t i = 0; !c && i < sizeof sa / sizeof *sa; i++)
+        c = cmp_str(sa[i], sb[i]);
+    const int64_t na[] = {a->direction, a->status, a->disposition, a->started_at, a->answered_at,
+                          a->ended_at, a->duration_sec, a->billsec, a->cost_micros};
+    const int64_t nb[] = {b->direction, b->status, b->disposition, b->started_at, b->answered_at,
+                          b->ended_at, b->duration_sec, b->billsec, b->cost_micros};
+    for (size_t i = 0; !c && i < sizeof na / sizeof *na; i++)
+        c = cmp_i64(na[i], nb[i]);
+    if (!c && (a->metadata || b->metadata))
+        c = !(a->metadata && b->metadata && json_equal(a->metadata, b->metadata));
+    return c;
+}

@@ -1,0 +1,111 @@
+/* The data every layer shares: a normalised event (what a provider adapter produces from one
+ * delivery record), the merged call, and tenants. Strings are owned (heap) unless noted;
+ * CH_TIME_UNSET / CH_NUM_UNSET mark values the event does not carry. */
+#ifndef CH_MODEL_H
+#define CH_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/timeutil.h"
+
+#define CH_NUM_UNSET INT64_MIN
+
+typedef enum {
+    CH_DIR_UNKNOWN = 0,
+    CH_DIR_INBOUND,
+    CH_DIR_OUTBOUND,
+    CH_DIR_INTERNAL,
+} ch_direction;
+
+/* Ordered: a call's status only moves up (merge.md rule 3). CH_STATUS_NONE = not stated. */
+typedef enum {
+    CH_STATUS_NONE = 0,
+    CH_STATUS_QUEUED,
+    CH_STATUS_RINGING,
+    CH_STATUS_IN_PROGRESS,
+    CH_STATUS_ENDED,
+} ch_status;
+
+/* Ordered by strength of evidence: when legs or events disagree, the higher one wins
+ * (any answered leg makes the call answered). */
+typedef enum {
+    CH_DISP_NONE = 0,
+    CH_DISP_CANCELED,
+    CH_DISP_FAILED,
+    CH_DISP_NO_ANSWER,
+    CH_DISP_BUSY,
+    CH_DISP_ANSWERED,
+} ch_disposition;
+
+typedef struct {
+    char *provider;    /* adapter name: "generic", "twilio", … */
+    char *external_id; /* the call's natural key at the provider */
+    char *idem_key;    /* idempotency key, unique per tenant (provider-prefixed) */
+    char *kind;        /* provider's event name, for the timeline; may be NULL */
+    char *leg_id;      /* set when the event describes one leg of the call */
+    int64_t seq;       /* provider sequence number, or CH_NUM_UNSET */
+    int64_t ts;        /* provider timestamp of the event (ms), or CH_TIME_UNSET */
+
+    ch_direction direction;
+    ch_status status;
+    ch_disposition disposition;
+    char *from_raw, *to_raw, *caller_name, *extension;
+    int64_t started_at, answered_at, ended_at; /* ms UTC or CH_TIME_UNSET */
+    int64_t duration_sec, billsec;             /* or CH_NUM_UNSET */
+    char *recording_url, *transcript, *summary;
+    int64_t cost_micros; /* amount × 10^6, or CH_NUM_UNSET */
+    char *cost_currency;
+    json_t *metadata; /* object or NULL; merged key by key */
+
+    /* The record exactly as received (for the events table). */
+    char *raw;
+    size_t raw_len;
+    char *content_type;
+} ch_event;
+
+typedef struct {
+    char *id; /* leg id; NULL for the call itself */
+    ch_direction direction;
+    ch_status status;
+    ch_disposition disposition;
+    char *from, *to, *from_raw, *to_raw, *caller_name, *extension;
+    int64_t started_at, answered_at, ended_at;
+    int64_t duration_sec, billsec;
+    char *recording_url, *transcript, *summary;
+    int64_t cost_micros;
+    char *cost_currency;
+    json_t *metadata;
+} ch_callstate;
+
+typedef struct {
+    int64_t id;
+    char *slug, *name, *timezone, *country;
+    int64_t monthly_limit; /* 0 = no limit */
+    bool hard_limit;       /* over the limit: refuse new calls with 429 instead of marking */
+    char *features;
+} ch_tenant;
+
+ch_event *ch_event_new(void);
+void ch_event_free(ch_event *e);
+void ch_callstate_init(ch_callstate *c);
+void ch_callstate_clear(ch_callstate *c);
+void ch_tenant_clear(ch_tenant *t);
+
+const char *ch_direction_str(ch_direction d);
+const char *ch_status_str(ch_status s);        /* NULL for NONE */
+const char *ch_disposition_str(ch_disposition d); /* NULL for NONE */
+/* Parse the API names; return -1 when unknown. */
+int ch_direction_parse(const char *s);
+int ch_status_parse(const char *s);
+int ch_disposition_parse(const char *s);
+
+/* The normalised part of an event as JSON (stored beside the raw body; merge reads it back).
+ * Only stated values are written. */
+json_t *ch_event_to_json(const ch_event *e);
+/* Inverse of ch_event_to_json (raw/content_type are not part of it). NULL on malformed input. */
+ch_event *ch_event_from_json(const json_t *j);
+
+#endif

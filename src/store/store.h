@@ -1,0 +1,136 @@
+/* The store: the only module that speaks SQL. One writer thread owns the write connection and
+ * commits whatever requests arrived meanwhile in one transaction (group commit, see
+ * docs/write-path.md); request threads read through a small pool of read-only connections.
+ * A PostgreSQL backend fills the same interface later. */
+#ifndef CH_STORE_H
+#define CH_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/model.h"
+
+typedef struct ch_store ch_store;
+
+typedef struct {
+    const char *path;
+    int64_t max_bytes;   /* 0 = no limit; beyond it writes fail like a full disk (503) */
+    int read_conns;      /* size of the read pool */
+    int batch_max;       /* most requests committed in one transaction */
+} ch_store_opts;
+
+typedef struct {
+    int64_t id;
+    char *provider;
+    char *username;
+    char *password_hash; /* argon2id */
+    char *token_hash;    /* sha256 hex of the bearer / x-api-key token */
+    char *signing_secret;
+    char *allow_ips; /* CIDR list; empty = any address */
+} ch_credential;
+
+/* ---- opening ------------------------------------------------------------------------- */
+
+/* Opens (creating and migrating) the database and starts the writer thread. */
+int ch_store_open(ch_store **out, const ch_store_opts *opts);
+/* Commits everything queued, stops the writer, closes all connections. */
+void ch_store_close(ch_store *s);
+/* Creates or upgrades the schema of the database at path; prints nothing. */
+int ch_store_migrate(const char *path, int *version_out);
+/* True while the last write succeeded and the database answers (for /readyz). */
+bool ch_store_writable(ch_store *s);
+
+/* ---- write path ---------------------------------------------------------------------- */
+
+typedef enum {
+    CH_REC_STORED = 0,
+    CH_REC_DUPLICATE,
+    CH_REC_REJECTED, /* refused by the store: reject_reason says why (e.g. monthly limit) */
+} ch_rec_outcome;
+
+typedef struct ch_write_job ch_write_job;
+struct ch_write_job {
+    /* in */
+    int64_t tenant_id;
+    const char *tenant_tz, *tenant_country;
+    int64_t monthly_limit;
+    bool hard_limit;
+    ch_event **events;
+    size_t n;
+    const char *request_id;
+    void (*done)(ch_write_job *job); /* called on the writer thread after commit/rollback */
+    void *arg;
+    /* out (valid in done) */
+    int result;                /* CH_OK, or CH_ESTORE: nothing of this job was stored */
+    ch_rec_outcome *outcome;   /* [n] */
+    char **call_ids;           /* [n] public call ids (owned by the job; ch_write_job_clear) */
+    const char **reject_reason; /* [n] static strings */
+    bool *over_limit;          /* [n] the call is over the tenant's monthly limit */
+    /* private */
+    ch_write_job *next;
+};
+
+/* Allocates the output arrays for n events. */
+void ch_write_job_init(ch_write_job *job, ch_event **events, size_t n);
+/* Frees the outputs (not the events). */
+void ch_write_job_clear(ch_write_job *job);
+/* Queues the job; done() is called exactly once, from the writer thread. */
+void ch_store_submit(ch_store *s, ch_write_job *job);
+/* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
+size_t ch_store_queue_depth(ch_store *s);
+
+/* ---- lookups for request threads ----------------------------------------------------- */
+
+int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
+/* Every enabled credential of tenant for provider (NULL provider: all). */
+int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
+                         ch_credential **out, size_t *n);
+void ch_credentials_free(ch_credential *c, size_t n);
+/* The tenant that owns API key id key_id and the key's secret hash. */
+int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash);
+/* Records that a credential was used (last_received_at); best effort, async. */
+
+/* ---- read API ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t since, until; /* on started_at (or received time); CH_TIME_UNSET = open */
+    int direction, status, disposition; /* -1 = any */
+    const char *number;    /* matches from or to, raw or E.164 */
+    const char *extension;
+    const char *text;      /* substring of caller name, numbers, transcript, summary */
+    int limit;             /* 1..500 */
+    const char *cursor;    /* opaque, from a previous page */
+} ch_call_filter;
+
+/* {"data":[call…], "next_cursor": "…"|null}. CH_EINVAL for a bad cursor. */
+int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f, json_t **out);
+/* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
+int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out);
+
+/* Streaming export: an iterator over the filtered calls on a connection of its own. */
+typedef struct ch_export ch_export;
+int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out);
+/* Next call as JSON (caller decrefs), or NULL at the end. */
+json_t *ch_store_export_next(ch_export *x);
+void ch_store_export_close(ch_export *x);
+
+/* ---- administration (CLI), on a connection of its own -------------------------------- */
+
+typedef struct {
+    const char *slug, *name, *timezone, *country;
+    int64_t monthly_limit;
+    bool hard_limit;
+} ch_tenant_spec;
+
+int ch_admin_tenant_add(const char *db, const ch_tenant_spec *t, int64_t *id_out);
+/* JSON array of tenants with this month's usage. */
+int ch_admin_tenant_list(const char *db, json_t **out);
+int ch_admin_tenant_get(const char *db, const char *slug, ch_tenant *out);
+int ch_admin_credential_add(const char *db, int64_t tenant_id, const ch_credential *c,
+                            int64_t *id_out);
+/* Creates an API key; *key_out is the full key, shown once (caller frees). */
+int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
+
+#endif

@@ -1,0 +1,77 @@
+#include "util/crypto.h"
+#include "util/result.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ch_crypto_init(void)
+{
+    return sodium_init() < 0 ? CH_ERR : CH_OK;
+}
+
+void ch_random_bytes(void *out, size_t n)
+{
+    if (RAND_bytes(out, (int)n) != 1) abort(); /* no entropy: nothing is safe to do */
+}
+
+void ch_random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    while (nbytes > 0) {
+        size_t k = nbytes < sizeof b ? nbytes : sizeof b;
+        ch_random_bytes(b, k);
+        for (size_t i = 0; i < k; i++) {
+            *out++ = hex[b[i] >> 4];
+            *out++ = hex[b[i] & 15];
+        }
+        nbytes -= k;
+    }
+    *out = '\0';
+}
+
+void ch_random_token(char *out, size_t outsz, size_t nbytes)
+{
+    unsigned char b[64];
+    if (nbytes > sizeof b) nbytes = sizeof b;
+    ch_random_bytes(b, nbytes);
+    sodium_bin2base64(out, outsz, b, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void ch_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    SHA256(data, len, out);
+}
+
+void ch_sha256_hex(const void *data, size_t len, char out[CH_SHA256_HEX])
+{
+    unsigned char d[32];
+    SHA256(data, len, d);
+    sodium_bin2hex(out, CH_SHA256_HEX, d, sizeof d);
+}
+
+bool ch_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen) return false;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+int ch_password_hash(const char *password, char out[CH_PWHASH_MAX])
+{
+    _Static_assert(crypto_pwhash_STRBYTES <= CH_PWHASH_MAX, "pwhash buffer");
+    if (crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13))
+        return CH_ERR;
+    return CH_OK;
+}
+
+bool ch_password_verify(const char *encoded, const char *password)
+{
+    if (!encoded || !password) return false;
+    return crypto_pwhash_str_verify(encoded, password, strlen(password)) == 0;
+}

@@ -1,0 +1,17 @@
+/* Result codes shared by every module: 0 is success, errors are negative (as in libuv). */
+#ifndef CH_RESULT_H
+#define CH_RESULT_H
+
+enum {
+    CH_OK = 0,
+    CH_ERR = -1,       /* unspecified failure */
+    CH_EINVAL = -2,    /* input does not have the expected form */
+    CH_ETOOBIG = -3,   /* a ceiling was reached */
+    CH_ENOTFOUND = -4, /* no such object */
+    CH_EAUTH = -5,     /* authentication failed */
+    CH_ESTORE = -6,    /* the store could not write */
+    CH_EEXIST = -7,    /* object already exists */
+    CH_ELIMIT = -8,    /* a quota was reached */
+};
+
+#endif
