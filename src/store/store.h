@@ -81,23 +81,34 @@ void ch_store_submit(ch_store *s, ch_write_job *job);
 /* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
 size_t ch_store_queue_depth(ch_store *s);
 
+#define CH_BATCH_BUCKETS 12 /* requests per transaction: 1, 2, 4, … 1024, +Inf */
+typedef struct {
+    uint64_t batches;
+    uint64_t batch_hist[CH_BATCH_BUCKETS]; /* cumulative counts, Prometheus style */
+    uint64_t batch_requests;               /* sum over all batches */
+    uint64_t events_stored, events_duplicate, records_refused;
+    uint64_t store_errors;
+} ch_store_stats;
+void ch_store_get_stats(ch_store *s, ch_store_stats *out);
+
 /* ---- lookups for request threads ----------------------------------------------------- */
 
 int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
+int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out);
 /* Every enabled credential of tenant for provider (NULL provider: all). */
 int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
                          ch_credential **out, size_t *n);
 void ch_credentials_free(ch_credential *c, size_t n);
 /* The tenant that owns API key id key_id and the key's secret hash. */
 int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash);
-/* Records that a credential was used (last_received_at); best effort, async. */
 
 /* ---- read API ------------------------------------------------------------------------ */
 
 typedef struct {
     int64_t since, until; /* on started_at (or received time); CH_TIME_UNSET = open */
     int direction, status, disposition; /* -1 = any */
-    const char *number;    /* matches from or to, raw or E.164 */
+    const char *number;    /* matches from or to as sent … */
+    const char *number_e164; /* … or normalised (may be NULL) */
     const char *extension;
     const char *text;      /* substring of caller name, numbers, transcript, summary */
     int limit;             /* 1..500 */

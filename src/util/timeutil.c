@@ -132,7 +132,8 @@ void ch_time_month(int64_t ms, const char *tz, char out[8])
         set_tz("UTC");
         pthread_mutex_unlock(&tz_lock);
     }
-    snprintf(out, 8, "%04d-%02d", (tm.tm_year + 1900) % 10000, tm.tm_mon + 1);
+    snprintf(out, 8, "%04u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u);
 }
 
 int ch_time_parse(const char *s, const char *tz, int64_t *out_ms)

@@ -1,7 +1,8 @@
 // Shared harness for black-box tests: start the real callhook binary on a loopback port with a
 // fresh database, run its CLI, talk HTTP to it. Everything is bounded in time.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import nodeHttp from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -113,4 +114,126 @@ export function cleanup(dir) {
 
 export function sqlite(db, sql) {
   return execFileSync('sqlite3', ['-bail', '-cmd', '.timeout 5000', db, sql], { encoding: 'utf8', timeout: 30_000 });
+}
+
+// ---- Helpers for the ingest / read-API / isolation tests (added; nothing above changed). ----
+
+// Writes an INI file into dir and returns its path (for `serve --config`).
+export function writeConfig(dir, text, name = 'callhook.ini') {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+// The three ways a webhook sender can authenticate, for a tenant made by setupTenant().
+export function hookAuth(t, kind = 'bearer') {
+  switch (kind) {
+    case 'bearer': return { Authorization: `Bearer ${t.token}` };
+    case 'apikey': return { 'X-Api-Key': t.token };
+    case 'basic': return { Authorization: basic(t.username, t.password) };
+    default: throw new Error(`unknown auth kind ${kind}`);
+  }
+}
+
+// POSTs body (a string is sent as is, anything else as JSON) to /hooks/{slug}/{provider}.
+export async function postHook(server, slug, body, { headers = {}, provider = 'generic', contentType = 'application/json' } = {}) {
+  const h = { ...headers };
+  if (contentType !== null) h['Content-Type'] = contentType;
+  return http(`${server.url}/hooks/${slug}/${provider}`, {
+    method: 'POST',
+    headers: h,
+    body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+  });
+}
+
+// GET on the read API with `Authorization: Bearer <apiKey>` (no header when apiKey is null).
+export async function apiGet(server, pathAndQuery, apiKey) {
+  return http(`${server.url}${pathAndQuery}`, { headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} });
+}
+
+// Walks GET /v1/calls page by page (query without cursor); returns {calls, pages}. Bounded.
+export async function listAllCalls(server, apiKey, query = '', { limit = 500, maxPages = 100 } = {}) {
+  const calls = [];
+  const pages = [];
+  let cursor = null;
+  for (let i = 0; i < maxPages; i++) {
+    const qs = new URLSearchParams(query);
+    qs.set('limit', String(limit));
+    if (cursor) qs.set('cursor', cursor);
+    const r = await apiGet(server, `/v1/calls?${qs}`, apiKey);
+    if (r.status !== 200) throw new Error(`GET /v1/calls?${qs} -> ${r.status} ${r.text}`);
+    pages.push(r.json);
+    calls.push(...r.json.data);
+    cursor = r.json.next_cursor;
+    if (cursor === null) return { calls, pages };
+  }
+  throw new Error(`pagination did not end within ${maxPages} pages`);
+}
+
+// A copy of obj without the named keys (for comparing calls modulo ids and clocks).
+export function omit(obj, keys) {
+  const out = { ...obj };
+  for (const k of keys) delete out[k];
+  return out;
+}
+
+// RFC 4180 CSV: quoted fields may hold commas, doubled quotes and line breaks; rows end in
+// CRLF or LF; a final line break does not make an empty row. Throws on a malformed quote.
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  let atFieldStart = true;
+  while (i < text.length) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
+        quoted = false;
+        i++;
+        if (i < text.length && !',\r\n'.includes(text[i])) throw new Error(`CSV: character after closing quote at ${i}`);
+        continue;
+      }
+      field += ch;
+      i++;
+      continue;
+    }
+    if (ch === '"' && atFieldStart) { quoted = true; atFieldStart = false; i++; continue; }
+    if (ch === '"') throw new Error(`CSV: stray quote at ${i}`);
+    if (ch === ',') { row.push(field); field = ''; atFieldStart = true; i++; continue; }
+    if (ch === '\r' || ch === '\n') {
+      row.push(field); rows.push(row); row = []; field = ''; atFieldStart = true;
+      i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
+      continue;
+    }
+    field += ch;
+    atFieldStart = false;
+    i++;
+  }
+  if (quoted) throw new Error('CSV: unterminated quoted field');
+  if (!atFieldStart || field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+// A request through node:http with a chunked body (no Content-Length). Returns like http().
+export function httpChunked(url, { method = 'POST', headers = {}, chunks = [], timeoutMs = 15_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = nodeHttp.request(url, { method, headers: { ...headers, 'Transfer-Encoding': 'chunked' }, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, headers: new Headers(Object.entries(res.headers).map(([k, v]) => [k, String(v)])), text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
 }

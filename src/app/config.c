@@ -1,0 +1,140 @@
+#include "app/config.h"
+#include "util/log.h"
+#include "util/result.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ch_config_defaults(ch_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->db, sizeof c->db, "var/callhook.db");
+    snprintf(c->log_file, sizeof c->log_file, "-");
+    c->log_level = CH_LOG_INFO;
+    c->max_body = 1 << 20;
+    c->max_records = 1000;
+    c->threads = 4;
+    c->auth_fail_limit = 10;
+    c->auth_fail_window = 60;
+    c->batch_max = 1024;
+}
+
+static int parse_num(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (errno || end == v || *end || x < min || x > max) return CH_EINVAL;
+    *out = x;
+    return CH_OK;
+}
+
+static int copy(char *dst, size_t n, const char *v)
+{
+    if (strlen(v) >= n) return CH_EINVAL;
+    memcpy(dst, v, strlen(v) + 1);
+    return CH_OK;
+}
+
+int ch_config_set(ch_config *c, const char *section, const char *name, const char *value,
+                  char *err, size_t errsz)
+{
+    int64_t n;
+    int rc = CH_EINVAL;
+#define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
+    if (IS("server", "listen")) rc = copy(c->listen, sizeof c->listen, value);
+    else if (IS("server", "public_url")) rc = copy(c->public_url, sizeof c->public_url, value);
+    else if (IS("server", "threads")) {
+        if (!(rc = parse_num(value, 1, 256, &n))) c->threads = (int)n;
+    } else if (IS("server", "max_body")) {
+        if (!(rc = parse_num(value, 256, 64 << 20, &n))) c->max_body = (size_t)n;
+    } else if (IS("server", "max_records")) {
+        if (!(rc = parse_num(value, 1, 100000, &n))) c->max_records = (size_t)n;
+    } else if (IS("store", "db")) rc = copy(c->db, sizeof c->db, value);
+    else if (IS("store", "max_bytes")) {
+        if (!(rc = parse_num(value, 0, INT64_MAX, &n))) c->db_max_bytes = n;
+    } else if (IS("store", "batch_max")) {
+        if (!(rc = parse_num(value, 1, 65536, &n))) c->batch_max = (int)n;
+    } else if (IS("log", "level")) {
+        int l = ch_log_level_parse(value);
+        if (l >= 0) {
+            c->log_level = l;
+            rc = CH_OK;
+        }
+    } else if (IS("log", "file")) rc = copy(c->log_file, sizeof c->log_file, value);
+    else if (IS("auth", "fail_limit")) {
+        if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_fail_limit = (int)n;
+    } else if (IS("auth", "fail_window")) {
+        if (!(rc = parse_num(value, 1, 86400, &n))) c->auth_fail_window = (int)n;
+    } else {
+        snprintf(err, errsz, "unknown option %s.%s", section, name);
+        return CH_EINVAL;
+    }
+#undef IS
+    if (rc) snprintf(err, errsz, "invalid value for %s.%s: %s", section, name, value);
+    return rc;
+}
+
+typedef struct {
+    ch_config *c;
+    char *err;
+    size_t errsz;
+    int rc;
+} ini_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    ini_ctx *x = user;
+    if (x->rc) return 0;
+    x->rc = ch_config_set(x->c, section, name, value, x->err, x->errsz);
+    return x->rc == CH_OK;
+}
+
+int ch_config_load_file(ch_config *c, const char *path, char *err, size_t errsz)
+{
+    ini_ctx x = {c, err, errsz, CH_OK};
+    int r = ini_parse(path, on_ini, &x);
+    if (r < 0) {
+        snprintf(err, errsz, "cannot read config file %s", path);
+        return CH_EINVAL;
+    }
+    if (x.rc) return x.rc;
+    if (r > 0) {
+        snprintf(err, errsz, "%s:%d: syntax error", path, r);
+        return CH_EINVAL;
+    }
+    return CH_OK;
+}
+
+int ch_config_load_env(ch_config *c, char *err, size_t errsz)
+{
+    static const struct {
+        const char *env, *section, *name;
+    } map[] = {
+        {"CALLHOOK_LISTEN", "server", "listen"},
+        {"CALLHOOK_PUBLIC_URL", "server", "public_url"},
+        {"CALLHOOK_THREADS", "server", "threads"},
+        {"CALLHOOK_MAX_BODY", "server", "max_body"},
+        {"CALLHOOK_MAX_RECORDS", "server", "max_records"},
+        {"CALLHOOK_DB", "store", "db"},
+        {"CALLHOOK_DB_MAX_BYTES", "store", "max_bytes"},
+        {"CALLHOOK_LOG_LEVEL", "log", "level"},
+        {"CALLHOOK_LOG_FILE", "log", "file"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        const char *v = getenv(map[i].env);
+        if (!v || !*v) continue;
+        int rc = ch_config_set(c, map[i].section, map[i].name, v, err, errsz);
+        if (rc) {
+            snprintf(err, errsz, "invalid %s: %s", map[i].env, v);
+            return rc;
+        }
+    }
+    return CH_OK;
+}

@@ -1,0 +1,32 @@
+/* Configuration: defaults, then the INI file, then CALLHOOK_* environment, then flags. */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char listen[128];
+    char db[1024];
+    char public_url[1024];
+    char log_file[1024];
+    int log_level;
+    size_t max_body;
+    size_t max_records;
+    int threads;
+    int64_t db_max_bytes;
+    int auth_fail_limit;
+    int auth_fail_window;
+    int batch_max;
+} ch_config;
+
+void ch_config_defaults(ch_config *c);
+/* Reads an INI file over c. CH_OK, or CH_EINVAL with a message in err. */
+int ch_config_load_file(ch_config *c, const char *path, char *err, size_t errsz);
+/* Applies CALLHOOK_* variables. CH_OK or CH_EINVAL with a message. */
+int ch_config_load_env(ch_config *c, char *err, size_t errsz);
+/* Sets one option by its INI name ("server.listen", "store.db", …). */
+int ch_config_set(ch_config *c, const char *section, const char *name, const char *value,
+                  char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,331 @@
+/* tenant / source / apikey / migrate / demo. Each prints what the user needs next. */
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "providers/provider.h"
+#include "store/store.h"
+#include "util/cidr.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+#include "util/timeutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int fail(ch_args *a, int status, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "callhook: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    ch_args_free(a);
+    return status;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static bool slug_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 63 || !isalnum((unsigned char)s[0])) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Base URL providers use to reach us: --public-url / config, else the listen address. */
+static char *base_url(ch_args *a)
+{
+    const char *pub = ch_arg(a, "public-url");
+    if (!pub && a->cfg.public_url[0]) pub = a->cfg.public_url;
+    if (pub) {
+        size_t n = strlen(pub);
+        while (n && pub[n - 1] == '/')
+            n--;
+        return ch_strndup(pub, n);
+    }
+    const char *listen = ch_arg(a, "listen");
+    if (!listen) listen = a->cfg.listen;
+    if (listen[0] == ':') return ch_asprintf("http://127.0.0.1%s", listen);
+    return ch_asprintf("http://%s", listen);
+}
+
+int ch_cmd_migrate(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc || (rc = ch_args_finish(&a))) {
+        ch_args_free(&a);
+        return rc;
+    }
+    int version = 0;
+    if (ch_store_migrate(a.db, &version)) return fail(&a, 1, "cannot migrate %s", a.db);
+    if (a.json)
+        print_json(json_pack("{s:i}", "schema_version", version));
+    else
+        printf("%s: schema version %d\n", a.db, version);
+    ch_args_free(&a);
+    return 0;
+}
+
+int ch_cmd_tenant_add(int argc, char **argv)
+{
+    static const char *const valued[] = {"config",  "db",            "name", "timezone",
+                                         "country", "monthly-limit", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc) {
+        ch_args_free(&a);
+        return rc;
+    }
+    ch_tenant_spec t = {0};
+    t.slug = a.npositional ? a.positional[0] : NULL;
+    t.name = ch_arg(&a, "name");
+    t.timezone = ch_arg(&a, "timezone");
+    t.country = ch_arg(&a, "country");
+    const char *limit = ch_arg(&a, "monthly-limit");
+    t.hard_limit = ch_flag(&a, "hard-limit");
+    if ((rc = ch_args_finish(&a))) {
+        ch_args_free(&a);
+        return rc;
+    }
+    if (!t.slug || a.npositional != 1) return fail(&a, 2, "usage: %s", "callhook tenant add SLUG");
+    if (!slug_ok(t.slug))
+        return fail(&a, 2, "invalid slug '%s': use 1-63 of a-z 0-9 -, starting with a letter or "
+                           "digit", t.slug);
+    if (t.timezone && !ch_tz_valid(t.timezone))
+        return fail(&a, 2, "unknown time zone '%s' (an IANA name such as Asia/Jerusalem)",
+                    t.timezone);
+    if (t.country) {
+        const char *c = t.country[0] == '+' ? t.country + 1 : t.country;
+        size_t n = strlen(c);
+        if (n < 1 || n > 3 || strspn(c, "0123456789") != n || c[0] == '0')
+            return fail(&a, 2, "invalid country calling code '%s' (digits, e.g. 972 or 1)",
+                        t.country);
+        t.country = c;
+    }
+    if (limit) {
+        char *end;
+        long long v = strtoll(limit, &end, 10);
+        if (*end || end == limit || v < 0)
+            return fail(&a, 2, "invalid --monthly-limit %s", limit);
+        t.monthly_limit = v;
+    }
+    int64_t id;
+    rc = ch_admin_tenant_add(a.db, &t, &id);
+    if (rc == CH_EEXIST) return fail(&a, 1, "tenant '%s' already exists", t.slug);
+    if (rc) return fail(&a, 1, "cannot write to %s", a.db);
+    if (a.json) {
+        print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b}", "id", (json_int_t)id, "slug",
+                             t.slug, "name", t.name ? t.name : t.slug, "timezone",
+                             t.timezone ? t.timezone : "UTC", "country",
+                             t.country ? t.country : "", "monthly_limit",
+                             (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit));
+    } else {
+        printf("Tenant '%s' created (id %lld, time zone %s).\n\nNext:\n"
+               "  callhook source add %s generic --token <secret>   # where calls come from\n"
+               "  callhook apikey add %s                            # to read calls\n",
+               t.slug, (long long)id, t.timezone ? t.timezone : "UTC", t.slug, t.slug);
+    }
+    ch_args_free(&a);
+    return 0;
+}
+
+int ch_cmd_tenant_list(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc || (rc = ch_args_finish(&a))) {
+        ch_args_free(&a);
+        return rc;
+    }
+    json_t *list;
+    if (ch_admin_tenant_list(a.db, &list)) return fail(&a, 1, "cannot read %s", a.db);
+    if (a.json) {
+        print_json(json_pack("{s:o}", "tenants", list));
+    } else {
+        printf("%-20s %-22s %-8s %10s %10s %10s\n", "SLUG", "TIME ZONE", "COUNTRY", "LIMIT",
+               "CALLS", "EVENTS");
+        size_t i;
+        json_t *t;
+        json_array_foreach(list, i, t)
+        {
+            json_t *u = json_object_get(t, "usage");
+            printf("%-20s %-22s %-8s %10lld %10lld %10lld\n",
+                   json_string_value(json_object_get(t, "slug")),
+                   json_string_value(json_object_get(t, "timezone")),
+                   json_string_value(json_object_get(t, "country")),
+                   (long long)json_integer_value(json_object_get(t, "monthly_limit")),
+                   (long long)json_integer_value(json_object_get(u, "calls")),
+                   (long long)json_integer_value(json_object_get(u, "events")));
+        }
+        json_decref(list);
+    }
+    ch_args_free(&a);
+    return 0;
+}
+
+static json_t *source_info(ch_args *a, const char *slug, const char *provider, int64_t cred_id,
+                           const ch_credential *c)
+{
+    char *base = base_url(a);
+    char *url = ch_asprintf("%s/hooks/%s/%s", base, slug, provider);
+    const ch_provider *p = ch_provider_find(provider);
+    json_t *auth = json_array();
+    if (c->password_hash) json_array_append_new(auth, json_string("basic"));
+    if (c->token_hash) json_array_append_new(auth, json_string("token"));
+    if (c->signing_secret) json_array_append_new(auth, json_string("signature"));
+    if (c->allow_ips && *c->allow_ips) json_array_append_new(auth, json_string("source_ip"));
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "tenant", slug, "provider",
+                          provider, "credential_id", (json_int_t)cred_id, "url", url, "method",
+                          "POST", "content_type", p->content_types[0], "auth", auth, "allow_ips",
+                          c->allow_ips ? c->allow_ips : "");
+    free(url);
+    free(base);
+    return o;
+}
+
+int ch_cmd_source_add(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db",     "username", "password", "token",
+                                         "secret", "allow-ip", "public-url", "listen", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc) {
+        ch_args_free(&a);
+        return rc;
+    }
+    const char *slug = a.npositional > 0 ? a.positional[0] : NULL;
+    const char *provider = a.npositional > 1 ? a.positional[1] : NULL;
+    const char *user = ch_arg(&a, "username"), *pass = ch_arg(&a, "password");
+    const char *token = ch_arg(&a, "token"), *secret = ch_arg(&a, "secret");
+    char *allow = ch_arg_joined(&a, "allow-ip");
+    char *base = base_url(&a); /* consumes --public-url / --listen */
+    free(base);
+    ch_tenant t = {0};
+    char pwhash[CH_PWHASH_MAX], tokhash[CH_SHA256_HEX];
+    if ((rc = ch_args_finish(&a))) goto out;
+    rc = 2;
+    if (!slug || !provider || a.npositional != 2) {
+        fprintf(stderr, "callhook: usage: callhook source add SLUG PROVIDER [options]\n");
+        goto out;
+    }
+    if (!ch_provider_find(provider)) {
+        fprintf(stderr, "callhook: unknown provider '%s' (known: generic)\n", provider);
+        goto out;
+    }
+    if ((user != NULL) != (pass != NULL)) {
+        fprintf(stderr, "callhook: --username and --password go together\n");
+        goto out;
+    }
+    if (!user && !token && !secret && !allow) {
+        fprintf(stderr, "callhook: a source needs a credential: --username/--password, "
+                        "--token, --secret or --allow-ip\n");
+        goto out;
+    }
+    if ((token && strlen(token) < 8) || (pass && strlen(pass) < 8)) {
+        fprintf(stderr, "callhook: tokens and passwords need at least 8 characters\n");
+        goto out;
+    }
+    if (allow && !ch_cidr_list_valid(allow)) {
+        fprintf(stderr, "callhook: invalid --allow-ip '%s' (CIDR such as 203.0.113.0/24)\n",
+                allow);
+        goto out;
+    }
+    rc = 1;
+    int r = ch_admin_tenant_get(a.db, slug, &t);
+    if (r == CH_ENOTFOUND) {
+        fprintf(stderr, "callhook: no tenant '%s' (callhook tenant add %s)\n", slug, slug);
+        goto out;
+    }
+    if (r) {
+        fprintf(stderr, "callhook: cannot read %s\n", a.db);
+        goto out;
+    }
+    ch_crypto_init();
+    ch_credential c = {.provider = (char *)provider, .allow_ips = allow};
+    if (user) {
+        if (ch_password_hash(pass, pwhash)) {
+            fprintf(stderr, "callhook: password hashing failed\n");
+            goto out;
+        }
+        c.username = (char *)user;
+        c.password_hash = pwhash;
+    }
+    if (token) {
+        ch_sha256_hex(token, strlen(token), tokhash);
+        c.token_hash = tokhash;
+    }
+    c.signing_secret = (char *)secret;
+    int64_t id;
+    if (ch_admin_credential_add(a.db, t.id, &c, &id)) {
+        fprintf(stderr, "callhook: cannot write to %s\n", a.db);
+        goto out;
+    }
+    json_t *info = source_info(&a, slug, provider, id, &c);
+    if (a.json) {
+        print_json(info);
+    } else {
+        const char *url = json_string_value(json_object_get(info, "url"));
+        printf("Source %lld added for tenant '%s' (%s).\n\nConfigure the sender:\n"
+               "  URL:          %s\n  Method:       POST\n  Content-Type: %s\n",
+               (long long)id, slug, provider, url,
+               json_string_value(json_object_get(info, "content_type")));
+        if (user) printf("  Auth:         HTTP Basic, username '%s' and the password you chose\n", user);
+        if (token)
+            printf("  Auth:         header 'Authorization: Bearer <token>' or 'X-Api-Key: <token>'\n");
+        if (allow) printf("  Allowed from: %s\n", allow);
+        printf("\nTry it:\n  curl -sS %s -H 'Content-Type: application/json' %s\\\n"
+               "    -d '{\"call_id\":\"test-1\",\"status\":\"ended\",\"from\":\"+14155550100\"}'\n",
+               url, token ? "-H 'Authorization: Bearer <token>' " : user ? "-u USER:PASS " : "");
+        json_decref(info);
+    }
+    rc = 0;
+out:
+    ch_tenant_clear(&t);
+    free(allow);
+    ch_args_free(&a);
+    return rc;
+}
+
+int ch_cmd_apikey_add(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc || (rc = ch_args_finish(&a))) {
+        ch_args_free(&a);
+        return rc;
+    }
+    if (a.npositional != 1) return fail(&a, 2, "usage: %s", "callhook apikey add SLUG");
+    const char *slug = a.positional[0];
+    ch_tenant t;
+    int r = ch_admin_tenant_get(a.db, slug, &t);
+    if (r == CH_ENOTFOUND) return fail(&a, 1, "no tenant '%s'", slug);
+    if (r) return fail(&a, 1, "cannot read %s", a.db);
+    char *key = NULL;
+    r = ch_admin_apikey_add(a.db, t.id, &key);
+    ch_tenant_clear(&t);
+    if (r) return fail(&a, 1, "cannot write to %s", a.db);
+    if (a.json)
+        print_json(json_pack("{s:s, s:s}", "tenant", slug, "api_key", key));
+    else
+        printf("API key for '%s' (shown once, keep it safe):\n  %s\n\nTry it:\n"
+               "  curl -sS -H 'Authorization: Bearer %s' http://127.0.0.1:8080/v1/calls\n",
+               slug, key, key);
+    free(key);
+    ch_args_free(&a);
+    return 0;
+}

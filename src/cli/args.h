@@ -1,0 +1,31 @@
+/* Minimal "--name value" / "--flag" argument scanning shared by the commands. Internal. */
+#ifndef CH_ARGS_H
+#define CH_ARGS_H
+
+#include <stdbool.h>
+
+#include "app/config.h"
+
+typedef struct {
+    int argc;
+    char **argv;
+    bool *used;
+    const char *positional[4];
+    int npositional;
+    bool json;
+    ch_config cfg;
+    const char *db; /* effective database path */
+} ch_args;
+
+/* Scans argv: positional arguments, then options. Loads config (file, env, --db). Returns 0
+ * or 2 (usage error, message printed). valued lists the options that take a value. */
+int ch_args_init(ch_args *a, int argc, char **argv, const char *const *valued);
+const char *ch_arg(ch_args *a, const char *name);       /* last value of --name, or NULL */
+bool ch_flag(ch_args *a, const char *name);             /* --name present */
+/* Every value of a repeatable option, joined with commas (caller frees), or NULL. */
+char *ch_arg_joined(ch_args *a, const char *name);
+/* Prints an error for any option not consumed; returns 2 if there was one. */
+int ch_args_finish(ch_args *a);
+void ch_args_free(ch_args *a);
+
+#endif

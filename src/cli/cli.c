@@ -1,0 +1,56 @@
+#include "cli/cli.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "callhook %s — durable call-record webhooks\n\n"
+            "usage:\n"
+            "  callhook serve [--config FILE] [--listen ADDR:PORT] [--db PATH] [--public-url URL]\n"
+            "                 [--log-level debug|info|warn|error] [--log-file FILE]\n"
+            "                 [--max-body BYTES] [--threads N] [--db-max-bytes N]\n"
+            "  callhook tenant add SLUG [--name N] [--timezone TZ] [--country CC]\n"
+            "                 [--monthly-limit N] [--hard-limit]\n"
+            "  callhook tenant list\n"
+            "  callhook source add SLUG PROVIDER [--username U --password P] [--token T]\n"
+            "                 [--secret S] [--allow-ip CIDR]...\n"
+            "  callhook apikey add SLUG\n"
+            "  callhook migrate\n"
+            "  callhook demo [--listen ADDR:PORT]\n\n"
+            "Every command takes --db PATH (default var/callhook.db), --config FILE and --json.\n"
+            "See docs/cli.md.\n",
+            CH_VERSION);
+}
+
+int ch_cli_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("callhook %s\n", CH_VERSION);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    const char *sub = argc > 2 ? argv[2] : "";
+    if (strcmp(cmd, "serve") == 0) return ch_cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "migrate") == 0) return ch_cmd_migrate(argc - 2, argv + 2);
+    if (strcmp(cmd, "demo") == 0) return ch_cmd_demo(argc - 2, argv + 2);
+    if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "add") == 0)
+        return ch_cmd_tenant_add(argc - 3, argv + 3);
+    if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "list") == 0)
+        return ch_cmd_tenant_list(argc - 3, argv + 3);
+    if (strcmp(cmd, "source") == 0 && strcmp(sub, "add") == 0)
+        return ch_cmd_source_add(argc - 3, argv + 3);
+    if (strcmp(cmd, "apikey") == 0 && strcmp(sub, "add") == 0)
+        return ch_cmd_apikey_add(argc - 3, argv + 3);
+    fprintf(stderr, "callhook: unknown command '%s%s%s'\n\n", cmd, *sub ? " " : "", sub);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,13 @@
+/* One function per command; each returns the process exit status. Internal to cli/. */
+#ifndef CH_COMMANDS_H
+#define CH_COMMANDS_H
+
+int ch_cmd_serve(int argc, char **argv);
+int ch_cmd_migrate(int argc, char **argv);
+int ch_cmd_demo(int argc, char **argv);
+int ch_cmd_tenant_add(int argc, char **argv);
+int ch_cmd_tenant_list(int argc, char **argv);
+int ch_cmd_source_add(int argc, char **argv);
+int ch_cmd_apikey_add(int argc, char **argv);
+
+#endif

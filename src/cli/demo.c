@@ -1,0 +1,117 @@
+/* `callhook demo`: a ready-to-try tenant for the quick start. The credentials are created once
+ * and kept (mode 0600) beside the database so that every `make run` can print them again. */
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "store/store.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *creds_path(const char *db)
+{
+    char *copy = ch_strdup(db);
+    char *p = ch_asprintf("%s/demo-credentials.json", dirname(copy));
+    free(copy);
+    return p;
+}
+
+static json_t *create(const char *db)
+{
+    ch_tenant t;
+    int r = ch_admin_tenant_get(db, "demo", &t);
+    if (r == CH_ENOTFOUND) {
+        ch_tenant_spec spec = {.slug = "demo", .name = "Demo Company", .timezone = "UTC",
+                               .country = "1"};
+        int64_t id;
+        if (ch_admin_tenant_add(db, &spec, &id)) return NULL;
+        r = ch_admin_tenant_get(db, "demo", &t);
+    }
+    if (r) return NULL;
+    char token[48], password[48], tokhash[CH_SHA256_HEX], pwhash[CH_PWHASH_MAX];
+    ch_random_token(token, sizeof token, 24);
+    ch_random_token(password, sizeof password, 18);
+    ch_sha256_hex(token, strlen(token), tokhash);
+    json_t *out = NULL;
+    char *key = NULL;
+    int64_t cid;
+    ch_credential c = {.provider = "generic", .username = "demo-pbx", .token_hash = tokhash,
+                       .password_hash = pwhash, .allow_ips = ""};
+    if (ch_password_hash(password, pwhash) == CH_OK &&
+        ch_admin_credential_add(db, t.id, &c, &cid) == CH_OK &&
+        ch_admin_apikey_add(db, t.id, &key) == CH_OK)
+        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "tenant", "demo", "token", token, "username",
+                        "demo-pbx", "password", password, "api_key", key);
+    free(key);
+    ch_tenant_clear(&t);
+    return out;
+}
+
+int ch_cmd_demo(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db", "listen", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    const char *listen = rc ? NULL : ch_arg(&a, "listen");
+    if (rc || (rc = ch_args_finish(&a))) {
+        ch_args_free(&a);
+        return rc;
+    }
+    if (!listen) listen = a.cfg.listen;
+    ch_crypto_init();
+    if (ch_store_migrate(a.db, NULL)) {
+        fprintf(stderr, "callhook: cannot create the database %s\n", a.db);
+        ch_args_free(&a);
+        return 1;
+    }
+    char *path = creds_path(a.db);
+    json_t *creds = json_load_file(path, 0, NULL);
+    ch_tenant t;
+    if (creds && ch_admin_tenant_get(a.db, "demo", &t) == CH_OK) {
+        ch_tenant_clear(&t);
+    } else {
+        json_decref(creds);
+        creds = create(a.db);
+        if (!creds) {
+            fprintf(stderr, "callhook: cannot create the demo tenant in %s\n", a.db);
+            free(path);
+            ch_args_free(&a);
+            return 1;
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            json_dumpfd(creds, fd, JSON_INDENT(2));
+            close(fd);
+        }
+    }
+    const char *token = json_string_value(json_object_get(creds, "token"));
+    const char *key = json_string_value(json_object_get(creds, "api_key"));
+    const char *user = json_string_value(json_object_get(creds, "username"));
+    const char *pass = json_string_value(json_object_get(creds, "password"));
+    const char *host = listen[0] == ':' ? "127.0.0.1" : "";
+    printf("\n  callhook demo tenant 'demo' (credentials kept in %s)\n\n"
+           "  Webhook URL : http://%s%s/hooks/demo/generic\n"
+           "  Token       : %s   (Authorization: Bearer …, or X-Api-Key: …)\n"
+           "  Basic auth  : %s / %s\n"
+           "  API key     : %s\n\n"
+           "  Post a sample call:\n"
+           "    curl -sS http://%s%s/hooks/demo/generic -H 'Authorization: Bearer %s' \\\n"
+           "      -H 'Content-Type: application/json' -d '{\"call_id\":\"demo-1\","
+           "\"direction\":\"inbound\",\"status\":\"ended\",\"disposition\":\"answered\","
+           "\"from\":\"(415) 555-0100\",\"to\":\"+14155550199\",\"caller_name\":\"Dana\","
+           "\"started_at\":\"2026-11-22T10:15:00Z\",\"ended_at\":\"2026-11-22T10:18:12Z\"}'\n\n"
+           "  Read it back:\n"
+           "    curl -sS http://%s%s/v1/calls -H 'Authorization: Bearer %s'\n\n",
+           path, host, listen, token, user, pass, key, host, listen, token, host, listen, key);
+    fflush(stdout);
+    json_decref(creds);
+    free(path);
+    ch_args_free(&a);
+    return 0;
+}

@@ -1,0 +1,116 @@
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "util/crypto.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ch_cmd_serve(int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db", "listen", "public-url", "log-level",
+                                         "log-file", "max-body", "threads", "db-max-bytes",
+                                         NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc) goto out;
+    static const struct {
+        const char *flag, *section, *name;
+    } flags[] = {
+        {"listen", "server", "listen"},     {"public-url", "server", "public_url"},
+        {"log-level", "log", "level"},      {"log-file", "log", "file"},
+        {"max-body", "server", "max_body"}, {"threads", "server", "threads"},
+        {"db-max-bytes", "store", "max_bytes"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        const char *v = ch_arg(&a, flags[i].flag);
+        if (v && ch_config_set(&a.cfg, flags[i].section, flags[i].name, v, err, sizeof err)) {
+            fprintf(stderr, "callhook: --%s: %s\n", flags[i].flag, err);
+            rc = 2;
+            goto out;
+        }
+    }
+    if ((rc = ch_args_finish(&a))) goto out;
+    const ch_config *cfg = &a.cfg;
+
+    if (ch_log_open(cfg->log_file, cfg->log_level) < 0) {
+        fprintf(stderr, "callhook: cannot open log file %s: %s\n", cfg->log_file,
+                strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    if (ch_crypto_init()) {
+        ch_log_msg(CH_LOG_ERROR, "startup", "libsodium failed to initialise");
+        rc = 1;
+        goto out;
+    }
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts
+     * so every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    setenv("TZ", "UTC", 1);
+
+    ch_store *store = NULL;
+    ch_store_opts so = {.path = cfg->db, .max_bytes = cfg->db_max_bytes,
+                        .read_conns = cfg->threads + 2, .batch_max = cfg->batch_max};
+    if (ch_store_open(&store, &so)) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_ERROR, "startup", NULL)) {
+            ch_log_str(&l, "msg", "cannot open the database");
+            ch_log_str(&l, "db", cfg->db);
+            ch_log_end(&l);
+        }
+        rc = 1;
+        goto out;
+    }
+    ch_server *srv = NULL;
+    int port = 0;
+    if (ch_server_start(&srv, cfg, store, &port)) {
+        ch_store_close(store);
+        rc = 1;
+        goto out;
+    }
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_WARN, "listening", NULL)) {
+        ch_log_str(&l, "address", cfg->listen);
+        ch_log_int(&l, "port", port);
+        ch_log_str(&l, "db", cfg->db);
+        if (cfg->public_url[0]) ch_log_str(&l, "public_url", cfg->public_url);
+        ch_log_str(&l, "version", CH_VERSION);
+        ch_log_end(&l);
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            ch_log_reopen();
+            ch_log_msg(CH_LOG_INFO, "log_reopened", NULL);
+            continue;
+        }
+        if (ch_log_begin(&l, CH_LOG_WARN, "stopping", NULL)) {
+            ch_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            ch_log_end(&l);
+        }
+        break;
+    }
+    ch_server_stop(srv, 25000);
+    ch_store_close(store);
+    ch_log_msg(CH_LOG_WARN, "stopped", NULL);
+    rc = 0;
+out:
+    ch_log_close();
+    ch_args_free(&a);
+    return rc;
+}

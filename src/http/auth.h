@@ -1,0 +1,33 @@
+/* Authentication of webhook senders (credentials of tenant + provider) and of API clients
+ * (API keys), with a per-address limit on failures. */
+#ifndef CH_AUTH_H
+#define CH_AUTH_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "store/store.h"
+
+typedef struct ch_auth ch_auth;
+
+ch_auth *ch_auth_new(int fail_limit, int fail_window_sec);
+void ch_auth_free(ch_auth *a);
+
+/* Seconds the address must still wait after too many failures, or 0. */
+int ch_auth_lockout(ch_auth *a, const struct sockaddr *peer);
+/* Counts a failure against the address. */
+void ch_auth_failed(ch_auth *a, const struct sockaddr *peer);
+
+/* Checks a webhook request against the source's credentials:
+ *   CH_OK       a credential matched (its id in *cred_id),
+ *   CH_EAUTH    none matched (401),
+ *   CH_ELIMIT   a credential matched but the address is outside its allow-list (403).
+ * authorization / api_key are the request's headers (may be NULL). A credential without any
+ * secret authenticates by its allow-list alone. */
+int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const char *authorization,
+                    const char *api_key, const struct sockaddr *peer, int64_t *cred_id);
+
+/* Checks "Bearer chk_…" against the store; CH_OK with the key's tenant, or CH_EAUTH. */
+int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id);
+
+#endif

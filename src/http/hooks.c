@@ -1,0 +1,240 @@
+/* POST /hooks/{tenant}/{provider}: authenticate, let the provider's adapter parse, hand the
+ * events to the writer and suspend until they are durable (docs/write-path.md). */
+#include "http/request.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *event_id_of(const ch_event *e)
+{
+    const char *colon = e->idem_key ? strchr(e->idem_key, ':') : NULL;
+    return colon ? colon + 1 : e->idem_key;
+}
+
+static json_t *record_result(ch_request *r, size_t k, const ch_event *e)
+{
+    ch_write_job *job = &r->job;
+    json_t *o = json_object();
+    switch (job->outcome[k]) {
+    case CH_REC_STORED:
+    case CH_REC_DUPLICATE:
+        json_object_set_new(o, "status", json_string(job->outcome[k] == CH_REC_STORED
+                                                         ? "stored"
+                                                         : "duplicate"));
+        json_object_set_new(o, "call_id", json_string(job->call_ids[k]));
+        json_object_set_new(o, "event_id", json_string(event_id_of(e)));
+        if (job->over_limit[k]) json_object_set_new(o, "over_limit", json_true());
+        break;
+    case CH_REC_REJECTED:
+        json_object_set_new(o, "status", json_string("rejected"));
+        json_object_set_new(o, "error", json_string(job->reject_reason[k]));
+        json_object_set_new(o, "message",
+                            json_string("the tenant's monthly call limit is reached"));
+        break;
+    }
+    return o;
+}
+
+/* Runs on the writer thread once the batch holding this request committed (or failed). */
+static void on_committed(ch_write_job *job)
+{
+    ch_request *r = job->arg;
+    size_t stored = 0, dups = 0, refused = 0;
+    int status;
+    json_t *body;
+
+    if (job->result != CH_OK) {
+        status = 503;
+        body = ch_error_json("store_unavailable", NULL,
+                             "the event could not be stored; nothing was kept, retry later");
+    } else {
+        for (size_t k = 0; k < job->n; k++) {
+            stored += job->outcome[k] == CH_REC_STORED;
+            dups += job->outcome[k] == CH_REC_DUPLICATE;
+            refused += job->outcome[k] == CH_REC_REJECTED;
+        }
+        if (!r->parsed.batch) {
+            if (refused) {
+                status = 429;
+                body = ch_error_json("monthly_limit_reached", NULL,
+                                     "the tenant's monthly call limit is reached");
+            } else {
+                status = 200;
+                body = record_result(r, 0, job->events[0]);
+            }
+        } else {
+            json_t *results = json_array();
+            size_t k = 0, rejected = 0;
+            for (size_t i = 0; i < r->parsed.n; i++) {
+                ch_record *rec = &r->parsed.records[i];
+                json_t *o;
+                if (rec->event) {
+                    o = record_result(r, k, job->events[k]);
+                    k++;
+                } else {
+                    o = json_pack("{s:s, s:s, s:s}", "status", "rejected", "error",
+                                  "invalid_record", "message", rec->error);
+                    if (rec->field) json_object_set_new(o, "field", json_string(rec->field));
+                    rejected++;
+                }
+                json_object_set_new(o, "index", json_integer((json_int_t)i));
+                json_array_append_new(results, o);
+            }
+            status = stored + dups > 0 ? 200 : refused ? 429 : 422;
+            body = json_pack("{s:I, s:I, s:I, s:o}", "stored", (json_int_t)stored, "duplicates",
+                             (json_int_t)dups, "rejected", (json_int_t)(rejected + refused),
+                             "results", results);
+            if (status != 200) {
+                json_object_set_new(body, "error",
+                                    json_string(status == 429 ? "monthly_limit_reached"
+                                                              : "invalid_record"));
+                json_object_set_new(body, "message", json_string("no record was accepted"));
+            }
+        }
+    }
+
+    ch_logline l;
+    if (ch_log_begin(&l, job->result == CH_OK ? CH_LOG_DEBUG : CH_LOG_ERROR,
+                     job->result == CH_OK ? "stored" : "rejected", r->id)) {
+        ch_log_str(&l, "tenant", r->tenant.slug);
+        if (job->result != CH_OK) ch_log_str(&l, "reason", "store_unavailable");
+        ch_log_int(&l, "stored", (int64_t)stored);
+        ch_log_int(&l, "duplicates", (int64_t)dups);
+        ch_log_int(&l, "refused", (int64_t)refused);
+        ch_log_end(&l);
+    }
+    if (stored && ch_log_begin(&l, CH_LOG_DEBUG, "merged", r->id)) {
+        ch_log_int(&l, "calls", (int64_t)stored);
+        ch_log_end(&l);
+    }
+    r->response = ch_json_response(body);
+    if (status == 503) MHD_add_response_header(r->response, "Retry-After", "1");
+    r->status = status;
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const char *provider_name)
+{
+    ch_server *srv = r->srv;
+    const struct sockaddr *peer = ch_peer(r);
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_DEBUG, "received", r->id)) {
+        ch_log_str(&l, "tenant", tenant_slug);
+        ch_log_str(&l, "provider", provider_name);
+        ch_log_int(&l, "bytes", (int64_t)r->body.len);
+        ch_log_end(&l);
+    }
+
+    int wait = ch_auth_lockout(srv->auth, peer);
+    if (wait > 0) {
+        r->retry_after = wait;
+        return ch_reply_error(r, 429, "rate_limited", NULL,
+                              "too many failed authentications from this address; retry later");
+    }
+
+    r->provider = ch_provider_find(provider_name);
+    int rc = r->provider ? ch_store_tenant_by_slug(srv->store, tenant_slug, &r->tenant)
+                         : CH_ENOTFOUND;
+    if (rc == CH_ESTORE)
+        return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+    ch_credential *creds = NULL;
+    size_t ncreds = 0;
+    if (rc == CH_OK) {
+        rc = ch_store_credentials(srv->store, r->tenant.id, provider_name, &creds, &ncreds);
+        if (rc == CH_OK && ncreds == 0) rc = CH_ENOTFOUND;
+    }
+    if (rc != CH_OK) {
+        ch_credentials_free(creds, ncreds);
+        return ch_reply_error(r, rc == CH_ESTORE ? 503 : 404,
+                              rc == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
+                              "no webhook source for this tenant and provider");
+    }
+
+    int64_t cred_id = 0;
+    rc = ch_auth_webhook(srv->auth, creds, ncreds, ch_header(r, "Authorization"),
+                         ch_header(r, "X-Api-Key"), peer, &cred_id);
+    ch_credentials_free(creds, ncreds);
+    if (rc != CH_OK) {
+        ch_auth_failed(srv->auth, peer);
+        ch_metrics_auth_failure();
+        if (rc == CH_ELIMIT)
+            return ch_reply_error(r, 403, "forbidden_source", NULL,
+                                  "requests from this address are not allowed for this source");
+        return ch_reply_error(r, 401, "unauthorized", NULL, "authentication failed");
+    }
+    if (ch_log_begin(&l, CH_LOG_DEBUG, "authenticated", r->id)) {
+        ch_log_str(&l, "tenant", r->tenant.slug);
+        ch_log_int(&l, "credential", cred_id);
+        ch_log_end(&l);
+    }
+
+    const char *ct = ch_header(r, "Content-Type");
+    if (!ch_provider_accepts(r->provider, ct))
+        return ch_reply_error(r, 415, "unsupported_media_type", NULL,
+                              "content type %s is not accepted here; send %s",
+                              ct ? ct : "(none)", r->provider->content_types[0]);
+
+    ch_raw_request raw = {
+        .content_type = ct,
+        .body = r->body.data ? r->body.data : "",
+        .body_len = r->body.len,
+        .tenant_tz = r->tenant.timezone,
+        .max_records = srv->cfg->max_records,
+    };
+    ch_parse_error perr = {0};
+    rc = r->provider->parse(&raw, &r->parsed, &perr);
+    if (rc != CH_OK) {
+        if (perr.line > 0) {
+            json_t *b = ch_error_json(perr.code, perr.field, perr.message);
+            json_object_set_new(b, "line", json_integer(perr.line));
+            json_object_set_new(b, "column", json_integer(perr.column));
+            if (ch_log_begin(&l, CH_LOG_INFO, "rejected", r->id)) {
+                ch_log_int(&l, "status", perr.http_status);
+                ch_log_str(&l, "reason", perr.code);
+                ch_log_int(&l, "line", perr.line);
+                ch_log_int(&l, "column", perr.column);
+                ch_log_end(&l);
+            }
+            return ch_reply_json(r, perr.http_status, b);
+        }
+        return ch_reply_error(r, perr.http_status, perr.code, perr.field, "%s", perr.message);
+    }
+
+    size_t n = 0;
+    r->events = ch_calloc(r->parsed.n, sizeof *r->events);
+    for (size_t i = 0; i < r->parsed.n; i++)
+        if (r->parsed.records[i].event) r->events[n++] = r->parsed.records[i].event;
+    if (ch_log_begin(&l, CH_LOG_DEBUG, "parsed", r->id)) {
+        ch_log_int(&l, "records", (int64_t)r->parsed.n);
+        ch_log_int(&l, "valid", (int64_t)n);
+        ch_log_end(&l);
+    }
+    if (n == 0) {
+        /* every record of a batch was rejected: answer without a write */
+        ch_write_job_init(&r->job, r->events, 0);
+        r->job.result = CH_OK;
+        r->job.arg = r;
+        r->state = REQ_WAITING;
+        MHD_suspend_connection(r->conn);
+        on_committed(&r->job);
+        return MHD_YES;
+    }
+
+    ch_write_job_init(&r->job, r->events, n);
+    r->job.tenant_id = r->tenant.id;
+    r->job.tenant_tz = r->tenant.timezone;
+    r->job.tenant_country = r->tenant.country;
+    r->job.monthly_limit = r->tenant.monthly_limit;
+    r->job.hard_limit = r->tenant.hard_limit;
+    r->job.request_id = r->id;
+    r->job.done = on_committed;
+    r->job.arg = r;
+    r->state = REQ_WAITING;
+    /* Suspend before submitting: the writer may resume us before this function returns. */
+    MHD_suspend_connection(r->conn);
+    ch_store_submit(srv->store, &r->job);
+    return MHD_YES;
+}

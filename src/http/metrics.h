@@ -1,0 +1,26 @@
+/* Process metrics in Prometheus text format: lock-free counters updated on the hot path. */
+#ifndef CH_METRICS_H
+#define CH_METRICS_H
+
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef enum {
+    CH_ROUTE_HOOKS,
+    CH_ROUTE_CALLS,
+    CH_ROUTE_CALL,
+    CH_ROUTE_EXPORT,
+    CH_ROUTE_HEALTHZ,
+    CH_ROUTE_READYZ,
+    CH_ROUTE_METRICS,
+    CH_ROUTE_OTHER,
+    CH_ROUTE_COUNT
+} ch_route;
+
+void ch_metrics_request(ch_route route, int status, int64_t duration_ns);
+void ch_metrics_auth_failure(void);
+/* Appends the process's own series (requests, latency, auth failures). */
+void ch_metrics_render(ch_buf *out);
+
+#endif

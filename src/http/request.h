@@ -1,0 +1,69 @@
+/* The per-request context shared by the HTTP layer's handlers (http/, api/). Internal. */
+#ifndef CH_REQUEST_H
+#define CH_REQUEST_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "app/config.h"
+#include "http/auth.h"
+#include "http/metrics.h"
+#include "providers/provider.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+typedef struct ch_server ch_server;
+
+struct ch_server {
+    struct MHD_Daemon *mhd;
+    const ch_config *cfg;
+    ch_store *store;
+    ch_auth *auth;
+    atomic_int inflight;
+    char id_prefix[9];
+    atomic_uint_fast64_t next_id;
+};
+
+typedef enum { REQ_READING, REQ_WAITING, REQ_ANSWERED } ch_req_state;
+
+typedef struct ch_request {
+    ch_server *srv;
+    struct MHD_Connection *conn;
+    char id[32];
+    ch_route route;
+    int64_t t0_ns;
+    ch_buf body;
+    bool too_large;
+    ch_req_state state;
+    int status;                    /* answer status, for metrics and logs */
+    int retry_after;               /* seconds, sent as Retry-After with an error when > 0 */
+    struct MHD_Response *response; /* prepared while suspended, queued on resume */
+    /* ingest */
+    ch_tenant tenant;
+    const ch_provider *provider;
+    ch_parsed parsed;
+    ch_event **events;
+    ch_write_job job;
+} ch_request;
+
+/* Builds a JSON response (takes the reference to body). */
+struct MHD_Response *ch_json_response(json_t *body);
+/* Queues status + JSON body now (takes the reference). */
+enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);
+/* {"error": code, "message": msg, ["field": field]} */
+enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
+                               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+json_t *ch_error_json(const char *code, const char *field, const char *msg);
+const char *ch_header(ch_request *r, const char *name);
+const char *ch_query(ch_request *r, const char *name);
+const struct sockaddr *ch_peer(ch_request *r);
+
+/* Handlers. Each answers (queues a response) or suspends the connection. */
+enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *provider);
+enum MHD_Result ch_handle_calls(ch_request *r);
+enum MHD_Result ch_handle_call(ch_request *r, const char *id);
+enum MHD_Result ch_handle_export(ch_request *r);
+
+#endif

@@ -1,0 +1,16 @@
+/* The HTTP front: libmicrohttpd with an epoll thread pool. Requests that write are suspended
+ * until the writer has committed their batch, then resumed with their answer. */
+#ifndef CH_SERVER_H
+#define CH_SERVER_H
+
+#include "app/config.h"
+#include "store/store.h"
+
+typedef struct ch_server ch_server;
+
+/* Starts listening on cfg->listen; the bound port is in *port_out (for ":0"). */
+int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int *port_out);
+/* Stops accepting, lets requests in flight finish (at most grace_ms), closes. */
+void ch_server_stop(ch_server *srv, int grace_ms);
+
+#endif

@@ -1,0 +1,62 @@
+/* Provider adapters: one file per phone system / voice-AI platform turns a raw delivery into
+ * normalised events, or a precise error. Adding a provider = one file + its fixtures + one line
+ * in registry.c (as curl's vtls backends fill one interface). */
+#ifndef CH_PROVIDER_H
+#define CH_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/model.h"
+
+/* What an adapter sees of a request. */
+typedef struct {
+    const char *content_type; /* the header as sent, may be NULL */
+    const char *body;         /* not NUL-terminated in general; body[body_len] is '\0' */
+    size_t body_len;
+    const char *tenant_tz;      /* tenant's time zone for local times */
+    size_t max_records;         /* ceiling on records per request */
+} ch_raw_request;
+
+/* A request-level failure: nothing of the request is usable. */
+typedef struct {
+    int http_status;   /* 400, 413, 415, 422 */
+    const char *code;  /* "malformed_json", "unsupported_media_type", … (static) */
+    char message[256];
+    char field[128];   /* JSON path of the offending member, or "" */
+    int line, column;  /* position of a JSON syntax error, or 0 */
+} ch_parse_error;
+
+/* One record of a request: an event, or why it was rejected. */
+typedef struct {
+    ch_event *event; /* NULL when rejected */
+    char *error;     /* message when rejected */
+    char *field;     /* JSON path of the offending member, when one is */
+} ch_record;
+
+typedef struct {
+    ch_record *records;
+    size_t n, cap;
+    bool batch; /* the request carried a list: the answer lists every record */
+} ch_parsed;
+
+typedef struct {
+    const char *name;
+    /* Media types accepted (without parameters), NULL-terminated. */
+    const char *const *content_types;
+    /* CH_OK with out filled (some records may be rejected), or an error code with err filled. */
+    int (*parse)(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err);
+} ch_provider;
+
+const ch_provider *ch_provider_find(const char *name);
+/* True when content_type (parameters ignored, case-insensitive) is one p accepts. */
+bool ch_provider_accepts(const ch_provider *p, const char *content_type);
+
+void ch_parsed_add_event(ch_parsed *p, ch_event *e);
+void ch_parsed_add_error(ch_parsed *p, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ch_parsed_clear(ch_parsed *p);
+void ch_parse_error_set(ch_parse_error *err, int status, const char *code, const char *field,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

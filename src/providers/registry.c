@@ -1,0 +1,85 @@
+#include "providers/provider.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern const ch_provider ch_provider_generic;
+
+static const ch_provider *const providers[] = {
+    &ch_provider_generic,
+};
+
+const ch_provider *ch_provider_find(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof providers / sizeof *providers; i++)
+        if (strcmp(providers[i]->name, name) == 0) return providers[i];
+    return NULL;
+}
+
+bool ch_provider_accepts(const ch_provider *p, const char *ct)
+{
+    if (!ct) return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    for (const char *const *t = p->content_types; *t; t++)
+        if (strlen(*t) == n && strncasecmp(*t, ct, n) == 0) return true;
+    return false;
+}
+
+static ch_record *next_record(ch_parsed *p)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 4;
+        p->records = ch_realloc(p->records, p->cap * sizeof *p->records);
+    }
+    ch_record *r = &p->records[p->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+void ch_parsed_add_event(ch_parsed *p, ch_event *e)
+{
+    next_record(p)->event = e;
+}
+
+void ch_parsed_add_error(ch_parsed *p, const char *field, const char *fmt, ...)
+{
+    ch_record *r = next_record(p);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->error = ch_strdup(msg);
+    r->field = field ? ch_strdup(field) : NULL;
+}
+
+void ch_parsed_clear(ch_parsed *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        ch_event_free(p->records[i].event);
+        free(p->records[i].error);
+        free(p->records[i].field);
+    }
+    free(p->records);
+    memset(p, 0, sizeof *p);
+}
+
+void ch_parse_error_set(ch_parse_error *err, int status, const char *code, const char *field,
+                        const char *fmt, ...)
+{
+    err->http_status = status;
+    err->code = code;
+    snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}

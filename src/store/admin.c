@@ -1,0 +1,208 @@
+/* Administration from the CLI: a short-lived connection of its own. It can run beside a
+ * serving daemon (WAL; SQLite serialises the two writers with its lock and busy timeout). */
+#include "store/sqlite_internal.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int open_db(const char *path, sqlite3 **db)
+{
+    int rc = ch_sqlite_open(path, false, db);
+    if (rc) return rc;
+    rc = ch_sqlite_migrate(*db, NULL);
+    if (rc) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return rc;
+}
+
+int ch_admin_tenant_add(const char *path, const ch_tenant_spec *t, int64_t *id_out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO tenants(slug, name, timezone, country_code, monthly_limit,"
+                            " hard_limit) VALUES(?1,?2,?3,?4,?5,?6)",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, t->slug, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->name ? t->name : t->slug, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, t->timezone ? t->timezone : "UTC", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, t->country ? t->country : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, t->monthly_limit);
+        sqlite3_bind_int(st, 6, t->hard_limit);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) {
+        *id_out = sqlite3_last_insert_rowid(db);
+        rc = CH_OK;
+    } else {
+        rc = (rc & 0xff) == SQLITE_CONSTRAINT ? CH_EEXIST : CH_ESTORE;
+    }
+    sqlite3_close(db);
+    return rc;
+}
+
+static void fill_tenant(sqlite3_stmt *st, ch_tenant *t)
+{
+    memset(t, 0, sizeof *t);
+    t->id = sqlite3_column_int64(st, 0);
+    t->slug = ch_col_strdup(st, 1);
+    t->name = ch_col_strdup(st, 2);
+    t->timezone = ch_col_strdup(st, 3);
+    t->country = ch_col_strdup(st, 4);
+    t->monthly_limit = sqlite3_column_int64(st, 5);
+    t->hard_limit = sqlite3_column_int(st, 6) != 0;
+    t->features = ch_col_strdup(st, 7);
+}
+
+#define TENANT_COLS                                                                            \
+    "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,''),"\
+    " COALESCE(monthly_limit,0), COALESCE(hard_limit,0), COALESCE(features,'')"
+
+int ch_admin_tenant_get(const char *path, const char *slug, ch_tenant *out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT " TENANT_COLS " FROM tenants WHERE slug=?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            fill_tenant(st, out);
+            rc = CH_OK;
+        } else if (r == SQLITE_DONE) {
+            rc = CH_ENOTFOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_tenant_list(const char *path, json_t **out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    char month[8];
+    sqlite3_stmt *st = NULL, *us = NULL;
+    json_t *arr = json_array();
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT " TENANT_COLS " FROM tenants ORDER BY slug", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT COALESCE(calls,0), COALESCE(events,0),"
+                           " COALESCE(over_limit_calls,0) FROM usage"
+                           " WHERE tenant_id=?1 AND month=?2",
+                           -1, &us, NULL) != SQLITE_OK)
+        goto out;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_tenant t;
+        fill_tenant(st, &t);
+        ch_time_month(ch_now_ms(), t.timezone, month);
+        int64_t calls = 0, events = 0, over = 0;
+        sqlite3_bind_int64(us, 1, t.id);
+        sqlite3_bind_text(us, 2, month, -1, SQLITE_STATIC);
+        if (sqlite3_step(us) == SQLITE_ROW) {
+            calls = sqlite3_column_int64(us, 0);
+            events = sqlite3_column_int64(us, 1);
+            over = sqlite3_column_int64(us, 2);
+        }
+        sqlite3_reset(us);
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I}}",
+                           "id", (json_int_t)t.id, "slug", t.slug, "name", t.name, "timezone",
+                           t.timezone, "country", t.country, "monthly_limit",
+                           (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit, "features",
+                           t.features, "usage", "month", month, "calls", (json_int_t)calls,
+                           "events", (json_int_t)events, "over_limit_calls", (json_int_t)over));
+        ch_tenant_clear(&t);
+    }
+    if (r == SQLITE_DONE) rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(us);
+    sqlite3_close(db);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return CH_OK;
+}
+
+int ch_admin_credential_add(const char *path, int64_t tenant_id, const ch_credential *c,
+                            int64_t *id_out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = CH_ESTORE;
+    if (ch_sqlite_exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) goto out;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO credentials(tenant_id, id, provider, username,"
+                           " password_hash, token_hash, signing_secret, allow_ips)"
+                           " VALUES(?1, (SELECT COALESCE(MAX(id),0)+1 FROM credentials"
+                           " WHERE tenant_id=?1), ?2,?3,?4,?5,?6,?7) RETURNING id",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    ch_bind_text(st, 2, c->provider);
+    ch_bind_text(st, 3, c->username);
+    ch_bind_text(st, 4, c->password_hash);
+    ch_bind_text(st, 5, c->token_hash);
+    ch_bind_text(st, 6, c->signing_secret);
+    ch_bind_text(st, 7, c->allow_ips ? c->allow_ips : "");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id_out = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (ch_sqlite_exec(db, "COMMIT") == SQLITE_OK) rc = CH_OK;
+    }
+out:
+    sqlite3_finalize(st);
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_apikey_add(const char *path, int64_t tenant_id, char **key_out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    /* chk_<key id: 12 hex>_<secret: 32 random bytes, base64url>. Only a hash of the secret is
+     * stored; the id finds the row without a scan. */
+    char id[13], secret[48], hash[CH_SHA256_HEX];
+    ch_random_hex(id, 6);
+    ch_random_token(secret, sizeof secret, 32);
+    ch_sha256_hex(secret, strlen(secret), hash);
+    sqlite3_stmt *st = NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "INSERT INTO api_keys(tenant_id, id, secret_hash) VALUES(?1,?2,?3)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, tenant_id);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE) {
+            *key_out = ch_asprintf("chk_%s_%s", id, secret);
+            rc = CH_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}

@@ -1,0 +1,314 @@
+/* Opening connections and the schema. tenant_id leads every primary and unique key so that
+ * sharding by tenant later is mechanical; every counter is NOT NULL DEFAULT 0 so that a row
+ * inserted by hand without them still works (the classic NULL-counter outage). */
+#include "store/sqlite_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const migrations[] = {
+    /* 1: the foundation */
+    "CREATE TABLE IF NOT EXISTS tenants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  slug TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  timezone TEXT NOT NULL DEFAULT 'UTC',"
+    "  country_code TEXT NOT NULL DEFAULT '',"
+    "  monthly_limit INTEGER NOT NULL DEFAULT 0,"
+    "  hard_limit INTEGER NOT NULL DEFAULT 0,"
+    "  features TEXT NOT NULL DEFAULT 'enrichment',"
+    "  created_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER) * 1000));"
+    "CREATE TABLE IF NOT EXISTS credentials ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  provider TEXT NOT NULL,"
+    "  username TEXT,"
+    "  password_hash TEXT,"
+    "  token_hash TEXT,"
+    "  signing_secret TEXT,"
+    "  allow_ips TEXT NOT NULL DEFAULT '',"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER) * 1000),"
+    "  PRIMARY KEY (tenant_id, id));"
+    "CREATE INDEX IF NOT EXISTS credentials_provider ON credentials(tenant_id, provider);"
+    "CREATE TABLE IF NOT EXISTS api_keys ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  secret_hash TEXT NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER) * 1000),"
+    "  PRIMARY KEY (tenant_id, id));"
+    "CREATE INDEX IF NOT EXISTS api_keys_id ON api_keys(id);"
+    "CREATE TABLE IF NOT EXISTS calls ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  provider TEXT NOT NULL,"
+    "  external_id TEXT NOT NULL,"
+    "  direction TEXT NOT NULL DEFAULT 'unknown',"
+    "  status TEXT NOT NULL DEFAULT 'queued',"
+    "  disposition TEXT,"
+    "  from_e164 TEXT, to_e164 TEXT, from_raw TEXT, to_raw TEXT,"
+    "  caller_name TEXT, extension TEXT,"
+    "  started_at INTEGER, answered_at INTEGER, ended_at INTEGER,"
+    "  duration_sec INTEGER, billsec INTEGER,"
+    "  recording_url TEXT, transcript TEXT, summary TEXT,"
+    "  cost_micros INTEGER, cost_currency TEXT,"
+    "  metadata TEXT,"
+    "  over_limit INTEGER NOT NULL DEFAULT 0,"
+    "  event_count INTEGER NOT NULL DEFAULT 0,"
+    "  sort_ts INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id),"
+    "  UNIQUE (tenant_id, provider, external_id));"
+    "CREATE INDEX IF NOT EXISTS calls_recent ON calls(tenant_id, sort_ts, id);"
+    "CREATE TABLE IF NOT EXISTS legs ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  call_id TEXT NOT NULL,"
+    "  leg_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, call_id, leg_id));"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  call_id TEXT NOT NULL,"
+    "  idem_key TEXT NOT NULL,"
+    "  provider TEXT NOT NULL,"
+    "  kind TEXT,"
+    "  leg_id TEXT,"
+    "  seq INTEGER,"
+    "  ts INTEGER,"
+    "  received_at INTEGER NOT NULL,"
+    "  request_id TEXT,"
+    "  content_type TEXT,"
+    "  raw BLOB NOT NULL,"
+    "  norm TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id),"
+    "  UNIQUE (tenant_id, idem_key));"
+    "CREATE INDEX IF NOT EXISTS events_call ON events(tenant_id, call_id);"
+    "CREATE TABLE IF NOT EXISTS usage ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  month TEXT NOT NULL,"
+    "  calls INTEGER NOT NULL DEFAULT 0,"
+    "  events INTEGER NOT NULL DEFAULT 0,"
+    "  over_limit_calls INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (tenant_id, month));"
+    "CREATE TABLE IF NOT EXISTS probe (x BLOB);",
+};
+
+void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
+{
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_ERROR, "store_error", NULL)) {
+        ch_log_str(&l, "op", what);
+        ch_log_int(&l, "code", rc);
+        ch_log_str(&l, "error", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        ch_log_end(&l);
+    }
+}
+
+int ch_sqlite_exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        ch_sqlite_log_error(db, err ? err : sql, rc);
+        sqlite3_free(err);
+    }
+    return rc;
+}
+
+int ch_sqlite_open(const char *path, bool readonly, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        ch_sqlite_log_error(db, "open", rc);
+        sqlite3_close(db);
+        return CH_ESTORE;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_extended_result_codes(db, 1);
+    /* WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
+     * returns, which is what a 2xx promises. */
+    const char *pragmas = readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-8000;"
+                                   : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                     "PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;";
+    if (ch_sqlite_exec(db, pragmas) != SQLITE_OK) {
+        sqlite3_close(db);
+        return CH_ESTORE;
+    }
+    *out = db;
+    return CH_OK;
+}
+
+int ch_sqlite_migrate(sqlite3 *db, int *version_out)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    int target = (int)(sizeof migrations / sizeof *migrations);
+    for (int v = version; v < target; v++) {
+        char *sql = ch_asprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
+                                migrations[v], v + 1);
+        int rc = ch_sqlite_exec(db, sql);
+        free(sql);
+        if (rc != SQLITE_OK) {
+            ch_sqlite_exec(db, "ROLLBACK");
+            return CH_ESTORE;
+        }
+        version = v + 1;
+    }
+    if (version_out) *version_out = version;
+    return CH_OK;
+}
+
+int ch_store_migrate(const char *path, int *version_out)
+{
+    sqlite3 *db;
+    int rc = ch_sqlite_open(path, false, &db);
+    if (rc) return rc;
+    rc = ch_sqlite_migrate(db, version_out);
+    sqlite3_close(db);
+    return rc;
+}
+
+char *ch_col_strdup(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return NULL;
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? ch_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+}
+
+int64_t ch_col_i64(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return CH_NUM_UNSET;
+    return sqlite3_column_int64(st, col);
+}
+
+int ch_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    return s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
+}
+
+int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v)
+{
+    return v == CH_NUM_UNSET ? sqlite3_bind_null(st, idx) : sqlite3_bind_int64(st, idx, v);
+}
+
+/* ---- store lifecycle ---------------------------------------------------------------- */
+
+int ch_store_open(ch_store **out, const ch_store_opts *opts)
+{
+    ch_store *s = ch_calloc(1, sizeof *s);
+    s->opts = *opts;
+    s->path = ch_strdup(opts->path);
+    if (s->opts.read_conns <= 0) s->opts.read_conns = 4;
+    if (s->opts.batch_max <= 0) s->opts.batch_max = 1024;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->rlock, NULL);
+    pthread_cond_init(&s->rfree, NULL);
+    pthread_mutex_init(&s->stats_lock, NULL);
+    atomic_store(&s->writable, true);
+
+    int rc = ch_sqlite_open(s->path, false, &s->wdb);
+    if (rc) goto fail;
+    rc = ch_sqlite_migrate(s->wdb, NULL);
+    if (rc) goto fail;
+    if (opts->max_bytes > 0) {
+        sqlite3_stmt *st;
+        int64_t page = 4096;
+        if (sqlite3_prepare_v2(s->wdb, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW) page = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+        char *sql = ch_asprintf("PRAGMA max_page_count=%lld", (long long)(opts->max_bytes / page));
+        ch_sqlite_exec(s->wdb, sql);
+        free(sql);
+    }
+    sqlite3_stmt *st;
+    s->next_event_id = 1;
+    if (sqlite3_prepare_v2(s->wdb, "SELECT COALESCE(MAX(id),0)+1 FROM events", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) s->next_event_id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+
+    s->nreaders = s->opts.read_conns;
+    s->readers = ch_calloc((size_t)s->nreaders, sizeof *s->readers);
+    s->free_stack = ch_calloc((size_t)s->nreaders, sizeof *s->free_stack);
+    for (int i = 0; i < s->nreaders; i++) {
+        rc = ch_sqlite_open(s->path, true, &s->readers[i]);
+        if (rc) goto fail;
+        s->free_stack[s->free_top++] = s->readers[i];
+    }
+    if (pthread_create(&s->writer, NULL, ch_writer_main, s) != 0) {
+        rc = CH_ERR;
+        goto fail;
+    }
+    *out = s;
+    return CH_OK;
+fail:
+    for (int i = 0; s->readers && i < s->nreaders; i++)
+        sqlite3_close(s->readers[i]);
+    free(s->readers);
+    free(s->free_stack);
+    sqlite3_close(s->wdb);
+    free(s->path);
+    free(s);
+    return rc ? rc : CH_ESTORE;
+}
+
+void ch_store_close(ch_store *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->writer, NULL);
+    for (int i = 0; i < s->nreaders; i++)
+        sqlite3_close(s->readers[i]);
+    /* A clean close checkpoints the WAL into the main file. */
+    sqlite3_close(s->wdb);
+    free(s->readers);
+    free(s->free_stack);
+    free(s->path);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->rlock);
+    pthread_cond_destroy(&s->rfree);
+    pthread_mutex_destroy(&s->stats_lock);
+    free(s);
+}
+
+bool ch_store_writable(ch_store *s)
+{
+    return atomic_load(&s->writable);
+}
+
+sqlite3 *ch_store_reader(ch_store *s)
+{
+    pthread_mutex_lock(&s->rlock);
+    while (s->free_top == 0)
+        pthread_cond_wait(&s->rfree, &s->rlock);
+    sqlite3 *db = s->free_stack[--s->free_top];
+    pthread_mutex_unlock(&s->rlock);
+    return db;
+}
+
+void ch_store_reader_done(ch_store *s, sqlite3 *db)
+{
+    pthread_mutex_lock(&s->rlock);
+    s->free_stack[s->free_top++] = db;
+    pthread_cond_signal(&s->rfree);
+    pthread_mutex_unlock(&s->rlock);
+}

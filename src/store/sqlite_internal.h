@@ -1,0 +1,61 @@
+/* Shared by the SQLite store's files; not for other modules. */
+#ifndef CH_SQLITE_INTERNAL_H
+#define CH_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+#define CH_SCHEMA_VERSION 1
+
+struct ch_store {
+    ch_store_opts opts;
+    char *path;
+    /* writer */
+    sqlite3 *wdb;
+    pthread_t writer;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    ch_write_job *head, *tail;
+    size_t depth;
+    bool stopping;
+    atomic_bool writable;
+    int64_t next_event_id;
+    pthread_mutex_t stats_lock;
+    ch_store_stats stats;
+    /* read pool */
+    sqlite3 **readers;
+    int nreaders, free_top;
+    sqlite3 **free_stack;
+    pthread_mutex_t rlock;
+    pthread_cond_t rfree;
+};
+
+/* Opens a connection with callhook's settings (WAL, FULL sync, busy timeout). */
+int ch_sqlite_open(const char *path, bool readonly, sqlite3 **out);
+/* Creates/upgrades the schema on db. */
+int ch_sqlite_migrate(sqlite3 *db, int *version_out);
+int ch_sqlite_exec(sqlite3 *db, const char *sql);
+void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc);
+
+sqlite3 *ch_store_reader(ch_store *s);
+void ch_store_reader_done(ch_store *s, sqlite3 *db);
+
+/* Text column or NULL, copied. */
+char *ch_col_strdup(sqlite3_stmt *st, int col);
+/* Integer column, or CH_NUM_UNSET when NULL. */
+int64_t ch_col_i64(sqlite3_stmt *st, int col);
+/* Binds text, NULL when s is NULL. */
+int ch_bind_text(sqlite3_stmt *st, int idx, const char *s);
+/* Binds an integer, NULL when CH_NUM_UNSET. */
+int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
+
+/* The leg / call state as stored and served (calljson.c). */
+json_t *ch_callstate_json(const ch_callstate *c, bool leg);
+
+/* Writer thread (sqlite_write.c). */
+void *ch_writer_main(void *arg);
+
+#endif

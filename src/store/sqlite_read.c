@@ -1,0 +1,458 @@
+/* Reads for request threads, on the pool of read-only connections (WAL: they never block
+ * the writer). Every query is scoped by tenant_id. */
+#include "store/sqlite_internal.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int prepare(sqlite3 *db, const char *q, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(db, q, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        ch_sqlite_log_error(db, q, rc);
+        return CH_ESTORE;
+    }
+    return CH_OK;
+}
+
+static int tenant_lookup(ch_store *s, const char *slug, int64_t id, ch_tenant *out)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+#define TENANT_SELECT                                                                          \
+    "SELECT id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'),"                 \
+    " COALESCE(country_code,''), COALESCE(monthly_limit,0), COALESCE(hard_limit,0),"           \
+    " COALESCE(features,'') FROM tenants"
+    int rc = prepare(db, slug ? TENANT_SELECT " WHERE slug=?1" : TENANT_SELECT " WHERE id=?1",
+                     &st);
+    if (rc) goto out;
+    if (slug)
+        sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        out->id = sqlite3_column_int64(st, 0);
+        out->slug = ch_col_strdup(st, 1);
+        out->name = ch_col_strdup(st, 2);
+        out->timezone = ch_col_strdup(st, 3);
+        out->country = ch_col_strdup(st, 4);
+        out->monthly_limit = sqlite3_column_int64(st, 5);
+        out->hard_limit = sqlite3_column_int(st, 6) != 0;
+        out->features = ch_col_strdup(st, 7);
+        rc = CH_OK;
+    } else {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+    }
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    return rc;
+}
+
+int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out)
+{
+    return tenant_lookup(s, slug, 0, out);
+}
+
+int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out)
+{
+    return tenant_lookup(s, NULL, id, out);
+}
+
+int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
+                         ch_credential **out, size_t *n)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc = prepare(db,
+                     "SELECT id, provider, username, password_hash, token_hash, signing_secret,"
+                     " COALESCE(allow_ips,'') FROM credentials WHERE tenant_id=?1"
+                     " AND (?2 IS NULL OR provider=?2) AND COALESCE(enabled,1)=1 ORDER BY id",
+                     &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    ch_bind_text(st, 2, provider);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            *out = ch_realloc(*out, cap * sizeof **out);
+        }
+        ch_credential *c = &(*out)[(*n)++];
+        c->id = sqlite3_column_int64(st, 0);
+        c->provider = ch_col_strdup(st, 1);
+        c->username = ch_col_strdup(st, 2);
+        c->password_hash = ch_col_strdup(st, 3);
+        c->token_hash = ch_col_strdup(st, 4);
+        c->signing_secret = ch_col_strdup(st, 5);
+        c->allow_ips = ch_col_strdup(st, 6);
+    }
+    rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    if (rc) {
+        ch_credentials_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void ch_credentials_free(ch_credential *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].provider);
+        free(c[i].username);
+        free(c[i].password_hash);
+        free(c[i].token_hash);
+        free(c[i].signing_secret);
+        free(c[i].allow_ips);
+    }
+    free(c);
+}
+
+int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "SELECT tenant_id, secret_hash FROM api_keys WHERE id=?1"
+                     " AND COALESCE(revoked,0)=0",
+                     &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *tenant_id = sqlite3_column_int64(st, 0);
+        *secret_hash = ch_col_strdup(st, 1);
+        rc = CH_OK;
+    } else {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+    }
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    return rc;
+}
+
+/* ---- calls ---------------------------------------------------------------------------- */
+
+#define CALL_COLS                                                                              \
+    "c.id, (SELECT slug FROM tenants t WHERE t.id=c.tenant_id), c.provider, c.external_id,"    \
+    " c.direction, c.status, c.disposition, c.from_e164, c.to_e164, c.from_raw, c.to_raw,"     \
+    " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"    \
+    " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"    \
+    " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts"
+enum { COL_SORT_TS = 28 };
+
+static json_t *col_str(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    return json_stringn((const char *)sqlite3_column_text(st, i),
+                        (size_t)sqlite3_column_bytes(st, i));
+}
+
+static json_t *col_num(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    return json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *col_time(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    char buf[40];
+    ch_time_format(sqlite3_column_int64(st, i), buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *legs_of(sqlite3 *db, int64_t tenant_id, const char *call_id)
+{
+    json_t *legs = json_array();
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT state FROM legs WHERE tenant_id=?1 AND call_id=?2 ORDER BY leg_id",
+                &st))
+        return legs;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *l = json_loadb((const char *)sqlite3_column_text(st, 0),
+                               (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+        if (l) json_array_append_new(legs, l);
+    }
+    sqlite3_finalize(st);
+    return legs;
+}
+
+static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
+{
+    static const char *const names[] = {
+        "id", "tenant", "provider", "external_id", "direction", "status", "disposition",
+        "from", "to", "from_raw", "to_raw", "caller_name", "extension"};
+    json_t *o = json_object();
+    for (int i = 0; i < 13; i++)
+        json_object_set_new(o, names[i], col_str(st, i));
+    json_object_set_new(o, "started_at", col_time(st, 13));
+    json_object_set_new(o, "answered_at", col_time(st, 14));
+    json_object_set_new(o, "ended_at", col_time(st, 15));
+    json_object_set_new(o, "duration_sec", col_num(st, 16));
+    json_object_set_new(o, "billsec", col_num(st, 17));
+    json_object_set_new(o, "recording_url", col_str(st, 18));
+    json_object_set_new(o, "transcript", col_str(st, 19));
+    json_object_set_new(o, "summary", col_str(st, 20));
+    if (sqlite3_column_type(st, 21) == SQLITE_NULL) {
+        json_object_set_new(o, "cost", json_null());
+    } else {
+        json_t *cost = json_object();
+        json_object_set_new(cost, "amount", json_real((double)sqlite3_column_int64(st, 21) / 1e6));
+        json_object_set_new(cost, "currency", col_str(st, 22));
+        json_object_set_new(o, "cost", cost);
+    }
+    json_t *meta = NULL;
+    if (sqlite3_column_type(st, 23) != SQLITE_NULL)
+        meta = json_loadb((const char *)sqlite3_column_text(st, 23),
+                          (size_t)sqlite3_column_bytes(st, 23), 0, NULL);
+    json_object_set_new(o, "metadata", meta ? meta : json_object());
+    json_object_set_new(o, "legs", legs_of(db, tenant_id, (const char *)sqlite3_column_text(st, 0)));
+    json_object_set_new(o, "over_limit", json_boolean(sqlite3_column_int(st, 24)));
+    json_object_set_new(o, "event_count", col_num(st, 25));
+    char buf[40];
+    ch_time_format_ms(sqlite3_column_int64(st, 26), buf, sizeof buf);
+    json_object_set_new(o, "created_at", json_string(buf));
+    ch_time_format_ms(sqlite3_column_int64(st, 27), buf, sizeof buf);
+    json_object_set_new(o, "updated_at", json_string(buf));
+    return o;
+}
+
+/* Cursor: "<sort_ts>.<call id>" of the last row of the previous page. */
+static int parse_cursor(const char *c, int64_t *ts, char *id, size_t idsz)
+{
+    char *end;
+    long long v = strtoll(c, &end, 10);
+    if (end == c || *end != '.') return CH_EINVAL;
+    const char *p = end + 1;
+    size_t n = strlen(p);
+    if (n < 3 || n >= idsz || strncmp(p, "c_", 2) != 0) return CH_EINVAL;
+    for (size_t i = 2; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return CH_EINVAL;
+    *ts = v;
+    memcpy(id, p, n + 1);
+    return CH_OK;
+}
+
+/* Builds the filtered query. Binds are numbered by role so the order of clauses does not
+ * matter. */
+static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, bool paged,
+                       sqlite3_stmt **out)
+{
+    ch_buf q;
+    ch_buf_init(&q, 4096);
+    int64_t cts = 0;
+    char cid[64] = "";
+    if (paged && f->cursor && parse_cursor(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    ch_buf_puts(&q, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1");
+    if (f->since != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts >= ?2");
+    if (f->until != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts < ?3");
+    if (f->direction >= 0) ch_buf_puts(&q, " AND c.direction = ?4");
+    if (f->status >= 0) ch_buf_puts(&q, " AND c.status = ?5");
+    if (f->disposition >= 0) ch_buf_puts(&q, " AND c.disposition = ?6");
+    if (f->number)
+        ch_buf_puts(&q, " AND (c.from_raw = ?7 OR c.to_raw = ?7 OR c.from_e164 = ?8"
+                        " OR c.to_e164 = ?8)");
+    if (f->extension) ch_buf_puts(&q, " AND c.extension = ?9");
+    if (f->text)
+        ch_buf_puts(&q, " AND (instr(lower(c.caller_name), lower(?10)) > 0"
+                        " OR instr(c.from_raw, ?10) > 0 OR instr(c.to_raw, ?10) > 0"
+                        " OR instr(c.from_e164, ?10) > 0 OR instr(c.to_e164, ?10) > 0"
+                        " OR instr(lower(c.transcript), lower(?10)) > 0"
+                        " OR instr(lower(c.summary), lower(?10)) > 0)");
+    if (paged && cid[0]) ch_buf_puts(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
+    ch_buf_puts(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
+    if (paged) ch_buf_puts(&q, " LIMIT ?13");
+    sqlite3_stmt *st;
+    int rc = prepare(db, q.data, &st);
+    ch_buf_free(&q);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    if (f->since != CH_TIME_UNSET) sqlite3_bind_int64(st, 2, f->since);
+    if (f->until != CH_TIME_UNSET) sqlite3_bind_int64(st, 3, f->until);
+    if (f->direction >= 0)
+        sqlite3_bind_text(st, 4, ch_direction_str((ch_direction)f->direction), -1, SQLITE_STATIC);
+    if (f->status >= 0)
+        sqlite3_bind_text(st, 5, ch_status_str((ch_status)f->status), -1, SQLITE_STATIC);
+    if (f->disposition >= 0)
+        sqlite3_bind_text(st, 6, ch_disposition_str((ch_disposition)f->disposition), -1,
+                          SQLITE_STATIC);
+    if (f->number) {
+        sqlite3_bind_text(st, 7, f->number, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 8, f->number_e164 ? f->number_e164 : f->number, -1,
+                          SQLITE_TRANSIENT);
+    }
+    if (f->extension) sqlite3_bind_text(st, 9, f->extension, -1, SQLITE_TRANSIENT);
+    if (f->text) sqlite3_bind_text(st, 10, f->text, -1, SQLITE_TRANSIENT);
+    if (paged && cid[0]) {
+        sqlite3_bind_int64(st, 11, cts);
+        sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
+    }
+    if (paged) sqlite3_bind_int(st, 13, f->limit + 1);
+    *out = st;
+    return CH_OK;
+}
+
+int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f, json_t **out)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    json_t *data = json_array();
+    char next[96] = "";
+    int rc = build_query(db, tenant_id, f, true, &st);
+    if (rc) goto out;
+    int r, rows = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rows == f->limit) {
+            /* one more row exists: the cursor points after the last row returned */
+            json_t *last = json_array_get(data, json_array_size(data) - 1);
+            snprintf(next, sizeof next, "%s", json_string_value(json_object_get(last, "_cursor")));
+            break;
+        }
+        json_t *call = call_from_row(db, st, tenant_id);
+        char cur[96];
+        snprintf(cur, sizeof cur, "%lld.%s", (long long)sqlite3_column_int64(st, COL_SORT_TS),
+                 (const char *)sqlite3_column_text(st, 0));
+        json_object_set_new(call, "_cursor", json_string(cur));
+        json_array_append_new(data, call);
+        rows++;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE) rc = CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    if (rc) {
+        json_decref(data);
+        return rc;
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(data, i, c) json_object_del(c, "_cursor");
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     next[0] ? json_string(next) : json_null());
+    return CH_OK;
+}
+
+int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL, *ev = NULL;
+    json_t *call = NULL;
+    int rc = prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2",
+                     &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+        goto out;
+    }
+    call = call_from_row(db, st, tenant_id);
+    rc = prepare(db,
+                 "SELECT id, kind, idem_key, received_at, seq, ts, leg_id, content_type, raw"
+                 " FROM events WHERE tenant_id=?1 AND call_id=?2 ORDER BY received_at, id",
+                 &ev);
+    if (rc) goto out;
+    sqlite3_bind_int64(ev, 1, tenant_id);
+    sqlite3_bind_text(ev, 2, call_id, -1, SQLITE_STATIC);
+    json_t *events = json_array();
+    while ((r = sqlite3_step(ev)) == SQLITE_ROW) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer(sqlite3_column_int64(ev, 0)));
+        json_object_set_new(e, "type", col_str(ev, 1));
+        json_object_set_new(e, "idempotency_key", col_str(ev, 2));
+        char buf[40];
+        ch_time_format_ms(sqlite3_column_int64(ev, 3), buf, sizeof buf);
+        json_object_set_new(e, "received_at", json_string(buf));
+        json_object_set_new(e, "sequence", col_num(ev, 4));
+        json_object_set_new(e, "provider_timestamp", col_time(ev, 5));
+        json_object_set_new(e, "leg_id", col_str(ev, 6));
+        json_object_set_new(e, "content_type", col_str(ev, 7));
+        /* raw is kept byte for byte; it is shown as text (invalid UTF-8 is replaced) */
+        const char *raw = sqlite3_column_blob(ev, 8);
+        size_t rawn = (size_t)sqlite3_column_bytes(ev, 8);
+        json_t *rs = json_stringn(raw ? raw : "", rawn);
+        if (!rs) {
+            char *copy = ch_strndup(raw, rawn);
+            for (size_t i = 0; i < rawn; i++)
+                if ((unsigned char)copy[i] >= 0x80 || copy[i] == 0) copy[i] = '?';
+            rs = json_stringn(copy, rawn);
+            free(copy);
+        }
+        json_object_set_new(e, "raw", rs);
+        json_array_append_new(events, e);
+    }
+    json_object_set_new(call, "events", events);
+    rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(ev);
+    ch_store_reader_done(s, db);
+    if (rc) {
+        json_decref(call);
+        return rc;
+    }
+    *out = call;
+    return CH_OK;
+}
+
+/* ---- export ------------------------------------------------------------------------- */
+
+struct ch_export {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t tenant_id;
+};
+
+int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out)
+{
+    ch_export *x = ch_calloc(1, sizeof *x);
+    x->tenant_id = tenant_id;
+    /* A connection of its own: the export may stream for a long time and must not hold one of
+     * the pool's. In WAL mode it reads one consistent snapshot. */
+    int rc = ch_sqlite_open(s->path, true, &x->db);
+    if (!rc) rc = build_query(x->db, tenant_id, f, false, &x->st);
+    if (!rc) rc = ch_sqlite_exec(x->db, "BEGIN") == SQLITE_OK ? CH_OK : CH_ESTORE;
+    if (rc) {
+        ch_store_export_close(x);
+        return rc;
+    }
+    *out = x;
+    return CH_OK;
+}
+
+json_t *ch_store_export_next(ch_export *x)
+{
+    if (!x->st || sqlite3_step(x->st) != SQLITE_ROW) return NULL;
+    return call_from_row(x->db, x->st, x->tenant_id);
+}
+
+void ch_store_export_close(ch_export *x)
+{
+    if (!x) return;
+    sqlite3_finalize(x->st);
+    if (x->db) {
+        sqlite3_exec(x->db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_close(x->db);
+    }
+    free(x);
+}

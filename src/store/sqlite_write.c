@@ -1,0 +1,511 @@
+/* The writer thread: the only code that writes call data. It takes every job queued since
+ * the last commit and commits them in one transaction (group commit: one fsync for the whole
+ * batch), then calls each job's done(). See docs/write-path.md. */
+#include "store/merge.h"
+#include "store/sqlite_internal.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    ST_EVT_DUP,
+    ST_CALL_FIND,
+    ST_CALL_INSERT,
+    ST_USAGE_GET,
+    ST_USAGE_ADD,
+    ST_EVT_INSERT,
+    ST_EVT_FOR_CALL,
+    ST_CALL_UPDATE,
+    ST_LEG_UPSERT,
+    ST_COUNT
+};
+
+static const char *const sql[ST_COUNT] = {
+    [ST_EVT_DUP] = "SELECT call_id FROM events WHERE tenant_id=?1 AND idem_key=?2",
+    [ST_CALL_FIND] = "SELECT id, over_limit, created_at FROM calls"
+                     " WHERE tenant_id=?1 AND provider=?2 AND external_id=?3",
+    [ST_CALL_INSERT] = "INSERT INTO calls(tenant_id, id, provider, external_id, over_limit,"
+                       " sort_ts, created_at, updated_at) VALUES(?1,?2,?3,?4,?5,?6,?6,?6)",
+    [ST_USAGE_GET] = "SELECT COALESCE(calls,0) FROM usage WHERE tenant_id=?1 AND month=?2",
+    [ST_USAGE_ADD] = "INSERT INTO usage(tenant_id, month, calls, events, over_limit_calls)"
+                     " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant_id, month) DO UPDATE SET"
+                     " calls=COALESCE(calls,0)+excluded.calls,"
+                     " events=COALESCE(events,0)+excluded.events,"
+                     " over_limit_calls=COALESCE(over_limit_calls,0)+excluded.over_limit_calls",
+    [ST_EVT_INSERT] = "INSERT INTO events(tenant_id, id, call_id, idem_key, provider, kind,"
+                      " leg_id, seq, ts, received_at, request_id, content_type, raw, norm)"
+                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    [ST_EVT_FOR_CALL] = "SELECT norm FROM events WHERE tenant_id=?1 AND call_id=?2",
+    [ST_CALL_UPDATE] =
+        "UPDATE calls SET direction=?3, status=?4, disposition=?5, from_e164=?6, to_e164=?7,"
+        " from_raw=?8, to_raw=?9, caller_name=?10, extension=?11, started_at=?12,"
+        " answered_at=?13, ended_at=?14, duration_sec=?15, billsec=?16, recording_url=?17,"
+        " transcript=?18, summary=?19, cost_micros=?20, cost_currency=?21, metadata=?22,"
+        " event_count=event_count+1, sort_ts=?23, updated_at=?24"
+        " WHERE tenant_id=?1 AND id=?2",
+    [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
+                      " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
+};
+
+/* Month of "now" per time zone, cached per 15 minutes (every zone's offset is a multiple of
+ * 15 minutes, so a month never starts inside a bucket). Avoids a tzset() per event. */
+typedef struct {
+    char tz[64];
+    int64_t bucket;
+    char month[8];
+} month_cache;
+
+typedef struct {
+    ch_store *s;
+    sqlite3_stmt *st[ST_COUNT];
+    month_cache months[16];
+    int64_t now;
+} wctx;
+
+static const char *month_of_now(wctx *w, const char *tz)
+{
+    int64_t bucket = w->now / 900000;
+    const char *z = tz ? tz : "UTC";
+    unsigned h = 5381;
+    for (const char *p = z; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    month_cache *c = &w->months[h % 16];
+    if (c->bucket != bucket || strcmp(c->tz, z) != 0) {
+        snprintf(c->tz, sizeof c->tz, "%s", z);
+        c->bucket = bucket;
+        ch_time_month(w->now, z, c->month);
+    }
+    return c->month;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static void finish(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void new_call_id(char out[24])
+{
+    out[0] = 'c';
+    out[1] = '_';
+    ch_random_hex(out + 2, 10);
+}
+
+/* Folds every stored event of the call (the new one included) and writes the call and legs. */
+static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t created_at,
+                      ch_event *just_stored, bool is_new)
+{
+    sqlite3_stmt *st;
+    ch_event **evs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = SQLITE_OK;
+    if (is_new) {
+        evs = ch_malloc(sizeof *evs);
+        evs[n++] = just_stored;
+    } else {
+        st = w->st[ST_EVT_FOR_CALL];
+        sqlite3_bind_int64(st, 1, job->tenant_id);
+        sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *j = json_loadb((const char *)sqlite3_column_text(st, 0),
+                                   (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+            ch_event *e = ch_event_from_json(j);
+            json_decref(j);
+            if (!e) continue; /* cannot happen: we wrote it */
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                evs = ch_realloc(evs, cap * sizeof *evs);
+            }
+            evs[n++] = e;
+        }
+        finish(st);
+        if (r != SQLITE_DONE) {
+            rc = r;
+            goto out;
+        }
+    }
+
+    ch_merged m;
+    ch_merge_fold(&m, evs, n, job->tenant_country);
+    const ch_callstate *c = &m.call;
+    st = w->st[ST_CALL_UPDATE];
+    char *meta = c->metadata ? json_dumps(c->metadata, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ch_direction_str(c->direction), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ch_status_str(c->status) ? ch_status_str(c->status) : "queued", -1,
+                      SQLITE_STATIC);
+    ch_bind_text(st, 5, ch_disposition_str(c->disposition));
+    ch_bind_text(st, 6, c->from);
+    ch_bind_text(st, 7, c->to);
+    ch_bind_text(st, 8, c->from_raw);
+    ch_bind_text(st, 9, c->to_raw);
+    ch_bind_text(st, 10, c->caller_name);
+    ch_bind_text(st, 11, c->extension);
+    ch_bind_i64(st, 12, c->started_at);
+    ch_bind_i64(st, 13, c->answered_at);
+    ch_bind_i64(st, 14, c->ended_at);
+    ch_bind_i64(st, 15, c->duration_sec);
+    ch_bind_i64(st, 16, c->billsec);
+    ch_bind_text(st, 17, c->recording_url);
+    ch_bind_text(st, 18, c->transcript);
+    ch_bind_text(st, 19, c->summary);
+    ch_bind_i64(st, 20, c->cost_micros);
+    ch_bind_text(st, 21, c->cost_currency);
+    ch_bind_text(st, 22, meta);
+    sqlite3_bind_int64(st, 23, c->started_at != CH_TIME_UNSET ? c->started_at : created_at);
+    sqlite3_bind_int64(st, 24, w->now);
+    rc = step_done(st);
+    free(meta);
+    for (size_t i = 0; rc == SQLITE_OK && i < m.nlegs; i++) {
+        json_t *lj = ch_callstate_json(&m.legs[i], true);
+        char *state = json_dumps(lj, JSON_COMPACT);
+        json_decref(lj);
+        st = w->st[ST_LEG_UPSERT];
+        sqlite3_bind_int64(st, 1, job->tenant_id);
+        sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, m.legs[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+        rc = step_done(st);
+        free(state);
+    }
+    ch_merged_clear(&m);
+out:
+    for (size_t i = 0; i < n; i++)
+        if (evs[i] != just_stored) ch_event_free(evs[i]);
+    free(evs);
+    return rc;
+}
+
+/* One event inside the open transaction. Returns an SQLite code; SQLITE_OK also for
+ * duplicates and refusals (their outcome says so). */
+static int process_event(wctx *w, ch_write_job *job, size_t i)
+{
+    ch_event *e = job->events[i];
+    sqlite3_stmt *st = w->st[ST_EVT_DUP];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_text(st, 2, e->idem_key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        job->outcome[i] = CH_REC_DUPLICATE;
+        job->call_ids[i] = ch_col_strdup(st, 0);
+        finish(st);
+        return SQLITE_OK;
+    }
+    finish(st);
+    if (rc != SQLITE_DONE) return rc;
+
+    char call_id[24] = {0};
+    bool is_new = true, over = false;
+    int64_t created_at = w->now;
+    st = w->st[ST_CALL_FIND];
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_text(st, 2, e->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->external_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        is_new = false;
+        snprintf(call_id, sizeof call_id, "%s", (const char *)sqlite3_column_text(st, 0));
+        over = sqlite3_column_int(st, 1) != 0;
+        created_at = sqlite3_column_int64(st, 2);
+    }
+    finish(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+
+    const char *month = month_of_now(w, job->tenant_tz);
+    if (is_new) {
+        if (job->monthly_limit > 0) {
+            st = w->st[ST_USAGE_GET];
+            sqlite3_bind_int64(st, 1, job->tenant_id);
+            sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+            finish(st);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+            over = used >= job->monthly_limit;
+        }
+        if (over && job->hard_limit) {
+            job->outcome[i] = CH_REC_REJECTED;
+            job->reject_reason[i] = "monthly_limit_reached";
+            return SQLITE_OK;
+        }
+        new_call_id(call_id);
+        st = w->st[ST_CALL_INSERT];
+        sqlite3_bind_int64(st, 1, job->tenant_id);
+        sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, e->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, e->external_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, over);
+        sqlite3_bind_int64(st, 6, w->now);
+        if ((rc = step_done(st))) return rc;
+    }
+
+    st = w->st[ST_USAGE_ADD];
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, is_new);
+    sqlite3_bind_int(st, 4, 1);
+    sqlite3_bind_int(st, 5, is_new && over);
+    if ((rc = step_done(st))) return rc;
+
+    json_t *nj = ch_event_to_json(e);
+    char *norm = json_dumps(nj, JSON_COMPACT);
+    json_decref(nj);
+    st = w->st[ST_EVT_INSERT];
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_int64(st, 2, w->s->next_event_id++);
+    sqlite3_bind_text(st, 3, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->idem_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->provider, -1, SQLITE_STATIC);
+    ch_bind_text(st, 6, e->kind);
+    ch_bind_text(st, 7, e->leg_id);
+    ch_bind_i64(st, 8, e->seq);
+    ch_bind_i64(st, 9, e->ts);
+    sqlite3_bind_int64(st, 10, w->now);
+    ch_bind_text(st, 11, job->request_id);
+    ch_bind_text(st, 12, e->content_type);
+    sqlite3_bind_blob(st, 13, e->raw ? e->raw : "", (int)e->raw_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, norm, -1, SQLITE_STATIC);
+    rc = step_done(st);
+    free(norm);
+    if (rc) return rc;
+
+    if ((rc = merge_call(w, job, call_id, created_at, e, is_new))) return rc;
+    job->outcome[i] = CH_REC_STORED;
+    job->call_ids[i] = ch_strdup(call_id);
+    job->over_limit[i] = over;
+    return SQLITE_OK;
+}
+
+static void reset_outputs(ch_write_job *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        free(job->call_ids[i]);
+        job->call_ids[i] = NULL;
+        job->outcome[i] = CH_REC_REJECTED;
+        job->reject_reason[i] = "store_unavailable";
+        job->over_limit[i] = false;
+    }
+}
+
+/* Errors that say the database as a whole cannot take writes now: the batch is abandoned. */
+static bool fatal_for_batch(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
+{
+    ch_store *s = w->s;
+    sqlite3 *db = s->wdb;
+    w->now = ch_now_ms();
+    int64_t first_event_id = s->next_event_id;
+    bool failed = ch_sqlite_exec(db, "BEGIN IMMEDIATE") != SQLITE_OK;
+    uint64_t stored = 0, dups = 0, refused = 0;
+
+    for (ch_write_job *job = batch; !failed && job; job = job->next) {
+        ch_sqlite_exec(db, "SAVEPOINT job");
+        int rc = SQLITE_OK;
+        for (size_t i = 0; rc == SQLITE_OK && i < job->n; i++)
+            rc = process_event(w, job, i);
+        if (rc == SQLITE_OK) {
+            ch_sqlite_exec(db, "RELEASE job");
+            job->result = CH_OK;
+            continue;
+        }
+        ch_sqlite_log_error(db, "write", rc);
+        reset_outputs(job);
+        job->result = CH_ESTORE;
+        if (sqlite3_get_autocommit(db) || fatal_for_batch(rc)) {
+            failed = true; /* SQLite rolled the transaction back, or the disk is at fault */
+            break;
+        }
+        ch_sqlite_exec(db, "ROLLBACK TO job");
+        ch_sqlite_exec(db, "RELEASE job");
+    }
+    if (!failed) {
+        int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            ch_sqlite_log_error(db, "commit", rc);
+            failed = true;
+        }
+    }
+    if (failed) {
+        if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        s->next_event_id = first_event_id;
+        for (ch_write_job *job = batch; job; job = job->next) {
+            reset_outputs(job);
+            job->result = CH_ESTORE;
+        }
+    } else {
+        for (ch_write_job *job = batch; job; job = job->next)
+            for (size_t i = 0; job->result == CH_OK && i < job->n; i++) {
+                stored += job->outcome[i] == CH_REC_STORED;
+                dups += job->outcome[i] == CH_REC_DUPLICATE;
+                refused += job->outcome[i] == CH_REC_REJECTED;
+            }
+    }
+    atomic_store(&s->writable, !failed);
+
+    pthread_mutex_lock(&s->stats_lock);
+    s->stats.batches++;
+    s->stats.batch_requests += njobs;
+    for (int b = 0; b < CH_BATCH_BUCKETS; b++)
+        if (b == CH_BATCH_BUCKETS - 1 || njobs <= (1u << b)) s->stats.batch_hist[b]++;
+    s->stats.events_stored += stored;
+    s->stats.events_duplicate += dups;
+    s->stats.records_refused += refused;
+    s->stats.store_errors += failed;
+    pthread_mutex_unlock(&s->stats_lock);
+}
+
+/* While unwritable, try a throw-away write every second so /readyz recovers on its own once
+ * space is back. The transaction is rolled back: nothing is kept. */
+static void probe(ch_store *s)
+{
+    sqlite3 *db = s->wdb;
+    bool ok = sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO probe VALUES(randomblob(16384));",
+                           NULL, NULL, NULL) == SQLITE_OK;
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    atomic_store(&s->writable, ok);
+}
+
+void *ch_writer_main(void *arg)
+{
+    wctx w = {.s = arg};
+    ch_store *s = w.s;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->wdb, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w.st[i], NULL) !=
+            SQLITE_OK) {
+            ch_sqlite_log_error(s->wdb, sql[i], sqlite3_errcode(s->wdb));
+            abort(); /* the schema is ours: a statement that does not prepare is a bug */
+        }
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !s->stopping) {
+            if (atomic_load(&s->writable)) {
+                pthread_cond_wait(&s->wake, &s->lock);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) == ETIMEDOUT) break;
+        }
+        ch_write_job *batch = s->head, *last = NULL;
+        size_t njobs = 0;
+        for (ch_write_job *j = s->head; j && njobs < (size_t)s->opts.batch_max; j = j->next) {
+            last = j;
+            njobs++;
+        }
+        if (last) {
+            s->head = last->next;
+            if (!s->head) s->tail = NULL;
+            last->next = NULL;
+            s->depth -= njobs;
+        }
+        bool stop = s->stopping && !s->head && !batch;
+        pthread_mutex_unlock(&s->lock);
+
+        if (stop) break;
+        if (!batch) {
+            probe(s);
+            continue;
+        }
+        run_batch(&w, batch, njobs);
+        for (ch_write_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            j->next = NULL;
+            j->done(j); /* may free j */
+        }
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(w.st[i]);
+    return NULL;
+}
+
+/* ---- queue ------------------------------------------------------------------------- */
+
+void ch_write_job_init(ch_write_job *job, ch_event **events, size_t n)
+{
+    job->events = events;
+    job->n = n;
+    job->outcome = ch_calloc(n, sizeof *job->outcome);
+    job->call_ids = ch_calloc(n, sizeof *job->call_ids);
+    job->reject_reason = ch_calloc(n, sizeof *job->reject_reason);
+    job->over_limit = ch_calloc(n, sizeof *job->over_limit);
+    job->result = CH_ESTORE;
+    job->next = NULL;
+}
+
+void ch_write_job_clear(ch_write_job *job)
+{
+    for (size_t i = 0; job->call_ids && i < job->n; i++)
+        free(job->call_ids[i]);
+    free(job->outcome);
+    free(job->call_ids);
+    free(job->reject_reason);
+    free(job->over_limit);
+    job->outcome = NULL;
+    job->call_ids = NULL;
+    job->reject_reason = NULL;
+    job->over_limit = NULL;
+}
+
+void ch_store_submit(ch_store *s, ch_write_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->tail)
+        s->tail->next = job;
+    else
+        s->head = job;
+    s->tail = job;
+    s->depth++;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t ch_store_queue_depth(ch_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t d = s->depth;
+    pthread_mutex_unlock(&s->lock);
+    return d;
+}
+
+void ch_store_get_stats(ch_store *s, ch_store_stats *out)
+{
+    pthread_mutex_lock(&s->stats_lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->stats_lock);
+}
