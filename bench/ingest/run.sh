@@ -79,7 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- helpers -------------------------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
 pick_port() {
     local p i
     for i in $(seq 50); do
@@ -90,11 +90,13 @@ pick_port() {
 }
 # http_status PORT METHOD PATH [BODY] [HEADER]: prints "STATUS BODY" of one request (5 s max).
 http_status() {
-    local fd resp status
-    exec {fd}<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || { echo "000 (cannot connect)"; return 0; }
-    printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n' "$2" "$3" >&"$fd"
-    [ -n "${5:-}" ] && printf '%s\r\n' "$5" >&"$fd"
-    printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#4}" "${4:-}" >&"$fd"
+    local port=$1 method=$2 path=$3 body=${4:-} header=${5:-} fd resp status
+    { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || { echo "000 (cannot connect)"; return 0; }
+    {
+        printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n' "$method" "$path"
+        [ -z "$header" ] || printf '%s\r\n' "$header"
+        printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+    } >&"$fd"
     resp=$(timeout 5 cat <&"$fd" | tr -d '\r') || true
     exec {fd}>&-
     status=${resp#HTTP/1.? }

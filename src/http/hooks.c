@@ -38,10 +38,10 @@ static json_t *record_result(ch_request *r, size_t k, const ch_event *e)
     return o;
 }
 
-/* Runs on the writer thread once the batch holding this request committed (or failed). */
-static void on_committed(ch_write_job *job)
+/* The answer to a request whose job has run (or that needed no write). */
+static struct MHD_Response *answer(ch_request *r, int *status_out)
 {
-    ch_request *r = job->arg;
+    ch_write_job *job = &r->job;
     size_t stored = 0, dups = 0, refused = 0;
     int status;
     json_t *body;
@@ -97,10 +97,14 @@ static void on_committed(ch_write_job *job)
     }
 
     ch_logline l;
-    if (ch_log_begin(&l, job->result == CH_OK ? CH_LOG_DEBUG : CH_LOG_ERROR,
-                     job->result == CH_OK ? "stored" : "rejected", r->id)) {
+    bool ok = status == 200;
+    if (ch_log_begin(&l, ok ? CH_LOG_DEBUG : status == 503 ? CH_LOG_ERROR : CH_LOG_INFO,
+                     ok ? "stored" : "rejected", r->id)) {
         ch_log_str(&l, "tenant", r->tenant.slug);
-        if (job->result != CH_OK) ch_log_str(&l, "reason", "store_unavailable");
+        if (!ok) {
+            ch_log_int(&l, "status", status);
+            ch_log_str(&l, "reason", json_string_value(json_object_get(body, "error")));
+        }
         ch_log_int(&l, "stored", (int64_t)stored);
         ch_log_int(&l, "duplicates", (int64_t)dups);
         ch_log_int(&l, "refused", (int64_t)refused);
@@ -110,9 +114,17 @@ static void on_committed(ch_write_job *job)
         ch_log_int(&l, "calls", (int64_t)stored);
         ch_log_end(&l);
     }
-    r->response = ch_json_response(body);
-    if (status == 503) MHD_add_response_header(r->response, "Retry-After", "1");
-    r->status = status;
+    struct MHD_Response *resp = ch_json_response(body);
+    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    *status_out = status;
+    return resp;
+}
+
+/* Runs on the writer thread once the batch holding this request committed (or failed). */
+static void on_committed(ch_write_job *job)
+{
+    ch_request *r = job->arg;
+    r->response = answer(r, &r->status);
     MHD_resume_connection(r->conn);
 }
 
@@ -216,11 +228,14 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         /* every record of a batch was rejected: answer without a write */
         ch_write_job_init(&r->job, r->events, 0);
         r->job.result = CH_OK;
-        r->job.arg = r;
-        r->state = REQ_WAITING;
-        MHD_suspend_connection(r->conn);
-        on_committed(&r->job);
-        return MHD_YES;
+        int status;
+        struct MHD_Response *resp = answer(r, &status);
+        MHD_add_response_header(resp, "X-Request-Id", r->id);
+        r->status = status;
+        r->state = REQ_ANSWERED;
+        enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+        MHD_destroy_response(resp);
+        return ret;
     }
 
     ch_write_job_init(&r->job, r->events, n);
