@@ -15,7 +15,8 @@ deps-test:
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build -j$(JOBS)
+	@echo "building build/callhook …"
+	@cmake --build build -j$(JOBS) >build/.build.log 2>&1 || { cat build/.build.log; exit 1; }
 
 # Build, create ./var/callhook.db with a demo tenant (credentials printed), serve on 127.0.0.1:8080.
 run: build
