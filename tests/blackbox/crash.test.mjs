@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startServer, http, setupTenant, sqlite, tmpDir, cleanup } from './lib.mjs';
-import { sqliteJson, pool, sleep, postGeneric, words } from './lib-ops.mjs';
+import { sqliteJson, pool, sleep, postGeneric, words, withTimeout } from './lib-ops.mjs';
 
 const CYCLES = 3;
 const CLIENTS = 16;
@@ -61,14 +61,17 @@ async function loadAndKill(server, ten, cycle) {
 
   const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
   await sleep(runMs);
+  // kill when many requests are in flight (at least one; bounded wait)
   const waitEnd = Date.now() + 1000;
-  while (inflight === 0 && Date.now() < waitEnd) await sleep(1);
+  while (inflight < CLIENTS / 2 && Date.now() < waitEnd) await new Promise((r) => setImmediate(r));
+  const waitEnd2 = Date.now() + 1000;
+  while (inflight === 0 && Date.now() < waitEnd2) await sleep(1);
   const inflightAtKill = inflight;
   server.proc.kill('SIGKILL');
   stopping = true;
   const exit = await server.exited;
   // every client ends: its request fails with a reset or it finished its bounded loop
-  await Promise.race([Promise.all(clients), sleep(20_000).then(() => { throw new Error('clients did not finish after kill'); })]);
+  await withTimeout(Promise.all(clients), 20_000, 'clients after the kill');
   return { acks, notOk, errors, sent, inflightAtKill, exit, runMs };
 }
 

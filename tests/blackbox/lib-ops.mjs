@@ -227,3 +227,15 @@ export async function waitFor(fn, ms = 5_000, step = 50) {
   }
   return v;
 }
+
+// promise, or a rejection after ms (the timer is cleared either way, so it never keeps the
+// process alive).
+export async function withTimeout(promise, ms, what = 'operation') {
+  let timer;
+  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms); });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -8,7 +8,7 @@ import { writeFileSync, renameSync, existsSync, readFileSync } from 'node:fs';
 import { startServer, http, basic, setupTenant, tmpDir, cleanup } from './lib.mjs';
 import {
   sqliteJson, sleep, parseLogLines, parseMetrics, metricValue, startServerLogFile, slowPost,
-  eventOfSize, postGeneric, waitFor, words,
+  eventOfSize, postGeneric, waitFor, words, withTimeout,
 } from './lib-ops.mjs';
 
 const dir = tmpDir('callhook-ops-');
@@ -237,7 +237,7 @@ test('SIGTERM with ~50 requests in flight: every one gets a complete 2xx, exit 0
     return slowPost(`${s.url}/hooks/termco/generic`, { 'Content-Type': 'application/json', Authorization: `Bearer ${t2.token}` },
       body, Math.floor(body.length / 2));
   });
-  await Promise.race([Promise.all(reqs.map((r) => r.connected)), sleep(10_000).then(() => { throw new Error('clients did not connect'); })]);
+  await withTimeout(Promise.all(reqs.map((r) => r.connected)), 10_000, 'connecting 50 clients');
   await sleep(500); // the daemon has the headers and half of every body
   s.proc.kill('SIGTERM');
   await sleep(300);
@@ -247,7 +247,7 @@ test('SIGTERM with ~50 requests in flight: every one gets a complete 2xx, exit 0
   const failures = results.map((r, i) => [i, r]).filter(([, r]) => r.status === 'rejected' || r.value.status !== 200 || r.value.json?.status !== 'stored')
     .map(([i, r]) => `${i}: ${r.status === 'rejected' ? r.reason.message : `${r.value.status} ${r.value.text.slice(0, 120)}`}`);
   assert.deepEqual(failures, [], 'every request in flight at SIGTERM is answered 200 stored');
-  const exit = await Promise.race([s.exited, sleep(30_000).then(() => ({ code: 'timeout' }))]);
+  const exit = await withTimeout(s.exited, 30_000, 'exit after SIGTERM');
   assert.deepEqual(exit, { code: 0, signal: null }, `exit after SIGTERM:\n${s.logs().slice(-3000)}`);
   const rows = sqliteJson(db2, `SELECT count(*) AS n FROM events WHERE idem_key LIKE 'generic:term-${tag}-%'`);
   assert.equal(rows[0].n, N, 'all 50 events are stored');
