@@ -81,8 +81,8 @@ int ch_cmd_migrate(int argc, char **argv)
 
 int ch_cmd_tenant_add(int argc, char **argv)
 {
-    static const char *const valued[] = {"config",  "db",            "name", "timezone",
-                                         "country", "monthly-limit", NULL};
+    static const char *const valued[] = {"config",        "db",       "name", "timezone", "country",
+                                         "monthly-limit", "features", NULL};
     ch_args a;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) {
@@ -94,6 +94,7 @@ int ch_cmd_tenant_add(int argc, char **argv)
     t.name = ch_arg(&a, "name");
     t.timezone = ch_arg(&a, "timezone");
     t.country = ch_arg(&a, "country");
+    t.features = ch_arg(&a, "features");
     const char *limit = ch_arg(&a, "monthly-limit");
     t.hard_limit = ch_flag(&a, "hard-limit");
     if ((rc = ch_args_finish(&a))) {
@@ -127,11 +128,12 @@ int ch_cmd_tenant_add(int argc, char **argv)
     if (rc == CH_EEXIST) return fail(&a, 1, "tenant '%s' already exists", t.slug);
     if (rc) return fail(&a, 1, "cannot write to %s", a.db);
     if (a.json) {
-        print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b}", "id", (json_int_t)id, "slug",
-                             t.slug, "name", t.name ? t.name : t.slug, "timezone",
+        print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "id", (json_int_t)id,
+                             "slug", t.slug, "name", t.name ? t.name : t.slug, "timezone",
                              t.timezone ? t.timezone : "UTC", "country",
                              t.country ? t.country : "", "monthly_limit",
-                             (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit));
+                             (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit,
+                             "features", t.features ? t.features : "enrichment"));
     } else {
         printf("Tenant '%s' created (id %lld, time zone %s).\n\nNext:\n"
                "  callhook source add %s generic --token <secret>   # where calls come from\n"

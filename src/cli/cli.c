@@ -14,7 +14,7 @@ static void usage(FILE *f)
             "                 [--log-level debug|info|warn|error] [--log-file FILE]\n"
             "                 [--max-body BYTES] [--threads N] [--db-max-bytes N]\n"
             "  callhook tenant add SLUG [--name N] [--timezone TZ] [--country CC]\n"
-            "                 [--monthly-limit N] [--hard-limit]\n"
+            "                 [--monthly-limit N] [--hard-limit] [--features LIST]\n"
             "  callhook tenant list\n"
             "  callhook source add SLUG PROVIDER [--username U --password P] [--token T]\n"
             "                 [--secret S] [--allow-ip CIDR]...\n"

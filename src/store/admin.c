@@ -28,7 +28,7 @@ int ch_admin_tenant_add(const char *path, const ch_tenant_spec *t, int64_t *id_o
     sqlite3_stmt *st = NULL;
     rc = sqlite3_prepare_v2(db,
                             "INSERT INTO tenants(slug, name, timezone, country_code, monthly_limit,"
-                            " hard_limit) VALUES(?1,?2,?3,?4,?5,?6)",
+                            " hard_limit, features) VALUES(?1,?2,?3,?4,?5,?6,?7)",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, t->slug, -1, SQLITE_STATIC);
@@ -37,6 +37,7 @@ int ch_admin_tenant_add(const char *path, const ch_tenant_spec *t, int64_t *id_o
         sqlite3_bind_text(st, 4, t->country ? t->country : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, t->monthly_limit);
         sqlite3_bind_int(st, 6, t->hard_limit);
+        sqlite3_bind_text(st, 7, t->features ? t->features : "enrichment", -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);

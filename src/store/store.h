@@ -131,6 +131,7 @@ void ch_store_export_close(ch_export *x);
 
 typedef struct {
     const char *slug, *name, *timezone, *country;
+    const char *features; /* comma-separated; NULL = the default ("enrichment") */
     int64_t monthly_limit;
     bool hard_limit;
 } ch_tenant_spec;
