@@ -148,26 +148,33 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     }
 
     r->provider = ch_provider_find(provider_name);
-    int rc = r->provider ? ch_store_tenant_by_slug(srv->store, tenant_slug, &r->tenant)
-                         : CH_ENOTFOUND;
-    if (rc == CH_ESTORE)
-        return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
     ch_credential *creds = NULL;
     size_t ncreds = 0;
-    if (rc == CH_OK) {
-        rc = ch_store_credentials(srv->store, r->tenant.id, provider_name, &creds, &ncreds);
-        if (rc == CH_OK && ncreds == 0) rc = CH_ENOTFOUND;
-    }
-    if (rc != CH_OK) {
-        ch_credentials_free(creds, ncreds);
+    bool cached = false;
+    int rc = r->provider ? ch_sources_get(srv->sources, tenant_slug, provider_name, false,
+                                          &r->tenant, &creds, &ncreds, &cached)
+                         : CH_ENOTFOUND;
+    if (rc != CH_OK)
         return ch_reply_error(r, rc == CH_ESTORE ? 503 : 404,
                               rc == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
                               "no webhook source for this tenant and provider");
-    }
 
     int64_t cred_id = 0;
-    rc = ch_auth_webhook(srv->auth, creds, ncreds, ch_header(r, "Authorization"),
-                         ch_header(r, "X-Api-Key"), peer, &cred_id);
+    const char *authz = ch_header(r, "Authorization"), *apikey = ch_header(r, "X-Api-Key");
+    rc = ch_auth_webhook(srv->auth, creds, ncreds, authz, apikey, peer, &cred_id);
+    if (rc != CH_OK && cached) {
+        /* the cache may predate a credential added since: ask the store once more */
+        ch_credentials_free(creds, ncreds);
+        ch_tenant_clear(&r->tenant);
+        creds = NULL;
+        ncreds = 0;
+        int rc2 = ch_sources_get(srv->sources, tenant_slug, provider_name, true, &r->tenant,
+                                 &creds, &ncreds, &cached);
+        if (rc2 == CH_OK)
+            rc = ch_auth_webhook(srv->auth, creds, ncreds, authz, apikey, peer, &cred_id);
+        else if (rc2 == CH_ESTORE)
+            return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+    }
     ch_credentials_free(creds, ncreds);
     if (rc != CH_OK) {
         ch_auth_failed(srv->auth, peer);

@@ -10,6 +10,7 @@
 #include "app/config.h"
 #include "http/auth.h"
 #include "http/metrics.h"
+#include "http/sources.h"
 #include "providers/provider.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -21,6 +22,7 @@ struct ch_server {
     const ch_config *cfg;
     ch_store *store;
     ch_auth *auth;
+    ch_sources *sources;
     atomic_int inflight;
     char id_prefix[9];
     atomic_uint_fast64_t next_id;

@@ -371,6 +371,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
     srv->cfg = cfg;
     srv->store = store;
     srv->auth = ch_auth_new(cfg->auth_fail_limit, cfg->auth_fail_window);
+    srv->sources = ch_sources_new(store);
     ch_random_hex(srv->id_prefix, 4);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
@@ -388,6 +389,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
             ch_log_end(&l);
         }
         ch_auth_free(srv->auth);
+        ch_sources_free(srv->sources);
         free(srv);
         return CH_ERR;
     }
@@ -408,5 +410,6 @@ void ch_server_stop(ch_server *srv, int grace_ms)
         usleep(2000);
     MHD_stop_daemon(srv->mhd);
     ch_auth_free(srv->auth);
+    ch_sources_free(srv->sources);
     free(srv);
 }

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const migrations[] = {
     /* 1: the foundation */
@@ -205,6 +206,33 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v)
 
 /* ---- store lifecycle ---------------------------------------------------------------- */
 
+static void *checkpointer_main(void *arg)
+{
+    ch_store *s = arg;
+    sqlite3 *db = NULL;
+    if (ch_sqlite_open(s->path, false, &db)) return NULL;
+    pthread_mutex_lock(&s->lock);
+    while (!s->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ckpt_wake, &s->lock, &ts);
+        if (s->ckpt_stop) break;
+        pthread_mutex_unlock(&s->lock);
+        /* PASSIVE: copies what it can without blocking the writer or readers. */
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
 int ch_store_open(ch_store **out, const ch_store_opts *opts)
 {
     ch_store *s = ch_calloc(1, sizeof *s);
@@ -214,6 +242,7 @@ int ch_store_open(ch_store **out, const ch_store_opts *opts)
     if (s->opts.batch_max <= 0) s->opts.batch_max = 1024;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_mutex_init(&s->rlock, NULL);
     pthread_cond_init(&s->rfree, NULL);
     pthread_mutex_init(&s->stats_lock, NULL);
@@ -250,10 +279,14 @@ int ch_store_open(ch_store **out, const ch_store_opts *opts)
         if (rc) goto fail;
         s->free_stack[s->free_top++] = s->readers[i];
     }
+    /* Checkpoints (copying WAL pages into the database, with an fsync of its own) run on a
+     * thread of their own so that commits never wait for them. */
+    ch_sqlite_exec(s->wdb, "PRAGMA wal_autocheckpoint=0");
     if (pthread_create(&s->writer, NULL, ch_writer_main, s) != 0) {
         rc = CH_ERR;
         goto fail;
     }
+    if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) abort();
     *out = s;
     return CH_OK;
 fail:
@@ -275,6 +308,11 @@ void ch_store_close(ch_store *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->writer, NULL);
+    pthread_mutex_lock(&s->lock);
+    s->ckpt_stop = true;
+    pthread_cond_signal(&s->ckpt_wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->checkpointer, NULL);
     for (int i = 0; i < s->nreaders; i++)
         sqlite3_close(s->readers[i]);
     /* A clean close checkpoints the WAL into the main file. */
@@ -284,6 +322,7 @@ void ch_store_close(ch_store *s)
     free(s->path);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->ckpt_wake);
     pthread_mutex_destroy(&s->rlock);
     pthread_cond_destroy(&s->rfree);
     pthread_mutex_destroy(&s->stats_lock);

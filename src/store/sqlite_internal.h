@@ -25,6 +25,10 @@ struct ch_store {
     int64_t next_event_id;
     pthread_mutex_t stats_lock;
     ch_store_stats stats;
+    /* checkpointer: moves WAL pages into the database file off the writer's path */
+    pthread_t checkpointer;
+    pthread_cond_t ckpt_wake;
+    bool ckpt_stop;
     /* read pool */
     sqlite3 **readers;
     int nreaders, free_top;
