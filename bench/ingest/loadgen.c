@@ -25,7 +25,9 @@
  *
  * Build: cc -O2 -o loadgen loadgen.c   (Linux: epoll, timerfd; nothing else)
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

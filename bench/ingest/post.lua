@@ -8,9 +8,10 @@
 --
 -- done() prints one machine-readable line:
 --   BENCH issued=N requests=N ok=N status_errors=N ... rps=R p50_us=… p99_us=…
--- `issued` counts request() calls, i.e. requests written (or about to be written); `requests` is
--- wrk's count of completed answers. issued - requests = answers still in flight when wrk stopped
--- (at most one per connection): such events may be stored although wrk never saw the 2xx.
+-- `issued` counts request() calls, i.e. requests written (or about to be written; plus the one
+-- call wrk makes on thread 1 to inspect the script, which is never sent); `requests` is wrk's
+-- count of completed answers. issued - requests = answers still in flight when wrk stopped (at
+-- most one per connection): those events may be stored although wrk never saw the 2xx.
 
 local threads = {}
 
