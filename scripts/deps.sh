@@ -38,6 +38,7 @@ if [ "$mode" = test ]; then
     stamp=node_modules/.callhook-lock
     if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
         npm ci --no-audit --no-fund --loglevel=error
+        mkdir -p node_modules
         cp package-lock.json "$stamp"
     fi
 fi
