@@ -1,5 +1,6 @@
 /* POST /hooks/{tenant}/{provider}: authenticate, let the provider's adapter parse, hand the
  * events to the writer and suspend until they are durable (docs/write-path.md). */
+#include "http/metrics.h"
 #include "http/request.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -226,6 +227,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     r->events = ch_calloc(r->parsed.n, sizeof *r->events);
     for (size_t i = 0; i < r->parsed.n; i++)
         if (r->parsed.records[i].event) r->events[n++] = r->parsed.records[i].event;
+    if (n < r->parsed.n) ch_metrics_records_rejected(r->parsed.n - n);
     if (ch_log_begin(&l, CH_LOG_DEBUG, "parsed", r->id)) {
         ch_log_int(&l, "records", (int64_t)r->parsed.n);
         ch_log_int(&l, "valid", (int64_t)n);

@@ -12,7 +12,7 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 
 static atomic_uint_fast64_t requests[CH_ROUTE_COUNT][NCODES + 1]; /* last: other codes */
 static atomic_uint_fast64_t ingest_hist[NBUCKETS + 1];
-static atomic_uint_fast64_t ingest_sum_us, ingest_count, auth_failures;
+static atomic_uint_fast64_t ingest_sum_us, ingest_count, auth_failures, records_rejected;
 
 void ch_metrics_request(ch_route route, int status, int64_t duration_ns)
 {
@@ -34,6 +34,11 @@ void ch_metrics_request(ch_route route, int status, int64_t duration_ns)
 void ch_metrics_auth_failure(void)
 {
     atomic_fetch_add_explicit(&auth_failures, 1, memory_order_relaxed);
+}
+
+void ch_metrics_records_rejected(uint64_t n)
+{
+    atomic_fetch_add_explicit(&records_rejected, n, memory_order_relaxed);
 }
 
 void ch_metrics_render(ch_buf *out)
@@ -71,4 +76,9 @@ void ch_metrics_render(ch_buf *out)
                   "# HELP callhook_auth_failures_total Failed authentications.\n"
                   "# TYPE callhook_auth_failures_total counter\ncallhook_auth_failures_total %llu\n",
                   (unsigned long long)atomic_load(&auth_failures));
+    ch_buf_printf(out,
+                  "# HELP callhook_records_rejected_total Records that failed validation.\n"
+                  "# TYPE callhook_records_rejected_total counter\n"
+                  "callhook_records_rejected_total %llu\n",
+                  (unsigned long long)atomic_load(&records_rejected));
 }

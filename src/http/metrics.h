@@ -20,6 +20,8 @@ typedef enum {
 
 void ch_metrics_request(ch_route route, int status, int64_t duration_ns);
 void ch_metrics_auth_failure(void);
+/* Records of a request that failed validation (422 per record). */
+void ch_metrics_records_rejected(uint64_t n);
 /* Appends the process's own series (requests, latency, auth failures). */
 void ch_metrics_render(ch_buf *out);
 

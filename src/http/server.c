@@ -68,7 +68,11 @@ enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, cons
         ch_log_end(&l);
     }
     struct MHD_Response *resp = ch_json_response(ch_error_json(code, field, msg));
-    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"callhook\"");
+    /* webhooks take Basic (what PBXs send); the read API takes API keys as Bearer tokens */
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate",
+                                r->route == CH_ROUTE_HOOKS ? "Basic realm=\"callhook\""
+                                                           : "Bearer realm=\"callhook\"");
     if (status == 503 && r->retry_after <= 0) r->retry_after = 1;
     if (r->retry_after > 0) {
         char ra[16];
@@ -110,7 +114,7 @@ static enum MHD_Result handle_metrics(ch_request *r)
                   "# HELP callhook_events_duplicate_total Deliveries recognised as repeats.\n"
                   "# TYPE callhook_events_duplicate_total counter\n"
                   "callhook_events_duplicate_total %llu\n"
-                  "# HELP callhook_records_refused_total Records the store refused (limits).\n"
+                  "# HELP callhook_records_refused_total Records refused by a hard monthly limit.\n"
                   "# TYPE callhook_records_refused_total counter\n"
                   "callhook_records_refused_total %llu\n"
                   "# HELP callhook_store_errors_total Transactions that failed to commit.\n"

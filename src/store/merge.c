@@ -5,9 +5,10 @@
  *   - started_at/answered_at take the earliest known value, ended_at the latest, durations the
  *     largest: values that only grow where that is the provider's meaning;
  *   - other scalars: the newest known value wins; null/empty never replaces a known value;
- *   - call-level text fields come from call-level events first; leg events only fill gaps, so
- *     an agent leg cannot overwrite the number the customer dialled;
- *   - metadata merges key by key, newest wins. */
+ *   - the call comes from call-level events; what all legs together say only fills what those
+ *     left unknown (an agent leg cannot overwrite the number the customer dialled, and an agent
+ *     leg that ended does not end a call the call-level events still describe as live);
+ *   - metadata merges key by key, newest wins; null inside metadata erases nothing. */
 #include "store/merge.h"
 #include "util/mem.h"
 #include "util/phone.h"
@@ -49,34 +50,74 @@ static void max_num(int64_t *dst, int64_t v)
     if (*dst == CH_NUM_UNSET || v > *dst) *dst = v;
 }
 
-static void apply(ch_callstate *s, const ch_event *e, bool fill_only)
+static void apply(ch_callstate *s, const ch_event *e)
 {
-    if (e->direction != CH_DIR_UNKNOWN && (!fill_only || s->direction == CH_DIR_UNKNOWN))
-        s->direction = e->direction;
+    if (e->direction != CH_DIR_UNKNOWN) s->direction = e->direction;
     if (e->status > s->status) s->status = e->status;
     if (e->disposition > s->disposition) s->disposition = e->disposition;
-    take_str(&s->from_raw, e->from_raw, fill_only);
-    take_str(&s->to_raw, e->to_raw, fill_only);
-    take_str(&s->caller_name, e->caller_name, fill_only);
-    take_str(&s->extension, e->extension, fill_only);
-    take_str(&s->recording_url, e->recording_url, fill_only);
-    take_str(&s->transcript, e->transcript, fill_only);
-    take_str(&s->summary, e->summary, fill_only);
+    take_str(&s->from_raw, e->from_raw, false);
+    take_str(&s->to_raw, e->to_raw, false);
+    take_str(&s->caller_name, e->caller_name, false);
+    take_str(&s->extension, e->extension, false);
+    take_str(&s->recording_url, e->recording_url, false);
+    take_str(&s->transcript, e->transcript, false);
+    take_str(&s->summary, e->summary, false);
     min_time(&s->started_at, e->started_at);
     min_time(&s->answered_at, e->answered_at);
     max_num(&s->ended_at, e->ended_at);
     max_num(&s->duration_sec, e->duration_sec);
     max_num(&s->billsec, e->billsec);
-    if (e->cost_micros != CH_NUM_UNSET && (!fill_only || s->cost_micros == CH_NUM_UNSET)) {
+    if (e->cost_micros != CH_NUM_UNSET) {
         s->cost_micros = e->cost_micros;
         take_str(&s->cost_currency, e->cost_currency, false);
     }
     if (e->metadata && json_object_size(e->metadata)) {
         if (!s->metadata) s->metadata = json_object();
-        if (fill_only)
-            json_object_update_missing(s->metadata, e->metadata);
-        else
-            json_object_update(s->metadata, e->metadata);
+        /* null inside metadata means "not known", like everywhere else: it never erases */
+        const char *k;
+        json_t *v;
+        json_object_foreach(e->metadata, k, v)
+        {
+            if (!json_is_null(v)) json_object_set(s->metadata, k, v);
+        }
+    }
+}
+
+static void fill_num(int64_t *dst, int64_t v)
+{
+    if (*dst == CH_NUM_UNSET) *dst = v;
+}
+
+/* What the legs say about the call, used only where the call-level events say nothing. While
+ * call-level events describe a live call, a leg that ended (the agent who did not pick up in a
+ * ring group) does not end the call: leg end times and verdicts stay on the leg. */
+static void fill_from_legs(ch_callstate *s, const ch_callstate *legs)
+{
+    bool call_live = s->status != CH_STATUS_NONE && s->status < CH_STATUS_ENDED;
+    if (s->direction == CH_DIR_UNKNOWN) s->direction = legs->direction;
+    if (s->status == CH_STATUS_NONE) s->status = legs->status;
+    if (!call_live && s->disposition == CH_DISP_NONE) s->disposition = legs->disposition;
+    take_str(&s->from_raw, legs->from_raw, true);
+    take_str(&s->to_raw, legs->to_raw, true);
+    take_str(&s->caller_name, legs->caller_name, true);
+    take_str(&s->extension, legs->extension, true);
+    take_str(&s->recording_url, legs->recording_url, true);
+    take_str(&s->transcript, legs->transcript, true);
+    take_str(&s->summary, legs->summary, true);
+    fill_num(&s->started_at, legs->started_at);
+    fill_num(&s->answered_at, legs->answered_at);
+    if (!call_live) {
+        fill_num(&s->ended_at, legs->ended_at);
+        fill_num(&s->duration_sec, legs->duration_sec);
+        fill_num(&s->billsec, legs->billsec);
+    }
+    if (s->cost_micros == CH_NUM_UNSET && legs->cost_micros != CH_NUM_UNSET) {
+        s->cost_micros = legs->cost_micros;
+        take_str(&s->cost_currency, legs->cost_currency, false);
+    }
+    if (legs->metadata && json_object_size(legs->metadata)) {
+        if (!s->metadata) s->metadata = json_object();
+        json_object_update_missing(s->metadata, legs->metadata);
     }
 }
 
@@ -142,14 +183,21 @@ void ch_merge_fold(ch_merged *out, ch_event *const *events, size_t n, const char
     qsort(sorted, n, sizeof *sorted, cmp_events);
 
     size_t cap = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sorted[i]->leg_id) apply(&out->call, sorted[i], false);
+    ch_callstate legs;
+    ch_callstate_init(&legs);
+    bool any_leg = false;
     for (size_t i = 0; i < n; i++) {
-        if (!sorted[i]->leg_id) continue;
-        apply(&out->call, sorted[i], true);
-        apply(leg_for(out, sorted[i]->leg_id, &cap), sorted[i], false);
+        if (!sorted[i]->leg_id) {
+            apply(&out->call, sorted[i]);
+        } else {
+            any_leg = true;
+            apply(&legs, sorted[i]);
+            apply(leg_for(out, sorted[i]->leg_id, &cap), sorted[i]);
+        }
     }
     free(sorted);
+    if (any_leg) fill_from_legs(&out->call, &legs);
+    ch_callstate_clear(&legs);
 
     derive(&out->call, country);
     for (size_t i = 0; i < out->nlegs; i++)

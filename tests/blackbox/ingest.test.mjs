@@ -735,6 +735,73 @@ describe('merging over HTTP', () => {
   });
 });
 
+describe('legs against a live call', () => {
+  // A ring group: the call is ringing at call level; agent 1001 does not pick up (its leg ends
+  // no_answer) while agent 1002 is still ringing. The call must stay live, in every order.
+  const mk = (ext) => [
+    { call_id: ext, event_id: `${ext}-ring`, sequence: 1, direction: 'inbound', status: 'ringing',
+      from: '+1 415 555 0100', to: '600', started_at: '2024-05-14T10:00:00Z' },
+    { call_id: ext, event_id: `${ext}-a`, sequence: 2, leg_id: 'a', to: '1001', extension: '1001',
+      status: 'ended', disposition: 'no_answer', started_at: '2024-05-14T10:00:01Z',
+      ended_at: '2024-05-14T10:00:21Z' },
+  ];
+  test('an ended agent leg does not end a call that is still ringing', T, async () => {
+    for (const order of [[0, 1], [1, 0]]) {
+      const ext = uid('livelegs');
+      const evs = mk(ext);
+      let id;
+      for (const i of order) {
+        const r = await post(evs[i]);
+        assert.equal(r.status, 200, r.text);
+        id = r.json.call_id;
+      }
+      const c = await getCall(id);
+      assert.equal(c.status, 'ringing', `order ${order}: ${JSON.stringify(c)}`);
+      assert.equal(c.disposition, null);
+      assert.equal(c.ended_at, null);
+      assert.equal(c.to_raw, '600', 'the leg does not overwrite the dialled number');
+      assert.equal(c.extension, '1001', 'a gap at call level is filled from the leg');
+      assert.equal(c.legs.length, 1);
+      assert.equal(c.legs[0].status, 'ended');
+      assert.equal(c.legs[0].disposition, 'no_answer');
+      // the call-level end arrives: now it is over, with its own verdict
+      const r = await post({ call_id: ext, event_id: `${ext}-end`, sequence: 9, status: 'ended',
+        disposition: 'answered', answered_at: '2024-05-14T10:00:25Z', ended_at: '2024-05-14T10:02:00Z' });
+      assert.equal(r.status, 200, r.text);
+      const d = await getCall(id);
+      assert.equal(d.status, 'ended');
+      assert.equal(d.disposition, 'answered');
+      assert.equal(d.ended_at, '2024-05-14T10:02:00Z');
+      assert.equal(d.duration_sec, 120);
+    }
+  });
+  test('a call known only from legs takes its end from them', T, async () => {
+    const ext = uid('legsonly');
+    const r = await post([
+      { call_id: ext, event_id: `${ext}-a`, leg_id: 'a', status: 'ended', disposition: 'no_answer',
+        started_at: '2024-05-14T10:00:00Z', ended_at: '2024-05-14T10:00:20Z' },
+      { call_id: ext, event_id: `${ext}-b`, leg_id: 'b', status: 'ended', disposition: 'answered',
+        started_at: '2024-05-14T10:00:20Z', answered_at: '2024-05-14T10:00:24Z', ended_at: '2024-05-14T10:01:00Z' },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    const c = await getCall(r.json.results[0].call_id);
+    assert.equal(c.status, 'ended');
+    assert.equal(c.disposition, 'answered', 'one answered leg makes the call answered');
+    assert.equal(c.started_at, '2024-05-14T10:00:00Z');
+    assert.equal(c.answered_at, '2024-05-14T10:00:24Z');
+    assert.equal(c.ended_at, '2024-05-14T10:01:00Z');
+  });
+  test('null inside metadata erases nothing', T, async () => {
+    const ext = uid('metanull');
+    let r = await post({ call_id: ext, event_id: `${ext}-1`, sequence: 1, metadata: { queue: 'sales', crm_id: 'X1' } });
+    assert.equal(r.status, 200, r.text);
+    r = await post({ call_id: ext, event_id: `${ext}-2`, sequence: 2, metadata: { queue: null, crm_id: 'X2', agent: 'Noa' } });
+    assert.equal(r.status, 200, r.text);
+    const c = await getCall(r.json.call_id);
+    assert.deepEqual(c.metadata, { queue: 'sales', crm_id: 'X2', agent: 'Noa' });
+  });
+});
+
 test('the main server exits 0 on SIGTERM (no leaks under ASan/LSan)', T, async () => {
   const res = await S.stop();
   assert.deepEqual(res, { code: 0, signal: null }, S.logs().slice(-4000));

@@ -125,6 +125,19 @@ test('metrics: Prometheus text with request, ingest, store, batch and queue seri
   assert.ok(metricValue(s, 'callhook_ingest_seconds_count') >= ingestCount0 + 2, 'ingest histogram counts the posts');
   const depth = metricValue(s, 'callhook_write_queue_depth');
   assert.ok(Number.isFinite(depth) && depth >= 0, `write queue depth is a number (${depth})`);
+
+  // invalid records are counted: one batch with two bad records and one good one
+  const rej0 = metricValue(s, 'callhook_records_rejected_total');
+  assert.notEqual(rej0, undefined, 'callhook_records_rejected_total present');
+  const b = await postGeneric(server.url, ten, [{ event_id: 'no-call-id' }, { call_id: 7 }, { call_id: `m-${id}`, event_id: `m-${id}-3` }]);
+  assert.equal(b.status, 200, b.text);
+  const m2 = await get();
+  assert.equal(metricValue(m2.samples, 'callhook_records_rejected_total'), rej0 + 2);
+  for (const [name, type] of [['callhook_records_rejected_total', 'counter'], ['callhook_records_refused_total', 'counter'],
+    ['callhook_inflight_requests', 'gauge'], ['callhook_store_errors_total', 'counter'], ['callhook_auth_failures_total', 'counter'],
+    ['callhook_events_duplicate_total', 'counter']]) {
+    assert.match(m2.text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), `# TYPE ${name} ${type}`);
+  }
 });
 
 test('every response has a unique X-Request-Id; logs are JSON lines carrying it', async () => {

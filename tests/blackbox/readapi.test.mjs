@@ -79,6 +79,7 @@ describe('authentication', () => {
       { Authorization: `Bearer ${acme.token}` }, { 'X-Api-Key': acme.apiKey }]) {
       const r = await http(`${S.url}/v1/calls`, { headers });
       assertError(r, 401, 'unauthorized');
+      assert.match(r.headers.get('www-authenticate') || '', /^Bearer /, 'the read API asks for a Bearer key');
     }
     for (const p of [`/v1/calls/${id.answered}`, '/v1/calls/export?format=json']) {
       assertError(await get(p, null), 401, 'unauthorized');
