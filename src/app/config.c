@@ -6,6 +6,7 @@
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 void ch_config_defaults(ch_config *c)
@@ -17,7 +18,9 @@ void ch_config_defaults(ch_config *c)
     c->log_level = CH_LOG_INFO;
     c->max_body = 1 << 20;
     c->max_records = 1000;
-    c->threads = 4;
+    /* one MHD thread per CPU: more only adds context switches (the writer has its own) */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (int)ncpu;
     c->auth_fail_limit = 10;
     c->auth_fail_window = 60;
     c->batch_max = 1024;
@@ -42,21 +45,24 @@ static int copy(char *dst, size_t n, const char *v)
     return CH_OK;
 }
 
-int ch_config_set(ch_config *c, const char *section, const char *name, const char *value,
-                  char *err, size_t errsz)
+int ch_config_set(ch_config *c, const char *section, const char *name, const char *value, char *err,
+                  size_t errsz)
 {
     int64_t n;
     int rc = CH_EINVAL;
 #define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
-    if (IS("server", "listen")) rc = copy(c->listen, sizeof c->listen, value);
-    else if (IS("server", "public_url")) rc = copy(c->public_url, sizeof c->public_url, value);
+    if (IS("server", "listen"))
+        rc = copy(c->listen, sizeof c->listen, value);
+    else if (IS("server", "public_url"))
+        rc = copy(c->public_url, sizeof c->public_url, value);
     else if (IS("server", "threads")) {
         if (!(rc = parse_num(value, 1, 256, &n))) c->threads = (int)n;
     } else if (IS("server", "max_body")) {
         if (!(rc = parse_num(value, 256, 64 << 20, &n))) c->max_body = (size_t)n;
     } else if (IS("server", "max_records")) {
         if (!(rc = parse_num(value, 1, 100000, &n))) c->max_records = (size_t)n;
-    } else if (IS("store", "db")) rc = copy(c->db, sizeof c->db, value);
+    } else if (IS("store", "db"))
+        rc = copy(c->db, sizeof c->db, value);
     else if (IS("store", "max_bytes")) {
         if (!(rc = parse_num(value, 0, INT64_MAX, &n))) c->db_max_bytes = n;
     } else if (IS("store", "batch_max")) {
@@ -67,7 +73,8 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
             c->log_level = l;
             rc = CH_OK;
         }
-    } else if (IS("log", "file")) rc = copy(c->log_file, sizeof c->log_file, value);
+    } else if (IS("log", "file"))
+        rc = copy(c->log_file, sizeof c->log_file, value);
     else if (IS("auth", "fail_limit")) {
         if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_fail_limit = (int)n;
     } else if (IS("auth", "fail_window")) {

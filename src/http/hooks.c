@@ -22,9 +22,8 @@ static json_t *record_result(ch_request *r, size_t k, const ch_event *e)
     switch (job->outcome[k]) {
     case CH_REC_STORED:
     case CH_REC_DUPLICATE:
-        json_object_set_new(o, "status", json_string(job->outcome[k] == CH_REC_STORED
-                                                         ? "stored"
-                                                         : "duplicate"));
+        json_object_set_new(o, "status",
+                            json_string(job->outcome[k] == CH_REC_STORED ? "stored" : "duplicate"));
         json_object_set_new(o, "call_id", json_string(job->call_ids[k]));
         json_object_set_new(o, "event_id", json_string(event_id_of(e)));
         if (job->over_limit[k]) json_object_set_new(o, "over_limit", json_true());
@@ -39,8 +38,9 @@ static json_t *record_result(ch_request *r, size_t k, const ch_event *e)
     return o;
 }
 
-/* The answer to a request whose job has run (or that needed no write). */
-static struct MHD_Response *answer(ch_request *r, int *status_out)
+/* The answer to a request whose job has run (or that needed no write). Built on the MHD
+ * thread that owns the connection, not on the writer: the writer's time is the ingest limit. */
+struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out)
 {
     ch_write_job *job = &r->job;
     size_t stored = 0, dups = 0, refused = 0;
@@ -89,9 +89,9 @@ static struct MHD_Response *answer(ch_request *r, int *status_out)
                              (json_int_t)dups, "rejected", (json_int_t)(rejected + refused),
                              "results", results);
             if (status != 200) {
-                json_object_set_new(body, "error",
-                                    json_string(status == 429 ? "monthly_limit_reached"
-                                                              : "invalid_record"));
+                json_object_set_new(
+                    body, "error",
+                    json_string(status == 429 ? "monthly_limit_reached" : "invalid_record"));
                 json_object_set_new(body, "message", json_string("no record was accepted"));
             }
         }
@@ -99,7 +99,10 @@ static struct MHD_Response *answer(ch_request *r, int *status_out)
 
     ch_logline l;
     bool ok = status == 200;
-    if (ch_log_begin(&l, ok ? CH_LOG_DEBUG : status == 503 ? CH_LOG_ERROR : CH_LOG_INFO,
+    if (ch_log_begin(&l,
+                     ok              ? CH_LOG_DEBUG
+                     : status == 503 ? CH_LOG_ERROR
+                                     : CH_LOG_INFO,
                      ok ? "stored" : "rejected", r->id)) {
         ch_log_str(&l, "tenant", r->tenant.slug);
         if (!ok) {
@@ -121,11 +124,11 @@ static struct MHD_Response *answer(ch_request *r, int *status_out)
     return resp;
 }
 
-/* Runs on the writer thread once the batch holding this request committed (or failed). */
+/* Runs on the writer thread once the batch holding this request committed (or failed): it
+ * only wakes the connection; ch_hook_answer() runs when MHD calls us again. */
 static void on_committed(ch_write_job *job)
 {
     ch_request *r = job->arg;
-    r->response = answer(r, &r->status);
     MHD_resume_connection(r->conn);
 }
 
@@ -169,8 +172,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_tenant_clear(&r->tenant);
         creds = NULL;
         ncreds = 0;
-        int rc2 = ch_sources_get(srv->sources, tenant_slug, provider_name, true, &r->tenant,
-                                 &creds, &ncreds, &cached);
+        int rc2 = ch_sources_get(srv->sources, tenant_slug, provider_name, true, &r->tenant, &creds,
+                                 &ncreds, &cached);
         if (rc2 == CH_OK)
             rc = ch_auth_webhook(srv->auth, creds, ncreds, authz, apikey, peer, &cred_id);
         else if (rc2 == CH_ESTORE)
@@ -194,8 +197,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     const char *ct = ch_header(r, "Content-Type");
     if (!ch_provider_accepts(r->provider, ct))
         return ch_reply_error(r, 415, "unsupported_media_type", NULL,
-                              "content type %s is not accepted here; send %s",
-                              ct ? ct : "(none)", r->provider->content_types[0]);
+                              "content type %s is not accepted here; send %s", ct ? ct : "(none)",
+                              r->provider->content_types[0]);
 
     ch_raw_request raw = {
         .content_type = ct,
@@ -238,7 +241,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_write_job_init(&r->job, r->events, 0);
         r->job.result = CH_OK;
         int status;
-        struct MHD_Response *resp = answer(r, &status);
+        struct MHD_Response *resp = ch_hook_answer(r, &status);
         MHD_add_response_header(resp, "X-Request-Id", r->id);
         r->status = status;
         r->state = REQ_ANSWERED;
@@ -247,6 +250,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         return ret;
     }
 
+    for (size_t i = 0; i < n; i++)
+        ch_event_prepare(r->events[i]);
     ch_write_job_init(&r->job, r->events, n);
     r->job.tenant_id = r->tenant.id;
     r->job.tenant_tz = r->tenant.timezone;

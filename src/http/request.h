@@ -64,6 +64,8 @@ const struct sockaddr *ch_peer(ch_request *r);
 
 /* Handlers. Each answers (queues a response) or suspends the connection. */
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *provider);
+/* The answer for a hook request whose write job has finished (called on its MHD thread). */
+struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out);
 enum MHD_Result ch_handle_calls(ch_request *r);
 enum MHD_Result ch_handle_call(ch_request *r, const char *id);
 enum MHD_Result ch_handle_export(ch_request *r);

@@ -59,8 +59,8 @@ enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, cons
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ch_logline l;
-    if (status != 404 && ch_log_begin(&l, status >= 500 ? CH_LOG_ERROR : CH_LOG_INFO,
-                                      "rejected", r->id)) {
+    if (status != 404 &&
+        ch_log_begin(&l, status >= 500 ? CH_LOG_ERROR : CH_LOG_INFO, "rejected", r->id)) {
         ch_log_int(&l, "status", status);
         ch_log_str(&l, "reason", code);
         ch_log_str(&l, "message", msg);
@@ -138,6 +138,18 @@ static enum MHD_Result handle_metrics(ch_request *r)
     }
     ch_buf_printf(&b, "callhook_batch_requests_sum %llu\ncallhook_batch_requests_count %llu\n",
                   (unsigned long long)st.batch_requests, (unsigned long long)st.batches);
+    ch_buf_puts(&b, "# HELP callhook_commit_seconds Time of a write transaction, fsync included.\n"
+                    "# TYPE callhook_commit_seconds histogram\n");
+    for (int i = 0; i < CH_COMMIT_BUCKETS; i++) {
+        if (i < CH_COMMIT_BUCKETS - 1)
+            ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)(250 << i) / 1e6, (unsigned long long)st.commit_hist[i]);
+        else
+            ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)st.commit_hist[i]);
+    }
+    ch_buf_printf(&b, "callhook_commit_seconds_sum %.6f\ncallhook_commit_seconds_count %llu\n",
+                  (double)st.commit_us_sum / 1e6, (unsigned long long)st.batches);
     size_t n;
     char *text = ch_buf_steal(&b, &n);
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
@@ -226,9 +238,8 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
 /* ---- libmicrohttpd callbacks -------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     ch_server *srv = cls;
     ch_request *r = *con_cls;
@@ -263,10 +274,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->state == REQ_WAITING) {
-        /* resumed by the writer: the answer is ready */
-        struct MHD_Response *resp = r->response;
-        r->response = NULL;
-        return queue(r, r->status, resp);
+        /* resumed by the writer: the job's outcome is known */
+        int status;
+        struct MHD_Response *resp = ch_hook_answer(r, &status);
+        return queue(r, status, resp);
     }
     (void)version;
     if (r->too_large) {
@@ -381,11 +392,11 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
                      MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)4096, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->mhd) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "listen_failed", NULL)) {

@@ -59,10 +59,10 @@ ch_event *ch_event_new(void)
 void ch_event_free(ch_event *e)
 {
     if (!e) return;
-    char **strs[] = {&e->provider, &e->external_id, &e->idem_key, &e->kind, &e->leg_id,
-                     &e->from_raw, &e->to_raw, &e->caller_name, &e->extension,
-                     &e->recording_url, &e->transcript, &e->summary, &e->cost_currency,
-                     &e->raw, &e->content_type};
+    char **strs[] = {&e->provider,      &e->external_id,   &e->idem_key,     &e->kind,
+                     &e->leg_id,        &e->from_raw,      &e->to_raw,       &e->caller_name,
+                     &e->extension,     &e->recording_url, &e->transcript,   &e->summary,
+                     &e->cost_currency, &e->raw,           &e->content_type, &e->norm};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     json_decref(e->metadata);
@@ -78,9 +78,9 @@ void ch_callstate_init(ch_callstate *c)
 
 void ch_callstate_clear(ch_callstate *c)
 {
-    char **strs[] = {&c->id, &c->from, &c->to, &c->from_raw, &c->to_raw, &c->caller_name,
-                     &c->extension, &c->recording_url, &c->transcript, &c->summary,
-                     &c->cost_currency};
+    char **strs[] = {&c->id,         &c->from,        &c->to,           &c->from_raw,
+                     &c->to_raw,     &c->caller_name, &c->extension,    &c->recording_url,
+                     &c->transcript, &c->summary,     &c->cost_currency};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     json_decref(c->metadata);
@@ -136,8 +136,7 @@ json_t *ch_event_to_json(const ch_event *e)
     set_str(o, "summary", e->summary);
     set_int(o, "cost_micros", e->cost_micros);
     set_str(o, "cost_currency", e->cost_currency);
-    if (e->metadata && json_object_size(e->metadata))
-        json_object_set(o, "metadata", e->metadata);
+    if (e->metadata && json_object_size(e->metadata)) json_object_set(o, "metadata", e->metadata);
     return o;
 }
 
@@ -191,4 +190,13 @@ ch_event *ch_event_from_json(const json_t *o)
         return NULL;
     }
     return e;
+}
+
+void ch_event_prepare(ch_event *e)
+{
+    if (e->norm) return;
+    json_t *j = ch_event_to_json(e);
+    e->norm = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!e->norm) abort();
 }

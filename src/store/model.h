@@ -64,6 +64,10 @@ typedef struct {
     char *raw;
     size_t raw_len;
     char *content_type;
+    /* ch_event_to_json() serialised, for the events table; filled on the request thread
+     * (ch_event_prepare) so that the single writer thread does not spend its time on it;
+     * the writer fills it when it is missing. */
+    char *norm;
 } ch_event;
 
 typedef struct {
@@ -105,6 +109,8 @@ int ch_disposition_parse(const char *s);
 /* The normalised part of an event as JSON (stored beside the raw body; merge reads it back).
  * Only stated values are written. */
 json_t *ch_event_to_json(const ch_event *e);
+/* Fills e->norm (compact ch_event_to_json) if it is not set yet. */
+void ch_event_prepare(ch_event *e);
 /* Inverse of ch_event_to_json (raw/content_type are not part of it). NULL on malformed input. */
 ch_event *ch_event_from_json(const json_t *j);
 

@@ -138,7 +138,8 @@ int ch_sqlite_open(const char *path, bool readonly, sqlite3 **out)
      * returns, which is what a 2xx promises. */
     const char *pragmas = readonly ? "PRAGMA query_only=1; PRAGMA cache_size=-8000;"
                                    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                     "PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;";
+                                     "PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;"
+                                     "PRAGMA journal_size_limit=67108864;";
     if (ch_sqlite_exec(db, pragmas) != SQLITE_OK) {
         sqlite3_close(db);
         return CH_ESTORE;
@@ -215,7 +216,7 @@ static void *checkpointer_main(void *arg)
     while (!s->ckpt_stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
+        ts.tv_nsec += 20 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -225,7 +226,9 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         /* PASSIVE: copies what it can without blocking the writer or readers. */
         int log = 0, done = 0;
-        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+            SQLITE_OK)
+            atomic_store(&s->ckpt_backfilled, done);
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);

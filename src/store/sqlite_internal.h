@@ -29,6 +29,7 @@ struct ch_store {
     pthread_t checkpointer;
     pthread_cond_t ckpt_wake;
     bool ckpt_stop;
+    atomic_int ckpt_backfilled; /* WAL frames the last background checkpoint left copied */
     /* read pool */
     sqlite3 **readers;
     int nreaders, free_top;

@@ -22,6 +22,12 @@ enum {
     ST_EVT_FOR_CALL,
     ST_CALL_UPSERT,
     ST_LEG_UPSERT,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_COUNT
 };
 
@@ -55,6 +61,13 @@ static const char *const sql[ST_COUNT] = {
         " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1",
     [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
                       " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
+    /* Transaction control is prepared once too: sqlite3_exec would parse it on every job. */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT job",
+    [ST_RELEASE] = "RELEASE job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 /* Month of "now" per time zone, cached per 15 minutes (every zone's offset is a multiple of
@@ -65,12 +78,131 @@ typedef struct {
     char month[8];
 } month_cache;
 
+static void finish(sqlite3_stmt *st);
+
+/* Usage counts are added up in memory and written once per (tenant, month) per transaction
+ * instead of once per event. A job's counts join the batch's only when its savepoint is
+ * released, so a job that is rolled back leaves no count behind. */
+typedef struct {
+    int64_t tenant_id;
+    char month[8];
+    int64_t calls, events, over_limit_calls;
+} usage_delta;
+
+typedef struct {
+    usage_delta *v;
+    size_t n, cap;
+} usage_set;
+
 typedef struct {
     ch_store *s;
     sqlite3_stmt *st[ST_COUNT];
     month_cache months[16];
     int64_t now;
+    int wal_frames;    /* frames in the WAL after the last commit (sqlite3_wal_hook) */
+    uint64_t id_state; /* splitmix64 state for the random part of new call ids */
+    usage_set batch_usage, job_usage;
 } wctx;
+
+static usage_delta *usage_slot(usage_set *u, int64_t tenant_id, const char *month)
+{
+    for (size_t i = u->n; i-- > 0;)
+        if (u->v[i].tenant_id == tenant_id && strcmp(u->v[i].month, month) == 0) return &u->v[i];
+    if (u->n == u->cap) {
+        u->cap = u->cap ? u->cap * 2 : 8;
+        u->v = ch_realloc(u->v, u->cap * sizeof *u->v);
+    }
+    usage_delta *d = &u->v[u->n++];
+    memset(d, 0, sizeof *d);
+    d->tenant_id = tenant_id;
+    snprintf(d->month, sizeof d->month, "%s", month);
+    return d;
+}
+
+static int64_t usage_pending_calls(wctx *w, int64_t tenant_id, const char *month)
+{
+    int64_t n = 0;
+    usage_set *sets[] = {&w->batch_usage, &w->job_usage};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < sets[k]->n; i++)
+            if (sets[k]->v[i].tenant_id == tenant_id && strcmp(sets[k]->v[i].month, month) == 0)
+                n += sets[k]->v[i].calls;
+    return n;
+}
+
+static void usage_commit_job(wctx *w)
+{
+    for (size_t i = 0; i < w->job_usage.n; i++) {
+        const usage_delta *j = &w->job_usage.v[i];
+        usage_delta *b = usage_slot(&w->batch_usage, j->tenant_id, j->month);
+        b->calls += j->calls;
+        b->events += j->events;
+        b->over_limit_calls += j->over_limit_calls;
+    }
+    w->job_usage.n = 0;
+}
+
+static int usage_flush(wctx *w)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < w->batch_usage.n; i++) {
+        const usage_delta *d = &w->batch_usage.v[i];
+        sqlite3_stmt *st = w->st[ST_USAGE_ADD];
+        sqlite3_bind_int64(st, 1, d->tenant_id);
+        sqlite3_bind_text(st, 2, d->month, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, d->calls);
+        sqlite3_bind_int64(st, 4, d->events);
+        sqlite3_bind_int64(st, 5, d->over_limit_calls);
+        int r = sqlite3_step(st);
+        finish(st);
+        if (r != SQLITE_DONE) rc = r;
+    }
+    w->batch_usage.n = 0;
+    return rc;
+}
+
+static int exec_stmt(wctx *w, int which)
+{
+    sqlite3_stmt *st = w->st[which];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Under sustained load the background checkpointer never sees the WAL fully copied at the
+ * moment a new write begins, so SQLite never rewinds it: the WAL grows without bound and every
+ * commit appends to fresh file blocks (allocation and zeroing in the kernel). Once the WAL is
+ * longer than WAL_REWIND_FRAMES, the writer wakes the checkpointer, and as soon as that has
+ * copied all but a few frames, runs a PASSIVE checkpoint itself between two batches: it copies
+ * only the remainder (a short stall, not a whole checkpoint), and the next write rewinds. */
+#define WAL_REWIND_FRAMES    8192
+#define WAL_REWIND_REMAINDER 256
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    ((wctx *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+static void maybe_rewind_wal(wctx *w)
+{
+    ch_store *s = w->s;
+    if (w->wal_frames < WAL_REWIND_FRAMES) return;
+    if (w->wal_frames - atomic_load(&s->ckpt_backfilled) > WAL_REWIND_REMAINDER) {
+        pthread_mutex_lock(&s->lock);
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    int log = 0, copied = 0;
+    /* SQLITE_BUSY when the background checkpoint is running: try again after the next batch */
+    if (sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+            SQLITE_OK &&
+        copied == log) {
+        w->wal_frames = 0;
+        atomic_store(&s->ckpt_backfilled, 0);
+    }
+}
 
 static const char *month_of_now(wctx *w, const char *tz)
 {
@@ -105,10 +237,16 @@ static void finish(sqlite3_stmt *st)
 /* "c_" + 12 hex digits of the creation time in ms + 8 random hex digits: ids of new calls sort
  * by time, so their index entries are appended at the right edge of the b-trees instead of
  * dirtying a random page each (which costs a WAL page write per call). */
-static void new_call_id(char out[24], int64_t now_ms)
+static void new_call_id(wctx *w, char out[24], int64_t now_ms)
 {
-    snprintf(out, 15, "c_%012llx", (unsigned long long)now_ms & 0xffffffffffffULL);
-    ch_random_hex(out + 14, 4);
+    /* splitmix64, seeded from the OS: ids need to be unique, not secret, and a CSPRNG call per
+     * call costs the writer a getpid() and a lock */
+    uint64_t z = (w->id_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    snprintf(out, 24, "c_%012llx%08x", (unsigned long long)now_ms & 0xffffffffffffULL,
+             (unsigned)(z >> 32));
 }
 
 /* Folds every stored event of the call (the new one included) and writes the call and legs. */
@@ -249,6 +387,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
             int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
             finish(st);
             if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+            used += usage_pending_calls(w, job->tenant_id, month);
             over = used >= job->monthly_limit;
         }
         if (over && job->hard_limit) {
@@ -256,20 +395,15 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
             job->reject_reason[i] = "monthly_limit_reached";
             return SQLITE_OK;
         }
-        new_call_id(call_id, w->now);
+        new_call_id(w, call_id, w->now);
     }
 
-    st = w->st[ST_USAGE_ADD];
-    sqlite3_bind_int64(st, 1, job->tenant_id);
-    sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, is_new);
-    sqlite3_bind_int(st, 4, 1);
-    sqlite3_bind_int(st, 5, is_new && over);
-    if ((rc = step_done(st))) return rc;
+    usage_delta *u = usage_slot(&w->job_usage, job->tenant_id, month);
+    u->calls += is_new;
+    u->events += 1;
+    u->over_limit_calls += is_new && over;
 
-    json_t *nj = ch_event_to_json(e);
-    char *norm = json_dumps(nj, JSON_COMPACT);
-    json_decref(nj);
+    ch_event_prepare(e);
     st = w->st[ST_EVT_INSERT];
     sqlite3_bind_int64(st, 1, job->tenant_id);
     sqlite3_bind_int64(st, 2, w->s->next_event_id++);
@@ -284,10 +418,8 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
     ch_bind_text(st, 11, job->request_id);
     ch_bind_text(st, 12, e->content_type);
     sqlite3_bind_blob(st, 13, e->raw ? e->raw : "", (int)e->raw_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 14, norm, -1, SQLITE_STATIC);
-    rc = step_done(st);
-    free(norm);
-    if (rc) return rc;
+    sqlite3_bind_text(st, 14, e->norm, -1, SQLITE_STATIC);
+    if ((rc = step_done(st))) return rc;
 
     if ((rc = merge_call(w, job, call_id, created_at, e, is_new, over))) return rc;
     job->outcome[i] = CH_REC_STORED;
@@ -329,39 +461,42 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     ch_store *s = w->s;
     sqlite3 *db = s->wdb;
     w->now = ch_now_ms();
+    int64_t t0 = ch_mono_ns();
     int64_t first_event_id = s->next_event_id;
-    bool failed = ch_sqlite_exec(db, "BEGIN IMMEDIATE") != SQLITE_OK;
+    bool failed = exec_stmt(w, ST_BEGIN) != SQLITE_OK;
     uint64_t stored = 0, dups = 0, refused = 0;
+    w->batch_usage.n = w->job_usage.n = 0;
 
     for (ch_write_job *job = batch; !failed && job; job = job->next) {
-        ch_sqlite_exec(db, "SAVEPOINT job");
-        int rc = SQLITE_OK;
+        int rc = exec_stmt(w, ST_SAVEPOINT);
         for (size_t i = 0; rc == SQLITE_OK && i < job->n; i++)
             rc = process_event(w, job, i);
-        if (rc == SQLITE_OK) {
-            ch_sqlite_exec(db, "RELEASE job");
+        if (rc == SQLITE_OK && (rc = exec_stmt(w, ST_RELEASE)) == SQLITE_OK) {
+            usage_commit_job(w);
             job->result = CH_OK;
             continue;
         }
         ch_sqlite_log_error(db, "write", rc);
         reset_outputs(job);
         job->result = CH_ESTORE;
+        w->job_usage.n = 0;
         if (sqlite3_get_autocommit(db) || fatal_for_batch(rc)) {
             failed = true; /* SQLite rolled the transaction back, or the disk is at fault */
             break;
         }
-        ch_sqlite_exec(db, "ROLLBACK TO job");
-        ch_sqlite_exec(db, "RELEASE job");
+        exec_stmt(w, ST_ROLLBACK_TO);
+        exec_stmt(w, ST_RELEASE);
     }
     if (!failed) {
-        int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        int rc = usage_flush(w);
+        if (rc == SQLITE_OK) rc = exec_stmt(w, ST_COMMIT);
         if (rc != SQLITE_OK) {
             ch_sqlite_log_error(db, "commit", rc);
             failed = true;
         }
     }
     if (failed) {
-        if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(db)) exec_stmt(w, ST_ROLLBACK);
         s->next_event_id = first_event_id;
         for (ch_write_job *job = batch; job; job = job->next) {
             reset_outputs(job);
@@ -386,6 +521,10 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     s->stats.events_duplicate += dups;
     s->stats.records_refused += refused;
     s->stats.store_errors += failed;
+    int64_t us = (ch_mono_ns() - t0) / 1000;
+    s->stats.commit_us_sum += (uint64_t)us;
+    for (int b = 0; b < CH_COMMIT_BUCKETS; b++)
+        if (b == CH_COMMIT_BUCKETS - 1 || us <= (250LL << b)) s->stats.commit_hist[b]++;
     pthread_mutex_unlock(&s->stats_lock);
 }
 
@@ -404,6 +543,8 @@ void *ch_writer_main(void *arg)
 {
     wctx w = {.s = arg};
     ch_store *s = w.s;
+    sqlite3_wal_hook(s->wdb, on_wal_commit, &w);
+    ch_random_bytes(&w.id_state, sizeof w.id_state);
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->wdb, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w.st[i], NULL) !=
             SQLITE_OK) {
@@ -449,9 +590,12 @@ void *ch_writer_main(void *arg)
             j->next = NULL;
             j->done(j); /* may free j */
         }
+        maybe_rewind_wal(&w);
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(w.st[i]);
+    free(w.batch_usage.v);
+    free(w.job_usage.v);
     return NULL;
 }
 

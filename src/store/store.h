@@ -82,12 +82,17 @@ void ch_store_submit(ch_store *s, ch_write_job *job);
 size_t ch_store_queue_depth(ch_store *s);
 
 #define CH_BATCH_BUCKETS 12 /* requests per transaction: 1, 2, 4, … 1024, +Inf */
+#define CH_COMMIT_BUCKETS 11
 typedef struct {
     uint64_t batches;
     uint64_t batch_hist[CH_BATCH_BUCKETS]; /* cumulative counts, Prometheus style */
     uint64_t batch_requests;               /* sum over all batches */
     uint64_t events_stored, events_duplicate, records_refused;
     uint64_t store_errors;
+    /* time from BEGIN to the end of COMMIT (fsync included), cumulative buckets in ms:
+     * 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, +Inf */
+    uint64_t commit_hist[CH_COMMIT_BUCKETS];
+    uint64_t commit_us_sum;
 } ch_store_stats;
 void ch_store_get_stats(ch_store *s, ch_store_stats *out);
 
