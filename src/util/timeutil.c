@@ -2,6 +2,7 @@
 #include "util/result.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +142,7 @@ int ch_time_parse(const char *s, const char *tz, int64_t *out_ms)
     if (!s) return CH_EINVAL;
     const char *p = s;
     int Y, M, D, h, m, sec = 0, milli = 0;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D))
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D))
         return CH_EINVAL;
     if (*p != 'T' && *p != 't' && *p != ' ') return CH_EINVAL;
     p++;
@@ -162,9 +162,17 @@ int ch_time_parse(const char *s, const char *tz, int64_t *out_ms)
             if (nd == 0) return CH_EINVAL;
         }
     }
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return CH_EINVAL;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-                    .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
+        return CH_EINVAL;
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (M == 2 && D == 29 && !leap) return CH_EINVAL; /* mktime would roll it into March */
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec};
     time_t t;
     if (*p == '\0') {
         t = local_to_utc(&tm, tz);
