@@ -603,6 +603,7 @@ void *ch_writer_main(void *arg)
 
 void ch_write_job_init(ch_write_job *job, ch_event **events, size_t n)
 {
+    memset(job, 0, sizeof *job);
     job->events = events;
     job->n = n;
     job->outcome = ch_calloc(n, sizeof *job->outcome);

@@ -72,7 +72,7 @@ struct ch_write_job {
     ch_write_job *next;
 };
 
-/* Allocates the output arrays for n events. */
+/* Zeroes the job and allocates the output arrays for n events; set the inputs after. */
 void ch_write_job_init(ch_write_job *job, ch_event **events, size_t n);
 /* Frees the outputs (not the events). */
 void ch_write_job_clear(ch_write_job *job);

@@ -276,7 +276,10 @@ test('SIGHUP reopens --log-file after rotation', { timeout: 60_000 }, async () =
   const a = await postGeneric(s.url, t3, { call_id: `hup-${tag}`, event_id: `hup-${tag}-a` });
   assert.equal(a.status, 200);
   const ridA = a.headers.get('x-request-id');
-  assert.ok(await waitFor(() => s.logs().includes(ridA)), 'the log file has the first request');
+  // the request's last line ("request", written once the answer is sent) must be in before the
+  // rotation, or it would rightly land in the new file
+  assert.ok(await waitFor(() => parseLogLines(s.logs()).some((l) => l.request_id === ridA && l.event === 'request')),
+    'the log file has the first request, to its last line');
 
   const rotated = `${logFile}.1`;
   renameSync(logFile, rotated);
