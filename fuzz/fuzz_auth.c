@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     struct sockaddr_in peer = {.sin_family = AF_INET};
     inet_pton(AF_INET, "192.0.2.1", &peer.sin_addr);
     int64_t id = 0;
-    int rc = ch_auth_webhook(auth, &cred, 1, in, key, (struct sockaddr *)&peer, &id);
+    ch_auth_input ain = {.authorization = in, .api_key = key, .peer = (struct sockaddr *)&peer};
+    int rc = ch_auth_webhook(auth, &cred, 1, &ain, &id);
     if (rc == CH_OK && id != 1) abort();
     free(in);
     return 0;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define FAIL_SLOTS 4096  /* addresses tracked at once; a new one evicts on collision */
+#define FAIL_SLOTS     4096 /* addresses tracked at once; a new one evicts on collision */
 #define VERIFIED_SLOTS 1024
 
 typedef struct {
@@ -148,9 +148,11 @@ static const char *bearer(const char *h)
     return *h ? h : NULL;
 }
 
-int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const char *authorization,
-                    const char *api_key, const struct sockaddr *peer, int64_t *cred_id)
+int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_auth_input *in,
+                    int64_t *cred_id)
 {
+    const char *authorization = in->authorization, *api_key = in->api_key;
+    const struct sockaddr *peer = in->peer;
     char buf[1024];
     char *user = NULL, *pass = NULL;
     bool basic = parse_basic(authorization, buf, sizeof buf, &user, &pass);
@@ -162,7 +164,8 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const char
     bool forbidden = false;
     for (size_t i = 0; i < n; i++) {
         const ch_credential *c = &creds[i];
-        bool has_secret = c->token_hash || c->password_hash;
+        bool signed_source = c->signing_secret && *c->signing_secret && in->signature_ok;
+        bool has_secret = c->token_hash || c->password_hash || signed_source;
         bool ok = false;
         if (!has_secret) {
             ok = c->allow_ips && *c->allow_ips; /* address-only source */
@@ -173,6 +176,7 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const char
             if (!ok && basic && c->username && c->password_hash &&
                 ch_ct_equal(user, strlen(user), c->username, strlen(c->username)))
                 ok = password_ok(a, c->password_hash, pass);
+            if (!ok && signed_source) ok = in->signature_ok(in->signature_ctx, c->signing_secret);
         }
         if (!ok) continue;
         if (c->allow_ips && *c->allow_ips && !ch_cidr_list_match(c->allow_ips, peer)) {

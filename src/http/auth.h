@@ -3,6 +3,7 @@
 #ifndef CH_AUTH_H
 #define CH_AUTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -22,10 +23,18 @@ void ch_auth_failed(ch_auth *a, const struct sockaddr *peer);
  *   CH_OK       a credential matched (its id in *cred_id),
  *   CH_EAUTH    none matched (401),
  *   CH_ELIMIT   a credential matched but the address is outside its allow-list (403).
- * authorization / api_key are the request's headers (may be NULL). A credential without any
- * secret authenticates by its allow-list alone. */
-int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const char *authorization,
-                    const char *api_key, const struct sockaddr *peer, int64_t *cred_id);
+ * A credential may hold several secrets (password, token, signing secret): any one that matches
+ * authenticates. A credential without any secret authenticates by its allow-list alone. */
+typedef struct {
+    const char *authorization, *api_key; /* the request's headers, may be NULL */
+    const struct sockaddr *peer;
+    /* A provider signature check (a credential with a signing secret passes when it returns
+     * true); NULL when the provider has none. */
+    bool (*signature_ok)(const void *ctx, const char *secret);
+    const void *signature_ctx;
+} ch_auth_input;
+int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_auth_input *in,
+                    int64_t *cred_id);
 
 /* Checks "Bearer chk_…" against the store; CH_OK with the key's tenant, or CH_EAUTH. */
 int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id);

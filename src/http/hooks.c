@@ -4,6 +4,7 @@
 #include "http/request.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include "util/result.h"
 
 #include <stdlib.h>
@@ -132,6 +133,22 @@ static void on_committed(ch_write_job *job)
     MHD_resume_connection(r->conn);
 }
 
+static const char *header_of(void *ctx, const char *name)
+{
+    return ch_header(ctx, name);
+}
+
+typedef struct {
+    const ch_provider *provider;
+    const ch_raw_request *raw;
+} sig_ctx;
+
+static bool signature_ok(const void *ctx, const char *secret)
+{
+    const sig_ctx *c = ctx;
+    return c->provider->verify(c->raw, secret) == CH_OK;
+}
+
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const char *provider_name)
 {
     ch_server *srv = r->srv;
@@ -163,9 +180,27 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
                               rc == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
                               "no webhook source for this tenant and provider");
 
+    const char *ct = ch_header(r, "Content-Type");
+    ch_request_url(r, r->url, sizeof r->url);
+    ch_raw_request raw = {
+        .content_type = ct,
+        .body = r->body.data ? r->body.data : "",
+        .body_len = r->body.len,
+        .tenant_tz = r->tenant.timezone,
+        .tenant_country = r->tenant.country,
+        .max_records = srv->cfg->max_records,
+        .url = r->url,
+        .header = header_of,
+        .header_ctx = r,
+        .now_ms = ch_now_ms(),
+    };
     int64_t cred_id = 0;
-    const char *authz = ch_header(r, "Authorization"), *apikey = ch_header(r, "X-Api-Key");
-    rc = ch_auth_webhook(srv->auth, creds, ncreds, authz, apikey, peer, &cred_id);
+    ch_auth_input ain = {.authorization = ch_header(r, "Authorization"),
+                         .api_key = ch_header(r, "X-Api-Key"),
+                         .peer = peer,
+                         .signature_ok = r->provider->verify ? signature_ok : NULL,
+                         .signature_ctx = &(sig_ctx){r->provider, &raw}};
+    rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &cred_id);
     if (rc != CH_OK && cached) {
         /* the cache may predate a credential added since: ask the store once more */
         ch_credentials_free(creds, ncreds);
@@ -175,7 +210,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         int rc2 = ch_sources_get(srv->sources, tenant_slug, provider_name, true, &r->tenant, &creds,
                                  &ncreds, &cached);
         if (rc2 == CH_OK)
-            rc = ch_auth_webhook(srv->auth, creds, ncreds, authz, apikey, peer, &cred_id);
+            rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &cred_id);
         else if (rc2 == CH_ESTORE)
             return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
     }
@@ -194,19 +229,13 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_log_end(&l);
     }
 
-    const char *ct = ch_header(r, "Content-Type");
     if (!ch_provider_accepts(r->provider, ct))
         return ch_reply_error(r, 415, "unsupported_media_type", NULL,
                               "content type %s is not accepted here; send %s", ct ? ct : "(none)",
                               r->provider->content_types[0]);
 
-    ch_raw_request raw = {
-        .content_type = ct,
-        .body = r->body.data ? r->body.data : "",
-        .body_len = r->body.len,
-        .tenant_tz = r->tenant.timezone,
-        .max_records = srv->cfg->max_records,
-    };
+    raw.tenant_tz = r->tenant.timezone; /* the tenant may have been re-read after a cache miss */
+    raw.tenant_country = r->tenant.country;
     ch_parse_error perr = {0};
     rc = r->provider->parse(&raw, &r->parsed, &perr);
     if (rc != CH_OK) {

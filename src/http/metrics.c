@@ -2,8 +2,8 @@
 
 #include <stdatomic.h>
 
-static const char *const route_names[CH_ROUTE_COUNT] = {
-    "hooks", "calls", "call", "export", "healthz", "readyz", "metrics", "other"};
+static const char *const route_names[CH_ROUTE_COUNT] = {"hooks",   "calls",  "call",    "export",
+                                                        "healthz", "readyz", "metrics", "other"};
 static const int codes[] = {200, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503};
 #define NCODES (sizeof codes / sizeof *codes)
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -72,10 +72,11 @@ void ch_metrics_render(ch_buf *out)
     ch_buf_printf(out, "callhook_ingest_seconds_sum %.6f\ncallhook_ingest_seconds_count %llu\n",
                   (double)atomic_load(&ingest_sum_us) / 1e6,
                   (unsigned long long)atomic_load(&ingest_count));
-    ch_buf_printf(out,
-                  "# HELP callhook_auth_failures_total Failed authentications.\n"
-                  "# TYPE callhook_auth_failures_total counter\ncallhook_auth_failures_total %llu\n",
-                  (unsigned long long)atomic_load(&auth_failures));
+    ch_buf_printf(
+        out,
+        "# HELP callhook_auth_failures_total Failed authentications.\n"
+        "# TYPE callhook_auth_failures_total counter\ncallhook_auth_failures_total %llu\n",
+        (unsigned long long)atomic_load(&auth_failures));
     ch_buf_printf(out,
                   "# HELP callhook_records_rejected_total Records that failed validation.\n"
                   "# TYPE callhook_records_rejected_total counter\n"

@@ -42,6 +42,8 @@ typedef struct ch_request {
     int status;                    /* answer status, for metrics and logs */
     int retry_after;               /* seconds, sent as Retry-After with an error when > 0 */
     struct MHD_Response *response; /* prepared while suspended, queued on resume */
+    char *raw_uri;                 /* path and query exactly as sent (MHD's URI log hook) */
+    char url[2048];                /* public URL of this request, for URL signatures */
     /* ingest */
     ch_tenant tenant;
     const ch_provider *provider;
@@ -61,6 +63,8 @@ json_t *ch_error_json(const char *code, const char *field, const char *msg);
 const char *ch_header(ch_request *r, const char *name);
 const char *ch_query(ch_request *r, const char *name);
 const struct sockaddr *ch_peer(ch_request *r);
+/* The URL the sender used: public_url (or http://<Host>) + the raw path and query. */
+void ch_request_url(ch_request *r, char *out, size_t outsz);
 
 /* Handlers. Each answers (queues a response) or suspends the connection. */
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *provider);

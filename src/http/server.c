@@ -237,14 +237,40 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
 
 /* ---- libmicrohttpd callbacks -------------------------------------------------------- */
 
+/* Called by MHD with the request line's URI exactly as sent, before any parsing: the only place
+ * the raw query string (which URL signatures cover byte for byte) is available. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    ch_request *r = ch_calloc(1, sizeof *r);
+    r->raw_uri = ch_strndup(uri, strnlen(uri, 8192));
+    return r;
+}
+
+void ch_request_url(ch_request *r, char *out, size_t outsz)
+{
+    const char *base = r->srv->cfg->public_url;
+    const char *uri = r->raw_uri ? r->raw_uri : "/";
+    if (base[0]) {
+        size_t n = strlen(base);
+        while (n && base[n - 1] == '/')
+            n--;
+        snprintf(out, outsz, "%.*s%s", (int)n, base, uri);
+    } else {
+        const char *host = ch_header(r, "Host");
+        snprintf(out, outsz, "http://%s%s", host ? host : "localhost", uri);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     ch_server *srv = cls;
     ch_request *r = *con_cls;
-    if (!r) {
-        r = ch_calloc(1, sizeof *r);
+    if (!r || !r->srv) {
+        if (!r) r = ch_calloc(1, sizeof *r); /* normally made by on_uri, with the raw URI */
         r->srv = srv;
         r->conn = conn;
         r->t0_ns = ch_mono_ns();
@@ -290,6 +316,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void free_request(ch_request *r)
 {
+    free(r->raw_uri);
     if (r->response) MHD_destroy_response(r->response);
     ch_buf_free(&r->body);
     ch_write_job_clear(&r->job);
@@ -306,6 +333,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ch_request *r = *con_cls;
     (void)conn;
     if (!r) return;
+    if (!r->srv) { /* the request ended before its handler ever ran */
+        free(r->raw_uri);
+        free(r);
+        *con_cls = NULL;
+        return;
+    }
     int64_t dur = ch_mono_ns() - r->t0_ns;
     ch_metrics_request(r->route, r->status, dur);
     ch_logline l;
@@ -396,7 +429,8 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
     if (!srv->mhd) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "listen_failed", NULL)) {

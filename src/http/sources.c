@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS 256
+#define SLOTS  256
 #define TTL_MS 2000
 
 typedef struct {

@@ -56,8 +56,7 @@ static int get_time(ctx *c, json_t *o, const char *k, int64_t *dst)
     if (!v || json_is_null(v)) return CH_OK;
     if (json_is_number(v)) {
         double s = json_number_value(v);
-        if (!isfinite(s) || s < 0 || s > 253402300799.0)
-            return fail(c, k, "%s is out of range", k);
+        if (!isfinite(s) || s < 0 || s > 253402300799.0) return fail(c, k, "%s is out of range", k);
         *dst = (int64_t)llround(s * 1000.0);
         return CH_OK;
     }
@@ -95,7 +94,8 @@ static int get_cost(ctx *c, json_t *o, ch_event *e)
 {
     json_t *v = json_object_get(o, "cost");
     if (!v || json_is_null(v)) return CH_OK;
-    if (!json_is_object(v)) return fail(c, "cost", "%s must be an object {amount, currency}", "cost");
+    if (!json_is_object(v))
+        return fail(c, "cost", "%s must be an object {amount, currency}", "cost");
     json_t *amount = json_object_get(v, "amount"), *cur = json_object_get(v, "currency");
     if (!json_is_number(amount) || !isfinite(json_number_value(amount)) ||
         fabs(json_number_value(amount)) > 9e12)
@@ -147,8 +147,7 @@ static int parse_record(ctx *c, json_t *o, ch_event **out)
         (rc = get_count(c, o, "billsec", &e->billsec)) ||
         (rc = get_string(c, o, "recording_url", 0, 2048, &e->recording_url)) ||
         (rc = get_string(c, o, "transcript", 0, SIZE_MAX, &e->transcript)) ||
-        (rc = get_string(c, o, "summary", 0, SIZE_MAX, &e->summary)) ||
-        (rc = get_cost(c, o, e)))
+        (rc = get_string(c, o, "summary", 0, SIZE_MAX, &e->summary)) || (rc = get_cost(c, o, e)))
         goto out;
     if (seq && !json_is_null(seq)) {
         if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
@@ -217,8 +216,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         }
         if (n > req->max_records) {
             ch_parse_error_set(err, 413, "too_many_records", NULL,
-                               "%zu records in one request; the limit is %zu", n,
-                               req->max_records);
+                               "%zu records in one request; the limit is %zu", n, req->max_records);
             rc = CH_ETOOBIG;
             goto out;
         }

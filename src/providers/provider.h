@@ -9,22 +9,35 @@
 
 #include "store/model.h"
 
+/* A request header by name (case-insensitive), or NULL. */
+typedef const char *(*ch_header_get)(void *ctx, const char *name);
+
 /* What an adapter sees of a request. */
 typedef struct {
     const char *content_type; /* the header as sent, may be NULL */
     const char *body;         /* not NUL-terminated in general; body[body_len] is '\0' */
     size_t body_len;
     const char *tenant_tz;      /* tenant's time zone for local times */
+    const char *tenant_country; /* tenant's country calling code ("972"), may be NULL */
     size_t max_records;         /* ceiling on records per request */
+    /* The URL the sender addressed: the public base URL + path + raw query string. URL-signed
+     * providers (Twilio) sign exactly this. May be NULL outside HTTP (tests, import). */
+    const char *url;
+    ch_header_get header; /* may be NULL: no headers */
+    void *header_ctx;
+    int64_t now_ms; /* receipt time, for signature time windows */
 } ch_raw_request;
+
+/* req->header(req->header_ctx, name), NULL-safe. */
+const char *ch_raw_header(const ch_raw_request *req, const char *name);
 
 /* A request-level failure: nothing of the request is usable. */
 typedef struct {
-    int http_status;   /* 400, 413, 415, 422 */
-    const char *code;  /* "malformed_json", "unsupported_media_type", … (static) */
+    int http_status;  /* 400, 413, 415, 422 */
+    const char *code; /* "malformed_json", "unsupported_media_type", … (static) */
     char message[256];
-    char field[128];   /* JSON path of the offending member, or "" */
-    int line, column;  /* position of a JSON syntax error, or 0 */
+    char field[128];  /* JSON path of the offending member, or "" */
+    int line, column; /* position of a JSON syntax error, or 0 */
 } ch_parse_error;
 
 /* One record of a request: an event, or why it was rejected. */
@@ -46,6 +59,9 @@ typedef struct {
     const char *const *content_types;
     /* CH_OK with out filled (some records may be rejected), or an error code with err filled. */
     int (*parse)(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err);
+    /* Checks the provider's own signature of the request with a credential's signing secret:
+     * CH_OK or CH_EAUTH. NULL when the provider signs nothing. Runs before parse(). */
+    int (*verify)(const ch_raw_request *req, const char *secret);
 } ch_provider;
 
 const ch_provider *ch_provider_find(const char *name);

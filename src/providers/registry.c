@@ -14,6 +14,11 @@ static const ch_provider *const providers[] = {
     &ch_provider_generic,
 };
 
+const char *ch_raw_header(const ch_raw_request *req, const char *name)
+{
+    return req && req->header ? req->header(req->header_ctx, name) : NULL;
+}
+
 const ch_provider *ch_provider_find(const char *name)
 {
     if (!name) return NULL;
