@@ -217,6 +217,13 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         if (!post) return method_not_allowed(r, "POST");
         return ch_handle_hook(r, seg[1], seg[2]);
     }
+    /* the URL Grandstream integrations already use: switching is changing the host only */
+    if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhook") == 0 &&
+        strcmp(seg[2], "cdr") == 0) {
+        r->route = CH_ROUTE_HOOKS;
+        if (!post) return method_not_allowed(r, "POST");
+        return ch_handle_hook(r, seg[3], "ucm");
+    }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
         if (n == 2) {
             r->route = CH_ROUTE_CALLS;

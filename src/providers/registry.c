@@ -9,9 +9,11 @@
 #include <strings.h>
 
 extern const ch_provider ch_provider_generic;
+extern const ch_provider ch_provider_ucm;
 
 static const ch_provider *const providers[] = {
     &ch_provider_generic,
+    &ch_provider_ucm,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)
