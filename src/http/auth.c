@@ -149,7 +149,7 @@ static const char *bearer(const char *h)
 }
 
 int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_auth_input *in,
-                    int64_t *cred_id)
+                    size_t *matched)
 {
     const char *authorization = in->authorization, *api_key = in->api_key;
     const struct sockaddr *peer = in->peer;
@@ -183,7 +183,7 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
             forbidden = true;
             continue;
         }
-        *cred_id = c->id;
+        *matched = i;
         sodium_memzero(buf, sizeof buf);
         return CH_OK;
     }

@@ -20,7 +20,7 @@ int ch_auth_lockout(ch_auth *a, const struct sockaddr *peer);
 void ch_auth_failed(ch_auth *a, const struct sockaddr *peer);
 
 /* Checks a webhook request against the source's credentials:
- *   CH_OK       a credential matched (its id in *cred_id),
+ *   CH_OK       a credential matched (its index in creds in *matched),
  *   CH_EAUTH    none matched (401),
  *   CH_ELIMIT   a credential matched but the address is outside its allow-list (403).
  * A credential may hold several secrets (password, token, signing secret): any one that matches
@@ -34,7 +34,7 @@ typedef struct {
     const void *signature_ctx;
 } ch_auth_input;
 int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_auth_input *in,
-                    int64_t *cred_id);
+                    size_t *matched);
 
 /* Checks "Bearer chk_…" against the store; CH_OK with the key's tenant, or CH_EAUTH. */
 int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id);

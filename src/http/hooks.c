@@ -155,7 +155,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     const struct sockaddr *peer = ch_peer(r);
     ch_logline l;
     if (ch_log_begin(&l, CH_LOG_DEBUG, "received", r->id)) {
-        ch_log_str(&l, "tenant", tenant_slug);
+        ch_log_str(&l, "tenant", tenant_slug ? tenant_slug : "(from credential)");
         ch_log_str(&l, "provider", provider_name);
         ch_log_int(&l, "bytes", (int64_t)r->body.len);
         ch_log_end(&l);
@@ -172,9 +172,13 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     ch_credential *creds = NULL;
     size_t ncreds = 0;
     bool cached = false;
-    int rc = r->provider ? ch_sources_get(srv->sources, tenant_slug, provider_name, false,
-                                          &r->tenant, &creds, &ncreds, &cached)
-                         : CH_ENOTFOUND;
+    int rc = CH_ENOTFOUND;
+    if (r->provider && tenant_slug)
+        rc = ch_sources_get(srv->sources, tenant_slug, provider_name, false, &r->tenant, &creds,
+                            &ncreds, &cached);
+    else if (r->provider) /* the tenant is whoever owns the credential that matches */
+        rc = ch_store_credentials(srv->store, 0, provider_name, &creds, &ncreds);
+    if (rc == CH_OK && !tenant_slug && ncreds == 0) rc = CH_ENOTFOUND;
     if (rc != CH_OK)
         return ch_reply_error(r, rc == CH_ESTORE ? 503 : 404,
                               rc == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
@@ -195,12 +199,13 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         .now_ms = ch_now_ms(),
     };
     int64_t cred_id = 0;
+    size_t matched = 0;
     ch_auth_input ain = {.authorization = ch_header(r, "Authorization"),
                          .api_key = ch_header(r, "X-Api-Key"),
                          .peer = peer,
                          .signature_ok = r->provider->verify ? signature_ok : NULL,
                          .signature_ctx = &(sig_ctx){r->provider, &raw}};
-    rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &cred_id);
+    rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched);
     if (rc != CH_OK && cached) {
         /* the cache may predate a credential added since: ask the store once more */
         ch_credentials_free(creds, ncreds);
@@ -210,9 +215,19 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         int rc2 = ch_sources_get(srv->sources, tenant_slug, provider_name, true, &r->tenant, &creds,
                                  &ncreds, &cached);
         if (rc2 == CH_OK)
-            rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &cred_id);
+            rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched);
         else if (rc2 == CH_ESTORE)
             return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+    }
+    if (rc == CH_OK) cred_id = creds[matched].id;
+    if (rc == CH_OK && !tenant_slug) {
+        int rc2 = ch_store_tenant_by_id(srv->store, creds[matched].tenant_id, &r->tenant);
+        if (rc2 != CH_OK) {
+            ch_credentials_free(creds, ncreds);
+            return ch_reply_error(r, rc2 == CH_ESTORE ? 503 : 404,
+                                  rc2 == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
+                                  "the credential's tenant is gone");
+        }
     }
     ch_credentials_free(creds, ncreds);
     if (rc != CH_OK) {

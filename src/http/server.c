@@ -224,6 +224,13 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         if (!post) return method_not_allowed(r, "POST");
         return ch_handle_hook(r, seg[3], "ucm");
     }
+    /* OneCom and Bolna post to a fixed URL: the tenant is the credential's owner */
+    if (n == 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "onecom") == 0 &&
+        strcmp(seg[2], "webhook") == 0) {
+        r->route = CH_ROUTE_HOOKS;
+        if (!post) return method_not_allowed(r, "POST");
+        return ch_handle_hook(r, NULL, "asterisk");
+    }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
         if (n == 2) {
             r->route = CH_ROUTE_CALLS;

@@ -64,6 +64,7 @@ static ch_credential *copy_creds(const ch_credential *s, size_t n)
     ch_credential *d = ch_calloc(n, sizeof *d);
     for (size_t i = 0; i < n; i++) {
         d[i].id = s[i].id;
+        d[i].tenant_id = s[i].tenant_id;
         d[i].provider = ch_strdup(s[i].provider);
         d[i].username = ch_strdup(s[i].username);
         d[i].password_hash = ch_strdup(s[i].password_hash);

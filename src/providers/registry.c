@@ -10,10 +10,12 @@
 
 extern const ch_provider ch_provider_generic;
 extern const ch_provider ch_provider_ucm;
+extern const ch_provider ch_provider_asterisk;
 
 static const ch_provider *const providers[] = {
     &ch_provider_generic,
     &ch_provider_ucm,
+    &ch_provider_asterisk,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)

@@ -76,7 +76,8 @@ int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
     size_t cap = 0;
     int rc = prepare(db,
                      "SELECT id, provider, username, password_hash, token_hash, signing_secret,"
-                     " COALESCE(allow_ips,'') FROM credentials WHERE tenant_id=?1"
+                     " COALESCE(allow_ips,''), tenant_id FROM credentials"
+                     " WHERE (?1 = 0 OR tenant_id=?1)"
                      " AND (?2 IS NULL OR provider=?2) AND COALESCE(enabled,1)=1 ORDER BY id",
                      &st);
     if (rc) goto out;
@@ -96,6 +97,7 @@ int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
         c->token_hash = ch_col_strdup(st, 4);
         c->signing_secret = ch_col_strdup(st, 5);
         c->allow_ips = ch_col_strdup(st, 6);
+        c->tenant_id = sqlite3_column_int64(st, 7);
     }
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
@@ -236,8 +238,7 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
     return o;
 }
 
-/* Cursor: "<sort_ts>.<call id>" of the last row of the previous page. */
-static int parse_cursor(const char *c, int64_t *ts, char *id, size_t idsz)
+int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
 {
     char *end;
     long long v = strtoll(c, &end, 10);
@@ -261,7 +262,8 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     ch_buf_init(&q, 4096);
     int64_t cts = 0;
     char cid[64] = "";
-    if (paged && f->cursor && parse_cursor(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    if (paged && f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid))
+        return CH_EINVAL;
     ch_buf_puts(&q, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1");
     if (f->since != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts >= ?2");
     if (f->until != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts < ?3");

@@ -23,6 +23,7 @@ typedef struct {
 
 typedef struct {
     int64_t id;
+    int64_t tenant_id;
     char *provider;
     char *username;
     char *password_hash; /* argon2id */
@@ -100,7 +101,8 @@ void ch_store_get_stats(ch_store *s, ch_store_stats *out);
 
 int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
 int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out);
-/* Every enabled credential of tenant for provider (NULL provider: all). */
+/* Every enabled credential of tenant for provider (NULL provider: all; tenant_id 0: every
+ * tenant's, for the URLs that find the tenant from the credential). */
 int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
                          ch_credential **out, size_t *n);
 void ch_credentials_free(ch_credential *c, size_t n);
@@ -120,6 +122,9 @@ typedef struct {
     const char *cursor;    /* opaque, from a previous page */
 } ch_call_filter;
 
+/* A cursor, "<sort_ts>.<call id>" of the last row of the previous page: CH_OK with both (id
+ * NUL-terminated in idsz bytes), or CH_EINVAL. */
+int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz);
 /* {"data":[call…], "next_cursor": "…"|null}. CH_EINVAL for a bad cursor. */
 int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f, json_t **out);
 /* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
