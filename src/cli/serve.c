@@ -4,27 +4,32 @@
 #include "store/store.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 int ch_cmd_serve(int argc, char **argv)
 {
-    static const char *const valued[] = {"config", "db", "listen", "public-url", "log-level",
-                                         "log-file", "max-body", "threads", "db-max-bytes",
-                                         NULL};
+    static const char *const valued[] = {"config",       "db",       "listen",   "public-url",
+                                         "log-level",    "log-file", "max-body", "threads",
+                                         "db-max-bytes", NULL};
     ch_args a;
+    int lock_fd = -1;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) goto out;
     static const struct {
         const char *flag, *section, *name;
     } flags[] = {
-        {"listen", "server", "listen"},     {"public-url", "server", "public_url"},
-        {"log-level", "log", "level"},      {"log-file", "log", "file"},
-        {"max-body", "server", "max_body"}, {"threads", "server", "threads"},
+        {"listen", "server", "listen"},         {"public-url", "server", "public_url"},
+        {"log-level", "log", "level"},          {"log-file", "log", "file"},
+        {"max-body", "server", "max_body"},     {"threads", "server", "threads"},
         {"db-max-bytes", "store", "max_bytes"},
     };
     char err[512];
@@ -40,8 +45,7 @@ int ch_cmd_serve(int argc, char **argv)
     const ch_config *cfg = &a.cfg;
 
     if (ch_log_open(cfg->log_file, cfg->log_level) < 0) {
-        fprintf(stderr, "callhook: cannot open log file %s: %s\n", cfg->log_file,
-                strerror(errno));
+        fprintf(stderr, "callhook: cannot open log file %s: %s\n", cfg->log_file, strerror(errno));
         rc = 1;
         goto out;
     }
@@ -61,9 +65,29 @@ int ch_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setenv("TZ", "UTC", 1);
 
+    /* One daemon per database: the writer thread assumes it is the only one writing events
+     * (event ids, merges). The CLI's admin commands may still run beside it. */
+    char *lockpath = ch_asprintf("%s-serve.lock", cfg->db);
+    lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lockpath);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_ERROR, "startup", NULL)) {
+            ch_log_str(&l, "msg",
+                       lock_fd < 0 ? "cannot create the database's lock file"
+                                   : "another callhook serve uses this database");
+            ch_log_str(&l, "db", cfg->db);
+            ch_log_end(&l);
+        }
+        rc = 1;
+        goto out;
+    }
+
     ch_store *store = NULL;
-    ch_store_opts so = {.path = cfg->db, .max_bytes = cfg->db_max_bytes,
-                        .read_conns = cfg->threads + 2, .batch_max = cfg->batch_max};
+    ch_store_opts so = {.path = cfg->db,
+                        .max_bytes = cfg->db_max_bytes,
+                        .read_conns = cfg->threads + 2,
+                        .batch_max = cfg->batch_max};
     if (ch_store_open(&store, &so)) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "startup", NULL)) {
@@ -110,6 +134,7 @@ int ch_cmd_serve(int argc, char **argv)
     ch_log_msg(CH_LOG_WARN, "stopped", NULL);
     rc = 0;
 out:
+    if (lock_fd >= 0) close(lock_fd); /* releases the lock */
     ch_log_close();
     ch_args_free(&a);
     return rc;

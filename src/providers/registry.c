@@ -11,11 +11,13 @@
 extern const ch_provider ch_provider_generic;
 extern const ch_provider ch_provider_ucm;
 extern const ch_provider ch_provider_asterisk;
+extern const ch_provider ch_provider_twilio;
 
 static const ch_provider *const providers[] = {
     &ch_provider_generic,
     &ch_provider_ucm,
     &ch_provider_asterisk,
+    &ch_provider_twilio,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)

@@ -72,7 +72,7 @@ int ch_buf_printf(ch_buf *b, const char *fmt, ...)
 
 char *ch_buf_steal(ch_buf *b, size_t *len)
 {
-    if (!b->data) reserve(b, 0);
+    if (!b->data && reserve(b, 0) == CH_OK) b->data[0] = '\0'; /* empty: "" as well */
     char *d = b->data;
     if (len) *len = b->len;
     ch_buf_init(b, b->max);

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sodium.h>
@@ -59,6 +60,25 @@ bool ch_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (alen != blen) return false;
     return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+void ch_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
+                  unsigned char out[20])
+{
+    unsigned int n = 20;
+    if (!HMAC(EVP_sha1(), key, (int)keylen, data, len, out, &n)) abort();
+}
+
+void ch_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n)) abort();
+}
+
+void ch_base64(const unsigned char *in, size_t n, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
 int ch_password_hash(const char *password, char out[CH_PWHASH_MAX])

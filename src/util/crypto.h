@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CH_SHA256_HEX 65   /* 64 hex digits + NUL */
-#define CH_PWHASH_MAX 128  /* argon2id encoded string, NUL included */
+#define CH_SHA256_HEX 65  /* 64 hex digits + NUL */
+#define CH_PWHASH_MAX 128 /* argon2id encoded string, NUL included */
 
 /* Call once at start-up (initialises libsodium). Returns CH_OK or CH_ERR. */
 int ch_crypto_init(void);
@@ -19,6 +19,13 @@ void ch_sha256_hex(const void *data, size_t len, char out[CH_SHA256_HEX]);
 void ch_sha256(const void *data, size_t len, unsigned char out[32]);
 /* Compares in time independent of where the inputs differ. Different lengths: false. */
 bool ch_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* HMAC-SHA1 / HMAC-SHA256 of data with key; out holds 20 / 32 bytes. */
+void ch_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
+                  unsigned char out[20]);
+void ch_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    unsigned char out[32]);
+/* Standard base64 (with padding) of n bytes into out (at least 4 * ((n + 2) / 3) + 1 bytes). */
+void ch_base64(const unsigned char *in, size_t n, char *out);
 /* argon2id with libsodium's interactive limits. CH_OK or CH_ERR. */
 int ch_password_hash(const char *password, char out[CH_PWHASH_MAX]);
 bool ch_password_verify(const char *encoded, const char *password);

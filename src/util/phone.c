@@ -9,6 +9,7 @@ static bool emit(const char *cc, const char *nat, char *out, size_t outsz)
 {
     size_t total = strlen(cc) + strlen(nat);
     if (total < 8 || total > 15 || outsz < total + 2) return false;
+    if ((*cc ? *cc : *nat) == '0') return false; /* no country calling code starts with 0 */
     snprintf(out, outsz, "+%s%s", cc, nat);
     return true;
 }
@@ -41,7 +42,7 @@ bool ch_phone_e164(const char *raw, const char *country, char *out, size_t outsz
     bool nanp = country && strcmp(country, "1") == 0;
     if (nanp) {
         if (n == 11 && d[0] == '1') return emit("", d, out, outsz);
-        if (n == 14 && strncmp(d, "011", 3) == 0) return emit("", d + 3, out, outsz);
+        if (strncmp(d, "011", 3) == 0) return emit("", d + 3, out, outsz); /* 011 + E.164 */
         if (n == 10 && d[0] >= '2') return emit("1", d, out, outsz);
         return false;
     }

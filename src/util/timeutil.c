@@ -104,15 +104,27 @@ static void set_tz(const char *tz)
     tzset();
 }
 
-/* Local wall-clock time in tz to UTC seconds. mktime resolves DST from the zone's rules; an
- * ambiguous time (the repeated hour) takes the first occurrence. */
+static long utc_offset_at(time_t t)
+{
+    struct tm lt;
+    return localtime_r(&t, &lt) ? lt.tm_gmtoff : 0;
+}
+
+/* Local wall-clock time in tz to UTC seconds, with the offsets in force a day before and a day
+ * after: an ambiguous time (the repeated hour) takes the first occurrence, a time in the gap of
+ * a spring-forward the offset from before the change. (mktime with tm_isdst = -1 is not used:
+ * glibc resolves ambiguous times from the previous call's guess, so the same string gave
+ * different instants depending on what was parsed before.) */
 static time_t local_to_utc(struct tm *tm, const char *tz)
 {
-    if (is_utc(tz)) return timegm(tm);
+    time_t wall = timegm(tm);
+    if (is_utc(tz)) return wall;
     pthread_mutex_lock(&tz_lock);
     set_tz(tz);
-    tm->tm_isdst = -1;
-    time_t t = mktime(tm);
+    long before = utc_offset_at(wall - 86400), after = utc_offset_at(wall + 86400);
+    time_t t = wall - before;
+    if (before != after && utc_offset_at(t) != before && utc_offset_at(wall - after) == after)
+        t = wall - after;
     set_tz("UTC");
     pthread_mutex_unlock(&tz_lock);
     return t;

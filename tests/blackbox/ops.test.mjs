@@ -332,3 +332,17 @@ test('configuration precedence: INI < environment < flag (max_body)', { timeout:
   // flag over both: 3000
   await runWith('--max-body 3000 over env and INI', ['--max-body', '3000'], { CALLHOOK_MAX_BODY: '2000' }, 2900, 3100);
 });
+
+test('a second daemon on the same database refuses to start (one writer per database)', { timeout: 60_000 }, async () => {
+  const db4 = path.join(dir, 'lock.db');
+  setupTenant(db4, 'lockco');
+  const first = await startServer({ db: db4 });
+  servers.push(first);
+  await assert.rejects(startServer({ db: db4, timeoutMs: 10_000 }), /another callhook serve uses this database/);
+  const r = await http(`${first.url}/healthz`);
+  assert.equal(r.status, 200, 'the first daemon is untouched');
+  assert.deepEqual(await first.stop(), { code: 0, signal: null });
+  const again = await startServer({ db: db4 }); // the lock goes with the process
+  servers.push(again);
+  assert.deepEqual(await again.stop(), { code: 0, signal: null });
+});

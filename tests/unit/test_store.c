@@ -1,6 +1,7 @@
-/* The SQLite store through its interface, on a real database file: the writer's outcomes,
- * dedup, merge across jobs, usage counted once per call, monthly limits, tenant isolation, and
- * a tenant row inserted by hand with no counters. */
+/* The SQLite store through its interface (src/store/store.h), on a real database file in a
+ * fresh mkdtemp directory per test: migration, tenants, the writer's outcomes, reading a call
+ * back, dedup, usage counted once per call per month, a hard monthly limit, a tenant row
+ * inserted by hand with plain SQL, and paging. Counters are checked with sqlite3 directly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include "util/result.h"
 #include "util/timeutil.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,17 +22,38 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MAY14 1715681700000LL /* 2024-05-14T10:15:00Z */
+
 typedef struct {
     char dir[64], db[96];
     ch_store *s;
     int64_t acme, other;
 } fixture;
 
+/* Removes dir and every file in it (t.db, m.db and any -wal/-shm left beside them). */
+static int remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        char p[384];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
 static int setup(void **state)
 {
     fixture *f = ch_calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/ch-unit-store-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
     snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
     ch_tenant_spec a = {
         .slug = "acme", .name = "Acme", .timezone = "Asia/Jerusalem", .country = "972"};
@@ -40,10 +63,13 @@ static int setup(void **state)
                         .country = "1",
                         .monthly_limit = 1,
                         .hard_limit = true};
-    if (ch_admin_tenant_add(f->db, &a, &f->acme) || ch_admin_tenant_add(f->db, &b, &f->other))
-        return -1;
     ch_store_opts o = {.path = f->db};
-    if (ch_store_open(&f->s, &o)) return -1;
+    if (ch_admin_tenant_add(f->db, &a, &f->acme) || ch_admin_tenant_add(f->db, &b, &f->other) ||
+        ch_store_open(&f->s, &o)) {
+        remove_dir(f->dir);
+        free(f);
+        return -1;
+    }
     *state = f;
     return 0;
 }
@@ -52,11 +78,9 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     ch_store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    int rc = remove_dir(f->dir);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* ---- submitting a job and waiting for it ---------------------------------------------- */
@@ -76,22 +100,31 @@ static void on_done(ch_write_job *job)
     pthread_mutex_unlock(&w->m);
 }
 
-static void submit(fixture *f, int64_t tenant, ch_write_job *job, ch_event **evs, size_t n)
+static void submit_as(ch_store *s, const ch_tenant *t, ch_write_job *job, ch_event **evs, size_t n)
 {
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     ch_write_job_init(job, evs, n);
-    job->tenant_id = tenant;
-    job->tenant_tz = tenant == f->acme ? "Asia/Jerusalem" : "UTC";
-    job->tenant_country = tenant == f->acme ? "972" : "1";
-    job->monthly_limit = tenant == f->other ? 1 : 0;
-    job->hard_limit = tenant == f->other;
+    job->tenant_id = t->id;
+    job->tenant_tz = t->timezone;
+    job->tenant_country = t->country;
+    job->monthly_limit = t->monthly_limit;
+    job->hard_limit = t->hard_limit;
     job->done = on_done;
     job->arg = &w;
-    ch_store_submit(f->s, job);
+    ch_store_submit(s, job);
     pthread_mutex_lock(&w.m);
     while (!w.done)
         pthread_cond_wait(&w.c, &w.m);
     pthread_mutex_unlock(&w.m);
+}
+
+/* As the HTTP layer does: the tenant as the store knows it. */
+static void submit(fixture *f, int64_t tenant, ch_write_job *job, ch_event **evs, size_t n)
+{
+    ch_tenant t;
+    assert_int_equal(ch_store_tenant_by_id(f->s, tenant, &t), CH_OK);
+    submit_as(f->s, &t, job, evs, n);
+    ch_tenant_clear(&t);
 }
 
 static ch_event *ev(const char *call, const char *key, int64_t seq)
@@ -101,72 +134,158 @@ static ch_event *ev(const char *call, const char *key, int64_t seq)
     e->external_id = ch_strdup(call);
     e->idem_key = ch_strdup(key);
     e->seq = seq;
-    e->raw = ch_strdup("{}");
-    e->raw_len = 2;
+    e->raw = ch_asprintf("{\"call_id\":\"%s\",\"event_id\":\"%s\"}", call, key + 8);
+    e->raw_len = strlen(e->raw);
     e->content_type = ch_strdup("application/json");
     return e;
 }
 
-static int64_t sql_int(fixture *f, const char *q)
+/* fmt is an sqlite3_mprintf format (%Q quotes a string). */
+static int64_t sql_int(fixture *f, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    char *q = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) fail_msg("%s", sqlite3_errmsg(db));
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
     sqlite3_close(db);
+    sqlite3_free(q);
     return v;
 }
 
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* The month the writer counts usage in: now, in the tenant's zone. */
+static void this_month(const char *tz, char out[8])
+{
+    ch_time_month(ch_now_ms(), tz, out);
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
+
+static void open_migrate_and_tenants(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/m.db", f->dir);
+    int v = 0;
+    assert_int_equal(ch_store_migrate(path, &v), CH_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
+    assert_int_equal(v, 1);
+
+    const char *tables[] = {"tenants", "credentials", "api_keys", "calls",
+                            "legs",    "events",      "usage"};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
+                    tables[i]) != 1)
+            fail_msg("no table %s", tables[i]);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 1);
+
+    ch_tenant t;
+    assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);
+    assert_int_equal(t.id, f->acme);
+    assert_string_equal(t.name, "Acme");
+    assert_string_equal(t.timezone, "Asia/Jerusalem");
+    assert_string_equal(t.country, "972");
+    assert_int_equal(t.monthly_limit, 0);
+    assert_false(t.hard_limit);
+    assert_string_equal(t.features, "enrichment");
+    ch_tenant_clear(&t);
+    assert_int_equal(ch_store_tenant_by_id(f->s, f->other, &t), CH_OK);
+    assert_string_equal(t.slug, "other");
+    assert_int_equal(t.monthly_limit, 1);
+    assert_true(t.hard_limit);
+    ch_tenant_clear(&t);
+    assert_int_equal(ch_store_tenant_by_slug(f->s, "nobody", &t), CH_ENOTFOUND);
+    ch_tenant_spec again = {.slug = "acme"};
+    int64_t id;
+    assert_int_equal(ch_admin_tenant_add(f->db, &again, &id), CH_EEXIST);
+}
 
 static void events_merge_into_one_call_and_duplicates_change_nothing(void **state)
 {
     fixture *f = *state;
     ch_event *e1 = ev("call-A", "generic:A-1", 1), *e2 = ev("call-A", "generic:A-2", 2);
+    e1->direction = CH_DIR_INBOUND;
     e1->status = CH_STATUS_RINGING;
     e1->from_raw = ch_strdup("050-123-4567");
+    e1->to_raw = ch_strdup("03-123-4567");
+    e1->started_at = MAY14;
+    e1->metadata = json_pack("{s:s}", "queue", "billing");
     e2->status = CH_STATUS_ENDED;
     e2->disposition = CH_DISP_ANSWERED;
-    e2->answered_at = 1715681706000LL;
-    e2->ended_at = 1715681892000LL;
+    e2->answered_at = MAY14 + 6000;
+    e2->ended_at = MAY14 + 192000;
+    e2->recording_url = ch_strdup("https://r/A.mp3");
+    e2->cost_micros = 120000;
+    e2->cost_currency = ch_strdup("USD");
 
     ch_write_job j1, j2, j3;
     submit(f, f->acme, &j1, &e2, 1); /* the end arrives first */
     assert_int_equal(j1.result, CH_OK);
     assert_int_equal(j1.outcome[0], CH_REC_STORED);
+    assert_false(j1.over_limit[0]);
     char *id = ch_strdup(j1.call_ids[0]);
     assert_true(strncmp(id, "c_", 2) == 0);
     submit(f, f->acme, &j2, &e1, 1);
     assert_int_equal(j2.outcome[0], CH_REC_STORED);
-    assert_string_equal(j2.call_ids[0], id);
+    assert_string_equal(j2.call_ids[0], id); /* same call_id: same call */
 
     json_t *before;
     assert_int_equal(ch_store_get_call(f->s, f->acme, id, &before), CH_OK);
-    submit(f, f->acme, &j3, &e1, 1); /* a retry of the first delivery */
+    submit(f, f->acme, &j3, &e1, 1); /* a retry of the ringing delivery */
+    assert_int_equal(j3.result, CH_OK);
     assert_int_equal(j3.outcome[0], CH_REC_DUPLICATE);
     assert_string_equal(j3.call_ids[0], id);
     json_t *after;
     assert_int_equal(ch_store_get_call(f->s, f->acme, id, &after), CH_OK);
-    json_object_del(before, "updated_at");
-    json_object_del(after, "updated_at");
-    assert_true(json_equal(before, after));
+    assert_true(json_equal(before, after)); /* not even updated_at moves */
 
-    assert_string_equal(json_string_value(json_object_get(after, "status")), "ended");
-    assert_string_equal(json_string_value(json_object_get(after, "disposition")), "answered");
-    assert_string_equal(json_string_value(json_object_get(after, "from")), "+972501234567");
+    /* the call as served, merged from both events */
+    assert_string_equal(jstr(after, "id"), id);
+    assert_string_equal(jstr(after, "tenant"), "acme");
+    assert_string_equal(jstr(after, "provider"), "generic");
+    assert_string_equal(jstr(after, "external_id"), "call-A");
+    assert_string_equal(jstr(after, "direction"), "inbound");
+    assert_string_equal(jstr(after, "status"), "ended");
+    assert_string_equal(jstr(after, "disposition"), "answered");
+    assert_string_equal(jstr(after, "from"), "+972501234567");
+    assert_string_equal(jstr(after, "to"), "+97231234567");
+    assert_string_equal(jstr(after, "from_raw"), "050-123-4567");
+    assert_string_equal(jstr(after, "started_at"), "2024-05-14T10:15:00Z");
+    assert_string_equal(jstr(after, "answered_at"), "2024-05-14T10:15:06Z");
+    assert_string_equal(jstr(after, "ended_at"), "2024-05-14T10:18:12Z");
+    assert_int_equal(json_integer_value(json_object_get(after, "duration_sec")), 192);
     assert_int_equal(json_integer_value(json_object_get(after, "billsec")), 186);
-    assert_int_equal(json_array_size(json_object_get(after, "events")), 2);
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE idem_key='generic:A-1'"), 1);
+    assert_string_equal(jstr(after, "recording_url"), "https://r/A.mp3");
+    assert_true(json_is_null(json_object_get(after, "transcript")));
+    json_t *cost = json_object_get(after, "cost");
+    assert_true(json_real_value(json_object_get(cost, "amount")) == 0.12);
+    assert_string_equal(jstr(cost, "currency"), "USD");
+    assert_string_equal(jstr(json_object_get(after, "metadata"), "queue"), "billing");
+    assert_int_equal(json_integer_value(json_object_get(after, "event_count")), 2);
+    assert_int_equal(json_array_size(json_object_get(after, "legs")), 0);
+    json_t *events = json_object_get(after, "events");
+    assert_int_equal(json_array_size(events), 2);
 
-    /* usage: one call, two events (the duplicate counts nothing) */
-    assert_int_equal(sql_int(f, "SELECT calls FROM usage WHERE tenant_id=1"), 1);
-    assert_int_equal(sql_int(f, "SELECT events FROM usage WHERE tenant_id=1"), 2);
+    /* one row per idempotency key, whatever the number of deliveries */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE idem_key='generic:A-1'"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 1);
 
     /* the other tenant cannot see it */
-    json_t *x;
+    json_t *x = NULL;
     assert_int_equal(ch_store_get_call(f->s, f->other, id, &x), CH_ENOTFOUND);
+    assert_int_equal(ch_store_get_call(f->s, f->acme, "c_000000000000deadbeef", &x), CH_ENOTFOUND);
 
     json_decref(before);
     json_decref(after);
@@ -178,28 +297,48 @@ static void events_merge_into_one_call_and_duplicates_change_nothing(void **stat
     ch_event_free(e2);
 }
 
-static void one_job_many_events_and_the_same_key_in_another_tenant(void **state)
+static void usage_counts_each_call_once_per_month(void **state)
 {
     fixture *f = *state;
-    ch_event *evs[3] = {ev("call-B", "generic:B-1", 1), ev("call-C", "generic:C-1", 1),
-                        ev("call-B", "generic:B-2", 2)};
-    ch_write_job j;
-    submit(f, f->acme, &j, evs, 3);
-    assert_int_equal(j.result, CH_OK);
+    char month[8];
+    this_month("Asia/Jerusalem", month);
+    /* call B: three events over two jobs, one of them repeated inside its job; call C: one */
+    ch_event *a[3] = {ev("call-B", "generic:B-1", 1), ev("call-C", "generic:C-1", 1),
+                      ev("call-B", "generic:B-2", 2)};
+    ch_event *b[2] = {ev("call-B", "generic:B-3", 3), ev("call-B", "generic:B-3", 3)};
+    ch_write_job ja, jb;
+    submit(f, f->acme, &ja, a, 3);
+    assert_int_equal(ja.result, CH_OK);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(j.outcome[i], CH_REC_STORED);
-    assert_string_equal(j.call_ids[0], j.call_ids[2]);
-    assert_string_not_equal(j.call_ids[0], j.call_ids[1]);
+        assert_int_equal(ja.outcome[i], CH_REC_STORED);
+    assert_string_equal(ja.call_ids[0], ja.call_ids[2]);
+    assert_string_not_equal(ja.call_ids[0], ja.call_ids[1]);
+    submit(f, f->acme, &jb, b, 2);
+    assert_int_equal(jb.outcome[0], CH_REC_STORED);
+    assert_int_equal(jb.outcome[1], CH_REC_DUPLICATE); /* the same key twice in one job */
+    assert_string_equal(jb.call_ids[1], ja.call_ids[0]);
 
-    /* idempotency keys are per tenant: the same key elsewhere is a new event */
+    const char *q = "SELECT %s FROM usage WHERE tenant_id=%lld AND month=%Q";
+    assert_int_equal(sql_int(f, q, "calls", (long long)f->acme, month), 2);
+    assert_int_equal(sql_int(f, q, "events", (long long)f->acme, month), 4);
+    assert_int_equal(sql_int(f, q, "over_limit_calls", (long long)f->acme, month), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM usage"), 1); /* one row: this month */
+    assert_int_equal(sql_int(f, "SELECT event_count FROM calls WHERE external_id='call-B'"), 3);
+
+    /* idempotency keys are per tenant: the same key elsewhere is a new event and call */
     ch_write_job k;
-    submit(f, f->other, &k, evs, 1);
+    submit(f, f->other, &k, a, 1);
     assert_int_equal(k.outcome[0], CH_REC_STORED);
-    assert_string_not_equal(k.call_ids[0], j.call_ids[0]);
-    ch_write_job_clear(&j);
+    assert_string_not_equal(k.call_ids[0], ja.call_ids[0]);
+    this_month("UTC", month);
+    assert_int_equal(sql_int(f, q, "calls", (long long)f->other, month), 1);
+    ch_write_job_clear(&ja);
+    ch_write_job_clear(&jb);
     ch_write_job_clear(&k);
     for (int i = 0; i < 3; i++)
-        ch_event_free(evs[i]);
+        ch_event_free(a[i]);
+    ch_event_free(b[0]);
+    ch_event_free(b[1]);
 }
 
 static void a_hard_monthly_limit_refuses_new_calls_only(void **state)
@@ -214,9 +353,11 @@ static void a_hard_monthly_limit_refuses_new_calls_only(void **state)
     assert_int_equal(jc.result, CH_OK);
     assert_int_equal(jc.outcome[0], CH_REC_REJECTED);
     assert_string_equal(jc.reject_reason[0], "monthly_limit_reached");
-    submit(f, f->other, &jb, &b, 1); /* more events of the known call still count */
+    assert_null(jc.call_ids[0]);
+    submit(f, f->other, &jb, &b, 1); /* more events of the known call are still taken */
     assert_int_equal(jb.outcome[0], CH_REC_STORED);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE external_id='L-2'"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE idem_key='generic:L-2a'"), 0);
     ch_write_job_clear(&ja);
     ch_write_job_clear(&jb);
     ch_write_job_clear(&jc);
@@ -231,44 +372,52 @@ static void a_tenant_inserted_by_hand_without_counters_works(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    /* only the columns a person typing SQL would give; every counter left to the schema */
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO tenants(slug, name) VALUES('byhand', 'By hand')",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    /* only the columns a person typing SQL would give; every other one left to the schema */
+    assert_int_equal(
+        sqlite3_exec(db, "INSERT INTO tenants(slug) VALUES('byhand')", NULL, NULL, NULL),
+        SQLITE_OK);
     int64_t id = sqlite3_last_insert_rowid(db);
-    /* and a usage row with NULL counters, the classic cause of "NULL + 1 = NULL → 500" */
-    char *q = sqlite3_mprintf(
-        "INSERT INTO usage(tenant_id, month) VALUES(%lld, strftime('%%Y-%%m','now'))",
-        (long long)id);
+    /* and this month's usage row without its counters */
+    char month[8];
+    this_month("UTC", month);
+    char *q = sqlite3_mprintf("INSERT INTO usage(tenant_id, month) VALUES(%lld, %Q)", (long long)id,
+                              month);
     int rc = sqlite3_exec(db, q, NULL, NULL, NULL);
     sqlite3_free(q);
     assert_int_equal(rc, SQLITE_OK);
     sqlite3_close(db);
 
     ch_tenant t;
-    assert_int_equal(ch_store_tenant_by_id(f->s, id, &t), CH_OK);
+    assert_int_equal(ch_store_tenant_by_slug(f->s, "byhand", &t), CH_OK);
+    assert_int_equal(t.id, id);
+    assert_string_equal(t.timezone, "UTC");
+    assert_string_equal(t.country, "");
     assert_int_equal(t.monthly_limit, 0);
-    ch_event *e = ev("H-1", "generic:H-1", 1);
-    ch_write_job j;
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-    ch_write_job_init(&j, &e, 1);
-    j.tenant_id = id;
-    j.tenant_tz = t.timezone;
-    j.tenant_country = t.country;
-    j.done = on_done;
-    j.arg = &w;
-    ch_store_submit(f->s, &j);
-    pthread_mutex_lock(&w.m);
-    while (!w.done)
-        pthread_cond_wait(&w.c, &w.m);
-    pthread_mutex_unlock(&w.m);
-    assert_int_equal(j.result, CH_OK);
-    assert_int_equal(j.outcome[0], CH_REC_STORED);
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT calls FROM usage WHERE tenant_id=%lld", (long long)id);
-    assert_int_equal(sql_int(f, sql), 1);
-    ch_write_job_clear(&j);
-    ch_event_free(e);
+    assert_false(t.hard_limit);
+
+    ch_event *e1 = ev("H-1", "generic:H-1", 1), *e2 = ev("H-1", "generic:H-2", 2);
+    e1->from_raw = ch_strdup("050-123-4567"); /* no country: kept as sent */
+    e2->status = CH_STATUS_ENDED;
+    ch_write_job j1, j2;
+    submit_as(f->s, &t, &j1, &e1, 1);
+    assert_int_equal(j1.result, CH_OK);
+    assert_int_equal(j1.outcome[0], CH_REC_STORED);
+    submit_as(f->s, &t, &j2, &e2, 1);
+    assert_int_equal(j2.outcome[0], CH_REC_STORED);
+    const char *uq = "SELECT %s FROM usage WHERE tenant_id=%lld AND month=%Q";
+    assert_int_equal(sql_int(f, uq, "calls", (long long)id, month), 1);
+    assert_int_equal(sql_int(f, uq, "events", (long long)id, month), 2);
+
+    json_t *call;
+    assert_int_equal(ch_store_get_call(f->s, id, j1.call_ids[0], &call), CH_OK);
+    assert_string_equal(jstr(call, "tenant"), "byhand");
+    assert_string_equal(jstr(call, "status"), "ended");
+    assert_string_equal(jstr(call, "from"), "050-123-4567");
+    json_decref(call);
+    ch_write_job_clear(&j1);
+    ch_write_job_clear(&j2);
+    ch_event_free(e1);
+    ch_event_free(e2);
     ch_tenant_clear(&t);
 }
 
@@ -281,7 +430,7 @@ static void list_filters_and_paginates(void **state)
         snprintf(call, sizeof call, "P-%d", i);
         snprintf(key, sizeof key, "generic:P-%d", i);
         evs[i] = ev(call, key, 1);
-        evs[i]->started_at = 1715681700000LL + i * 60000;
+        evs[i]->started_at = MAY14 + i * 60000;
         evs[i]->direction = i % 2 ? CH_DIR_OUTBOUND : CH_DIR_INBOUND;
     }
     ch_write_job j;
@@ -293,7 +442,7 @@ static void list_filters_and_paginates(void **state)
                           .disposition = -1,
                           .limit = 2};
     json_t *page;
-    const char *seen[5];
+    char seen[5][16];
     size_t nseen = 0;
     char cursor[128] = "";
     for (int p = 0; p < 5; p++) {
@@ -304,7 +453,7 @@ static void list_filters_and_paginates(void **state)
         json_array_foreach(data, i, c)
         {
             assert_true(nseen < 5);
-            seen[nseen++] = ch_strdup(json_string_value(json_object_get(c, "external_id")));
+            snprintf(seen[nseen++], sizeof seen[0], "%s", jstr(c, "external_id"));
         }
         json_t *next = json_object_get(page, "next_cursor");
         bool more = json_is_string(next);
@@ -312,20 +461,23 @@ static void list_filters_and_paginates(void **state)
         json_decref(page);
         if (!more) break;
     }
-    assert_int_equal(nseen, 5); /* every call once, newest first */
+    assert_int_equal(nseen, 5); /* every call once, newest start first */
     for (size_t i = 0; i < nseen; i++) {
         char want[16];
         snprintf(want, sizeof want, "P-%zu", 4 - i);
         assert_string_equal(seen[i], want);
-        free((void *)seen[i]);
     }
     flt.cursor = "garbage";
     assert_int_equal(ch_store_list_calls(f->s, f->acme, &flt, &page), CH_EINVAL);
     flt.cursor = NULL;
     flt.limit = 50;
-    flt.direction = CH_DIR_OUTBOUND;
+    flt.direction = CH_DIR_OUTBOUND; /* P-1 and P-3 */
     assert_int_equal(ch_store_list_calls(f->s, f->acme, &flt, &page), CH_OK);
     assert_int_equal(json_array_size(json_object_get(page, "data")), 2);
+    json_decref(page);
+    flt.direction = -1;
+    assert_int_equal(ch_store_list_calls(f->s, f->other, &flt, &page), CH_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "data")), 0); /* not other's */
     json_decref(page);
     ch_write_job_clear(&j);
     for (int i = 0; i < 5; i++)
@@ -335,10 +487,10 @@ static void list_filters_and_paginates(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(open_migrate_and_tenants, setup, teardown),
         cmocka_unit_test_setup_teardown(events_merge_into_one_call_and_duplicates_change_nothing,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(one_job_many_events_and_the_same_key_in_another_tenant,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(usage_counts_each_call_once_per_month, setup, teardown),
         cmocka_unit_test_setup_teardown(a_hard_monthly_limit_refuses_new_calls_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_tenant_inserted_by_hand_without_counters_works, setup,
