@@ -161,32 +161,39 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
     char token_hash[CH_SHA256_HEX] = "";
     if (token) ch_sha256_hex(token, strlen(token), token_hash);
 
+    /* A request that presents a secret is judged by the credentials that have one; only a
+     * request with none may match an address-only credential. So a token for tenant B is never
+     * taken as tenant A's because A trusts the sender's address (fixed URLs shared by tenants). */
+    bool presents = basic || token;
     bool forbidden = false;
-    for (size_t i = 0; i < n; i++) {
-        const ch_credential *c = &creds[i];
-        bool signed_source = c->signing_secret && *c->signing_secret && in->signature_ok;
-        bool has_secret = c->token_hash || c->password_hash || signed_source;
-        bool ok = false;
-        if (!has_secret) {
-            ok = c->allow_ips && *c->allow_ips; /* address-only source */
-        } else {
-            if (token && c->token_hash)
-                ok = ch_ct_equal(token_hash, strlen(token_hash), c->token_hash,
-                                 strlen(c->token_hash));
-            if (!ok && basic && c->username && c->password_hash &&
-                ch_ct_equal(user, strlen(user), c->username, strlen(c->username)))
-                ok = password_ok(a, c->password_hash, pass);
-            if (!ok && signed_source) ok = in->signature_ok(in->signature_ctx, c->signing_secret);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < n; i++) {
+            const ch_credential *c = &creds[i];
+            bool signed_source = c->signing_secret && *c->signing_secret && in->signature_ok;
+            bool has_secret = c->token_hash || c->password_hash || signed_source;
+            if (has_secret != (round == 0)) continue;
+            bool ok = false;
+            if (!has_secret) {
+                ok = !presents && c->allow_ips && *c->allow_ips; /* address-only source */
+            } else {
+                if (token && c->token_hash)
+                    ok = ch_ct_equal(token_hash, strlen(token_hash), c->token_hash,
+                                     strlen(c->token_hash));
+                if (!ok && basic && c->username && c->password_hash &&
+                    ch_ct_equal(user, strlen(user), c->username, strlen(c->username)))
+                    ok = password_ok(a, c->password_hash, pass);
+                if (!ok && signed_source)
+                    ok = in->signature_ok(in->signature_ctx, c->signing_secret);
+            }
+            if (!ok) continue;
+            if (c->allow_ips && *c->allow_ips && !ch_cidr_list_match(c->allow_ips, peer)) {
+                forbidden = true;
+                continue;
+            }
+            *matched = i;
+            sodium_memzero(buf, sizeof buf);
+            return CH_OK;
         }
-        if (!ok) continue;
-        if (c->allow_ips && *c->allow_ips && !ch_cidr_list_match(c->allow_ips, peer)) {
-            forbidden = true;
-            continue;
-        }
-        *matched = i;
-        sodium_memzero(buf, sizeof buf);
-        return CH_OK;
-    }
     sodium_memzero(buf, sizeof buf);
     return forbidden ? CH_ELIMIT : CH_EAUTH;
 }

@@ -201,7 +201,10 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     int64_t cred_id = 0;
     size_t matched = 0;
     ch_auth_input ain = {.authorization = ch_header(r, "Authorization"),
-                         .api_key = ch_header(r, "X-Api-Key"),
+                         /* senders that cannot set headers (Bolna agents) put the token
+                          * in the URL they are given: ?token=… */
+                         .api_key = ch_header(r, "X-Api-Key") ? ch_header(r, "X-Api-Key")
+                                                              : ch_query(r, "token"),
                          .peer = peer,
                          .signature_ok = r->provider->verify ? signature_ok : NULL,
                          .signature_ctx = &(sig_ctx){r->provider, &raw}};

@@ -231,6 +231,12 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         if (!post) return method_not_allowed(r, "POST");
         return ch_handle_hook(r, NULL, "asterisk");
     }
+    if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhooks") == 0 &&
+        strcmp(seg[2], "bolna") == 0 && strcmp(seg[3], "call-status") == 0) {
+        r->route = CH_ROUTE_HOOKS;
+        if (!post) return method_not_allowed(r, "POST");
+        return ch_handle_hook(r, NULL, "bolna");
+    }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
         if (n == 2) {
             r->route = CH_ROUTE_CALLS;

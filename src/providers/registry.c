@@ -12,12 +12,14 @@ extern const ch_provider ch_provider_generic;
 extern const ch_provider ch_provider_ucm;
 extern const ch_provider ch_provider_asterisk;
 extern const ch_provider ch_provider_twilio;
+extern const ch_provider ch_provider_bolna;
 
 static const ch_provider *const providers[] = {
     &ch_provider_generic,
     &ch_provider_ucm,
     &ch_provider_asterisk,
     &ch_provider_twilio,
+    &ch_provider_bolna,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)
