@@ -1,4 +1,5 @@
-/* The generic adapter: any bytes as a JSON webhook body (see provider_fuzz.h). */
+/* The generic adapter (docs/generic-event.md): any bytes as a JSON webhook body; the checks are
+ * in provider_fuzz.h. */
 #include "provider_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)

@@ -1,5 +1,6 @@
 /* The read API: GET /v1/calls, /v1/calls/{id}, /v1/calls/export. API keys see one tenant;
  * another tenant's call is "not found", never "forbidden". */
+#include "api/query.h"
 #include "http/request.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -23,10 +24,22 @@ static enum MHD_Result authenticate(ch_request *r, int64_t *tenant_id)
         CH_OK) {
         ch_auth_failed(r->srv->auth, peer);
         ch_metrics_auth_failure();
-        return ch_reply_error(r, 401, "unauthorized", NULL,
-                              "send Authorization: Bearer <API key>");
+        return ch_reply_error(r, 401, "unauthorized", NULL, "send Authorization: Bearer <API key>");
     }
     return MHD_YES;
+}
+
+int ch_query_time(const char *v, const char *tz, int64_t *out_ms)
+{
+    char *end;
+    double secs = strtod(v, &end);
+    if (end != v && !*end) {
+        if (!(secs >= -62135596800.0 && secs <= 253402300799.0)) /* years 1–9999; not NaN */
+            return CH_EINVAL;
+        *out_ms = (int64_t)(secs * 1000);
+        return CH_OK;
+    }
+    return ch_time_parse(v, tz, out_ms);
 }
 
 /* Parses the shared filters; answers 400 itself and returns false on a bad one. */
@@ -61,11 +74,7 @@ static bool parse_filter(ch_request *r, int64_t tenant_id, ch_call_filter *f, ch
     int64_t *dst[] = {&f->since, &f->until};
     for (int i = 0; i < 2; i++) {
         if (!(v = ch_query(r, times[i]))) continue;
-        char *end;
-        double secs = strtod(v, &end);
-        if (end != v && !*end)
-            *dst[i] = (int64_t)(secs * 1000);
-        else if (ch_time_parse(v, tenant->timezone, dst[i]) != CH_OK) {
+        if (ch_query_time(v, tenant->timezone, dst[i]) != CH_OK) {
             ch_reply_error(r, 400, "bad_request", times[i],
                            "%s must be an RFC 3339 time or Unix seconds", times[i]);
             return false;
@@ -81,8 +90,7 @@ static bool parse_filter(ch_request *r, int64_t tenant_id, ch_call_filter *f, ch
         f->limit = (int)n;
     }
     f->number = ch_query(r, "number");
-    if (f->number && ch_phone_e164(f->number, tenant->country, e164, e164sz))
-        f->number_e164 = e164;
+    if (f->number && ch_phone_e164(f->number, tenant->country, e164, e164sz)) f->number_e164 = e164;
     f->extension = ch_query(r, "extension");
     f->text = ch_query(r, "q");
     if (f->text && !*f->text) f->text = NULL;
@@ -147,10 +155,13 @@ typedef struct {
 } export_state;
 
 static const char *const csv_cols[] = {
-    "id", "tenant", "provider", "external_id", "direction", "status", "disposition", "from", "to",
-    "from_raw", "to_raw", "caller_name", "extension", "started_at", "answered_at", "ended_at",
-    "duration_sec", "billsec", "recording_url", "transcript", "summary", "cost_amount",
-    "cost_currency", "over_limit", "event_count", "created_at", "updated_at"};
+    "id",           "tenant",      "provider",      "external_id",
+    "direction",    "status",      "disposition",   "from",
+    "to",           "from_raw",    "to_raw",        "caller_name",
+    "extension",    "started_at",  "answered_at",   "ended_at",
+    "duration_sec", "billsec",     "recording_url", "transcript",
+    "summary",      "cost_amount", "cost_currency", "over_limit",
+    "event_count",  "created_at",  "updated_at"};
 
 static void csv_field(ch_buf *b, const char *s)
 {
@@ -283,11 +294,10 @@ enum MHD_Result ch_handle_export(ch_request *r)
         ret = ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
         goto out;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, export_reader, st,
-                                          export_free);
-    MHD_add_response_header(resp, "Content-Type", csv ? "text/csv; charset=utf-8"
-                                                      : "application/json; charset=utf-8");
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+                                                                  export_reader, st, export_free);
+    MHD_add_response_header(resp, "Content-Type",
+                            csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "Content-Disposition",
                             csv ? "attachment; filename=\"calls.csv\""
                                 : "attachment; filename=\"calls.json\"");

@@ -283,6 +283,14 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_log_int(&l, "valid", (int64_t)n);
         ch_log_end(&l);
     }
+    if (r->parsed.n == 0 && r->parsed.ignored) {
+        if (ch_log_begin(&l, CH_LOG_DEBUG, "ignored", r->id)) {
+            ch_log_str(&l, "reason", r->parsed.ignored);
+            ch_log_end(&l);
+        }
+        return ch_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ignored", "message",
+                                               r->parsed.ignored));
+    }
     if (n == 0) {
         /* every record of a batch was rejected: answer without a write */
         ch_write_job_init(&r->job, r->events, 0);

@@ -81,7 +81,8 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     while (st && k < sizeof statuses / sizeof *statuses && strcmp(statuses[k].name, st) != 0)
         k++;
     if (!json_is_object(x)) {
-        ch_parse_error_set(err, 422, "invalid_record", NULL, "the body must be an execution object");
+        ch_parse_error_set(err, 422, "invalid_record", NULL,
+                           "the body must be an execution object");
         goto out;
     }
     if (!id) {
@@ -112,7 +113,8 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         if (dur > 0) e->duration_sec = (int64_t)llround(dur);
         if (talk > 0) e->billsec = (int64_t)llround(talk);
         double cents = num(x, "total_cost");
-        if (isfinite(cents) && cents >= 0 && cents < 1e12 && (cents > 0 || !strcmp(st, "completed"))) {
+        if (isfinite(cents) && cents >= 0 && cents < 1e12 &&
+            (cents > 0 || !strcmp(st, "completed"))) {
             e->cost_micros = (int64_t)llround(cents * 1e4); /* cents → micro-dollars */
             e->cost_currency = ch_strdup("USD");
         }
@@ -123,9 +125,14 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         e->started_at = utc_time(x, "created_at");
     if (e->status == CH_STATUS_IN_PROGRESS) e->answered_at = e->ts;
     const char *ct = tel ? str(tel, "call_type") : NULL;
-    if (ct) e->direction = !strcmp(ct, "inbound") ? CH_DIR_INBOUND : !strcmp(ct, "outbound") ? CH_DIR_OUTBOUND : CH_DIR_UNKNOWN;
-    const char *from = tel ? str(tel, "from_number") : NULL, *to = tel ? str(tel, "to_number") : NULL;
-    if (!from) from = e->direction == CH_DIR_OUTBOUND ? str(x, "agent_number") : str(x, "user_number");
+    if (ct)
+        e->direction = !strcmp(ct, "inbound")    ? CH_DIR_INBOUND
+                       : !strcmp(ct, "outbound") ? CH_DIR_OUTBOUND
+                                                 : CH_DIR_UNKNOWN;
+    const char *from = tel ? str(tel, "from_number") : NULL,
+               *to = tel ? str(tel, "to_number") : NULL;
+    if (!from)
+        from = e->direction == CH_DIR_OUTBOUND ? str(x, "agent_number") : str(x, "user_number");
     if (!to) to = e->direction == CH_DIR_OUTBOUND ? str(x, "user_number") : str(x, "agent_number");
     if (from) e->from_raw = ch_strdup(from);
     if (to) e->to_raw = ch_strdup(to);
@@ -134,17 +141,22 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     if (str(x, "summary")) e->summary = ch_strdup(str(x, "summary"));
     json_t *meta = json_object();
     const json_t *ex = json_object_get(x, "extracted_data");
-    if (json_is_object(ex) && json_object_size(ex)) json_object_set(meta, "extracted_data", (json_t *)ex);
+    if (json_is_object(ex) && json_object_size(ex))
+        json_object_set(meta, "extracted_data", (json_t *)ex);
     static const char *const keep[] = {"agent_id", "batch_id", "campaign_id", "error_message"};
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
         if (str(x, keep[i])) json_object_set_new(meta, keep[i], json_string(str(x, keep[i])));
-    static const char *const tkeep[] = {"provider_call_id", "hangup_by", "hangup_reason", "provider"};
+    static const char *const tkeep[] = {"provider_call_id", "hangup_by", "hangup_reason",
+                                        "provider"};
     for (size_t i = 0; tel && i < sizeof tkeep / sizeof *tkeep; i++)
-        if (str(tel, tkeep[i])) json_object_set_new(meta, tkeep[i], json_string(str(tel, tkeep[i])));
+        if (str(tel, tkeep[i]))
+            json_object_set_new(meta, tkeep[i], json_string(str(tel, tkeep[i])));
     const json_t *avm = json_object_get(x, "answered_by_voice_mail");
     if (json_is_boolean(avm)) json_object_set(meta, "answered_by_voice_mail", (json_t *)avm);
-    if (json_object_size(meta)) e->metadata = meta;
-    else json_decref(meta);
+    if (json_object_size(meta))
+        e->metadata = meta;
+    else
+        json_decref(meta);
     /* each status posts once; a resend of the same status is the same object */
     char h[CH_SHA256_HEX];
     ch_sha256_hex(req->body, req->body_len, h);

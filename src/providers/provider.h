@@ -51,6 +51,9 @@ typedef struct {
     ch_record *records;
     size_t n, cap;
     bool batch; /* the request carried a list: the answer lists every record */
+    /* Set (to a static reason) when the delivery is valid but carries no call record (a
+     * provider's live-transcript or tool message): answered 200 "ignored", nothing stored. */
+    const char *ignored;
 } ch_parsed;
 
 typedef struct {

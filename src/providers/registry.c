@@ -13,13 +13,12 @@ extern const ch_provider ch_provider_ucm;
 extern const ch_provider ch_provider_asterisk;
 extern const ch_provider ch_provider_twilio;
 extern const ch_provider ch_provider_bolna;
+extern const ch_provider ch_provider_retell;
+extern const ch_provider ch_provider_vapi;
 
 static const ch_provider *const providers[] = {
-    &ch_provider_generic,
-    &ch_provider_ucm,
-    &ch_provider_asterisk,
-    &ch_provider_twilio,
-    &ch_provider_bolna,
+    &ch_provider_generic, &ch_provider_ucm,    &ch_provider_asterisk, &ch_provider_twilio,
+    &ch_provider_bolna,   &ch_provider_retell, &ch_provider_vapi,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)

@@ -15,8 +15,10 @@ typedef struct {
 static bool parse_one(const char *s, size_t n, cidr *c)
 {
     char tmp[64];
-    while (n && (*s == ' ' || *s == '\t')) s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
     if (n == 0 || n >= sizeof tmp) return false;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
@@ -37,6 +39,12 @@ static bool parse_one(const char *s, size_t n, cidr *c)
     if (inet_pton(AF_INET6, tmp, c->addr) == 1) {
         c->family = AF_INET6;
         c->prefix = prefix < 0 ? 128 : prefix;
+        if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)c->addr) && c->prefix >= 96) {
+            /* "::ffff:203.0.113.0/120" is an IPv4 entry: IPv4 peers are matched as IPv4 */
+            memmove(c->addr, c->addr + 12, 4);
+            c->family = AF_INET;
+            c->prefix -= 96;
+        }
         return true;
     }
     return false;
@@ -123,6 +131,5 @@ void ch_addr_format(const struct sockaddr *addr, char *out, size_t outsz)
     if (addr->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, out, (socklen_t)outsz);
     else if (addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out,
-                  (socklen_t)outsz);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out, (socklen_t)outsz);
 }

@@ -2,6 +2,8 @@
 #include "util/mem.h"
 #include "util/result.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +15,27 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decodes s[0..n) into a new string; NULL on a bad escape or a NUL byte. */
+/* Values become JSON strings (events, raw bodies): they must be UTF-8, as Twilio sends. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || len > n - i) return false;
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* Decodes s[0..n) into a new string; NULL on a bad escape, a NUL byte or invalid UTF-8. */
 static char *decode(const char *s, size_t n)
 {
     char *out = ch_malloc(n + 1), *o = out;
@@ -37,6 +59,10 @@ static char *decode(const char *s, size_t n)
         *o++ = c;
     }
     *o = '\0';
+    if (!utf8_valid((const unsigned char *)out, (size_t)(o - out))) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 

@@ -14,8 +14,8 @@ typedef struct {
     size_t n;
 } ch_form;
 
-/* Decodes body ('+' is a space, %XX a byte). CH_OK, CH_EINVAL on a bad %-escape or a NUL byte,
- * CH_ETOOBIG past max_pairs. */
+/* Decodes body ('+' is a space, %XX a byte). CH_OK, CH_EINVAL on a bad %-escape, a NUL byte or
+ * invalid UTF-8, CH_ETOOBIG past max_pairs. */
 int ch_form_parse(const char *body, size_t len, size_t max_pairs, ch_form *out);
 /* The first value of name, or NULL. */
 const char *ch_form_get(const ch_form *f, const char *name);

@@ -1,0 +1,169 @@
+/* Retell AI call webhooks (docs/providers.md#retell): {"event": "call_started" | "call_ended" |
+ * "call_analyzed" | …, "call": {…}}, signed with x-retell-signature: v=<unix ms>,d=<hex
+ * HMAC-SHA256(api key, raw body + v)>, refused when v is more than 5 minutes from now. */
+#include "providers/provider.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW_MS (5 * 60 * 1000)
+
+static int verify(const ch_raw_request *req, const char *secret)
+{
+    const char *h = ch_raw_header(req, "x-retell-signature");
+    if (!h) return CH_EAUTH;
+    const char *v = strstr(h, "v="), *d = strstr(h, "d=");
+    if (!v || !d) return CH_EAUTH;
+    char *end;
+    long long ts = strtoll(v + 2, &end, 10);
+    size_t tslen = (size_t)(end - (v + 2));
+    if (tslen == 0 || tslen > 15 || (*end && *end != ',')) return CH_EAUTH;
+    if (llabs(req->now_ms - ts) > WINDOW_MS) return CH_EAUTH;
+    size_t dlen = strcspn(d + 2, ",");
+    if (dlen != 64) return CH_EAUTH;
+    char *msg = ch_malloc(req->body_len + tslen + 1);
+    memcpy(msg, req->body, req->body_len);
+    memcpy(msg + req->body_len, v + 2, tslen);
+    unsigned char mac[32];
+    ch_hmac_sha256(secret, strlen(secret), msg, req->body_len + tslen, mac);
+    free(msg);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    return ch_ct_equal(hex, 64, d + 2, 64) ? CH_OK : CH_EAUTH;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t ms(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    double d = json_is_number(v) ? json_number_value(v) : NAN;
+    return isfinite(d) && d > 0 && d < 253402300799000.0 ? (int64_t)d : CH_TIME_UNSET;
+}
+
+static const struct {
+    const char *event;
+    int seq;
+} events[] = {{"call_started", 1},     {"transcript_updated", 2}, {"transfer_started", 2},
+              {"transfer_bridged", 2}, {"transfer_cancelled", 2}, {"transfer_ended", 2},
+              {"call_ended", 3},       {"call_analyzed", 4}};
+
+static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
+{
+    json_error_t jerr;
+    json_t *x = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!x) {
+        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
+        err->line = jerr.line;
+        err->column = jerr.column;
+        return CH_EINVAL;
+    }
+    int rc = CH_EINVAL;
+    const char *ev = str(x, "event");
+    const json_t *call = json_object_get(x, "call");
+    const char *id = json_is_object(call) ? str(call, "call_id") : NULL;
+    size_t k = 0;
+    while (ev && k < sizeof events / sizeof *events && strcmp(events[k].event, ev) != 0)
+        k++;
+    if (!ev) {
+        ch_parse_error_set(err, 422, "invalid_record", "event", "event is required");
+        goto out;
+    }
+    if (!id) {
+        ch_parse_error_set(err, 422, "invalid_record", "call.call_id", "call.call_id is required");
+        goto out;
+    }
+    if (k == sizeof events / sizeof *events) {
+        out->ignored = "an event Retell sends that carries no call record";
+        rc = CH_OK;
+        goto out;
+    }
+    ch_event *e = ch_event_new();
+    e->provider = ch_strdup("retell");
+    e->external_id = ch_strdup(id);
+    e->kind = ch_asprintf("retell.%s", ev);
+    e->seq = events[k].seq;
+    const char *reason = str(call, "disconnection_reason");
+    e->started_at = ms(call, "start_timestamp");
+    e->ended_at = ms(call, "end_timestamp");
+    if (!strcmp(ev, "call_started")) {
+        e->status = CH_STATUS_IN_PROGRESS; /* sent only once the call connected */
+        e->answered_at = e->started_at;
+    } else if (e->seq >= 3) {
+        e->status = CH_STATUS_ENDED;
+        if (reason && !strcmp(reason, "dial_busy"))
+            e->disposition = CH_DISP_BUSY;
+        else if (reason && !strcmp(reason, "dial_no_answer"))
+            e->disposition = CH_DISP_NO_ANSWER;
+        else if (reason && !strcmp(reason, "dial_failed"))
+            e->disposition = CH_DISP_FAILED;
+        else {
+            e->disposition = CH_DISP_ANSWERED;
+            e->answered_at = e->started_at;
+        }
+        const json_t *dms = json_object_get(call, "duration_ms");
+        if (json_is_number(dms) && json_number_value(dms) >= 0) {
+            e->duration_sec = (int64_t)llround(json_number_value(dms) / 1000.0);
+            if (e->disposition == CH_DISP_ANSWERED) e->billsec = e->duration_sec;
+        }
+    }
+    const char *dir = str(call, "direction");
+    if (dir)
+        e->direction = !strcmp(dir, "inbound")    ? CH_DIR_INBOUND
+                       : !strcmp(dir, "outbound") ? CH_DIR_OUTBOUND
+                                                  : CH_DIR_UNKNOWN;
+    if (str(call, "from_number")) e->from_raw = ch_strdup(str(call, "from_number"));
+    if (str(call, "to_number")) e->to_raw = ch_strdup(str(call, "to_number"));
+    if (str(call, "transcript")) e->transcript = ch_strdup(str(call, "transcript"));
+    if (str(call, "recording_url")) e->recording_url = ch_strdup(str(call, "recording_url"));
+    const json_t *an = json_object_get(call, "call_analysis");
+    if (json_is_object(an) && str(an, "call_summary"))
+        e->summary = ch_strdup(str(an, "call_summary"));
+    json_t *meta = json_object();
+    if (json_is_object(an)) json_object_set(meta, "call_analysis", (json_t *)an);
+    if (reason) json_object_set_new(meta, "disconnection_reason", json_string(reason));
+    if (str(call, "agent_id"))
+        json_object_set_new(meta, "agent_id", json_string(str(call, "agent_id")));
+    const json_t *um = json_object_get(call, "metadata");
+    if (json_is_object(um) && json_object_size(um))
+        json_object_set(meta, "retell_metadata", (json_t *)um);
+    if (json_object_size(meta))
+        e->metadata = meta;
+    else
+        json_decref(meta);
+    if (e->seq == 2) { /* several of these per call: each distinct body is its own event */
+        char h[CH_SHA256_HEX];
+        ch_sha256_hex(req->body, req->body_len, h);
+        e->idem_key = ch_asprintf("retell:%s:%s:%.16s", id, ev, h);
+    } else {
+        e->idem_key = ch_asprintf("retell:%s:%s", id, ev);
+    }
+    e->raw = ch_strndup(req->body, req->body_len);
+    e->raw_len = req->body_len;
+    e->content_type = ch_strdup("application/json");
+    ch_parsed_add_event(out, e);
+    rc = CH_OK;
+out:
+    json_decref(x);
+    return rc;
+}
+
+static const char *const content_types[] = {"application/json", NULL};
+
+const ch_provider ch_provider_retell = {
+    .name = "retell",
+    .content_types = content_types,
+    .parse = parse,
+    .verify = verify,
+};
