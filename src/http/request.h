@@ -68,6 +68,8 @@ void ch_request_url(ch_request *r, char *out, size_t outsz);
 
 /* Handlers. Each answers (queues a response) or suspends the connection. */
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *provider);
+/* GET on a webhook URL: its setup information (http/setup.c). */
+enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant, const char *provider);
 /* The answer for a hook request whose write job has finished (called on its MHD thread). */
 struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out);
 enum MHD_Result ch_handle_calls(ch_request *r);

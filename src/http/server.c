@@ -214,27 +214,31 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
     }
     if (n == 3 && strcmp(seg[0], "hooks") == 0) {
         r->route = CH_ROUTE_HOOKS;
-        if (!post) return method_not_allowed(r, "POST");
+        if (get) return ch_handle_hook_setup(r, seg[1], seg[2]);
+        if (!post) return method_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, seg[1], seg[2]);
     }
     /* the URL Grandstream integrations already use: switching is changing the host only */
     if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhook") == 0 &&
         strcmp(seg[2], "cdr") == 0) {
         r->route = CH_ROUTE_HOOKS;
-        if (!post) return method_not_allowed(r, "POST");
+        if (get) return ch_handle_hook_setup(r, seg[3], "ucm");
+        if (!post) return method_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, seg[3], "ucm");
     }
     /* OneCom and Bolna post to a fixed URL: the tenant is the credential's owner */
     if (n == 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "onecom") == 0 &&
         strcmp(seg[2], "webhook") == 0) {
         r->route = CH_ROUTE_HOOKS;
-        if (!post) return method_not_allowed(r, "POST");
+        if (get) return ch_handle_hook_setup(r, NULL, "asterisk");
+        if (!post) return method_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, NULL, "asterisk");
     }
     if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhooks") == 0 &&
         strcmp(seg[2], "bolna") == 0 && strcmp(seg[3], "call-status") == 0) {
         r->route = CH_ROUTE_HOOKS;
-        if (!post) return method_not_allowed(r, "POST");
+        if (get) return ch_handle_hook_setup(r, NULL, "bolna");
+        if (!post) return method_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, NULL, "bolna");
     }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {

@@ -176,4 +176,7 @@ const ch_provider ch_provider_asterisk = {
     .name = "asterisk",
     .content_types = content_types,
     .parse = parse,
+    .title = "Asterisk CDR JSON / OneCom",
+    .auth = "Authorization: Bearer <token>, X-Api-Key or HTTP Basic",
+    .fields = "one CDR or an array: uniqueid, linkedid, sequence, call_id, src, realsrc, dst, lastdst, clid, dcontext, channel, dstchannel, start, answer, end, duration, billsec, disposition",
 };

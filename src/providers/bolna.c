@@ -177,4 +177,7 @@ const ch_provider ch_provider_bolna = {
     .name = "bolna",
     .content_types = content_types,
     .parse = parse,
+    .title = "Bolna agent execution webhook",
+    .auth = "source-IP allow-list (Bolna's sender addresses) or ?token=<token> in the URL",
+    .fields = "the execution object: id, status, conversation_duration, total_cost (cents), transcript, summary, extracted_data, telephony_data{duration, from_number, to_number, recording_url, call_type}",
 };

@@ -255,4 +255,7 @@ const ch_provider ch_provider_generic = {
     .name = "generic",
     .content_types = content_types,
     .parse = parse,
+    .title = "callhook generic JSON events",
+    .auth = "Authorization: Bearer <token>, X-Api-Key: <token> or HTTP Basic",
+    .fields = "call_id (required), event_id, type, sequence, timestamp, leg_id, direction, status, disposition, from, to, caller_name, extension, started_at, answered_at, ended_at, duration_sec, billsec, recording_url, transcript, summary, cost, metadata",
 };

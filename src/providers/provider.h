@@ -65,6 +65,9 @@ typedef struct {
     /* Checks the provider's own signature of the request with a credential's signing secret:
      * CH_OK or CH_EAUTH. NULL when the provider signs nothing. Runs before parse(). */
     int (*verify)(const ch_raw_request *req, const char *secret);
+    /* For the setup page (GET on a webhook URL): what the sender is, how it authenticates, and
+     * the fields callhook reads. May be NULL. */
+    const char *title, *auth, *fields;
 } ch_provider;
 
 const ch_provider *ch_provider_find(const char *name);

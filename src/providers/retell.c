@@ -166,4 +166,7 @@ const ch_provider ch_provider_retell = {
     .content_types = content_types,
     .parse = parse,
     .verify = verify,
+    .title = "Retell AI call webhook",
+    .auth = "x-retell-signature: HMAC-SHA256 with the Retell API key that has the webhook badge",
+    .fields = "{\"event\": call_started | call_ended | call_analyzed, \"call\": {call_id, direction, from_number, to_number, start_timestamp, end_timestamp, duration_ms, disconnection_reason, transcript, recording_url, call_analysis}}",
 };

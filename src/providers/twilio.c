@@ -305,4 +305,7 @@ const ch_provider ch_provider_twilio = {
     .content_types = content_types,
     .parse = parse,
     .verify = verify,
+    .title = "Twilio Voice status and recording callbacks",
+    .auth = "X-Twilio-Signature with the account auth token over the URL set in Twilio (callhook needs its --public-url)",
+    .fields = "CallSid, ParentCallSid, CallStatus, SequenceNumber, Timestamp, Direction, From, To, CallerName, CallDuration, AnsweredBy, RecordingSid, RecordingUrl, RecordingStatus",
 };

@@ -199,4 +199,7 @@ const ch_provider ch_provider_ucm = {
     .name = "ucm",
     .content_types = content_types,
     .parse = parse,
+    .title = "Grandstream UCM / CloudUCM CDR real-time output (HTTP, JSON)",
+    .auth = "HTTP Basic (the username and password set in the UCM), or a source-IP allow-list",
+    .fields = "a flat CDR, an array or {\"cdr_root\": [...]} with main_cdr / sub_cdr_N: AcctId, session, src, dst, clid, caller_name, start, answer, end, duration, billsec, disposition, userfield, dstanswer, recordfiles, uniqueid, action_type",
 };

@@ -168,4 +168,7 @@ const ch_provider ch_provider_vapi = {
     .content_types = content_types,
     .parse = parse,
     .verify = verify,
+    .title = "Vapi server messages",
+    .auth = "x-vapi-secret: the server URL secret",
+    .fields = "{\"message\": {type: end-of-call-report | status-update, call{id, type}, endedReason, startedAt, endedAt, cost, artifact{transcript, recordingUrl}, analysis{summary, structuredData}, customer, phoneNumber}}",
 };

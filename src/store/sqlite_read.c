@@ -24,12 +24,11 @@ static int tenant_lookup(ch_store *s, const char *slug, int64_t id, ch_tenant *o
 {
     sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
-#define TENANT_SELECT                                                                          \
-    "SELECT id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'),"                 \
-    " COALESCE(country_code,''), COALESCE(monthly_limit,0), COALESCE(hard_limit,0),"           \
+#define TENANT_SELECT                                                                              \
+    "SELECT id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'),"                     \
+    " COALESCE(country_code,''), COALESCE(monthly_limit,0), COALESCE(hard_limit,0),"               \
     " COALESCE(features,'') FROM tenants"
-    int rc = prepare(db, slug ? TENANT_SELECT " WHERE slug=?1" : TENANT_SELECT " WHERE id=?1",
-                     &st);
+    int rc = prepare(db, slug ? TENANT_SELECT " WHERE slug=?1" : TENANT_SELECT " WHERE id=?1", &st);
     if (rc) goto out;
     if (slug)
         sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
@@ -66,8 +65,8 @@ int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out)
     return tenant_lookup(s, NULL, id, out);
 }
 
-int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
-                         ch_credential **out, size_t *n)
+int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider, ch_credential **out,
+                         size_t *n)
 {
     sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
@@ -150,11 +149,11 @@ out:
 
 /* ---- calls ---------------------------------------------------------------------------- */
 
-#define CALL_COLS                                                                              \
-    "c.id, (SELECT slug FROM tenants t WHERE t.id=c.tenant_id), c.provider, c.external_id,"    \
-    " c.direction, c.status, c.disposition, c.from_e164, c.to_e164, c.from_raw, c.to_raw,"     \
-    " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"    \
-    " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"    \
+#define CALL_COLS                                                                                  \
+    "c.id, (SELECT slug FROM tenants t WHERE t.id=c.tenant_id), c.provider, c.external_id,"        \
+    " c.direction, c.status, c.disposition, c.from_e164, c.to_e164, c.from_raw, c.to_raw,"         \
+    " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"        \
+    " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"        \
     " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts"
 enum { COL_SORT_TS = 28 };
 
@@ -183,8 +182,7 @@ static json_t *legs_of(sqlite3 *db, int64_t tenant_id, const char *call_id)
 {
     json_t *legs = json_array();
     sqlite3_stmt *st;
-    if (prepare(db,
-                "SELECT state FROM legs WHERE tenant_id=?1 AND call_id=?2 ORDER BY leg_id",
+    if (prepare(db, "SELECT state FROM legs WHERE tenant_id=?1 AND call_id=?2 ORDER BY leg_id",
                 &st))
         return legs;
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -201,8 +199,8 @@ static json_t *legs_of(sqlite3 *db, int64_t tenant_id, const char *call_id)
 static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
 {
     static const char *const names[] = {
-        "id", "tenant", "provider", "external_id", "direction", "status", "disposition",
-        "from", "to", "from_raw", "to_raw", "caller_name", "extension"};
+        "id",   "tenant", "provider", "external_id", "direction",   "status",   "disposition",
+        "from", "to",     "from_raw", "to_raw",      "caller_name", "extension"};
     json_t *o = json_object();
     for (int i = 0; i < 13; i++)
         json_object_set_new(o, names[i], col_str(st, i));
@@ -227,7 +225,8 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
         meta = json_loadb((const char *)sqlite3_column_text(st, 23),
                           (size_t)sqlite3_column_bytes(st, 23), 0, NULL);
     json_object_set_new(o, "metadata", meta ? meta : json_object());
-    json_object_set_new(o, "legs", legs_of(db, tenant_id, (const char *)sqlite3_column_text(st, 0)));
+    json_object_set_new(o, "legs",
+                        legs_of(db, tenant_id, (const char *)sqlite3_column_text(st, 0)));
     json_object_set_new(o, "over_limit", json_boolean(sqlite3_column_int(st, 24)));
     json_object_set_new(o, "event_count", col_num(st, 25));
     char buf[40];
@@ -280,7 +279,8 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
                         " OR instr(c.from_e164, ?10) > 0 OR instr(c.to_e164, ?10) > 0"
                         " OR instr(lower(c.transcript), lower(?10)) > 0"
                         " OR instr(lower(c.summary), lower(?10)) > 0)");
-    if (paged && cid[0]) ch_buf_puts(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
+    if (paged && cid[0])
+        ch_buf_puts(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
     ch_buf_puts(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
     if (paged) ch_buf_puts(&q, " LIMIT ?13");
     sqlite3_stmt *st;
@@ -299,8 +299,7 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
                           SQLITE_STATIC);
     if (f->number) {
         sqlite3_bind_text(st, 7, f->number, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 8, f->number_e164 ? f->number_e164 : f->number, -1,
-                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 8, f->number_e164 ? f->number_e164 : f->number, -1, SQLITE_TRANSIENT);
     }
     if (f->extension) sqlite3_bind_text(st, 9, f->extension, -1, SQLITE_TRANSIENT);
     if (f->text) sqlite3_bind_text(st, 10, f->text, -1, SQLITE_TRANSIENT);
@@ -358,8 +357,7 @@ int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_
     sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL, *ev = NULL;
     json_t *call = NULL;
-    int rc = prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2",
-                     &st);
+    int rc = prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &st);
     if (rc) goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
@@ -457,4 +455,26 @@ void ch_store_export_close(ch_export *x)
         sqlite3_close(x->db);
     }
     free(x);
+}
+
+int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    *out = CH_TIME_UNSET;
+    /* event ids grow with time: walking the primary key backwards finds the newest first */
+    int rc = prepare(db,
+                     "SELECT received_at FROM events WHERE tenant_id=?1 AND provider=?2"
+                     " ORDER BY id DESC LIMIT 1",
+                     &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    rc = r == SQLITE_ROW || r == SQLITE_DONE ? CH_OK : CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    return rc;
 }

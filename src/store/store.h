@@ -109,6 +109,9 @@ void ch_credentials_free(ch_credential *c, size_t n);
 /* The tenant that owns API key id key_id and the key's secret hash. */
 int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash);
 
+/* When the tenant's newest event from provider was received (ms), CH_TIME_UNSET if never. */
+int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out);
+
 /* ---- read API ------------------------------------------------------------------------ */
 
 typedef struct {

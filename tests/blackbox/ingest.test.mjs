@@ -343,10 +343,13 @@ describe('malformed requests', () => {
     assert.equal(eventCount(), events);
   });
 
-  test('GET on the hook URL is 405 with Allow', T, async () => {
-    const r = await http(`${S.url}/hooks/acme/generic`, { headers: hookAuth(acme) });
+  test('DELETE on the hook URL is 405 with Allow (GET shows the setup page)', T, async () => {
+    const r = await http(`${S.url}/hooks/acme/generic`, { method: 'DELETE', headers: hookAuth(acme) });
     assertError(r, 405, 'method_not_allowed');
     assert.match(r.headers.get('allow') || '', /\bPOST\b/);
+    const g = await http(`${S.url}/hooks/acme/generic`, { headers: hookAuth(acme) });
+    assert.equal(g.status, 200);
+    assert.equal(g.json.provider, 'generic');
   });
 });
 

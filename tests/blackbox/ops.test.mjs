@@ -54,7 +54,7 @@ test('unknown route is 404 JSON; wrong method is 405 with Allow', async () => {
   assert.equal(unknownTenant.json?.error, 'not_found');
 
   const cases = [
-    ['GET', '/hooks/acme/generic', 'POST'],
+    ['DELETE', '/hooks/acme/generic', 'POST'],
     ['PUT', '/hooks/acme/generic', 'POST'],
     ['POST', '/healthz', 'GET'],
     ['DELETE', '/v1/calls', 'GET'],

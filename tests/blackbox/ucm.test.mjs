@@ -175,6 +175,40 @@ test('the URL Grandstream integrations already use: POST /api/webhook/cdr/{tenan
   assert.equal(nobody.status, 404);
 });
 
+test('GET on the webhook URL: setup information, last call only when authenticated, no secrets', T, async () => {
+  for (const url of [`${S.url}/hooks/ucmco/ucm`, `${S.url}/api/webhook/cdr/ucmco`]) {
+    let r = await fetch(url);
+    assert.equal(r.status, 200);
+    let j = await r.json();
+    assert.equal(j.provider, 'ucm');
+    assert.equal(j.method, 'POST');
+    assert.equal(j.content_type, 'application/json');
+    assert.equal(j.url, url, 'the URL to paste into the PBX');
+    assert.match(j.authentication, /Basic/);
+    assert.match(j.fields, /session/);
+    assert.match(j.example, /^curl -X POST/);
+    assert.equal(j.authenticated, false);
+    assert.equal('last_received_at' in j, false, 'no activity shown without credentials');
+    r = await fetch(url, { headers: auth });
+    j = await r.json();
+    assert.equal(j.authenticated, true);
+    assert.match(j.last_received_at, /^\d{4}-\d\d-\d\dT/, 'this tenant has received UCM calls');
+    const text = JSON.stringify(j);
+    assert.ok(!text.includes('pw-ucm-1') && !text.includes('ucm-pbx'), 'no credential in the page');
+    r = await fetch(url, { headers: { ...auth, Accept: 'text/html,*/*' } });
+    assert.match(r.headers.get('content-type'), /^text\/html/);
+    const html = await r.text();
+    assert.match(html, /<h1>Webhook setup<\/h1>/);
+    assert.ok(html.includes('Grandstream'));
+  }
+  assert.equal((await fetch(`${S.url}/hooks/no-such-tenant/ucm`)).status, 404);
+  assert.equal((await fetch(`${S.url}/hooks/ucmco/no-such-provider`)).status, 404);
+  assert.equal((await fetch(`${S.url}/hooks/ucmco/generic`)).status, 404, 'a provider this tenant has no source for');
+  const put = await fetch(`${S.url}/hooks/ucmco/ucm`, { method: 'PUT' });
+  assert.equal(put.status, 405);
+  assert.match(put.headers.get('allow'), /GET/);
+});
+
 test('the server exits 0 on SIGTERM (no leaks under ASan)', T, async () => {
   const res = await S.stop();
   assert.deepEqual(res, { code: 0, signal: null }, S.logs().slice(-3000));

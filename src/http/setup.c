@@ -1,0 +1,142 @@
+/* GET on a webhook URL: the page a PBX administrator opens to check the integration — the URL
+ * to paste, method, content type, how to authenticate, an example curl and the fields read.
+ * With the source's credentials (a browser's Basic prompt, a token) it also tells when this
+ * tenant last received a call here. It never shows a secret, and an unknown tenant or provider
+ * is the same 404 as for POST. */
+#include "http/request.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/result.h"
+#include "util/timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void html_escape(ch_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            ch_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            ch_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            ch_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            ch_buf_puts(b, "&quot;");
+            break;
+        default:
+            ch_buf_append(b, s, 1);
+        }
+    }
+}
+
+static enum MHD_Result reply_html(ch_request *r, json_t *info)
+{
+    ch_buf b;
+    ch_buf_init(&b, 1 << 20);
+    ch_buf_puts(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>callhook webhook "
+                    "setup</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:56em;"
+                    "margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em;"
+                    "vertical-align:top}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>"
+                    "</head><body><h1>Webhook setup</h1><table>");
+    static const char *const rows[][2] = {{"provider", "Provider"},
+                                          {"title", "Sender"},
+                                          {"url", "URL"},
+                                          {"method", "Method"},
+                                          {"content_type", "Content type"},
+                                          {"authentication", "Authentication"},
+                                          {"fields", "Fields read"},
+                                          {"last_received_at", "Last call received"}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        json_t *v = json_object_get(info, rows[i][0]);
+        ch_buf_puts(&b, "<tr><th>");
+        html_escape(&b, rows[i][1]);
+        ch_buf_puts(&b, "</th><td>");
+        html_escape(&b, json_is_string(v) ? json_string_value(v)
+                        : json_is_null(v) ? "never (or sign in to see)"
+                                          : "");
+        ch_buf_puts(&b, "</td></tr>");
+    }
+    ch_buf_puts(&b, "</table><h2>Try it</h2><pre>");
+    html_escape(&b, json_string_value(json_object_get(info, "example")));
+    ch_buf_puts(&b, "</pre></body></html>");
+    size_t n;
+    char *text = ch_buf_steal(&b, &n);
+    json_decref(info);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'");
+    r->status = 200;
+    r->state = REQ_ANSWERED;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant_slug,
+                                     const char *provider_name)
+{
+    ch_server *srv = r->srv;
+    const ch_provider *p = ch_provider_find(provider_name);
+    ch_credential *creds = NULL;
+    size_t ncreds = 0;
+    bool cached = false;
+    int rc = CH_ENOTFOUND;
+    if (p && tenant_slug)
+        rc = ch_sources_get(srv->sources, tenant_slug, provider_name, false, &r->tenant, &creds,
+                            &ncreds, &cached);
+    else if (p)
+        rc = CH_OK; /* a fixed URL: the tenant is found from the credential of each POST */
+    if (rc != CH_OK)
+        return ch_reply_error(r, rc == CH_ESTORE ? 503 : 404,
+                              rc == CH_ESTORE ? "store_unavailable" : "not_found", NULL,
+                              "no webhook source for this tenant and provider");
+
+    char url[2048];
+    ch_request_url(r, url, sizeof url);
+    url[strcspn(url, "?")] = '\0';
+    const char *ct = p->content_types[0];
+    json_t *info =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "provider", p->name, "title",
+                  p->title ? p->title : p->name, "url", url, "method", "POST", "content_type", ct,
+                  "authentication", p->auth ? p->auth : "", "fields", p->fields ? p->fields : "");
+    char *example =
+        ch_asprintf("curl -X POST '%s' -H 'Content-Type: %s' %s --data-binary @cdr.%s", url, ct,
+                    p->verify ? "-H '<the provider signs the request>'" : "-u USERNAME:PASSWORD",
+                    strstr(ct, "json") ? "json" : "txt");
+    json_object_set_new(info, "example", json_string(example));
+    free(example);
+
+    /* the last call is the tenant's business: only for a request that authenticates */
+    if (tenant_slug) {
+        ch_auth_input ain = {.authorization = ch_header(r, "Authorization"),
+                             .api_key = ch_header(r, "X-Api-Key") ? ch_header(r, "X-Api-Key")
+                                                                  : ch_query(r, "token"),
+                             .peer = ch_peer(r)};
+        size_t matched;
+        bool authed = (ain.authorization || ain.api_key) &&
+                      ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched) == CH_OK;
+        json_object_set_new(info, "authenticated", json_boolean(authed));
+        if (authed) {
+            int64_t last;
+            if (ch_store_last_received(srv->store, r->tenant.id, p->name, &last) == CH_OK &&
+                last != CH_TIME_UNSET) {
+                char ts[40];
+                ch_time_format(last, ts, sizeof ts);
+                json_object_set_new(info, "last_received_at", json_string(ts));
+            } else {
+                json_object_set_new(info, "last_received_at", json_null());
+            }
+        }
+    }
+    ch_credentials_free(creds, ncreds);
+    const char *accept = ch_header(r, "Accept");
+    if (accept && strstr(accept, "text/html")) return reply_html(r, info);
+    return ch_reply_json(r, 200, info);
+}
