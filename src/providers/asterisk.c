@@ -5,6 +5,7 @@
  * channel) ties them together, so it is the call's key. The CDR whose channel *is* that oldest
  * channel (uniqueid == linkedid) describes the call itself; the others are its legs. `sequence`
  * separates several CDRs of one channel, so the idempotency key is (uniqueid, sequence). */
+#include "providers/asterisk.h"
 #include "providers/cdr.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
@@ -26,8 +27,8 @@ static bool external_number(const char *s)
     return digits >= 7;
 }
 
-static int parse_row(const json_t *row, const ch_raw_request *req, ch_event **out, char *err,
-                     size_t errsz, char *field, size_t fieldsz)
+int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **out, char *err,
+                      size_t errsz, char *field, size_t fieldsz)
 {
     if (!json_is_object(row)) {
         snprintf(err, errsz, "a CDR must be a JSON object");
@@ -144,8 +145,8 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         out->batch = true;
         for (size_t i = 0; i < n; i++) {
             ch_event *e;
-            if (parse_row(json_array_get(list, i), req, &e, msg, sizeof msg, field, sizeof field) ==
-                CH_OK) {
+            if (ch_asterisk_event(json_array_get(list, i), req, &e, msg, sizeof msg, field,
+                                  sizeof field) == CH_OK) {
                 ch_parsed_add_event(out, e);
             } else {
                 char path[96];
@@ -155,7 +156,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         }
     } else {
         ch_event *e;
-        if (parse_row(root, req, &e, msg, sizeof msg, field, sizeof field) != CH_OK) {
+        if (ch_asterisk_event(root, req, &e, msg, sizeof msg, field, sizeof field) != CH_OK) {
             ch_parse_error_set(err, 422, "invalid_record", field, "%s", msg);
             rc = CH_EINVAL;
             goto out;
@@ -178,5 +179,7 @@ const ch_provider ch_provider_asterisk = {
     .parse = parse,
     .title = "Asterisk CDR JSON / OneCom",
     .auth = "Authorization: Bearer <token>, X-Api-Key or HTTP Basic",
-    .fields = "one CDR or an array: uniqueid, linkedid, sequence, call_id, src, realsrc, dst, lastdst, clid, dcontext, channel, dstchannel, start, answer, end, duration, billsec, disposition",
+    .fields =
+        "one CDR or an array: uniqueid, linkedid, sequence, call_id, src, realsrc, dst, lastdst, "
+        "clid, dcontext, channel, dstchannel, start, answer, end, duration, billsec, disposition",
 };

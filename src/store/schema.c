@@ -266,14 +266,6 @@ int ch_store_open(ch_store **out, const ch_store_opts *opts)
         ch_sqlite_exec(s->wdb, sql);
         free(sql);
     }
-    sqlite3_stmt *st;
-    s->next_event_id = 1;
-    if (sqlite3_prepare_v2(s->wdb, "SELECT COALESCE(MAX(id),0)+1 FROM events", -1, &st, NULL) ==
-        SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) s->next_event_id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-
     s->nreaders = s->opts.read_conns;
     s->readers = ch_calloc((size_t)s->nreaders, sizeof *s->readers);
     s->free_stack = ch_calloc((size_t)s->nreaders, sizeof *s->free_stack);

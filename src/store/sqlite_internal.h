@@ -22,7 +22,6 @@ struct ch_store {
     size_t depth;
     bool stopping;
     atomic_bool writable;
-    int64_t next_event_id;
     pthread_mutex_t stats_lock;
     ch_store_stats stats;
     /* checkpointer: moves WAL pages into the database file off the writer's path */

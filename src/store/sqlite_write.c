@@ -41,9 +41,12 @@ static const char *const sql[ST_COUNT] = {
                      " calls=COALESCE(calls,0)+excluded.calls,"
                      " events=COALESCE(events,0)+excluded.events,"
                      " over_limit_calls=COALESCE(over_limit_calls,0)+excluded.over_limit_calls",
+    /* The id is taken inside the write transaction (the rowid's maximum is one b-tree descent),
+     * so another process writing the same database (callhook import) cannot collide with it. */
     [ST_EVT_INSERT] = "INSERT INTO events(tenant_id, id, call_id, idem_key, provider, kind,"
                       " leg_id, seq, ts, received_at, request_id, content_type, raw, norm)"
-                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                      " VALUES(?1,(SELECT COALESCE(MAX(rowid),0)+1 FROM events),?3,?4,?5,?6,?7,"
+                      "?8,?9,?10,?11,?12,?13,?14)",
     [ST_EVT_FOR_CALL] = "SELECT norm FROM events WHERE tenant_id=?1 AND call_id=?2",
     /* One statement writes a new call whole or updates a known one: a new call costs one
      * insert, not an insert and an update. */
@@ -406,7 +409,6 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
     ch_event_prepare(e);
     st = w->st[ST_EVT_INSERT];
     sqlite3_bind_int64(st, 1, job->tenant_id);
-    sqlite3_bind_int64(st, 2, w->s->next_event_id++);
     sqlite3_bind_text(st, 3, call_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, e->idem_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, e->provider, -1, SQLITE_STATIC);
@@ -462,7 +464,6 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     sqlite3 *db = s->wdb;
     w->now = ch_now_ms();
     int64_t t0 = ch_mono_ns();
-    int64_t first_event_id = s->next_event_id;
     bool failed = exec_stmt(w, ST_BEGIN) != SQLITE_OK;
     uint64_t stored = 0, dups = 0, refused = 0;
     w->batch_usage.n = w->job_usage.n = 0;
@@ -497,7 +498,6 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     }
     if (failed) {
         if (!sqlite3_get_autocommit(db)) exec_stmt(w, ST_ROLLBACK);
-        s->next_event_id = first_event_id;
         for (ch_write_job *job = batch; job; job = job->next) {
             reset_outputs(job);
             job->result = CH_ESTORE;
