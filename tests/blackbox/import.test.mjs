@@ -5,7 +5,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BIN, FIXTURES, cli, tmpDir, cleanup, startServer, apiGet, listAllCalls, sqlite } from './lib.mjs';
+import { BIN, FIXTURES, cli, tmpDir, cleanup, startServer, apiGet, listAllCalls, sqlite, postHook } from './lib.mjs';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const T = { timeout: 120_000 };
 let dir, db, apiKey;
@@ -71,6 +74,32 @@ test('imported calls read back field by field (and the daemon can serve them)', 
     const full = await apiGet(S, `/v1/calls/${a.id}`, apiKey);
     assert.equal(full.json.events[0].content_type, 'text/csv');
     assert.ok(full.json.events[0].raw.startsWith('"","1001","1002"'), 'the line is kept as it was');
+  } finally {
+    assert.deepEqual(await S.stop(), { code: 0, signal: null });
+  }
+});
+
+test('an import runs beside a serving daemon: both write, nothing collides', T, async () => {
+  cli(db, ['source', 'add', 'histco', 'generic', '--token', 'hist-token-123']);
+  const S = await startServer({ db });
+  try {
+    // 300 new CDRs (fresh uniqueids) imported while 100 webhooks arrive
+    const line = readFileSync(csv, 'utf8').split('\n')[0];
+    const lines = [];
+    for (let i = 0; i < 300; i++) lines.push(line.replace('"1715681700.1"', `"beside-${i}"`));
+    const big = path.join(dir, 'beside.csv');
+    writeFileSync(big, lines.join('\n') + '\n');
+    const imp = promisify(execFile)(BIN, ['import', 'asterisk-csv', big, '--tenant', 'histco', '--db', db, '--json'], { timeout: 60_000 });
+    const posts = [];
+    for (let i = 0; i < 100; i++)
+      posts.push(postHook(S, 'histco', { call_id: `live-${i}`, event_id: `live-${i}` }, { headers: { Authorization: 'Bearer hist-token-123' } }));
+    const answers = await Promise.all(posts);
+    for (const a of answers) assert.equal(a.status, 200, a.text);
+    const j = JSON.parse((await imp).stdout);
+    assert.equal(j.stored, 300);
+    assert.equal(Number(sqlite(db, "SELECT count(*) FROM events WHERE idem_key LIKE 'asterisk:beside-%';").trim()), 300);
+    assert.equal(Number(sqlite(db, "SELECT count(*) FROM events WHERE idem_key LIKE 'generic:live-%';").trim()), 100);
+    assert.equal(Number(sqlite(db, 'SELECT count(*) - count(DISTINCT id) FROM events;').trim()), 0, 'event ids are unique');
   } finally {
     assert.deepEqual(await S.stop(), { code: 0, signal: null });
   }
