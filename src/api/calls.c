@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static enum MHD_Result authenticate(ch_request *r, int64_t *tenant_id)
+enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id)
 {
     const struct sockaddr *peer = ch_peer(r);
     int wait = ch_auth_lockout(r->srv->auth, peer);
@@ -112,7 +112,7 @@ static void load_tenant(ch_request *r, int64_t tenant_id, ch_tenant *t)
 enum MHD_Result ch_handle_calls(ch_request *r)
 {
     int64_t tid;
-    if (authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
     ch_tenant t;
     load_tenant(r, tid, &t);
     ch_call_filter f;
@@ -135,7 +135,7 @@ out:
 enum MHD_Result ch_handle_call(ch_request *r, const char *id)
 {
     int64_t tid;
-    if (authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
     json_t *call;
     int rc = ch_store_get_call(r->srv->store, tid, id, &call);
     if (rc == CH_ENOTFOUND) return ch_reply_error(r, 404, "not_found", NULL, "no such call");
@@ -272,7 +272,7 @@ static void export_free(void *cls)
 enum MHD_Result ch_handle_export(ch_request *r)
 {
     int64_t tid;
-    if (authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
     const char *format = ch_query(r, "format");
     if (!format) format = "json";
     bool csv = strcmp(format, "csv") == 0;

@@ -20,6 +20,9 @@ static void usage(FILE *f)
             "                 [--secret S] [--allow-ip CIDR]...\n"
             "  callhook apikey add SLUG\n"
             "  callhook import asterisk-csv FILE --tenant SLUG [--utc]\n"
+            "  callhook employee add SLUG EXTENSION [--name N] [--email E]\n"
+            "  callhook lead add SLUG PHONE [--name N]\n"
+            "  callhook employee|lead list SLUG\n"
             "  callhook migrate\n"
             "  callhook demo [--listen ADDR:PORT]\n\n"
             "Every command takes --db PATH (default var/callhook.db), --config FILE and --json.\n"
@@ -44,6 +47,8 @@ int ch_cli_main(int argc, char **argv)
     if (strcmp(cmd, "migrate") == 0) return ch_cmd_migrate(argc - 2, argv + 2);
     if (strcmp(cmd, "demo") == 0) return ch_cmd_demo(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0) return ch_cmd_import(argc - 2, argv + 2);
+    if ((strcmp(cmd, "employee") == 0 || strcmp(cmd, "lead") == 0) && *sub)
+        return ch_cmd_directory(cmd, sub, argc - 3, argv + 3);
     if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "add") == 0)
         return ch_cmd_tenant_add(argc - 3, argv + 3);
     if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "list") == 0)

@@ -54,6 +54,7 @@ static void flush(importer *im)
     job.tenant_country = im->t->country;
     job.monthly_limit = im->t->monthly_limit;
     job.hard_limit = im->t->hard_limit;
+    job.no_auto_leads = im->t->features && strstr(im->t->features, "no-auto-leads");
     job.request_id = "import";
     job.done = on_done;
     job.arg = &w;

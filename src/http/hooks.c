@@ -313,6 +313,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     r->job.tenant_country = r->tenant.country;
     r->job.monthly_limit = r->tenant.monthly_limit;
     r->job.hard_limit = r->tenant.hard_limit;
+    r->job.no_auto_leads = r->tenant.features && strstr(r->tenant.features, "no-auto-leads");
     r->job.request_id = r->id;
     r->job.done = on_committed;
     r->job.arg = r;

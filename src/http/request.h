@@ -73,6 +73,11 @@ enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant, const ch
 /* The answer for a hook request whose write job has finished (called on its MHD thread). */
 struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out);
 enum MHD_Result ch_handle_calls(ch_request *r);
+/* API-key authentication of the read API: MHD_YES with *tenant_id (0 and an answer queued when
+ * it fails). */
+enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id);
+/* GET / POST /v1/employees, /v1/leads (api/directory.c). */
+enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post);
 enum MHD_Result ch_handle_call(ch_request *r, const char *id);
 enum MHD_Result ch_handle_export(ch_request *r);
 

@@ -241,6 +241,12 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         if (!post) return method_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, NULL, "bolna");
     }
+    if (n == 2 && strcmp(seg[0], "v1") == 0 &&
+        (strcmp(seg[1], "employees") == 0 || strcmp(seg[1], "leads") == 0)) {
+        r->route = CH_ROUTE_CALLS;
+        if (!get && !post) return method_not_allowed(r, "GET, POST");
+        return ch_handle_directory(r, seg[1], post);
+    }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
         if (n == 2) {
             r->route = CH_ROUTE_CALLS;

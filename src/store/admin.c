@@ -4,6 +4,7 @@
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
+#include "util/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,8 @@ static void fill_tenant(sqlite3_stmt *st, ch_tenant *t)
     t->features = ch_col_strdup(st, 7);
 }
 
-#define TENANT_COLS                                                                            \
-    "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,''),"\
+#define TENANT_COLS                                                                                \
+    "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,'')," \
     " COALESCE(monthly_limit,0), COALESCE(hard_limit,0), COALESCE(features,'')"
 
 int ch_admin_tenant_get(const char *path, const char *slug, ch_tenant *out)
@@ -123,12 +124,12 @@ int ch_admin_tenant_list(const char *path, json_t **out)
         }
         sqlite3_reset(us);
         json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I}}",
-                           "id", (json_int_t)t.id, "slug", t.slug, "name", t.name, "timezone",
-                           t.timezone, "country", t.country, "monthly_limit",
-                           (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit, "features",
-                           t.features, "usage", "month", month, "calls", (json_int_t)calls,
-                           "events", (json_int_t)events, "over_limit_calls", (json_int_t)over));
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I}}", "id",
+                           (json_int_t)t.id, "slug", t.slug, "name", t.name, "timezone", t.timezone,
+                           "country", t.country, "monthly_limit", (json_int_t)t.monthly_limit,
+                           "hard_limit", t.hard_limit, "features", t.features, "usage", "month",
+                           month, "calls", (json_int_t)calls, "events", (json_int_t)events,
+                           "over_limit_calls", (json_int_t)over));
         ch_tenant_clear(&t);
     }
     if (r == SQLITE_DONE) rc = CH_OK;
@@ -206,4 +207,87 @@ int ch_admin_apikey_add(const char *path, int64_t tenant_id, char **key_out)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return rc;
+}
+
+static int directory_upsert(const char *path, const char *sql, int64_t tenant_id, const char *k1,
+                            const char *k2, const char *k3, int64_t *id_out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    ch_bind_text(st, 2, k1);
+    ch_bind_text(st, 3, k2);
+    ch_bind_text(st, 4, k3);
+    sqlite3_bind_int64(st, 5, ch_now_ms());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id_out = sqlite3_column_int64(st, 0);
+        rc = CH_OK;
+    }
+out:
+    if (rc) ch_sqlite_log_error(db, "directory", sqlite3_errcode(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_employee_add(const char *path, int64_t tenant_id, const char *extension,
+                          const char *name, const char *email, int64_t *id_out)
+{
+    return directory_upsert(
+        path,
+        "INSERT INTO employees(tenant_id, id, extension, name, email, created_at) VALUES(?1,"
+        "(SELECT COALESCE(MAX(id),0)+1 FROM employees WHERE tenant_id=?1),?2,?3,?4,?5)"
+        " ON CONFLICT(tenant_id, extension) DO UPDATE SET name=COALESCE(excluded.name, name),"
+        " email=COALESCE(excluded.email, email) RETURNING id",
+        tenant_id, extension, name, email, id_out);
+}
+
+int ch_admin_lead_add(const char *path, int64_t tenant_id, const char *phone_e164,
+                      const char *phone_raw, const char *name, int64_t *id_out)
+{
+    return directory_upsert(
+        path,
+        "INSERT INTO leads(tenant_id, id, phone, phone_raw, name, source, created_at) VALUES(?1,"
+        "(SELECT COALESCE(MAX(id),0)+1 FROM leads WHERE tenant_id=?1),?2,?3,?4,'manual',?5)"
+        " ON CONFLICT(tenant_id, phone) DO UPDATE SET name=COALESCE(excluded.name, name)"
+        " RETURNING id",
+        tenant_id, phone_e164, phone_raw, name, id_out);
+}
+
+int ch_admin_directory_list(const char *path, int64_t tenant_id, const char *which, json_t **out)
+{
+    sqlite3 *db;
+    int rc = ch_sqlite_open(path, true, &db);
+    if (rc) return rc;
+    bool emp = strcmp(which, "employees") == 0;
+    const char *sql = emp ? "SELECT json_object('id', id, 'extension', extension, 'name', name,"
+                            " 'email', email) FROM employees WHERE tenant_id=?1 ORDER BY id"
+                          : "SELECT json_object('id', id, 'phone', phone, 'phone_raw', phone_raw,"
+                            " 'name', name, 'source', source) FROM leads WHERE tenant_id=?1"
+                            " ORDER BY id";
+    sqlite3_stmt *st = NULL;
+    json_t *list = json_array();
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_loadb((const char *)sqlite3_column_text(st, 0),
+                               (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+        if (o) json_array_append_new(list, o);
+    }
+    if (r == SQLITE_DONE) rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = json_pack("{s:o}", which, list);
+    return CH_OK;
 }

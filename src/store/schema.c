@@ -98,6 +98,27 @@ static const char *const migrations[] = {
     "  over_limit_calls INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (tenant_id, month));"
     "CREATE TABLE IF NOT EXISTS probe (x BLOB);",
+    /* 2: the directory. Calls are linked to it when read (extension → employee, the external
+     * party's E.164 number → lead), so an employee added later is linked to past calls too. */
+    "CREATE TABLE IF NOT EXISTS employees ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  extension TEXT NOT NULL,"
+    "  name TEXT,"
+    "  email TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id),"
+    "  UNIQUE (tenant_id, extension));"
+    "CREATE TABLE IF NOT EXISTS leads ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  phone TEXT NOT NULL,"
+    "  phone_raw TEXT,"
+    "  name TEXT,"
+    "  source TEXT NOT NULL DEFAULT 'manual',"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id),"
+    "  UNIQUE (tenant_id, phone));",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)

@@ -154,8 +154,13 @@ out:
     " c.direction, c.status, c.disposition, c.from_e164, c.to_e164, c.from_raw, c.to_raw,"         \
     " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"        \
     " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"        \
-    " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts"
-enum { COL_SORT_TS = 28 };
+    " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts,"             \
+    " (SELECT json_object('id', e.id, 'extension', e.extension, 'name', e.name, 'email',"          \
+    "  e.email) FROM employees e WHERE e.tenant_id=c.tenant_id AND e.extension=c.extension),"      \
+    " (SELECT json_object('id', l.id, 'phone', l.phone, 'name', l.name) FROM leads l"              \
+    "  WHERE l.tenant_id=c.tenant_id AND l.phone=CASE c.direction WHEN 'outbound' THEN"            \
+    "  c.to_e164 WHEN 'internal' THEN NULL ELSE c.from_e164 END)"
+enum { COL_SORT_TS = 28, COL_EMPLOYEE = 29, COL_LEAD = 30 };
 
 static json_t *col_str(sqlite3_stmt *st, int i)
 {
@@ -227,6 +232,17 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
     json_object_set_new(o, "metadata", meta ? meta : json_object());
     json_object_set_new(o, "legs",
                         legs_of(db, tenant_id, (const char *)sqlite3_column_text(st, 0)));
+    static const struct {
+        int col;
+        const char *name;
+    } links[] = {{COL_EMPLOYEE, "employee"}, {COL_LEAD, "lead"}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = NULL;
+        if (sqlite3_column_type(st, links[i].col) != SQLITE_NULL)
+            v = json_loadb((const char *)sqlite3_column_text(st, links[i].col),
+                           (size_t)sqlite3_column_bytes(st, links[i].col), 0, NULL);
+        json_object_set_new(o, links[i].name, v ? v : json_null());
+    }
     json_object_set_new(o, "over_limit", json_boolean(sqlite3_column_int(st, 24)));
     json_object_set_new(o, "event_count", col_num(st, 25));
     char buf[40];

@@ -22,6 +22,7 @@ enum {
     ST_EVT_FOR_CALL,
     ST_CALL_UPSERT,
     ST_LEG_UPSERT,
+    ST_LEAD_ADD,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -64,6 +65,11 @@ static const char *const sql[ST_COUNT] = {
         " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1",
     [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
                       " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
+    /* an unknown external number becomes a lead (docs/directory.md) */
+    [ST_LEAD_ADD] = "INSERT INTO leads(tenant_id, id, phone, phone_raw, name, source, created_at)"
+                    " VALUES(?1,(SELECT COALESCE(MAX(id),0)+1 FROM leads WHERE tenant_id=?1),"
+                    "?2,?3,?4,'call',?5) ON CONFLICT(tenant_id, phone) DO UPDATE SET"
+                    " name=COALESCE(leads.name, excluded.name)", /* fills, never renames */
     /* Transaction control is prepared once too: sqlite3_exec would parse it on every job. */
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -323,6 +329,19 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
     sqlite3_bind_int64(st, 28, created_at);
     rc = step_done(st);
     free(meta);
+    /* the external party: the caller of an inbound call, the callee of an outbound one */
+    const char *party = c->direction == CH_DIR_OUTBOUND   ? c->to
+                        : c->direction == CH_DIR_INTERNAL ? NULL
+                                                          : c->from;
+    if (rc == SQLITE_OK && !job->no_auto_leads && party && party[0] == '+') {
+        st = w->st[ST_LEAD_ADD];
+        sqlite3_bind_int64(st, 1, job->tenant_id);
+        sqlite3_bind_text(st, 2, party, -1, SQLITE_STATIC);
+        ch_bind_text(st, 3, c->direction == CH_DIR_OUTBOUND ? c->to_raw : c->from_raw);
+        ch_bind_text(st, 4, c->direction == CH_DIR_OUTBOUND ? NULL : c->caller_name);
+        sqlite3_bind_int64(st, 5, w->now);
+        rc = step_done(st);
+    }
     for (size_t i = 0; rc == SQLITE_OK && i < m.nlegs; i++) {
         json_t *lj = ch_callstate_json(&m.legs[i], true);
         char *state = json_dumps(lj, JSON_COMPACT);

@@ -58,6 +58,7 @@ struct ch_write_job {
     const char *tenant_tz, *tenant_country;
     int64_t monthly_limit;
     bool hard_limit;
+    bool no_auto_leads; /* the tenant turned off creating leads for unknown numbers */
     ch_event **events;
     size_t n;
     const char *request_id;
@@ -155,6 +156,14 @@ int ch_admin_tenant_list(const char *db, json_t **out);
 int ch_admin_tenant_get(const char *db, const char *slug, ch_tenant *out);
 int ch_admin_credential_add(const char *db, int64_t tenant_id, const ch_credential *c,
                             int64_t *id_out);
+/* The directory (docs/directory.md): an employee by extension, a lead by E.164 number. Adding
+ * an existing one updates its name (and email); *id_out is its id. */
+int ch_admin_employee_add(const char *db, int64_t tenant_id, const char *extension,
+                          const char *name, const char *email, int64_t *id_out);
+int ch_admin_lead_add(const char *db, int64_t tenant_id, const char *phone_e164,
+                      const char *phone_raw, const char *name, int64_t *id_out);
+/* {"employees": [...]} or {"leads": [...]}, oldest first. which: "employees" | "leads". */
+int ch_admin_directory_list(const char *db, int64_t tenant_id, const char *which, json_t **out);
 /* Creates an API key; *key_out is the full key, shown once (caller frees). */
 int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
 

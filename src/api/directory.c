@@ -1,0 +1,90 @@
+/* GET/POST /v1/employees and /v1/leads: the tenant's directory through the API key
+ * (docs/directory.md). POST adds, or updates the name/email of an existing entry. */
+#include "http/request.h"
+#include "util/mem.h"
+#include "util/phone.h"
+#include "util/result.h"
+
+#include <string.h>
+
+static const char *member(json_t *o, const char *k, size_t max, bool *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return NULL;
+    if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > max ||
+        memchr(json_string_value(v), 0, json_string_length(v)))
+        *bad = true;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post)
+{
+    int64_t tid = 0;
+    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    const char *db = r->srv->cfg->db;
+    bool emp = strcmp(which, "employees") == 0;
+    if (!post) {
+        json_t *list;
+        if (ch_admin_directory_list(db, tid, which, &list) != CH_OK)
+            return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+        return ch_reply_json(r, 200, list);
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return ch_reply_error(r, 400, "malformed_json", NULL, "the body must be a JSON object");
+    }
+    enum MHD_Result ret;
+    bool bad_key = false, bad_name = false, bad_email = false;
+    const char *key = member(body, emp ? "extension" : "phone", emp ? 32 : 64, &bad_key);
+    const char *name = member(body, "name", 256, &bad_name);
+    const char *email = emp ? member(body, "email", 256, &bad_email) : NULL;
+    if (!key || bad_key || bad_name || bad_email) {
+        const char *f = !key || bad_key ? (emp ? "extension" : "phone")
+                        : bad_name      ? "name"
+                                        : "email";
+        ret = ch_reply_error(r, 422, "invalid_record", f,
+                             "%s is required as a string of sensible length", f);
+        goto out;
+    }
+    int64_t id = 0;
+    int rc;
+    if (emp) {
+        rc = ch_admin_employee_add(db, tid, key, name, email, &id);
+    } else {
+        ch_tenant t;
+        if (ch_store_tenant_by_id(r->srv->store, tid, &t) != CH_OK) {
+            ret = ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+            goto out;
+        }
+        char e164[24];
+        bool ok = ch_phone_e164(key, t.country, e164, sizeof e164);
+        ch_tenant_clear(&t);
+        if (!ok) {
+            ret = ch_reply_error(r, 422, "invalid_record", "phone", "phone is not a phone number");
+            goto out;
+        }
+        rc = ch_admin_lead_add(db, tid, e164, key, name, &id);
+    }
+    if (rc != CH_OK) {
+        ret =
+            ch_reply_error(r, 503, "store_unavailable", NULL, "the directory could not be written");
+        goto out;
+    }
+    json_t *list;
+    json_t *found = NULL;
+    if (ch_admin_directory_list(db, tid, which, &list) == CH_OK) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(json_object_get(list, which), i, o)
+        {
+            if (json_integer_value(json_object_get(o, "id")) == id) found = json_incref(o);
+        }
+        json_decref(list);
+    }
+    ret = ch_reply_json(r, 201, found ? found : json_pack("{s:I}", "id", (json_int_t)id));
+out:
+    json_decref(body);
+    return ret;
+}
