@@ -55,6 +55,8 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         rc = copy(c->listen, sizeof c->listen, value);
     else if (IS("server", "public_url"))
         rc = copy(c->public_url, sizeof c->public_url, value);
+    else if (IS("server", "ucm_tcp_listen"))
+        rc = copy(c->ucm_tcp_listen, sizeof c->ucm_tcp_listen, value);
     else if (IS("server", "threads")) {
         if (!(rc = parse_num(value, 1, 256, &n))) c->threads = (int)n;
     } else if (IS("server", "max_body")) {
@@ -126,6 +128,7 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
     } map[] = {
         {"CALLHOOK_LISTEN", "server", "listen"},
         {"CALLHOOK_PUBLIC_URL", "server", "public_url"},
+        {"CALLHOOK_UCM_TCP_LISTEN", "server", "ucm_tcp_listen"},
         {"CALLHOOK_THREADS", "server", "threads"},
         {"CALLHOOK_MAX_BODY", "server", "max_body"},
         {"CALLHOOK_MAX_RECORDS", "server", "max_records"},

@@ -9,6 +9,7 @@ typedef struct {
     char listen[128];
     char db[1024];
     char public_url[1024];
+    char ucm_tcp_listen[128]; /* "" = off; ADDR:PORT of the Grandstream CDR TCP output listener */
     char log_file[1024];
     int log_level;
     size_t max_body;

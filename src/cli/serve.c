@@ -1,10 +1,12 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "http/server.h"
+#include "http/ucm_tcp.h"
 #include "store/store.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/result.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +19,9 @@
 
 int ch_cmd_serve(int argc, char **argv)
 {
-    static const char *const valued[] = {"config",       "db",       "listen",   "public-url",
-                                         "log-level",    "log-file", "max-body", "threads",
-                                         "db-max-bytes", NULL};
+    static const char *const valued[] = {
+        "config",   "db",      "listen",       "public-url",     "log-level", "log-file",
+        "max-body", "threads", "db-max-bytes", "ucm-tcp-listen", NULL};
     ch_args a;
     int lock_fd = -1;
     int rc = ch_args_init(&a, argc, argv, valued);
@@ -30,7 +32,7 @@ int ch_cmd_serve(int argc, char **argv)
         {"listen", "server", "listen"},         {"public-url", "server", "public_url"},
         {"log-level", "log", "level"},          {"log-file", "log", "file"},
         {"max-body", "server", "max_body"},     {"threads", "server", "threads"},
-        {"db-max-bytes", "store", "max_bytes"},
+        {"db-max-bytes", "store", "max_bytes"}, {"ucm-tcp-listen", "server", "ucm_tcp_listen"},
     };
     char err[512];
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
@@ -105,6 +107,22 @@ int ch_cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    ch_ucm_tcp *ucm = NULL;
+    if (cfg->ucm_tcp_listen[0]) {
+        int uport = 0;
+        if (ch_ucm_tcp_start(&ucm, cfg, store, &uport) != CH_OK) {
+            ch_server_stop(srv, 1000);
+            ch_store_close(store);
+            rc = 1;
+            goto out;
+        }
+        ch_logline ul;
+        if (ch_log_begin(&ul, CH_LOG_WARN, "ucm_tcp_listening", NULL)) {
+            ch_log_str(&ul, "address", cfg->ucm_tcp_listen);
+            ch_log_int(&ul, "port", uport);
+            ch_log_end(&ul);
+        }
+    }
     ch_logline l;
     if (ch_log_begin(&l, CH_LOG_WARN, "listening", NULL)) {
         ch_log_str(&l, "address", cfg->listen);
@@ -130,6 +148,7 @@ int ch_cmd_serve(int argc, char **argv)
         break;
     }
     ch_server_stop(srv, 25000);
+    ch_ucm_tcp_stop(ucm);
     ch_store_close(store);
     ch_log_msg(CH_LOG_WARN, "stopped", NULL);
     rc = 0;

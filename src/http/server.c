@@ -395,7 +395,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
+int ch_parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
 {
     memset(ss, 0, sizeof *ss);
     char host[128] = "";
@@ -441,7 +441,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
 {
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (parse_listen(cfg->listen, &ss, &v6)) {
+    if (ch_parse_listen(cfg->listen, &ss, &v6)) {
         ch_log_msg(CH_LOG_ERROR, "config", "listen must be ADDR:PORT");
         return CH_EINVAL;
     }
