@@ -1,5 +1,6 @@
 #include "http/ucm_tcp.h"
 #include "http/server.h"
+#include "providers/ucm.h"
 #include "providers/provider.h"
 #include "util/cidr.h"
 #include "util/log.h"
@@ -36,48 +37,6 @@ typedef struct {
     int fd;
     struct sockaddr_storage peer;
 } conn;
-
-/* The UCM6202 CSV column order (docs/providers.md, field table). */
-static const char *const csv_columns[] = {
-    "AcctId",         "accountcode",    "src",         "dst",          "dcontext",
-    "clid",           "channel",        "dstchannel",  "lastapp",      "lastdata",
-    "start",          "answer",         "end",         "duration",     "billsec",
-    "disposition",    "amaflags",       "uniqueid",    "userfield",    "channel_ext",
-    "dstchannel_ext", "service",        "caller_name", "recordfiles",  "dstanswer",
-    "chanext",        "dstchanext",     "session",     "action_owner", "action_type",
-    "src_trunk_name", "dst_trunk_name", "sn"};
-
-/* One CSV line, values optionally quoted with ' (the UCM's quote character) → JSON row. */
-static json_t *csv_row(const char *line, size_t len)
-{
-    json_t *row = json_object();
-    size_t col = 0, i = 0;
-    char *v = ch_malloc(len + 1);
-    while (i <= len && col < sizeof csv_columns / sizeof *csv_columns) {
-        size_t n = 0;
-        if (i < len && line[i] == '\'') {
-            for (i++; i < len && line[i] != '\''; i++)
-                v[n++] = line[i];
-            i++; /* the closing quote */
-            while (i < len && line[i] != ',')
-                i++;
-        } else {
-            for (; i < len && line[i] != ','; i++)
-                v[n++] = line[i];
-        }
-        v[n] = '\0';
-        json_t *s = n ? json_stringn(v, n) : NULL;
-        if (s) json_object_set_new(row, csv_columns[col], s);
-        col++;
-        i++; /* the comma */
-    }
-    free(v);
-    if (col < 16) { /* not a CDR line */
-        json_decref(row);
-        return NULL;
-    }
-    return row;
-}
 
 /* The tenant whose ucm source allow-lists this address; 0 when none or more than one do. */
 static int64_t tenant_of(ch_store *s, const struct sockaddr *peer)
@@ -193,7 +152,7 @@ static bool drain(ch_ucm_tcp *t, const ch_tenant *tenant, char *buf, size_t *len
             char *nl = memchr(buf + off, '\n', *len - off);
             if (!nl && !at_eof) break;
             size_t n = nl ? (size_t)(nl - (buf + off)) : *len - off;
-            json_t *row = csv_row(buf + off, n);
+            json_t *row = ch_ucm_csv_row(buf + off, n);
             if (row) {
                 char *text = json_dumps(row, JSON_COMPACT);
                 json_decref(row);

@@ -8,6 +8,7 @@
  * idempotency key is (session, AcctId), as the UCM numbers its CDR rows. */
 #include "providers/cdr.h"
 #include "providers/provider.h"
+#include "providers/ucm.h"
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -192,6 +193,48 @@ out:
     return rc;
 }
 
+/* The UCM6202 CSV column order (docs/providers.md, field table). */
+static const char *const csv_columns[] = {
+    "AcctId",         "accountcode",    "src",         "dst",          "dcontext",
+    "clid",           "channel",        "dstchannel",  "lastapp",      "lastdata",
+    "start",          "answer",         "end",         "duration",     "billsec",
+    "disposition",    "amaflags",       "uniqueid",    "userfield",    "channel_ext",
+    "dstchannel_ext", "service",        "caller_name", "recordfiles",  "dstanswer",
+    "chanext",        "dstchanext",     "session",     "action_owner", "action_type",
+    "src_trunk_name", "dst_trunk_name", "sn"};
+
+/* One CSV line, values optionally quoted with ' (the UCM's quote character) → JSON row. */
+json_t *ch_ucm_csv_row(const char *line, size_t len)
+{
+    json_t *row = json_object();
+    size_t col = 0, i = 0;
+    char *v = ch_malloc(len + 1);
+    while (i <= len && col < sizeof csv_columns / sizeof *csv_columns) {
+        size_t n = 0;
+        if (i < len && line[i] == '\'') {
+            for (i++; i < len && line[i] != '\''; i++)
+                v[n++] = line[i];
+            i++; /* the closing quote */
+            while (i < len && line[i] != ',')
+                i++;
+        } else {
+            for (; i < len && line[i] != ','; i++)
+                v[n++] = line[i];
+        }
+        v[n] = '\0';
+        json_t *s = n ? json_stringn(v, n) : NULL;
+        if (s) json_object_set_new(row, csv_columns[col], s);
+        col++;
+        i++; /* the comma */
+    }
+    free(v);
+    if (col < 16) { /* not a CDR line */
+        json_decref(row);
+        return NULL;
+    }
+    return row;
+}
+
 /* Some firmware sends JSON as text/plain */
 static const char *const content_types[] = {"application/json", "text/plain", NULL};
 
@@ -201,5 +244,7 @@ const ch_provider ch_provider_ucm = {
     .parse = parse,
     .title = "Grandstream UCM / CloudUCM CDR real-time output (HTTP, JSON)",
     .auth = "HTTP Basic (the username and password set in the UCM), or a source-IP allow-list",
-    .fields = "a flat CDR, an array or {\"cdr_root\": [...]} with main_cdr / sub_cdr_N: AcctId, session, src, dst, clid, caller_name, start, answer, end, duration, billsec, disposition, userfield, dstanswer, recordfiles, uniqueid, action_type",
+    .fields = "a flat CDR, an array or {\"cdr_root\": [...]} with main_cdr / sub_cdr_N: AcctId, "
+              "session, src, dst, clid, caller_name, start, answer, end, duration, billsec, "
+              "disposition, userfield, dstanswer, recordfiles, uniqueid, action_type",
 };
