@@ -103,8 +103,10 @@ int ch_cmd_tenant_add(int argc, char **argv)
     }
     if (!t.slug || a.npositional != 1) return fail(&a, 2, "usage: %s", "callhook tenant add SLUG");
     if (!slug_ok(t.slug))
-        return fail(&a, 2, "invalid slug '%s': use 1-63 of a-z 0-9 -, starting with a letter or "
-                           "digit", t.slug);
+        return fail(&a, 2,
+                    "invalid slug '%s': use 1-63 of a-z 0-9 -, starting with a letter or "
+                    "digit",
+                    t.slug);
     if (t.timezone && !ch_tz_valid(t.timezone))
         return fail(&a, 2, "unknown time zone '%s' (an IANA name such as Asia/Jerusalem)",
                     t.timezone);
@@ -119,8 +121,7 @@ int ch_cmd_tenant_add(int argc, char **argv)
     if (limit) {
         char *end;
         long long v = strtoll(limit, &end, 10);
-        if (*end || end == limit || v < 0)
-            return fail(&a, 2, "invalid --monthly-limit %s", limit);
+        if (*end || end == limit || v < 0) return fail(&a, 2, "invalid --monthly-limit %s", limit);
         t.monthly_limit = v;
     }
     int64_t id;
@@ -130,10 +131,9 @@ int ch_cmd_tenant_add(int argc, char **argv)
     if (a.json) {
         print_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "id", (json_int_t)id,
                              "slug", t.slug, "name", t.name ? t.name : t.slug, "timezone",
-                             t.timezone ? t.timezone : "UTC", "country",
-                             t.country ? t.country : "", "monthly_limit",
-                             (json_int_t)t.monthly_limit, "hard_limit", t.hard_limit,
-                             "features", t.features ? t.features : "enrichment"));
+                             t.timezone ? t.timezone : "UTC", "country", t.country ? t.country : "",
+                             "monthly_limit", (json_int_t)t.monthly_limit, "hard_limit",
+                             t.hard_limit, "features", t.features ? t.features : "enrichment"));
     } else {
         printf("Tenant '%s' created (id %lld, time zone %s).\n\nNext:\n"
                "  callhook source add %s generic --token <secret>   # where calls come from\n"
@@ -179,10 +179,9 @@ int ch_cmd_tenant_list(int argc, char **argv)
     return 0;
 }
 
-static json_t *source_info(ch_args *a, const char *slug, const char *provider, int64_t cred_id,
-                           const ch_credential *c)
+static json_t *source_info(const char *base, const char *slug, const char *provider,
+                           int64_t cred_id, const ch_credential *c)
 {
-    char *base = base_url(a);
     char *url = ch_asprintf("%s/hooks/%s/%s", base, slug, provider);
     const ch_provider *p = ch_provider_find(provider);
     json_t *auth = json_array();
@@ -195,14 +194,13 @@ static json_t *source_info(ch_args *a, const char *slug, const char *provider, i
                           "POST", "content_type", p->content_types[0], "auth", auth, "allow_ips",
                           c->allow_ips ? c->allow_ips : "");
     free(url);
-    free(base);
     return o;
 }
 
 int ch_cmd_source_add(int argc, char **argv)
 {
-    static const char *const valued[] = {"config", "db",     "username", "password", "token",
-                                         "secret", "allow-ip", "public-url", "listen", NULL};
+    static const char *const valued[] = {"config", "db",       "username",   "password", "token",
+                                         "secret", "allow-ip", "public-url", "listen",   NULL};
     ch_args a;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) {
@@ -214,8 +212,7 @@ int ch_cmd_source_add(int argc, char **argv)
     const char *user = ch_arg(&a, "username"), *pass = ch_arg(&a, "password");
     const char *token = ch_arg(&a, "token"), *secret = ch_arg(&a, "secret");
     char *allow = ch_arg_joined(&a, "allow-ip");
-    char *base = base_url(&a); /* consumes --public-url / --listen */
-    free(base);
+    char *base = base_url(&a); /* consumes --public-url / --listen: read once */
     ch_tenant t = {0};
     char pwhash[CH_PWHASH_MAX], tokhash[CH_SHA256_HEX];
     if ((rc = ch_args_finish(&a))) goto out;
@@ -224,8 +221,17 @@ int ch_cmd_source_add(int argc, char **argv)
         fprintf(stderr, "callhook: usage: callhook source add SLUG PROVIDER [options]\n");
         goto out;
     }
-    if (!ch_provider_find(provider)) {
-        fprintf(stderr, "callhook: unknown provider '%s' (known: generic)\n", provider);
+    const ch_provider *prov = ch_provider_find(provider);
+    if (!prov) {
+        fprintf(stderr, "callhook: unknown provider '%s' (known: %s)\n", provider,
+                ch_provider_names());
+        goto out;
+    }
+    if (secret && !prov->verify) {
+        fprintf(stderr,
+                "callhook: %s requests carry no signature to check with --secret; use "
+                "--token, --username/--password or --allow-ip\n",
+                provider);
         goto out;
     }
     if ((user != NULL) != (pass != NULL)) {
@@ -242,8 +248,7 @@ int ch_cmd_source_add(int argc, char **argv)
         goto out;
     }
     if (allow && !ch_cidr_list_valid(allow)) {
-        fprintf(stderr, "callhook: invalid --allow-ip '%s' (CIDR such as 203.0.113.0/24)\n",
-                allow);
+        fprintf(stderr, "callhook: invalid --allow-ip '%s' (CIDR such as 203.0.113.0/24)\n", allow);
         goto out;
     }
     rc = 1;
@@ -276,7 +281,7 @@ int ch_cmd_source_add(int argc, char **argv)
         fprintf(stderr, "callhook: cannot write to %s\n", a.db);
         goto out;
     }
-    json_t *info = source_info(&a, slug, provider, id, &c);
+    json_t *info = source_info(base, slug, provider, id, &c);
     if (a.json) {
         print_json(info);
     } else {
@@ -285,18 +290,29 @@ int ch_cmd_source_add(int argc, char **argv)
                "  URL:          %s\n  Method:       POST\n  Content-Type: %s\n",
                (long long)id, slug, provider, url,
                json_string_value(json_object_get(info, "content_type")));
-        if (user) printf("  Auth:         HTTP Basic, username '%s' and the password you chose\n", user);
+        if (user)
+            printf("  Auth:         HTTP Basic, username '%s' and the password you chose\n", user);
         if (token)
-            printf("  Auth:         header 'Authorization: Bearer <token>' or 'X-Api-Key: <token>'\n");
+            printf(
+                "  Auth:         header 'Authorization: Bearer <token>' or 'X-Api-Key: <token>'\n");
         if (allow) printf("  Allowed from: %s\n", allow);
-        printf("\nTry it:\n  curl -sS %s -H 'Content-Type: application/json' %s\\\n"
-               "    -d '{\"call_id\":\"test-1\",\"status\":\"ended\",\"from\":\"+14155550100\"}'\n",
-               url, token ? "-H 'Authorization: Bearer <token>' " : user ? "-u USER:PASS " : "");
+        if (strcmp(provider, "generic") == 0)
+            printf("\nTry it:\n  curl -sS %s -H 'Content-Type: application/json' %s\\\n"
+                   "    -d "
+                   "'{\"call_id\":\"test-1\",\"status\":\"ended\",\"from\":\"+14155550100\"}'\n",
+                   url,
+                   token  ? "-H 'Authorization: Bearer <token>' "
+                   : user ? "-u USER:PASS "
+                          : "");
+        else
+            printf("\nSetup page (fields, example): curl -sS %s\nSee docs/providers.md#%s.\n", url,
+                   provider);
         json_decref(info);
     }
     rc = 0;
 out:
     ch_tenant_clear(&t);
+    free(base);
     free(allow);
     ch_args_free(&a);
     return rc;

@@ -2,6 +2,7 @@
  * events to the writer and suspend until they are durable (docs/write-path.md). */
 #include "http/metrics.h"
 #include "http/request.h"
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -223,6 +224,22 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
             return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
     }
     if (rc == CH_OK) cred_id = creds[matched].id;
+    if (rc == CH_OK && !tenant_slug && !creds[matched].token_hash &&
+        !creds[matched].password_hash && !creds[matched].signing_secret) {
+        /* an address-only source on a URL shared by every tenant: if another tenant trusts the
+         * same address, the delivery's owner cannot be told — refuse instead of guessing */
+        for (size_t i = 0; i < ncreds; i++) {
+            const ch_credential *o = &creds[i];
+            if (o->tenant_id != creds[matched].tenant_id && !o->token_hash && !o->password_hash &&
+                !o->signing_secret && o->allow_ips && *o->allow_ips &&
+                ch_cidr_list_match(o->allow_ips, peer)) {
+                ch_credentials_free(creds, ncreds);
+                return ch_reply_error(r, 401, "unauthorized", NULL,
+                                      "several tenants trust this address on this shared URL; "
+                                      "give each tenant's sender its own ?token=");
+            }
+        }
+    }
     if (rc == CH_OK && !tenant_slug) {
         int rc2 = ch_store_tenant_by_id(srv->store, creds[matched].tenant_id, &r->tenant);
         if (rc2 != CH_OK) {
@@ -288,8 +305,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
             ch_log_str(&l, "reason", r->parsed.ignored);
             ch_log_end(&l);
         }
-        return ch_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ignored", "message",
-                                               r->parsed.ignored));
+        return ch_reply_json(
+            r, 200, json_pack("{s:s, s:s}", "status", "ignored", "message", r->parsed.ignored));
     }
     if (n == 0) {
         /* every record of a batch was rejected: answer without a write */

@@ -75,10 +75,9 @@ int ch_cdr_direction(const char *userfield, const char *dcontext, const char *ch
         starts(dcontext, "from-trunk") || starts(dcontext, "from-did") ||
         starts(dcontext, "inbound"))
         return CH_DIR_INBOUND;
-    if (starts(dcontext, "from-internal") || starts(dcontext, "ext-local")) {
-        /* an internal context dialling out through a trunk is outbound */
-        return CH_DIR_INTERNAL;
-    }
+    /* an internal context; the Asterisk adapter turns it outbound when the call leaves
+     * through a trunk or dials a full number */
+    if (starts(dcontext, "from-internal") || starts(dcontext, "ext-local")) return CH_DIR_INTERNAL;
     (void)channel;
     return CH_DIR_UNKNOWN;
 }
@@ -144,7 +143,8 @@ int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, char 
     static const char *const times[] = {"start", "answer", "end"};
     int64_t *dst[] = {&e->started_at, &e->answered_at, &e->ended_at};
     for (int i = 0; i < 3; i++)
-        if (ch_cdr_get(row, times[i], v, sizeof v) && cdr_time(v, req->tenant_tz, dst[i]))
+        if (ch_cdr_get(row, times[i], v, sizeof v) && strncmp(v, "0000-00-00", 10) != 0 &&
+            cdr_time(v, req->tenant_tz, dst[i]))
             return fail(err, errsz, field, fieldsz, times[i],
                         "must be a time (YYYY-MM-DD HH:MM:SS, RFC 3339 or Unix seconds)");
     static const char *const counts[] = {"duration", "billsec"};

@@ -71,6 +71,8 @@ typedef struct {
 } ch_provider;
 
 const ch_provider *ch_provider_find(const char *name);
+/* "generic, ucm, …": every provider's name (for messages). */
+const char *ch_provider_names(void);
 /* True when content_type (parameters ignored, case-insensitive) is one p accepts. */
 bool ch_provider_accepts(const ch_provider *p, const char *content_type);
 

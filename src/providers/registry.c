@@ -26,6 +26,16 @@ const char *ch_raw_header(const ch_raw_request *req, const char *name)
     return req && req->header ? req->header(req->header_ctx, name) : NULL;
 }
 
+const char *ch_provider_names(void)
+{
+    static char names[256];
+    if (!names[0])
+        for (size_t i = 0; i < sizeof providers / sizeof *providers; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     providers[i]->name);
+    return names;
+}
+
 const ch_provider *ch_provider_find(const char *name)
 {
     if (!name) return NULL;

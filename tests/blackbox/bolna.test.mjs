@@ -120,6 +120,22 @@ test('POST /api/webhooks/bolna/call-status?token=…: the tenant owns the token'
   assert.equal(r.status, 401);
 });
 
+test('the shared URL refuses to guess when two tenants trust the same address', T, async () => {
+  cli(db, ['tenant', 'add', 'lab', '--timezone', 'UTC', '--country', '1']);
+  cli(db, ['source', 'add', 'lab', 'bolna', '--allow-ip', '127.0.0.0/8,::1/128']);
+  const body = { ...JSON.parse(fixture('bolna/completed.json')), id: `shared-${process.pid}` };
+  // give the source cache time to expire, then post without a token
+  await new Promise((r) => setTimeout(r, 2100));
+  const r = await fetch(`${S.url}/api/webhooks/bolna/call-status`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal(r.status, 401);
+  assert.match((await r.json()).message, /several tenants/);
+  // the per-tenant URL still works for the address-only source
+  const ok = await post({ ...body, id: `own-${process.pid}` });
+  assert.equal(ok.status, 200);
+});
+
 test('the server exits 0 on SIGTERM', T, async () => {
   assert.deepEqual(await S.stop(), { code: 0, signal: null }, S.logs().slice(-3000));
 });
