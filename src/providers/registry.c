@@ -15,10 +15,11 @@ extern const ch_provider ch_provider_twilio;
 extern const ch_provider ch_provider_bolna;
 extern const ch_provider ch_provider_retell;
 extern const ch_provider ch_provider_vapi;
+extern const ch_provider ch_provider_freeswitch;
 
 static const ch_provider *const providers[] = {
     &ch_provider_generic, &ch_provider_ucm,    &ch_provider_asterisk, &ch_provider_twilio,
-    &ch_provider_bolna,   &ch_provider_retell, &ch_provider_vapi,
+    &ch_provider_bolna,   &ch_provider_retell, &ch_provider_vapi,     &ch_provider_freeswitch,
 };
 
 const char *ch_raw_header(const ch_raw_request *req, const char *name)
