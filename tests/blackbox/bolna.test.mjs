@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { cli, tmpDir, cleanup, startServer, fixture, postHook, apiGet, omit, listAllCalls } from './lib.mjs';
+import { cli, tmpDir, cleanup, startServer, fixture, postHook, apiGet, omit, listAllCalls, permutations } from './lib.mjs';
 
 const T = { timeout: 120_000 };
 let dir, db, S;
@@ -39,7 +39,7 @@ const files = ['ringing', 'in-progress', 'call-disconnected', 'completed'];
 
 test('every order of the four status posts, with repeats, gives the final call', T, async () => {
   const bodies = files.map((f) => JSON.parse(fixture(`bolna/${f}.json`)));
-  const orders = [[0, 1, 2, 3], [3, 2, 1, 0], [2, 3, 0, 1], [3, 0, 2, 1], [1, 3, 2, 0]];
+  const orders = permutations(4); // all 24
   const finals = [];
   for (const [n, order] of orders.entries()) {
     const id = `exec-${process.pid}-${n}`;

@@ -237,3 +237,37 @@ export function httpChunked(url, { method = 'POST', headers = {}, chunks = [], t
     req.end();
   });
 }
+
+// Every permutation of [0, n) (Heap's algorithm); for n <= 5 that is at most 120 orders.
+export function permutations(n) {
+  const a = [...Array(n).keys()], out = [a.slice()], c = Array(n).fill(0);
+  for (let i = 1; i < n;) {
+    if (c[i] < i) {
+      const j = i % 2 ? c[i] : 0;
+      [a[j], a[i]] = [a[i], a[j]];
+      out.push(a.slice());
+      c[i]++;
+      i = 1;
+    } else {
+      c[i++] = 0;
+    }
+  }
+  return out;
+}
+
+// k distinct random orders of [0, n), always including the identity and its reverse; seeded so
+// a failure names an order that can be replayed.
+export function sampleOrders(n, k, seed = 20261123) {
+  let s = seed >>> 0;
+  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const seen = new Set(), out = [];
+  const add = (o) => { const key = o.join(','); if (!seen.has(key)) { seen.add(key); out.push(o); } };
+  add([...Array(n).keys()]);
+  add([...Array(n).keys()].reverse());
+  while (out.length < k) {
+    const o = [...Array(n).keys()];
+    for (let i = n - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [o[i], o[j]] = [o[j], o[i]]; }
+    add(o);
+  }
+  return out;
+}

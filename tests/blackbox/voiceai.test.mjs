@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
-import { cli, tmpDir, cleanup, startServer, postHook, apiGet, omit, listAllCalls } from './lib.mjs';
+import { cli, tmpDir, cleanup, startServer, postHook, apiGet, omit, listAllCalls, permutations } from './lib.mjs';
 
 const T = { timeout: 120_000 };
 const RETELL_KEY = 'key_retell_webhook_badge_123';
@@ -44,7 +44,7 @@ const retellCall = (id, extra = {}) => ({
 
 test('Retell: call_started, call_ended, call_analyzed in every order converge', T, async () => {
   const finals = [];
-  const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]];
+  const orders = permutations(3); // all 6
   for (const [n, order] of orders.entries()) {
     const id = `ret-${process.pid}-${n}`;
     const ended = retellCall(id, { call_status: 'ended', end_timestamp: 1714608491736, duration_ms: 15791,
