@@ -76,6 +76,7 @@ static ch_event *make_event(long i, const char *run)
     e->raw = ch_strdup(raw);
     e->raw_len = strlen(raw);
     e->content_type = ch_strdup("application/json");
+    ch_event_normalise(e, "1");
     ch_event_prepare(e);
     return e;
 }

@@ -146,6 +146,7 @@ int ch_cmd_import(int argc, char **argv)
             e->raw_len = len;
             free(e->content_type);
             e->content_type = ch_strdup("text/csv");
+            ch_event_normalise(e, t.country);
             ch_event_prepare(e);
             im.evs[im.n++] = e;
             if (im.n == CHUNK) flush(&im);

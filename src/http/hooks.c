@@ -322,8 +322,10 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         return ret;
     }
 
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        ch_event_normalise(r->events[i], r->tenant.country);
         ch_event_prepare(r->events[i]);
+    }
     ch_write_job_init(&r->job, r->events, n);
     r->job.tenant_id = r->tenant.id;
     r->job.tenant_tz = r->tenant.timezone;

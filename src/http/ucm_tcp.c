@@ -95,6 +95,7 @@ static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *jso
     size_t n = 0;
     for (size_t i = 0; i < parsed.n; i++)
         if (parsed.records[i].event) {
+            ch_event_normalise(parsed.records[i].event, tenant->country);
             ch_event_prepare(parsed.records[i].event);
             evs[n++] = parsed.records[i].event;
         }

@@ -38,6 +38,19 @@ static void take_str(char **dst, const char *src, bool fill_only)
     *dst = ch_strdup(src);
 }
 
+/* A number and its E.164 form move together: the E.164 form is the winner's, or NULL (then
+ * derive() normalises the raw form itself, for events stored before they carried it). */
+static void take_number(char **raw, char **e164, const char *src_raw, const char *src_e164,
+                        bool fill_only)
+{
+    if (!src_raw || !*src_raw) return;
+    if (fill_only && *raw) return;
+    free(*raw);
+    free(*e164);
+    *raw = ch_strdup(src_raw);
+    *e164 = src_e164 ? ch_strdup(src_e164) : NULL;
+}
+
 static void min_time(int64_t *dst, int64_t v)
 {
     if (v == CH_TIME_UNSET) return;
@@ -55,8 +68,8 @@ static void apply(ch_callstate *s, const ch_event *e)
     if (e->direction != CH_DIR_UNKNOWN) s->direction = e->direction;
     if (e->status > s->status) s->status = e->status;
     if (e->disposition > s->disposition) s->disposition = e->disposition;
-    take_str(&s->from_raw, e->from_raw, false);
-    take_str(&s->to_raw, e->to_raw, false);
+    take_number(&s->from_raw, &s->from, e->from_raw, e->from_e164, false);
+    take_number(&s->to_raw, &s->to, e->to_raw, e->to_e164, false);
     take_str(&s->caller_name, e->caller_name, false);
     take_str(&s->extension, e->extension, false);
     take_str(&s->recording_url, e->recording_url, false);
@@ -97,8 +110,8 @@ static void fill_from_legs(ch_callstate *s, const ch_callstate *legs)
     if (s->direction == CH_DIR_UNKNOWN) s->direction = legs->direction;
     if (s->status == CH_STATUS_NONE) s->status = legs->status;
     if (!call_live && s->disposition == CH_DISP_NONE) s->disposition = legs->disposition;
-    take_str(&s->from_raw, legs->from_raw, true);
-    take_str(&s->to_raw, legs->to_raw, true);
+    take_number(&s->from_raw, &s->from, legs->from_raw, legs->from, true);
+    take_number(&s->to_raw, &s->to, legs->to_raw, legs->to, true);
     take_str(&s->caller_name, legs->caller_name, true);
     take_str(&s->extension, legs->extension, true);
     take_str(&s->recording_url, legs->recording_url, true);
@@ -144,15 +157,15 @@ static void derive(ch_callstate *s, const char *country)
             s->ended_at >= s->answered_at)
             s->billsec = (s->ended_at - s->answered_at) / 1000;
     }
+    /* from/to: the E.164 form the winning event carried; else normalised here (events stored
+     * before events carried it); else the raw form ("E.164 where possible") */
     char e164[24];
-    free(s->from);
-    free(s->to);
-    s->from = s->to = NULL;
-    if (s->from_raw)
-        s->from = ch_strdup(ch_phone_e164(s->from_raw, country, e164, sizeof e164) ? e164
-                                                                                    : s->from_raw);
-    if (s->to_raw)
-        s->to = ch_strdup(ch_phone_e164(s->to_raw, country, e164, sizeof e164) ? e164 : s->to_raw);
+    char **pairs[2][2] = {{&s->from, &s->from_raw}, {&s->to, &s->to_raw}};
+    for (int i = 0; i < 2; i++) {
+        char **num = pairs[i][0], *raw = *pairs[i][1];
+        if (*num || !raw) continue;
+        *num = ch_strdup(ch_phone_e164(raw, country, e164, sizeof e164) ? e164 : raw);
+    }
 }
 
 static ch_callstate *leg_for(ch_merged *m, const char *id, size_t *cap)
@@ -224,18 +237,20 @@ static int cmp_str(const char *a, const char *b)
 int ch_callstate_cmp(const ch_callstate *a, const ch_callstate *b)
 {
     int c = 0;
-    const char *sa[] = {a->id, a->from, a->to, a->from_raw, a->to_raw, a->caller_name,
-                        a->extension, a->recording_url, a->transcript, a->summary,
-                        a->cost_currency};
-    const char *sb[] = {b->id, b->from, b->to, b->from_raw, b->to_raw, b->caller_name,
-                        b->extension, b->recording_url, b->transcript, b->summary,
-                        b->cost_currency};
+    const char *sa[] = {a->id,         a->from,        a->to,           a->from_raw,
+                        a->to_raw,     a->caller_name, a->extension,    a->recording_url,
+                        a->transcript, a->summary,     a->cost_currency};
+    const char *sb[] = {b->id,         b->from,        b->to,           b->from_raw,
+                        b->to_raw,     b->caller_name, b->extension,    b->recording_url,
+                        b->transcript, b->summary,     b->cost_currency};
     for (size_t i = 0; !c && i < sizeof sa / sizeof *sa; i++)
         c = cmp_str(sa[i], sb[i]);
-    const int64_t na[] = {a->direction, a->status, a->disposition, a->started_at, a->answered_at,
-                          a->ended_at, a->duration_sec, a->billsec, a->cost_micros};
-    const int64_t nb[] = {b->direction, b->status, b->disposition, b->started_at, b->answered_at,
-                          b->ended_at, b->duration_sec, b->billsec, b->cost_micros};
+    const int64_t na[] = {a->direction,    a->status,      a->disposition,
+                          a->started_at,   a->answered_at, a->ended_at,
+                          a->duration_sec, a->billsec,     a->cost_micros};
+    const int64_t nb[] = {b->direction,    b->status,      b->disposition,
+                          b->started_at,   b->answered_at, b->ended_at,
+                          b->duration_sec, b->billsec,     b->cost_micros};
     for (size_t i = 0; !c && i < sizeof na / sizeof *na; i++)
         c = cmp_i64(na[i], nb[i]);
     if (!c && (a->metadata || b->metadata))

@@ -1,5 +1,6 @@
 #include "store/model.h"
 #include "util/mem.h"
+#include "util/phone.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ void ch_event_free(ch_event *e)
     char **strs[] = {&e->provider,      &e->external_id,   &e->idem_key,     &e->kind,
                      &e->leg_id,        &e->from_raw,      &e->to_raw,       &e->caller_name,
                      &e->extension,     &e->recording_url, &e->transcript,   &e->summary,
-                     &e->cost_currency, &e->raw,           &e->content_type, &e->norm};
+                     &e->cost_currency, &e->raw,           &e->content_type, &e->norm,
+                     &e->from_e164,     &e->to_e164};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     json_decref(e->metadata);
@@ -124,6 +126,8 @@ json_t *ch_event_to_json(const ch_event *e)
     set_str(o, "disposition", ch_disposition_str(e->disposition));
     set_str(o, "from", e->from_raw);
     set_str(o, "to", e->to_raw);
+    set_str(o, "from_e164", e->from_e164);
+    set_str(o, "to_e164", e->to_e164);
     set_str(o, "caller_name", e->caller_name);
     set_str(o, "extension", e->extension);
     set_int(o, "started_at", e->started_at);
@@ -171,6 +175,8 @@ ch_event *ch_event_from_json(const json_t *o)
     e->disposition = p < 0 ? CH_DISP_NONE : (ch_disposition)p;
     e->from_raw = get_str(o, "from");
     e->to_raw = get_str(o, "to");
+    e->from_e164 = get_str(o, "from_e164");
+    e->to_e164 = get_str(o, "to_e164");
     e->caller_name = get_str(o, "caller_name");
     e->extension = get_str(o, "extension");
     e->started_at = get_int(o, "started_at");
@@ -190,6 +196,15 @@ ch_event *ch_event_from_json(const json_t *o)
         return NULL;
     }
     return e;
+}
+
+void ch_event_normalise(ch_event *e, const char *country)
+{
+    char v[24];
+    if (e->from_raw && !e->from_e164 && ch_phone_e164(e->from_raw, country, v, sizeof v))
+        e->from_e164 = ch_strdup(v);
+    if (e->to_raw && !e->to_e164 && ch_phone_e164(e->to_raw, country, v, sizeof v))
+        e->to_e164 = ch_strdup(v);
 }
 
 void ch_event_prepare(ch_event *e)

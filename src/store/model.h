@@ -53,6 +53,9 @@ typedef struct {
     ch_status status;
     ch_disposition disposition;
     char *from_raw, *to_raw, *caller_name, *extension;
+    /* from_raw / to_raw in E.164 when they read as full numbers, else NULL; filled on the
+     * request thread (ch_event_normalise) because the parser is too slow for the writer */
+    char *from_e164, *to_e164;
     int64_t started_at, answered_at, ended_at; /* ms UTC or CH_TIME_UNSET */
     int64_t duration_sec, billsec;             /* or CH_NUM_UNSET */
     char *recording_url, *transcript, *summary;
@@ -99,7 +102,7 @@ void ch_callstate_clear(ch_callstate *c);
 void ch_tenant_clear(ch_tenant *t);
 
 const char *ch_direction_str(ch_direction d);
-const char *ch_status_str(ch_status s);        /* NULL for NONE */
+const char *ch_status_str(ch_status s);           /* NULL for NONE */
 const char *ch_disposition_str(ch_disposition d); /* NULL for NONE */
 /* Parse the API names; return -1 when unknown. */
 int ch_direction_parse(const char *s);
@@ -109,6 +112,8 @@ int ch_disposition_parse(const char *s);
 /* The normalised part of an event as JSON (stored beside the raw body; merge reads it back).
  * Only stated values are written. */
 json_t *ch_event_to_json(const ch_event *e);
+/* Fills from_e164 / to_e164 from the raw numbers with the tenant's country calling code. */
+void ch_event_normalise(ch_event *e, const char *country);
 /* Fills e->norm (compact ch_event_to_json) if it is not set yet. */
 void ch_event_prepare(ch_event *e);
 /* Inverse of ch_event_to_json (raw/content_type are not part of it). NULL on malformed input. */
