@@ -26,7 +26,7 @@ run: build
 
 # Sanitized build (ASan+UBSan), unit + black-box + crash tests, short fuzz runs.
 test: deps-test
-	@CC=clang cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DCH_SANITIZE=ON -DCH_TESTS=ON -DCH_FUZZ=ON >/dev/null
+	@CC=clang CXX=clang++ cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DCH_SANITIZE=ON -DCH_TESTS=ON -DCH_FUZZ=ON >/dev/null
 	@cmake --build build-test -j$(JOBS)
 	@cd build-test && ctest --output-on-failure -j2
 

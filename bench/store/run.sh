@@ -10,5 +10,5 @@ cmake --build "$BUILD" -j"$(nproc)" --target chcore >/dev/null
 TMP=$(mktemp -d "$PWD/$BUILD/store-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cc -O2 -std=gnu17 -Wall -Wextra -Werror -Isrc -o "$TMP/store_bench" bench/store/store_bench.c \
-    "$BUILD/libchcore.a" $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 libcrypto libsodium inih) -lpthread -lm
+    "$BUILD/libchcore.a" $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 libcrypto libsodium inih) -lphonenumber -lstdc++ -lpthread -lm
 timeout 300 "$TMP/store_bench" --db "$TMP/bench.db" --events "${1:-100000}" --inflight "${2:-64}"

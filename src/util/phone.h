@@ -5,10 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Writes "+<digits>" to out and returns true when raw can be read as a full number: already
- * international ("+…", "00…"), or national with a trunk prefix ("0…") or, for NANP (country
- * "1"), ten digits. Extensions, short codes and names return false. country is the calling
- * code as digits ("972"), may be NULL or "". */
+/* Writes "+<digits>" to out and returns true when raw reads as a full number (libphonenumber,
+ * src/util/phone.cc): a valid number of the tenant's country written nationally
+ * ("050-123-4567" with "972"), or an international form ("+…", the country's international
+ * prefix, "tel:"/"sip:" URIs) that is valid or of a possible length. Extensions, short codes,
+ * names and numbers with an extension return false. country is the calling code as digits
+ * ("972"), may be NULL or "". Slow (~12 µs): not for the writer thread. */
 bool ch_phone_e164(const char *raw, const char *country, char *out, size_t outsz);
 
 #endif

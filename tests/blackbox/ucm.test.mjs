@@ -41,7 +41,9 @@ test('a flat answered inbound CDR (all values strings, PBX-local times)', T, asy
   assert.equal(c.status, 'ended');
   assert.equal(c.disposition, 'answered');
   assert.equal(c.from_raw, '0912345678');
-  assert.equal(c.from, '+972912345678');
+  // 09 + 8 digits is one digit too many for an Israeli number: libphonenumber does not make
+  // it E.164, so the number stays as sent
+  assert.equal(c.from, '0912345678');
   assert.equal(c.to_raw, '1001');
   assert.equal(c.caller_name, 'ACME Ltd');
   assert.equal(c.extension, '1001', 'dstanswer names the agent who answered');
