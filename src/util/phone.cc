@@ -28,6 +28,11 @@ static std::string to_e164(const PhoneNumberUtil *util, const std::string &in,
     if (!util->IsValidNumber(n) && !(international && util->IsPossibleNumber(n))) return "";
     std::string e164;
     util->Format(n, PhoneNumberUtil::E164, &e164);
+    // Format hands back the raw input for some degenerate numbers ("++ 49 00"): only "+" and
+    // digits, the first not 0, count as E.164
+    if (e164.size() < 2 || e164[0] != '+' || e164[1] == '0' ||
+        e164.find_first_not_of("0123456789", 1) != std::string::npos)
+        return "";
     return e164;
 }
 
