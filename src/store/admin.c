@@ -291,3 +291,133 @@ out:
     *out = json_pack("{s:o}", which, list);
     return CH_OK;
 }
+
+/* ---- endpoints ---------------------------------------------------------------------- */
+
+int ch_admin_endpoint_add(const char *path, int64_t tenant_id, const ch_endpoint_spec *e,
+                          int64_t *id_out)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    char *headers = e->headers ? json_dumps(e->headers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(
+            db,
+            "INSERT INTO endpoints(tenant_id, id, url, kind, events, secret, headers,"
+            " timeout_ms, rate_limit_per_min, created_at, updated_at) VALUES(?1,"
+            "(SELECT COALESCE(MAX(id),0)+1 FROM endpoints WHERE tenant_id=?1),"
+            "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9) RETURNING id",
+            -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    ch_bind_text(st, 2, e->url);
+    ch_bind_text(st, 3, e->kind);
+    ch_bind_text(st, 4, e->events);
+    ch_bind_text(st, 5, e->secret);
+    ch_bind_text(st, 6, headers);
+    sqlite3_bind_int64(st, 7, e->timeout_ms);
+    sqlite3_bind_int64(st, 8, e->rate_limit_per_min);
+    sqlite3_bind_int64(st, 9, ch_now_ms());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id_out = sqlite3_column_int64(st, 0);
+        rc = CH_OK;
+    }
+out:
+    if (rc) ch_sqlite_log_error(db, "endpoint add", sqlite3_errcode(db));
+    free(headers);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_endpoint_list(const char *path, int64_t tenant_id, json_t **out)
+{
+    sqlite3 *db;
+    int rc = ch_sqlite_open(path, true, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    json_t *list = json_array();
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT json_object('id', id, 'url', url, 'kind', kind, 'events', events, 'enabled',"
+            " json(CASE enabled WHEN 1 THEN 'true' ELSE 'false' END), 'disabled_reason',"
+            " disabled_reason, 'headers', json(headers), 'timeout_ms', timeout_ms,"
+            " 'rate_limit_per_min', rate_limit_per_min, 'secret_rotating_until',"
+            " CASE WHEN previous_secret_until > ?2 THEN"
+            " strftime('%Y-%m-%dT%H:%M:%SZ', previous_secret_until / 1000, 'unixepoch') END,"
+            " 'created_at', strftime('%Y-%m-%dT%H:%M:%SZ', created_at / 1000, 'unixepoch'),"
+            " 'updated_at', strftime('%Y-%m-%dT%H:%M:%SZ', updated_at / 1000, 'unixepoch'))"
+            " FROM endpoints WHERE tenant_id=?1 ORDER BY id",
+            -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, ch_now_ms());
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_loadb((const char *)sqlite3_column_text(st, 0),
+                               (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+        if (o) json_array_append_new(list, o);
+    }
+    if (r == SQLITE_DONE) rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "endpoints", list);
+    return CH_OK;
+}
+
+/* Runs one UPDATE/DELETE on the tenant's endpoint id; CH_ENOTFOUND when no row changed. */
+static int endpoint_change(const char *path, const char *sql, int64_t tenant_id, int64_t id,
+                           const char *text, int64_t num)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, tenant_id);
+        sqlite3_bind_int64(st, 2, id);
+        ch_bind_text(st, 3, text);
+        sqlite3_bind_int64(st, 4, num);
+        sqlite3_bind_int64(st, 5, ch_now_ms());
+        if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(db) ? CH_OK : CH_ENOTFOUND;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_endpoint_set_enabled(const char *path, int64_t tenant_id, int64_t id, bool enabled,
+                                  const char *reason)
+{
+    return endpoint_change(path,
+                           "UPDATE endpoints SET enabled=?4, disabled_reason=CASE ?4 WHEN 1 THEN"
+                           " NULL ELSE ?3 END, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+                           tenant_id, id, reason, enabled);
+}
+
+int ch_admin_endpoint_rotate(const char *path, int64_t tenant_id, int64_t id,
+                             const char *new_secret, int64_t overlap_ms)
+{
+    return endpoint_change(
+        path,
+        "UPDATE endpoints SET previous_secret=secret, previous_secret_until=?5+?4,"
+        " secret=?3, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+        tenant_id, id, new_secret, overlap_ms);
+}
+
+int ch_admin_endpoint_remove(const char *path, int64_t tenant_id, int64_t id)
+{
+    return endpoint_change(path,
+                           "DELETE FROM endpoints WHERE tenant_id=?1 AND id=?2 AND ?3 IS NULL"
+                           " AND ?4=0 AND ?5>0",
+                           tenant_id, id, NULL, 0);
+}

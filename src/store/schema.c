@@ -119,6 +119,25 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (tenant_id, id),"
     "  UNIQUE (tenant_id, phone));",
+    /* 3: outbound webhook endpoints (docs/webhooks.md) */
+    "CREATE TABLE IF NOT EXISTS endpoints ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id INTEGER NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  kind TEXT NOT NULL DEFAULT 'generic'"
+    "    CHECK (kind IN ('inbound','outbound','generic','status')),"
+    "  events TEXT NOT NULL DEFAULT '*',"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  disabled_reason TEXT,"
+    "  secret TEXT NOT NULL,"
+    "  previous_secret TEXT,"
+    "  previous_secret_until INTEGER,"
+    "  headers TEXT NOT NULL DEFAULT '{}',"
+    "  timeout_ms INTEGER NOT NULL DEFAULT 15000,"
+    "  rate_limit_per_min INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id));",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)

@@ -164,6 +164,25 @@ int ch_admin_lead_add(const char *db, int64_t tenant_id, const char *phone_e164,
                       const char *phone_raw, const char *name, int64_t *id_out);
 /* {"employees": [...]} or {"leads": [...]}, oldest first. which: "employees" | "leads". */
 int ch_admin_directory_list(const char *db, int64_t tenant_id, const char *which, json_t **out);
+/* Outbound webhook endpoints (docs/webhooks.md); validated by the caller (delivery/endpoint.h).
+ * The secret is stored so deliveries can be signed; lists never show it. */
+typedef struct {
+    const char *url, *kind, *events, *secret;
+    const json_t *headers; /* object, may be NULL */
+    int64_t timeout_ms, rate_limit_per_min;
+} ch_endpoint_spec;
+int ch_admin_endpoint_add(const char *db, int64_t tenant_id, const ch_endpoint_spec *e,
+                          int64_t *id_out);
+/* {"endpoints": [{id, url, kind, events, enabled, disabled_reason, headers, timeout_ms,
+ * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]} */
+int ch_admin_endpoint_list(const char *db, int64_t tenant_id, json_t **out);
+/* CH_ENOTFOUND when the tenant has no such endpoint. */
+int ch_admin_endpoint_set_enabled(const char *db, int64_t tenant_id, int64_t id, bool enabled,
+                                  const char *reason);
+/* The new secret signs from now on; the old one also signs until now + overlap_ms. */
+int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id,
+                             const char *new_secret, int64_t overlap_ms);
+int ch_admin_endpoint_remove(const char *db, int64_t tenant_id, int64_t id);
 /* Creates an API key; *key_out is the full key, shown once (caller frees). */
 int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
 

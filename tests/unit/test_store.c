@@ -178,9 +178,9 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 2); /* 1: foundation, 2: directory */
+    assert_int_equal(v, 3); /* 1: foundation, 2: directory, 3: endpoints */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 3);
 
     const char *tables[] = {"tenants", "credentials", "api_keys", "calls",
                             "legs",    "events",      "usage"};
@@ -188,7 +188,7 @@ static void open_migrate_and_tenants(void **state)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 3);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);

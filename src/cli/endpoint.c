@@ -1,0 +1,178 @@
+/* callhook endpoint add|list|disable|enable|rotate|remove: where the tenant's call events go
+ * (docs/webhooks.md). The secret is printed once, when it is made. */
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "delivery/endpoint.h"
+#include "store/store.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROTATE_OVERLAP_MS (24LL * 3600 * 1000) /* both secrets sign for a day */
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: callhook endpoint add SLUG URL [--kind inbound|outbound|generic|status]\n"
+            "                [--events LIST] [--header 'Name: value']... [--timeout-ms N]\n"
+            "                [--rate-limit N-per-minute]\n"
+            "       callhook endpoint list SLUG\n"
+            "       callhook endpoint disable|enable|rotate|remove SLUG ID\n");
+    return 2;
+}
+
+int ch_cmd_endpoint(const char *sub, int argc, char **argv)
+{
+    static const char *const valued[] = {"config", "db",         "kind",       "events",
+                                         "header", "timeout-ms", "rate-limit", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc) {
+        ch_args_free(&a);
+        return rc;
+    }
+    const char *kind = ch_arg(&a, "kind"), *events = ch_arg(&a, "events");
+    const char *tmo = ch_arg(&a, "timeout-ms"), *rl = ch_arg(&a, "rate-limit");
+    json_t *headers = json_object();
+    bool bad_header = false;
+    for (int i = 0; i + 1 < a.argc; i++)
+        if (!strcmp(a.argv[i], "--header") && !ch_endpoint_header_add(headers, a.argv[i + 1])) {
+            fprintf(stderr,
+                    "callhook: --header '%s' is not 'Name: value', or names a header "
+                    "callhook sets itself\n",
+                    a.argv[i + 1]);
+            bad_header = true;
+        }
+    char *joined = ch_arg_joined(&a, "header"); /* marks every --header as used */
+    free(joined);
+    ch_tenant t = {0};
+    if ((rc = ch_args_finish(&a)) || bad_header) {
+        rc = rc ? rc : 2;
+        goto out;
+    }
+    bool add = !strcmp(sub, "add"), list = !strcmp(sub, "list");
+    bool change = !strcmp(sub, "disable") || !strcmp(sub, "enable") || !strcmp(sub, "rotate") ||
+                  !strcmp(sub, "remove");
+    if ((!add && !list && !change) || a.npositional != (list ? 1 : 2)) {
+        rc = usage();
+        goto out;
+    }
+    int r = ch_admin_tenant_get(a.db, a.positional[0], &t);
+    if (r) {
+        fprintf(stderr, "callhook: %s\n",
+                r == CH_ENOTFOUND ? "no such tenant" : "cannot read the database");
+        rc = 1;
+        goto out;
+    }
+    rc = 1;
+    if (list) {
+        json_t *o;
+        if (ch_admin_endpoint_list(a.db, t.id, &o) != CH_OK) goto out;
+        char *s = json_dumps(o, a.json ? JSON_COMPACT : JSON_INDENT(2));
+        puts(s);
+        free(s);
+        json_decref(o);
+        rc = 0;
+        goto out;
+    }
+    if (add) {
+        const char *url = a.positional[1], *problem = ch_endpoint_url_problem(url);
+        if (problem) {
+            fprintf(stderr, "callhook: %s\n", problem);
+            rc = 2;
+            goto out;
+        }
+        if (kind && !ch_endpoint_kind_valid(kind)) {
+            fprintf(stderr, "callhook: --kind is inbound, outbound, generic or status\n");
+            rc = 2;
+            goto out;
+        }
+        const char *bad = ch_endpoint_events_problem(events ? events : "*");
+        if (bad) {
+            fprintf(stderr, "callhook: unknown event type '%s' in --events\n", bad);
+            rc = 2;
+            goto out;
+        }
+        long long timeout = tmo ? strtoll(tmo, NULL, 10) : 15000,
+                  rate = rl ? strtoll(rl, NULL, 10) : 0;
+        if (timeout < 1000 || timeout > 60000 || rate < 0 || rate > 1000000) {
+            fprintf(stderr,
+                    "callhook: --timeout-ms is 1000–60000, --rate-limit 0 (none) or more\n");
+            rc = 2;
+            goto out;
+        }
+        char secret[CH_WHSEC_MAX];
+        ch_crypto_init();
+        ch_endpoint_new_secret(secret);
+        ch_endpoint_spec spec = {.url = url,
+                                 .kind = kind ? kind : "generic",
+                                 .events = events ? events : "*",
+                                 .secret = secret,
+                                 .headers = headers,
+                                 .timeout_ms = timeout,
+                                 .rate_limit_per_min = rate};
+        int64_t id;
+        if (ch_admin_endpoint_add(a.db, t.id, &spec, &id) != CH_OK) {
+            fprintf(stderr, "callhook: cannot write to %s\n", a.db);
+            goto out;
+        }
+        if (a.json)
+            printf("{\"tenant\":\"%s\",\"id\":%lld,\"url\":\"%s\",\"kind\":\"%s\",\"secret\":\"%"
+                   "s\"}\n",
+                   t.slug, (long long)id, url, spec.kind, secret);
+        else
+            printf("Endpoint %lld of '%s': %s (%s calls, events %s)\nSigning secret (shown once, "
+                   "Standard Webhooks): %s\n",
+                   (long long)id, t.slug, url, spec.kind, spec.events, secret);
+        rc = 0;
+        goto out;
+    }
+    char *end;
+    long long id = strtoll(a.positional[1], &end, 10);
+    if (*end || id <= 0) {
+        rc = usage();
+        goto out;
+    }
+    char secret[CH_WHSEC_MAX] = "";
+    if (!strcmp(sub, "rotate")) {
+        ch_crypto_init();
+        ch_endpoint_new_secret(secret);
+        r = ch_admin_endpoint_rotate(a.db, t.id, id, secret, ROTATE_OVERLAP_MS);
+    } else if (!strcmp(sub, "remove")) {
+        r = ch_admin_endpoint_remove(a.db, t.id, id);
+    } else {
+        r = ch_admin_endpoint_set_enabled(a.db, t.id, id, !strcmp(sub, "enable"),
+                                          "disabled by an operator");
+    }
+    if (r == CH_ENOTFOUND) {
+        fprintf(stderr, "callhook: tenant '%s' has no endpoint %lld\n", t.slug, id);
+        goto out;
+    }
+    if (r) {
+        fprintf(stderr, "callhook: cannot write to %s\n", a.db);
+        goto out;
+    }
+    if (secret[0] && a.json)
+        printf("{\"tenant\":\"%s\",\"id\":%lld,\"secret\":\"%s\"}\n", t.slug, id, secret);
+    else if (secret[0])
+        printf("Endpoint %lld: new signing secret (shown once): %s\nThe old secret also signs "
+               "for 24 hours, so receivers can switch without losing a delivery.\n",
+               id, secret);
+    else if (a.json)
+        printf("{\"tenant\":\"%s\",\"id\":%lld,\"%s\":true}\n", t.slug, id,
+               !strcmp(sub, "remove")   ? "removed"
+               : !strcmp(sub, "enable") ? "enabled"
+                                        : "disabled");
+    else
+        printf("Endpoint %lld %sd.\n", id, sub);
+    rc = 0;
+out:
+    json_decref(headers);
+    ch_tenant_clear(&t);
+    ch_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* Outbound webhook endpoints (docs/webhooks.md): the rules an endpoint must follow when it is
+ * saved — URL, kind, event filter, headers, secret format. Storage is in store/admin.c. */
+#ifndef CH_ENDPOINT_H
+#define CH_ENDPOINT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CH_ENDPOINT_URL_MAX 2048
+#define CH_WHSEC_MAX        64 /* "whsec_" + base64 of 32 bytes + NUL */
+
+/* The event types callhook sends (docs/webhooks.md). */
+extern const char *const ch_event_types[];
+
+/* NULL when url is acceptable (http/https, a host, no spaces or control characters, at most
+ * CH_ENDPOINT_URL_MAX bytes), else a sentence saying what is wrong. */
+const char *ch_endpoint_url_problem(const char *url);
+/* inbound | outbound | generic | status */
+bool ch_endpoint_kind_valid(const char *kind);
+/* "*" or a comma-separated list of known event types; NULL when fine, else the bad entry
+ * (static buffer, for the message). */
+const char *ch_endpoint_events_problem(const char *events);
+/* A custom header "Name: value" → adds it to obj; false when it is malformed or one callhook
+ * sets itself (webhook-*, content-type, content-length, host). */
+bool ch_endpoint_header_add(json_t *obj, const char *line);
+/* A new signing secret: "whsec_" + base64 of 24 random bytes. */
+void ch_endpoint_new_secret(char out[CH_WHSEC_MAX]);
+
+#endif
