@@ -20,21 +20,6 @@
 #define MAX_REPORTED 100         /* bad lines listed in the report */
 
 typedef struct {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    bool done;
-} waiter;
-
-static void on_done(ch_write_job *job)
-{
-    waiter *w = job->arg;
-    pthread_mutex_lock(&w->m);
-    w->done = true;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
-typedef struct {
     ch_store *store;
     const ch_tenant *t;
     ch_event *evs[CHUNK];
@@ -46,7 +31,6 @@ typedef struct {
 static void flush(importer *im)
 {
     if (!im->n) return;
-    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     ch_write_job job;
     ch_write_job_init(&job, im->evs, im->n);
     job.tenant_id = im->t->id;
@@ -56,14 +40,7 @@ static void flush(importer *im)
     job.hard_limit = im->t->hard_limit;
     job.no_auto_leads = im->t->features && strstr(im->t->features, "no-auto-leads");
     job.request_id = "import";
-    job.done = on_done;
-    job.arg = &w;
-    ch_store_submit(im->store, &job);
-    pthread_mutex_lock(&w.m);
-    while (!w.done)
-        pthread_cond_wait(&w.c, &w.m);
-    pthread_mutex_unlock(&w.m);
-    if (job.result != CH_OK) im->failed = true;
+    if (ch_store_submit_wait(im->store, &job) != CH_OK) im->failed = true;
     for (size_t i = 0; job.result == CH_OK && i < im->n; i++) {
         im->stored += job.outcome[i] == CH_REC_STORED;
         im->duplicates += job.outcome[i] == CH_REC_DUPLICATE;

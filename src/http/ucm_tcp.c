@@ -59,21 +59,6 @@ static int64_t tenant_of(ch_store *s, const struct sockaddr *peer)
     return tenant;
 }
 
-typedef struct {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    bool done;
-} waiter;
-
-static void on_done(ch_write_job *job)
-{
-    waiter *w = job->arg;
-    pthread_mutex_lock(&w->m);
-    w->done = true;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
 /* Parses one record (JSON text) with the UCM adapter and commits it; true when durable. */
 static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *json, size_t len)
 {
@@ -101,7 +86,6 @@ static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *jso
         }
     ok = true; /* rejected rows are acknowledged: resending them cannot help */
     if (n) {
-        waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
         ch_write_job job;
         ch_write_job_init(&job, evs, n);
         job.tenant_id = tenant->id;
@@ -111,14 +95,7 @@ static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *jso
         job.hard_limit = tenant->hard_limit;
         job.no_auto_leads = tenant->features && strstr(tenant->features, "no-auto-leads");
         job.request_id = "ucm-tcp";
-        job.done = on_done;
-        job.arg = &w;
-        ch_store_submit(t->store, &job);
-        pthread_mutex_lock(&w.m);
-        while (!w.done)
-            pthread_cond_wait(&w.c, &w.m);
-        pthread_mutex_unlock(&w.m);
-        ok = job.result == CH_OK;
+        ok = ch_store_submit_wait(t->store, &job) == CH_OK;
         ch_write_job_clear(&job);
     }
     free(evs);

@@ -120,14 +120,8 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!root) {
-        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
-        err->line = jerr.line;
-        err->column = jerr.column;
-        return CH_EINVAL;
-    }
+    json_t *root = ch_provider_load_json(req, err);
+    if (!root) return CH_EINVAL;
     int rc = CH_OK;
     char msg[256], field[64];
     const json_t *list = root;

@@ -66,14 +66,8 @@ static int64_t utc_time(const json_t *o, const char *k)
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    json_error_t jerr;
-    json_t *x = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!x) {
-        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
-        err->line = jerr.line;
-        err->column = jerr.column;
-        return CH_EINVAL;
-    }
+    json_t *x = ch_provider_load_json(req, err);
+    if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
     const char *id = str(x, "id") ? str(x, "id") : str(x, "execution_id");
     const char *st = str(x, "status");
@@ -179,5 +173,7 @@ const ch_provider ch_provider_bolna = {
     .parse = parse,
     .title = "Bolna agent execution webhook",
     .auth = "source-IP allow-list (Bolna's sender addresses) or ?token=<token> in the URL",
-    .fields = "the execution object: id, status, conversation_duration, total_cost (cents), transcript, summary, extracted_data, telephony_data{duration, from_number, to_number, recording_url, call_type}",
+    .fields = "the execution object: id, status, conversation_duration, total_cost (cents), "
+              "transcript, summary, extracted_data, telephony_data{duration, from_number, "
+              "to_number, recording_url, call_type}",
 };

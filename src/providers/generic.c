@@ -197,14 +197,8 @@ static void set_raw(ch_event *e, const char *p, size_t n)
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!root) {
-        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
-        err->line = jerr.line;
-        err->column = jerr.column;
-        return CH_EINVAL;
-    }
+    json_t *root = ch_provider_load_json(req, err);
+    if (!root) return CH_EINVAL;
     int rc = CH_OK;
     ctx c = {.req = req, .out = out};
     if (json_is_array(root)) {
@@ -257,5 +251,7 @@ const ch_provider ch_provider_generic = {
     .parse = parse,
     .title = "callhook generic JSON events",
     .auth = "Authorization: Bearer <token>, X-Api-Key: <token> or HTTP Basic",
-    .fields = "call_id (required), event_id, type, sequence, timestamp, leg_id, direction, status, disposition, from, to, caller_name, extension, started_at, answered_at, ended_at, duration_sec, billsec, recording_url, transcript, summary, cost, metadata",
+    .fields = "call_id (required), event_id, type, sequence, timestamp, leg_id, direction, status, "
+              "disposition, from, to, caller_name, extension, started_at, answered_at, ended_at, "
+              "duration_sec, billsec, recording_url, transcript, summary, cost, metadata",
 };

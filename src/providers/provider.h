@@ -5,6 +5,7 @@
 #define CH_PROVIDER_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "store/model.h"
@@ -75,6 +76,9 @@ const ch_provider *ch_provider_find(const char *name);
 const char *ch_provider_names(void);
 /* True when content_type (parameters ignored, case-insensitive) is one p accepts. */
 bool ch_provider_accepts(const ch_provider *p, const char *content_type);
+
+/* The request body as JSON, or NULL with err set to 400 malformed_json and its line/column. */
+json_t *ch_provider_load_json(const ch_raw_request *req, ch_parse_error *err);
 
 void ch_parsed_add_event(ch_parsed *p, ch_event *e);
 void ch_parsed_add_error(ch_parsed *p, const char *field, const char *fmt, ...)

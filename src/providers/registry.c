@@ -22,6 +22,18 @@ static const ch_provider *const providers[] = {
     &ch_provider_bolna,   &ch_provider_retell, &ch_provider_vapi,     &ch_provider_freeswitch,
 };
 
+json_t *ch_provider_load_json(const ch_raw_request *req, ch_parse_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!root) {
+        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
+        err->line = jerr.line;
+        err->column = jerr.column;
+    }
+    return root;
+}
+
 const char *ch_raw_header(const ch_raw_request *req, const char *name)
 {
     return req && req->header ? req->header(req->header_ctx, name) : NULL;

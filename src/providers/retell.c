@@ -61,14 +61,8 @@ static const struct {
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    json_error_t jerr;
-    json_t *x = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!x) {
-        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
-        err->line = jerr.line;
-        err->column = jerr.column;
-        return CH_EINVAL;
-    }
+    json_t *x = ch_provider_load_json(req, err);
+    if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
     const char *ev = str(x, "event");
     const json_t *call = json_object_get(x, "call");
@@ -168,5 +162,7 @@ const ch_provider ch_provider_retell = {
     .verify = verify,
     .title = "Retell AI call webhook",
     .auth = "x-retell-signature: HMAC-SHA256 with the Retell API key that has the webhook badge",
-    .fields = "{\"event\": call_started | call_ended | call_analyzed, \"call\": {call_id, direction, from_number, to_number, start_timestamp, end_timestamp, duration_ms, disconnection_reason, transcript, recording_url, call_analysis}}",
+    .fields = "{\"event\": call_started | call_ended | call_analyzed, \"call\": {call_id, "
+              "direction, from_number, to_number, start_timestamp, end_timestamp, duration_ms, "
+              "disconnection_reason, transcript, recording_url, call_analysis}}",
 };

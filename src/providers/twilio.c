@@ -306,6 +306,8 @@ const ch_provider ch_provider_twilio = {
     .parse = parse,
     .verify = verify,
     .title = "Twilio Voice status and recording callbacks",
-    .auth = "X-Twilio-Signature with the account auth token over the URL set in Twilio (callhook needs its --public-url)",
-    .fields = "CallSid, ParentCallSid, CallStatus, SequenceNumber, Timestamp, Direction, From, To, CallerName, CallDuration, AnsweredBy, RecordingSid, RecordingUrl, RecordingStatus",
+    .auth = "X-Twilio-Signature with the account auth token over the URL set in Twilio (callhook "
+            "needs its --public-url)",
+    .fields = "CallSid, ParentCallSid, CallStatus, SequenceNumber, Timestamp, Direction, From, To, "
+              "CallerName, CallDuration, AnsweredBy, RecordingSid, RecordingUrl, RecordingStatus",
 };

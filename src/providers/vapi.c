@@ -51,14 +51,8 @@ static ch_disposition from_reason(const char *r)
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    json_error_t jerr;
-    json_t *x = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!x) {
-        ch_parse_error_set(err, 400, "malformed_json", NULL, "malformed JSON: %s", jerr.text);
-        err->line = jerr.line;
-        err->column = jerr.column;
-        return CH_EINVAL;
-    }
+    json_t *x = ch_provider_load_json(req, err);
+    if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
     const json_t *m = json_object_get(x, "message");
     const char *type = json_is_object(m) ? str(m, "type") : NULL;
@@ -170,5 +164,7 @@ const ch_provider ch_provider_vapi = {
     .verify = verify,
     .title = "Vapi server messages",
     .auth = "x-vapi-secret: the server URL secret",
-    .fields = "{\"message\": {type: end-of-call-report | status-update, call{id, type}, endedReason, startedAt, endedAt, cost, artifact{transcript, recordingUrl}, analysis{summary, structuredData}, customer, phoneNumber}}",
+    .fields = "{\"message\": {type: end-of-call-report | status-update, call{id, type}, "
+              "endedReason, startedAt, endedAt, cost, artifact{transcript, recordingUrl}, "
+              "analysis{summary, structuredData}, customer, phoneNumber}}",
 };

@@ -675,3 +675,31 @@ void ch_store_get_stats(ch_store *s, ch_store_stats *out)
     *out = s->stats;
     pthread_mutex_unlock(&s->stats_lock);
 }
+
+typedef struct {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+} waiter;
+
+static void wake_waiter(ch_write_job *job)
+{
+    waiter *w = job->arg;
+    pthread_mutex_lock(&w->m);
+    w->done = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+}
+
+int ch_store_submit_wait(ch_store *s, ch_write_job *job)
+{
+    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    job->done = wake_waiter;
+    job->arg = &w;
+    ch_store_submit(s, job);
+    pthread_mutex_lock(&w.m);
+    while (!w.done)
+        pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+    return job->result;
+}

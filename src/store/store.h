@@ -80,6 +80,10 @@ void ch_write_job_init(ch_write_job *job, ch_event **events, size_t n);
 void ch_write_job_clear(ch_write_job *job);
 /* Queues the job; done() is called exactly once, from the writer thread. */
 void ch_store_submit(ch_store *s, ch_write_job *job);
+/* Submits the job and waits until it is committed or failed; for callers that may block (the
+ * CLI import, the UCM TCP listener), not for HTTP threads. Sets done/arg itself; returns
+ * job->result. */
+int ch_store_submit_wait(ch_store *s, ch_write_job *job);
 /* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
 size_t ch_store_queue_depth(ch_store *s);
 
