@@ -61,8 +61,8 @@ typedef struct {
     size_t wlen, woff;
     char rbuf[RBUF + 1]; /* NUL-terminated for the header scan */
     size_t rlen;
-    int64_t req;        /* index of the request in flight */
-    uint64_t sent_ns;   /* when its first byte was written */
+    int64_t req;      /* index of the request in flight */
+    uint64_t sent_ns; /* when its first byte was written */
 } conn;
 
 static struct {
@@ -151,7 +151,8 @@ static void build_request(conn *c, int64_t i)
 {
     char id[96], body[1400];
     snprintf(id, sizeof id, "%s-%08x-%lld", opt.prefix, run_id, (long long)i);
-    int bl = snprintf(body, sizeof body,
+    int bl = snprintf(
+        body, sizeof body,
         "{\"call_id\":\"%s\",\"event_id\":\"%s-e\",\"type\":\"call.ended\",\"sequence\":%d,"
         "\"timestamp\":\"%s\",\"direction\":\"inbound\",\"status\":\"ended\","
         "\"disposition\":\"answered\",\"from\":\"0%lld\",\"to\":\"03-123-4567\","
@@ -164,11 +165,12 @@ static void build_request(conn *c, int64_t i)
         "\"metadata\":{\"queue\":\"support\",\"agent\":\"a-17\",\"campaign\":\"spring-2024\"}}",
         id, id, (int)(i % 7), ended, 509000000ll + i % 100000, 1000 + (int)(i % 50), started,
         answered, ended, id);
-    c->wlen = (size_t)snprintf(c->wbuf, WBUF,
-        "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
-        "Content-Type: application/json\r\nUser-Agent: callhook-bench/loadgen\r\n"
-        "Content-Length: %d\r\n\r\n%s",
-        opt.path, opt.host, opt.port, opt.token, bl, body);
+    c->wlen =
+        (size_t)snprintf(c->wbuf, WBUF,
+                         "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\nUser-Agent: callhook-bench/loadgen\r\n"
+                         "Content-Length: %d\r\n\r\n%s",
+                         opt.path, opt.host, opt.port, opt.token, bl, body);
     if (c->wlen >= WBUF) {
         fprintf(stderr, "loadgen: request too large\n");
         exit(2);
@@ -245,15 +247,19 @@ static long parse(conn *c, int *status, bool *close_after, size_t *bstart, size_
     *close_after = b[7] == '0';
     for (char *p = memchr(b, '\n', hlen); p && p < end; p = memchr(p, '\n', (size_t)(end - p))) {
         p++;
-        if (!strncasecmp(p, "content-length:", 15)) clen = atol(p + 15);
+        if (!strncasecmp(p, "content-length:", 15))
+            clen = atol(p + 15);
         else if (!strncasecmp(p, "transfer-encoding:", 18) && strcasestr(p, "chunked") &&
                  strcasestr(p, "chunked") < end)
             chunked = true;
         else if (!strncasecmp(p, "connection:", 11)) {
             char *q = p + 11;
-            while (*q == ' ') q++;
-            if (!strncasecmp(q, "close", 5)) *close_after = true;
-            else if (!strncasecmp(q, "keep-alive", 10)) *close_after = false;
+            while (*q == ' ')
+                q++;
+            if (!strncasecmp(q, "close", 5))
+                *close_after = true;
+            else if (!strncasecmp(q, "keep-alive", 10))
+                *close_after = false;
         }
     }
     *bstart = hlen;
@@ -365,24 +371,47 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"path", 1, 0, 'u'}, {"token", 1, 0, 't'},
-        {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'},
-        {"connections", 1, 0, 'c'}, {"prefix", 1, 0, 'x'}, {"drain", 1, 0, 'D'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"host", 1, 0, 'h'},   {"port", 1, 0, 'p'},
+                                       {"path", 1, 0, 'u'},   {"token", 1, 0, 't'},
+                                       {"rate", 1, 0, 'r'},   {"duration", 1, 0, 'd'},
+                                       {"warmup", 1, 0, 'w'}, {"connections", 1, 0, 'c'},
+                                       {"prefix", 1, 0, 'x'}, {"drain", 1, 0, 'D'},
+                                       {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
-        case 'h': opt.host = optarg; break;
-        case 'p': opt.port = atoi(optarg); break;
-        case 'u': opt.path = optarg; break;
-        case 't': opt.token = optarg; break;
-        case 'r': opt.rate = atof(optarg); break;
-        case 'd': opt.duration = atof(optarg); break;
-        case 'w': opt.warmup = atof(optarg); break;
-        case 'c': opt.conns = atoi(optarg); break;
-        case 'x': opt.prefix = optarg; break;
-        case 'D': opt.drain = atof(optarg); break;
-        default: usage();
+        case 'h':
+            opt.host = optarg;
+            break;
+        case 'p':
+            opt.port = atoi(optarg);
+            break;
+        case 'u':
+            opt.path = optarg;
+            break;
+        case 't':
+            opt.token = optarg;
+            break;
+        case 'r':
+            opt.rate = atof(optarg);
+            break;
+        case 'd':
+            opt.duration = atof(optarg);
+            break;
+        case 'w':
+            opt.warmup = atof(optarg);
+            break;
+        case 'c':
+            opt.conns = atoi(optarg);
+            break;
+        case 'x':
+            opt.prefix = optarg;
+            break;
+        case 'D':
+            opt.drain = atof(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (opt.port <= 0 || opt.rate <= 0 || opt.duration <= 0 || opt.conns <= 0 || opt.warmup < 0)
@@ -439,7 +468,8 @@ int main(int argc, char **argv)
     struct epoll_event evs[256];
     for (;;) {
         int up = 0;
-        for (int k = 0; k < opt.conns; k++) up += cs[k].state == C_IDLE;
+        for (int k = 0; k < opt.conns; k++)
+            up += cs[k].state == C_IDLE;
         if (up == opt.conns) break;
         if (now_ns() > limit) {
             fprintf(stderr, "loadgen: only %d of %d connections came up\n", up, opt.conns);
@@ -474,7 +504,8 @@ int main(int argc, char **argv)
             conn *c = evs[i].data.ptr;
             if (!c) { /* the timer */
                 uint64_t x;
-                if (read(tfd, &x, sizeof x) < 0) { /* spurious */ }
+                if (read(tfd, &x, sizeof x) < 0) { /* spurious */
+                }
                 continue;
             }
             if (c->state == C_CONNECTING) {
@@ -491,8 +522,10 @@ int main(int argc, char **argv)
                 ep_mod(c, EPOLLIN, EPOLL_CTL_MOD);
                 continue;
             }
-            if (evs[i].events & EPOLLIN) conn_read(c);
-            else if (evs[i].events & (EPOLLERR | EPOLLHUP)) conn_fail(c);
+            if (evs[i].events & EPOLLIN)
+                conn_read(c);
+            else if (evs[i].events & (EPOLLERR | EPOLLHUP))
+                conn_fail(c);
             if (c->state == C_BUSY && c->woff < c->wlen && (evs[i].events & EPOLLOUT))
                 conn_write(c);
         }
@@ -510,7 +543,9 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)n_lat, sizeof *lat, cmp_u64);
     qsort(svc, (size_t)n_lat, sizeof *svc, cmp_u64);
     qsort(late, (size_t)n_lat, sizeof *late, cmp_u64);
-    double secs = n_lat && last_done > sched_ns(warm_n) ? (double)(last_done - sched_ns(warm_n)) / 1e9 : opt.duration;
+    double secs = n_lat && last_done > sched_ns(warm_n)
+                      ? (double)(last_done - sched_ns(warm_n)) / 1e9
+                      : opt.duration;
     fprintf(stderr,
             "loadgen: %lld scheduled at %.0f/s over %.1f s (+%.1f s warm-up) on %d connections\n"
             "loadgen: 2xx %lld (stored %lld), non-2xx %lld, errors %lld, unanswered %lld, "
@@ -533,6 +568,7 @@ int main(int argc, char **argv)
            pct_us(lat, n_lat, 50), pct_us(lat, n_lat, 90), pct_us(lat, n_lat, 99),
            pct_us(lat, n_lat, 99.9), pct_us(lat, n_lat, 100), pct_us(svc, n_lat, 50),
            pct_us(svc, n_lat, 99), pct_us(late, n_lat, 99), (long long)max_backlog);
-    for (int k = 0; k < opt.conns; k++) conn_close(&cs[k]);
+    for (int k = 0; k < opt.conns; k++)
+        conn_close(&cs[k]);
     return unanswered || errors ? 1 : 0;
 }

@@ -27,7 +27,7 @@ int ch_config_load_file(ch_config *c, const char *path, char *err, size_t errsz)
 /* Applies CALLHOOK_* variables. CH_OK or CH_EINVAL with a message. */
 int ch_config_load_env(ch_config *c, char *err, size_t errsz);
 /* Sets one option by its INI name ("server.listen", "store.db", …). */
-int ch_config_set(ch_config *c, const char *section, const char *name, const char *value,
-                  char *err, size_t errsz);
+int ch_config_set(ch_config *c, const char *section, const char *name, const char *value, char *err,
+                  size_t errsz);
 
 #endif

@@ -20,8 +20,8 @@ typedef struct {
 /* Scans argv: positional arguments, then options. Loads config (file, env, --db). Returns 0
  * or 2 (usage error, message printed). valued lists the options that take a value. */
 int ch_args_init(ch_args *a, int argc, char **argv, const char *const *valued);
-const char *ch_arg(ch_args *a, const char *name);       /* last value of --name, or NULL */
-bool ch_flag(ch_args *a, const char *name);             /* --name present */
+const char *ch_arg(ch_args *a, const char *name); /* last value of --name, or NULL */
+bool ch_flag(ch_args *a, const char *name);       /* --name present */
 /* Every value of a repeatable option, joined with commas (caller frees), or NULL. */
 char *ch_arg_joined(ch_args *a, const char *name);
 /* Prints an error for any option not consumed; returns 2 if there was one. */

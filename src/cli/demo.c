@@ -27,8 +27,8 @@ static json_t *create(const char *db)
     ch_tenant t;
     int r = ch_admin_tenant_get(db, "demo", &t);
     if (r == CH_ENOTFOUND) {
-        ch_tenant_spec spec = {.slug = "demo", .name = "Demo Company", .timezone = "UTC",
-                               .country = "1"};
+        ch_tenant_spec spec = {
+            .slug = "demo", .name = "Demo Company", .timezone = "UTC", .country = "1"};
         int64_t id;
         if (ch_admin_tenant_add(db, &spec, &id)) return NULL;
         r = ch_admin_tenant_get(db, "demo", &t);
@@ -41,8 +41,11 @@ static json_t *create(const char *db)
     json_t *out = NULL;
     char *key = NULL;
     int64_t cid;
-    ch_credential c = {.provider = "generic", .username = "demo-pbx", .token_hash = tokhash,
-                       .password_hash = pwhash, .allow_ips = ""};
+    ch_credential c = {.provider = "generic",
+                       .username = "demo-pbx",
+                       .token_hash = tokhash,
+                       .password_hash = pwhash,
+                       .allow_ips = ""};
     if (ch_password_hash(password, pwhash) == CH_OK &&
         ch_admin_credential_add(db, t.id, &c, &cid) == CH_OK &&
         ch_admin_apikey_add(db, t.id, &key) == CH_OK)

@@ -37,12 +37,6 @@ static const struct {
     {"balance-low", 7, CH_STATUS_ENDED, CH_DISP_FAILED},
 };
 
-static const char *str(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
-}
-
 /* A number that may come as a string ("69"); NAN when absent, null, "" or not a number. */
 static double num(const json_t *o, const char *k)
 {
@@ -59,7 +53,7 @@ static double num(const json_t *o, const char *k)
 /* Bolna writes times without a zone ("2025-11-03T09:02:11.482311"): they are UTC. */
 static int64_t utc_time(const json_t *o, const char *k)
 {
-    const char *s = str(o, k);
+    const char *s = ch_json_text(o, k);
     int64_t ms;
     return s && ch_time_parse(s, "UTC", &ms) == CH_OK ? ms : CH_TIME_UNSET;
 }
@@ -69,8 +63,9 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     json_t *x = ch_provider_load_json(req, err);
     if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
-    const char *id = str(x, "id") ? str(x, "id") : str(x, "execution_id");
-    const char *st = str(x, "status");
+    const char *id =
+        ch_json_text(x, "id") ? ch_json_text(x, "id") : ch_json_text(x, "execution_id");
+    const char *st = ch_json_text(x, "status");
     size_t k = 0;
     while (st && k < sizeof statuses / sizeof *statuses && strcmp(statuses[k].name, st) != 0)
         k++;
@@ -118,33 +113,38 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     if (e->started_at == CH_TIME_UNSET && e->status >= CH_STATUS_RINGING)
         e->started_at = utc_time(x, "created_at");
     if (e->status == CH_STATUS_IN_PROGRESS) e->answered_at = e->ts;
-    const char *ct = tel ? str(tel, "call_type") : NULL;
+    const char *ct = tel ? ch_json_text(tel, "call_type") : NULL;
     if (ct)
         e->direction = !strcmp(ct, "inbound")    ? CH_DIR_INBOUND
                        : !strcmp(ct, "outbound") ? CH_DIR_OUTBOUND
                                                  : CH_DIR_UNKNOWN;
-    const char *from = tel ? str(tel, "from_number") : NULL,
-               *to = tel ? str(tel, "to_number") : NULL;
+    const char *from = tel ? ch_json_text(tel, "from_number") : NULL,
+               *to = tel ? ch_json_text(tel, "to_number") : NULL;
     if (!from)
-        from = e->direction == CH_DIR_OUTBOUND ? str(x, "agent_number") : str(x, "user_number");
-    if (!to) to = e->direction == CH_DIR_OUTBOUND ? str(x, "user_number") : str(x, "agent_number");
+        from = e->direction == CH_DIR_OUTBOUND ? ch_json_text(x, "agent_number")
+                                               : ch_json_text(x, "user_number");
+    if (!to)
+        to = e->direction == CH_DIR_OUTBOUND ? ch_json_text(x, "user_number")
+                                             : ch_json_text(x, "agent_number");
     if (from) e->from_raw = ch_strdup(from);
     if (to) e->to_raw = ch_strdup(to);
-    if (tel && str(tel, "recording_url")) e->recording_url = ch_strdup(str(tel, "recording_url"));
-    if (str(x, "transcript")) e->transcript = ch_strdup(str(x, "transcript"));
-    if (str(x, "summary")) e->summary = ch_strdup(str(x, "summary"));
+    if (tel && ch_json_text(tel, "recording_url"))
+        e->recording_url = ch_strdup(ch_json_text(tel, "recording_url"));
+    if (ch_json_text(x, "transcript")) e->transcript = ch_strdup(ch_json_text(x, "transcript"));
+    if (ch_json_text(x, "summary")) e->summary = ch_strdup(ch_json_text(x, "summary"));
     json_t *meta = json_object();
     const json_t *ex = json_object_get(x, "extracted_data");
     if (json_is_object(ex) && json_object_size(ex))
         json_object_set(meta, "extracted_data", (json_t *)ex);
     static const char *const keep[] = {"agent_id", "batch_id", "campaign_id", "error_message"};
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
-        if (str(x, keep[i])) json_object_set_new(meta, keep[i], json_string(str(x, keep[i])));
+        if (ch_json_text(x, keep[i]))
+            json_object_set_new(meta, keep[i], json_string(ch_json_text(x, keep[i])));
     static const char *const tkeep[] = {"provider_call_id", "hangup_by", "hangup_reason",
                                         "provider"};
     for (size_t i = 0; tel && i < sizeof tkeep / sizeof *tkeep; i++)
-        if (str(tel, tkeep[i]))
-            json_object_set_new(meta, tkeep[i], json_string(str(tel, tkeep[i])));
+        if (ch_json_text(tel, tkeep[i]))
+            json_object_set_new(meta, tkeep[i], json_string(ch_json_text(tel, tkeep[i])));
     const json_t *avm = json_object_get(x, "answered_by_voice_mail");
     if (json_is_boolean(avm)) json_object_set(meta, "answered_by_voice_mail", (json_t *)avm);
     if (json_object_size(meta))

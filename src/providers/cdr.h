@@ -19,8 +19,8 @@ bool ch_cdr_get(const json_t *row, const char *key, char *buf, size_t bufsz);
  * zone, RFC 3339, or Unix seconds), duration, billsec, disposition, userfield/dcontext
  * (direction), recordfiles (first file), dstanswer (extension). Every row is a finished CDR:
  * status ended. CH_OK, or CH_EINVAL with a message naming the field in err. */
-int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, char *err,
-                size_t errsz, char *field, size_t fieldsz);
+int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, char *err, size_t errsz,
+                char *field, size_t fieldsz);
 
 /* Maps an Asterisk disposition ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION",
  * "CANCEL", numeric 1–4) onto callhook's; CH_DISP_NONE when unknown. */

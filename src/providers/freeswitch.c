@@ -39,45 +39,7 @@ enum { ENC_JSON, ENC_FORM, ENC_BASE64 };
 static const char *const content_types[] = {"application/json", "application/x-www-form-urlencoded",
                                             "application/x-www-form-base64-encoded", NULL};
 
-/* The media type of ct (parameters ignored) is type. */
-static bool media_is(const char *ct, const char *type)
-{
-    if (!ct) return false;
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    return strlen(type) == n && strncasecmp(ct, type, n) == 0;
-}
-
 /* ---- value decoding ----------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Values become JSON strings (events, the API): they must be UTF-8. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!len || len > n - i) return false;
-        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
 
 /* %XX → byte in s[0..n). strict: a '%' not followed by two hex digits is an error (the cdr=
  * parameter); otherwise it stays as it is (a value sent with encode-values=false may hold a
@@ -89,7 +51,7 @@ static char *pct_decode(const char *s, size_t n, bool strict, size_t *outlen)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int a = i + 1 < n ? hexval(s[i + 1]) : -1, b = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int a = i + 1 < n ? ch_hexval(s[i + 1]) : -1, b = i + 2 < n ? ch_hexval(s[i + 2]) : -1;
             if (a >= 0 && b >= 0) {
                 c = (char)(a * 16 + b);
                 i += 2;
@@ -105,7 +67,7 @@ static char *pct_decode(const char *s, size_t n, bool strict, size_t *outlen)
         *o++ = c;
     }
     *o = '\0';
-    if (!utf8_valid((const unsigned char *)out, (size_t)(o - out))) {
+    if (!ch_utf8_valid((const unsigned char *)out, (size_t)(o - out))) {
         free(out);
         return NULL;
     }
@@ -474,9 +436,10 @@ bad:
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    int enc = media_is(req->content_type, "application/x-www-form-urlencoded")       ? ENC_FORM
-              : media_is(req->content_type, "application/x-www-form-base64-encoded") ? ENC_BASE64
-                                                                                     : ENC_JSON;
+    int enc = ch_media_type_is(req->content_type, "application/x-www-form-urlencoded") ? ENC_FORM
+              : ch_media_type_is(req->content_type, "application/x-www-form-base64-encoded")
+                  ? ENC_BASE64
+                  : ENC_JSON;
     const char *text = req->body;
     size_t len = req->body_len;
     unsigned char *owned = NULL;

@@ -74,9 +74,14 @@ typedef struct {
 const ch_provider *ch_provider_find(const char *name);
 /* "generic, ucm, …": every provider's name (for messages). */
 const char *ch_provider_names(void);
+/* True when content_type's media type (parameters ignored, case-insensitive) is type. */
+bool ch_media_type_is(const char *content_type, const char *type);
 /* True when content_type (parameters ignored, case-insensitive) is one p accepts. */
 bool ch_provider_accepts(const ch_provider *p, const char *content_type);
 
+/* o's member k when it is a non-empty string, else NULL (absent, null, "" and other types all
+ * mean "not known"). */
+const char *ch_json_text(const json_t *o, const char *k);
 /* The request body as JSON, or NULL with err set to 400 malformed_json and its line/column. */
 json_t *ch_provider_load_json(const ch_raw_request *req, ch_parse_error *err);
 

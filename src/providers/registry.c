@@ -57,14 +57,25 @@ const ch_provider *ch_provider_find(const char *name)
     return NULL;
 }
 
-bool ch_provider_accepts(const ch_provider *p, const char *ct)
+const char *ch_json_text(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
+}
+
+bool ch_media_type_is(const char *ct, const char *type)
 {
     if (!ct) return false;
     size_t n = strcspn(ct, ";");
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
+    return strlen(type) == n && strncasecmp(type, ct, n) == 0;
+}
+
+bool ch_provider_accepts(const ch_provider *p, const char *ct)
+{
     for (const char *const *t = p->content_types; *t; t++)
-        if (strlen(*t) == n && strncasecmp(*t, ct, n) == 0) return true;
+        if (ch_media_type_is(ct, *t)) return true;
     return false;
 }
 

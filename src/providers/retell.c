@@ -39,12 +39,6 @@ static int verify(const ch_raw_request *req, const char *secret)
     return ch_ct_equal(hex, 64, d + 2, 64) ? CH_OK : CH_EAUTH;
 }
 
-static const char *str(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
-}
-
 static int64_t ms(const json_t *o, const char *k)
 {
     const json_t *v = json_object_get(o, k);
@@ -64,9 +58,9 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     json_t *x = ch_provider_load_json(req, err);
     if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
-    const char *ev = str(x, "event");
+    const char *ev = ch_json_text(x, "event");
     const json_t *call = json_object_get(x, "call");
-    const char *id = json_is_object(call) ? str(call, "call_id") : NULL;
+    const char *id = json_is_object(call) ? ch_json_text(call, "call_id") : NULL;
     size_t k = 0;
     while (ev && k < sizeof events / sizeof *events && strcmp(events[k].event, ev) != 0)
         k++;
@@ -88,7 +82,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     e->external_id = ch_strdup(id);
     e->kind = ch_asprintf("retell.%s", ev);
     e->seq = events[k].seq;
-    const char *reason = str(call, "disconnection_reason");
+    const char *reason = ch_json_text(call, "disconnection_reason");
     e->started_at = ms(call, "start_timestamp");
     e->ended_at = ms(call, "end_timestamp");
     if (!strcmp(ev, "call_started")) {
@@ -112,23 +106,26 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
             if (e->disposition == CH_DISP_ANSWERED) e->billsec = e->duration_sec;
         }
     }
-    const char *dir = str(call, "direction");
+    const char *dir = ch_json_text(call, "direction");
     if (dir)
         e->direction = !strcmp(dir, "inbound")    ? CH_DIR_INBOUND
                        : !strcmp(dir, "outbound") ? CH_DIR_OUTBOUND
                                                   : CH_DIR_UNKNOWN;
-    if (str(call, "from_number")) e->from_raw = ch_strdup(str(call, "from_number"));
-    if (str(call, "to_number")) e->to_raw = ch_strdup(str(call, "to_number"));
-    if (str(call, "transcript")) e->transcript = ch_strdup(str(call, "transcript"));
-    if (str(call, "recording_url")) e->recording_url = ch_strdup(str(call, "recording_url"));
+    if (ch_json_text(call, "from_number"))
+        e->from_raw = ch_strdup(ch_json_text(call, "from_number"));
+    if (ch_json_text(call, "to_number")) e->to_raw = ch_strdup(ch_json_text(call, "to_number"));
+    if (ch_json_text(call, "transcript"))
+        e->transcript = ch_strdup(ch_json_text(call, "transcript"));
+    if (ch_json_text(call, "recording_url"))
+        e->recording_url = ch_strdup(ch_json_text(call, "recording_url"));
     const json_t *an = json_object_get(call, "call_analysis");
-    if (json_is_object(an) && str(an, "call_summary"))
-        e->summary = ch_strdup(str(an, "call_summary"));
+    if (json_is_object(an) && ch_json_text(an, "call_summary"))
+        e->summary = ch_strdup(ch_json_text(an, "call_summary"));
     json_t *meta = json_object();
     if (json_is_object(an)) json_object_set(meta, "call_analysis", (json_t *)an);
     if (reason) json_object_set_new(meta, "disconnection_reason", json_string(reason));
-    if (str(call, "agent_id"))
-        json_object_set_new(meta, "agent_id", json_string(str(call, "agent_id")));
+    if (ch_json_text(call, "agent_id"))
+        json_object_set_new(meta, "agent_id", json_string(ch_json_text(call, "agent_id")));
     const json_t *um = json_object_get(call, "metadata");
     if (json_is_object(um) && json_object_size(um))
         json_object_set(meta, "retell_metadata", (json_t *)um);

@@ -81,8 +81,7 @@ static int verify(const ch_raw_request *req, const char *secret)
 {
     const char *sig = ch_raw_header(req, "X-Twilio-Signature");
     if (!sig || !*sig || !req->url) return CH_EAUTH;
-    bool form = req->content_type &&
-                !strncasecmp(req->content_type, "application/x-www-form-urlencoded", 33);
+    bool form = ch_media_type_is(req->content_type, "application/x-www-form-urlencoded");
     ch_form params = {0};
     if (form && ch_form_parse(req->body, req->body_len, MAX_PARAMS, &params) != CH_OK)
         return CH_EAUTH;
@@ -255,8 +254,7 @@ static int to_event(const params_view *pv, const ch_raw_request *req, ch_event *
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
 {
-    bool form = req->content_type &&
-                !strncasecmp(req->content_type, "application/x-www-form-urlencoded", 33);
+    bool form = ch_media_type_is(req->content_type, "application/x-www-form-urlencoded");
     ch_event *e = NULL;
     int rc;
     if (form) {

@@ -19,16 +19,10 @@ static int verify(const ch_raw_request *req, const char *secret)
     return h && ch_ct_equal(h, strlen(h), secret, strlen(secret)) ? CH_OK : CH_EAUTH;
 }
 
-static const char *str(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    return json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
-}
-
 static int64_t iso(const json_t *o, const char *k)
 {
     int64_t t;
-    const char *s = str(o, k);
+    const char *s = ch_json_text(o, k);
     return s && ch_time_parse(s, "UTC", &t) == CH_OK ? t : CH_TIME_UNSET;
 }
 
@@ -55,7 +49,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     if (!x) return CH_EINVAL;
     int rc = CH_EINVAL;
     const json_t *m = json_object_get(x, "message");
-    const char *type = json_is_object(m) ? str(m, "type") : NULL;
+    const char *type = json_is_object(m) ? ch_json_text(m, "type") : NULL;
     if (!type) {
         ch_parse_error_set(err, 422, "invalid_record", "message.type", "message.type is required");
         goto out;
@@ -67,7 +61,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         goto out;
     }
     const json_t *call = json_object_get(m, "call");
-    const char *id = json_is_object(call) ? str(call, "id") : NULL;
+    const char *id = json_is_object(call) ? ch_json_text(call, "id") : NULL;
     if (!id) {
         ch_parse_error_set(err, 422, "invalid_record", "message.call.id",
                            "message.call.id is required");
@@ -77,9 +71,9 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     e->provider = ch_strdup("vapi");
     e->external_id = ch_strdup(id);
     e->kind = ch_asprintf("vapi.%s", type);
-    const char *reason = str(m, "endedReason");
+    const char *reason = ch_json_text(m, "endedReason");
     if (update) {
-        const char *st = str(m, "status");
+        const char *st = ch_json_text(m, "status");
         size_t k = 0;
         while (st && k < sizeof updates / sizeof *updates && strcmp(updates[k].name, st) != 0)
             k++;
@@ -107,23 +101,26 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
             e->cost_currency = ch_strdup("USD");
         }
         const json_t *art = json_object_get(m, "artifact"), *an = json_object_get(m, "analysis");
-        if (json_is_object(art) && str(art, "transcript"))
-            e->transcript = ch_strdup(str(art, "transcript"));
-        if (json_is_object(art) && str(art, "recordingUrl"))
-            e->recording_url = ch_strdup(str(art, "recordingUrl"));
-        if (!e->transcript && str(m, "transcript")) e->transcript = ch_strdup(str(m, "transcript"));
-        if (!e->recording_url && str(m, "recordingUrl"))
-            e->recording_url = ch_strdup(str(m, "recordingUrl"));
-        if (json_is_object(an) && str(an, "summary")) e->summary = ch_strdup(str(an, "summary"));
-        if (!e->summary && str(m, "summary")) e->summary = ch_strdup(str(m, "summary"));
+        if (json_is_object(art) && ch_json_text(art, "transcript"))
+            e->transcript = ch_strdup(ch_json_text(art, "transcript"));
+        if (json_is_object(art) && ch_json_text(art, "recordingUrl"))
+            e->recording_url = ch_strdup(ch_json_text(art, "recordingUrl"));
+        if (!e->transcript && ch_json_text(m, "transcript"))
+            e->transcript = ch_strdup(ch_json_text(m, "transcript"));
+        if (!e->recording_url && ch_json_text(m, "recordingUrl"))
+            e->recording_url = ch_strdup(ch_json_text(m, "recordingUrl"));
+        if (json_is_object(an) && ch_json_text(an, "summary"))
+            e->summary = ch_strdup(ch_json_text(an, "summary"));
+        if (!e->summary && ch_json_text(m, "summary"))
+            e->summary = ch_strdup(ch_json_text(m, "summary"));
         json_t *meta = json_object();
         if (json_is_object(an)) {
             const json_t *sd = json_object_get(an, "structuredData");
             if (json_is_object(sd) && json_object_size(sd))
                 json_object_set(meta, "structured_data", (json_t *)sd);
-            if (str(an, "successEvaluation"))
+            if (ch_json_text(an, "successEvaluation"))
                 json_object_set_new(meta, "success_evaluation",
-                                    json_string(str(an, "successEvaluation")));
+                                    json_string(ch_json_text(an, "successEvaluation")));
         }
         if (reason) json_object_set_new(meta, "ended_reason", json_string(reason));
         if (json_object_size(meta))
@@ -132,15 +129,15 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
             json_decref(meta);
         e->idem_key = ch_asprintf("vapi:%s:end-of-call-report", id);
     }
-    const char *ctype = str(call, "type");
+    const char *ctype = ch_json_text(call, "type");
     if (ctype)
         e->direction = strstr(ctype, "inbound")    ? CH_DIR_INBOUND
                        : strstr(ctype, "outbound") ? CH_DIR_OUTBOUND
                                                    : CH_DIR_UNKNOWN;
     const json_t *cust = json_object_get(m, "customer"), *pn = json_object_get(m, "phoneNumber");
     if (!json_is_object(cust)) cust = json_object_get(call, "customer");
-    const char *them = json_is_object(cust) ? str(cust, "number") : NULL;
-    const char *us = json_is_object(pn) ? str(pn, "number") : NULL;
+    const char *them = json_is_object(cust) ? ch_json_text(cust, "number") : NULL;
+    const char *us = json_is_object(pn) ? ch_json_text(pn, "number") : NULL;
     const char *from = e->direction == CH_DIR_OUTBOUND ? us : them,
                *to = e->direction == CH_DIR_OUTBOUND ? them : us;
     if (from) e->from_raw = ch_strdup(from);

@@ -23,9 +23,8 @@ json_t *ch_callstate_json(const ch_callstate *c, bool leg)
     json_t *o = json_object();
     if (leg) json_object_set_new(o, "id", str_or_null(c->id));
     json_object_set_new(o, "direction", json_string(ch_direction_str(c->direction)));
-    json_object_set_new(o, "status", json_string(ch_status_str(c->status)
-                                                     ? ch_status_str(c->status)
-                                                     : "queued"));
+    json_object_set_new(
+        o, "status", json_string(ch_status_str(c->status) ? ch_status_str(c->status) : "queued"));
     json_object_set_new(o, "disposition", str_or_null(ch_disposition_str(c->disposition)));
     json_object_set_new(o, "from", str_or_null(c->from));
     json_object_set_new(o, "to", str_or_null(c->to));

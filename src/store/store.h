@@ -16,9 +16,9 @@ typedef struct ch_store ch_store;
 
 typedef struct {
     const char *path;
-    int64_t max_bytes;   /* 0 = no limit; beyond it writes fail like a full disk (503) */
-    int read_conns;      /* size of the read pool */
-    int batch_max;       /* most requests committed in one transaction */
+    int64_t max_bytes; /* 0 = no limit; beyond it writes fail like a full disk (503) */
+    int read_conns;    /* size of the read pool */
+    int batch_max;     /* most requests committed in one transaction */
 } ch_store_opts;
 
 typedef struct {
@@ -65,11 +65,11 @@ struct ch_write_job {
     void (*done)(ch_write_job *job); /* called on the writer thread after commit/rollback */
     void *arg;
     /* out (valid in done) */
-    int result;                /* CH_OK, or CH_ESTORE: nothing of this job was stored */
-    ch_rec_outcome *outcome;   /* [n] */
-    char **call_ids;           /* [n] public call ids (owned by the job; ch_write_job_clear) */
+    int result;                 /* CH_OK, or CH_ESTORE: nothing of this job was stored */
+    ch_rec_outcome *outcome;    /* [n] */
+    char **call_ids;            /* [n] public call ids (owned by the job; ch_write_job_clear) */
     const char **reject_reason; /* [n] static strings */
-    bool *over_limit;          /* [n] the call is over the tenant's monthly limit */
+    bool *over_limit;           /* [n] the call is over the tenant's monthly limit */
     /* private */
     ch_write_job *next;
 };
@@ -87,7 +87,7 @@ int ch_store_submit_wait(ch_store *s, ch_write_job *job);
 /* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
 size_t ch_store_queue_depth(ch_store *s);
 
-#define CH_BATCH_BUCKETS 12 /* requests per transaction: 1, 2, 4, … 1024, +Inf */
+#define CH_BATCH_BUCKETS  12 /* requests per transaction: 1, 2, 4, … 1024, +Inf */
 #define CH_COMMIT_BUCKETS 11
 typedef struct {
     uint64_t batches;
@@ -108,8 +108,8 @@ int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
 int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out);
 /* Every enabled credential of tenant for provider (NULL provider: all; tenant_id 0: every
  * tenant's, for the URLs that find the tenant from the credential). */
-int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
-                         ch_credential **out, size_t *n);
+int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider, ch_credential **out,
+                         size_t *n);
 void ch_credentials_free(ch_credential *c, size_t n);
 /* The tenant that owns API key id key_id and the key's secret hash. */
 int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash);
@@ -120,14 +120,14 @@ int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider,
 /* ---- read API ------------------------------------------------------------------------ */
 
 typedef struct {
-    int64_t since, until; /* on started_at (or received time); CH_TIME_UNSET = open */
+    int64_t since, until;               /* on started_at (or received time); CH_TIME_UNSET = open */
     int direction, status, disposition; /* -1 = any */
-    const char *number;    /* matches from or to as sent … */
-    const char *number_e164; /* … or normalised (may be NULL) */
+    const char *number;                 /* matches from or to as sent … */
+    const char *number_e164;            /* … or normalised (may be NULL) */
     const char *extension;
-    const char *text;      /* substring of caller name, numbers, transcript, summary */
-    int limit;             /* 1..500 */
-    const char *cursor;    /* opaque, from a previous page */
+    const char *text;   /* substring of caller name, numbers, transcript, summary */
+    int limit;          /* 1..500 */
+    const char *cursor; /* opaque, from a previous page */
 } ch_call_filter;
 
 /* A cursor, "<sort_ts>.<call id>" of the last row of the previous page: CH_OK with both (id
@@ -184,8 +184,8 @@ int ch_admin_endpoint_list(const char *db, int64_t tenant_id, json_t **out);
 int ch_admin_endpoint_set_enabled(const char *db, int64_t tenant_id, int64_t id, bool enabled,
                                   const char *reason);
 /* The new secret signs from now on; the old one also signs until now + overlap_ms. */
-int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id,
-                             const char *new_secret, int64_t overlap_ms);
+int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id, const char *new_secret,
+                             int64_t overlap_ms);
 int ch_admin_endpoint_remove(const char *db, int64_t tenant_id, int64_t id);
 /* Creates an API key; *key_out is the full key, shown once (caller frees). */
 int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);

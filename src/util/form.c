@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
+int ch_hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -16,7 +16,7 @@ static int hexval(char c)
 }
 
 /* Values become JSON strings (events, raw bodies): they must be UTF-8, as Twilio sends. */
-static bool utf8_valid(const unsigned char *s, size_t n)
+bool ch_utf8_valid(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
@@ -44,7 +44,7 @@ static char *decode(const char *s, size_t n)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int a = i + 1 < n ? hexval(s[i + 1]) : -1, b = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int a = i + 1 < n ? ch_hexval(s[i + 1]) : -1, b = i + 2 < n ? ch_hexval(s[i + 2]) : -1;
             if (a < 0 || b < 0) {
                 free(out);
                 return NULL;
@@ -59,7 +59,7 @@ static char *decode(const char *s, size_t n)
         *o++ = c;
     }
     *o = '\0';
-    if (!utf8_valid((const unsigned char *)out, (size_t)(o - out))) {
+    if (!ch_utf8_valid((const unsigned char *)out, (size_t)(o - out))) {
         free(out);
         return NULL;
     }
