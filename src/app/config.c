@@ -1,4 +1,6 @@
 #include "app/config.h"
+#include "delivery/schedule.h"
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/result.h"
 
@@ -24,6 +26,10 @@ void ch_config_defaults(ch_config *c)
     c->auth_fail_limit = 10;
     c->auth_fail_window = 60;
     c->batch_max = 1024;
+    snprintf(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, "%s",
+             ch_retry_schedule_default);
+    c->delivery_concurrency = 256;
+    c->delivery_disable_after = 5 * 86400;
 }
 
 static int parse_num(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -69,6 +75,18 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 0, INT64_MAX, &n))) c->db_max_bytes = n;
     } else if (IS("store", "batch_max")) {
         if (!(rc = parse_num(value, 1, 65536, &n))) c->batch_max = (int)n;
+    } else if (IS("delivery", "allow_private")) {
+        if (ch_cidr_list_valid(value))
+            rc = copy(c->delivery_allow_private, sizeof c->delivery_allow_private, value);
+    } else if (IS("delivery", "retry_schedule")) {
+        ch_retry_schedule rs;
+        char why[160];
+        if (ch_retry_schedule_parse(value, &rs, why, sizeof why) == CH_OK)
+            rc = copy(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, value);
+    } else if (IS("delivery", "concurrency")) {
+        if (!(rc = parse_num(value, 1, 4096, &n))) c->delivery_concurrency = (int)n;
+    } else if (IS("delivery", "disable_after")) {
+        if (!(rc = parse_num(value, 1, 365LL * 86400, &n))) c->delivery_disable_after = n;
     } else if (IS("log", "level")) {
         int l = ch_log_level_parse(value);
         if (l >= 0) {
@@ -135,6 +153,10 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_DB", "store", "db"},
         {"CALLHOOK_DB_MAX_BYTES", "store", "max_bytes"},
         {"CALLHOOK_LOG_LEVEL", "log", "level"},
+        {"CALLHOOK_DELIVERY_ALLOW_PRIVATE", "delivery", "allow_private"},
+        {"CALLHOOK_DELIVERY_RETRY_SCHEDULE", "delivery", "retry_schedule"},
+        {"CALLHOOK_DELIVERY_CONCURRENCY", "delivery", "concurrency"},
+        {"CALLHOOK_DELIVERY_DISABLE_AFTER", "delivery", "disable_after"},
         {"CALLHOOK_LOG_FILE", "log", "file"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {

@@ -19,6 +19,11 @@ typedef struct {
     int auth_fail_limit;
     int auth_fail_window;
     int batch_max;
+    /* outbound webhooks (docs/webhooks.md) */
+    char delivery_allow_private[1024]; /* CIDRs a webhook may reach though not public */
+    char delivery_retry_schedule[512]; /* the default retry schedule ("5s,5m,…") */
+    int delivery_concurrency;          /* deliveries in flight at once */
+    int64_t delivery_disable_after;    /* seconds of exhausted messages before disabling */
 } ch_config;
 
 void ch_config_defaults(ch_config *c);

@@ -1,5 +1,6 @@
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "delivery/dispatcher.h"
 #include "http/server.h"
 #include "http/ucm_tcp.h"
 #include "store/store.h"
@@ -8,6 +9,7 @@
 #include "util/mem.h"
 #include "util/result.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -65,6 +67,7 @@ int ch_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     setenv("TZ", "UTC", 1);
 
     /* One daemon per database: the writer thread assumes it is the only one writing events
@@ -89,7 +92,8 @@ int ch_cmd_serve(int argc, char **argv)
     ch_store_opts so = {.path = cfg->db,
                         .max_bytes = cfg->db_max_bytes,
                         .read_conns = cfg->threads + 2,
-                        .batch_max = cfg->batch_max};
+                        .batch_max = cfg->batch_max,
+                        .disable_after_ms = cfg->delivery_disable_after * 1000};
     if (ch_store_open(&store, &so)) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "startup", NULL)) {
@@ -100,18 +104,30 @@ int ch_cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    ch_server *srv = NULL;
-    int port = 0;
-    if (ch_server_start(&srv, cfg, store, &port)) {
+    ch_dispatcher *disp = NULL;
+    ch_dispatcher_opts dopts = {.allow_private = cfg->delivery_allow_private,
+                                .retry_schedule = cfg->delivery_retry_schedule,
+                                .concurrency = cfg->delivery_concurrency};
+    if (ch_dispatcher_start(&disp, store, &dopts)) {
         ch_store_close(store);
         rc = 1;
         goto out;
     }
+    ch_server *srv = NULL;
+    int port = 0;
+    if (ch_server_start(&srv, cfg, store, &port)) {
+        ch_dispatcher_stop(disp, 0);
+        ch_store_close(store);
+        rc = 1;
+        goto out;
+    }
+    ch_server_set_dispatcher(srv, disp);
     ch_ucm_tcp *ucm = NULL;
     if (cfg->ucm_tcp_listen[0]) {
         int uport = 0;
         if (ch_ucm_tcp_start(&ucm, cfg, store, &uport) != CH_OK) {
             ch_server_stop(srv, 1000);
+            ch_dispatcher_stop(disp, 0);
             ch_store_close(store);
             rc = 1;
             goto out;
@@ -149,6 +165,8 @@ int ch_cmd_serve(int argc, char **argv)
     }
     ch_server_stop(srv, 25000);
     ch_ucm_tcp_stop(ucm);
+    /* transfers in flight get a moment to finish; what does not is sent again after restart */
+    ch_dispatcher_stop(disp, 5000);
     ch_store_close(store);
     ch_log_msg(CH_LOG_WARN, "stopped", NULL);
     rc = 0;
@@ -156,5 +174,6 @@ out:
     if (lock_fd >= 0) close(lock_fd); /* releases the lock */
     ch_log_close();
     ch_args_free(&a);
+    curl_global_cleanup();
     return rc;
 }

@@ -26,6 +26,7 @@ struct ch_server {
     atomic_int inflight;
     char id_prefix[9];
     atomic_uint_fast64_t next_id;
+    struct ch_dispatcher *_Atomic dispatcher; /* woken after API replays and tests; or NULL */
 };
 
 typedef enum { REQ_READING, REQ_WAITING, REQ_ANSWERED } ch_req_state;

@@ -157,6 +157,11 @@ static enum MHD_Result handle_metrics(ch_request *r)
     return queue(r, 200, resp);
 }
 
+void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
+{
+    srv->dispatcher = d;
+}
+
 /* Splits "/a/b/c" into at most max segments (copied into buf). */
 static int split_path(const char *url, char *buf, size_t bufsz, char **seg, int max)
 {

@@ -10,6 +10,9 @@ typedef struct ch_server ch_server;
 
 /* Starts listening on cfg->listen; the bound port is in *port_out (for ":0"). */
 int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int *port_out);
+struct ch_dispatcher;
+/* The dispatcher to wake after API replays and test messages (before traffic starts). */
+void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d);
 /* Stops accepting, lets requests in flight finish (at most grace_ms), closes. */
 void ch_server_stop(ch_server *srv, int grace_ms);
 

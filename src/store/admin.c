@@ -400,7 +400,8 @@ int ch_admin_endpoint_set_enabled(const char *path, int64_t tenant_id, int64_t i
 {
     return endpoint_change(path,
                            "UPDATE endpoints SET enabled=?4, disabled_reason=CASE ?4 WHEN 1 THEN"
-                           " NULL ELSE ?3 END, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+                           " NULL ELSE ?3 END, failing_since=CASE ?4 WHEN 1 THEN NULL ELSE failing_since END,"
+                           " updated_at=?5 WHERE tenant_id=?1 AND id=?2",
                            tenant_id, id, reason, enabled);
 }
 

@@ -138,6 +138,78 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (tenant_id, id));",
+    /* 4: the outbox (docs/webhooks.md). Messages and their deliveries are written in the
+     * transaction of the change that causes them. notified holds one bit per lifecycle event
+     * already created for the call, so each is created once whatever the order of arrival;
+     * state_hash tells a real change from a repeat after call.completed. Delivery ids are
+     * global and rise with creation: the dispatcher scans across tenants, and per-call order
+     * is the order of ids. */
+    "ALTER TABLE calls ADD COLUMN notified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN state_hash INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenants ADD COLUMN retry_schedule TEXT;"
+    "ALTER TABLE endpoints ADD COLUMN failing_since INTEGER;"
+    "CREATE TABLE IF NOT EXISTS messages ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  call_id TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id));"
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_one_completed ON messages(tenant_id, call_id)"
+    "  WHERE type='call.completed';"
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  endpoint_id INTEGER NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  call_id TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','succeeded','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER,"
+    "  manual INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (tenant_id, message_id, endpoint_id));"
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at, id)"
+    "  WHERE state='pending';"
+    "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(tenant_id, endpoint_id, call_id,"
+    "  id) WHERE state='pending';"
+    "CREATE INDEX IF NOT EXISTS deliveries_endpoint ON deliveries(tenant_id, endpoint_id, id);"
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  delivery_id INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  status INTEGER,"
+    "  latency_ms INTEGER NOT NULL,"
+    "  response BLOB,"
+    "  error TEXT,"
+    "  trigger TEXT NOT NULL DEFAULT 'scheduled');"
+    "CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id, id);"
+    /* "no endpoint" decisions, counted per tenant, reason and event type: a row per skipped
+     * event would cost every tenant without endpoints a write per event */
+    "CREATE TABLE IF NOT EXISTS delivery_skips ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  count INTEGER NOT NULL DEFAULT 0,"
+    "  last_at INTEGER NOT NULL,"
+    "  last_call_id TEXT,"
+    "  PRIMARY KEY (tenant_id, reason, type));"
+    /* what waits for an endpoint that is disabled or removed fails at once (and can be
+     * replayed once it is back), whichever connection disables it */
+    "CREATE TRIGGER IF NOT EXISTS endpoints_disabled AFTER UPDATE OF enabled ON endpoints"
+    "  WHEN new.enabled=0 AND old.enabled=1 BEGIN"
+    "  UPDATE deliveries SET state='failed', last_error='endpoint disabled',"
+    "   updated_at=CAST(strftime('%s','now') AS INTEGER)*1000"
+    "   WHERE state='pending' AND tenant_id=new.tenant_id AND endpoint_id=new.id; END;"
+    "CREATE TRIGGER IF NOT EXISTS endpoints_removed AFTER DELETE ON endpoints BEGIN"
+    "  UPDATE deliveries SET state='failed', last_error='endpoint removed',"
+    "   updated_at=CAST(strftime('%s','now') AS INTEGER)*1000"
+    "   WHERE state='pending' AND tenant_id=old.tenant_id AND endpoint_id=old.id; END;",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)

@@ -35,6 +35,9 @@ struct ch_store {
     sqlite3 **free_stack;
     pthread_mutex_t rlock;
     pthread_cond_t rfree;
+    /* outbox wake-up (ch_store_set_outbox_hook) */
+    void (*outbox_hook)(void *arg);
+    void *outbox_hook_arg;
 };
 
 /* Opens a connection with callhook's settings (WAL, FULL sync, busy timeout). */
@@ -58,6 +61,10 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
 
 /* The leg / call state as stored and served (calljson.c). */
 json_t *ch_callstate_json(const ch_callstate *c, bool leg);
+
+/* The call as the read API shows it (without events), read on db — the writer's connection
+ * sees its own open transaction. NULL when there is no such call. */
+json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id);
 
 /* Writer thread (sqlite_write.c). */
 void *ch_writer_main(void *arg);

@@ -253,6 +253,19 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
     return o;
 }
 
+json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id)
+{
+    sqlite3_stmt *st;
+    json_t *call = NULL;
+    if (prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &st))
+        return NULL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) call = call_from_row(db, st, tenant_id);
+    sqlite3_finalize(st);
+    return call;
+}
+
 int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
 {
     char *end;

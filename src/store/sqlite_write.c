@@ -2,6 +2,7 @@
  * the last commit and commits them in one transaction (group commit: one fsync for the whole
  * batch), then calls each job's done(). See docs/write-path.md. */
 #include "store/merge.h"
+#include "store/outbox.h"
 #include "store/sqlite_internal.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -34,7 +35,7 @@ enum {
 
 static const char *const sql[ST_COUNT] = {
     [ST_EVT_DUP] = "SELECT call_id FROM events WHERE tenant_id=?1 AND idem_key=?2",
-    [ST_CALL_FIND] = "SELECT id, over_limit, created_at FROM calls"
+    [ST_CALL_FIND] = "SELECT id, over_limit, created_at, status, notified, state_hash FROM calls"
                      " WHERE tenant_id=?1 AND provider=?2 AND external_id=?3",
     [ST_USAGE_GET] = "SELECT COALESCE(calls,0) FROM usage WHERE tenant_id=?1 AND month=?2",
     [ST_USAGE_ADD] = "INSERT INTO usage(tenant_id, month, calls, events, over_limit_calls)"
@@ -56,13 +57,14 @@ static const char *const sql[ST_COUNT] = {
         " direction, status, disposition, from_e164, to_e164, from_raw, to_raw, caller_name,"
         " extension, started_at, answered_at, ended_at, duration_sec, billsec, recording_url,"
         " transcript, summary, cost_micros, cost_currency, metadata, sort_ts, updated_at,"
-        " event_count) VALUES(?1,?2,?25,?26,?27,?28,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1)"
+        " event_count, notified, state_hash) VALUES(?1,?2,?25,?26,?27,?28,?3,?4,?5,?6,?7,?8,?9,"
+        "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1,?29,?30)"
         " ON CONFLICT(tenant_id, id) DO UPDATE SET direction=?3, status=?4, disposition=?5,"
         " from_e164=?6, to_e164=?7, from_raw=?8, to_raw=?9, caller_name=?10, extension=?11,"
         " started_at=?12, answered_at=?13, ended_at=?14, duration_sec=?15, billsec=?16,"
         " recording_url=?17, transcript=?18, summary=?19, cost_micros=?20, cost_currency=?21,"
-        " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1",
+        " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1, notified=?29,"
+        " state_hash=?30",
     [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
                       " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
     /* an unknown external number becomes a lead (docs/directory.md) */
@@ -110,6 +112,7 @@ typedef struct {
     int64_t now;
     int wal_frames;    /* frames in the WAL after the last commit (sqlite3_wal_hook) */
     uint64_t id_state; /* splitmix64 state for the random part of new call ids */
+    ch_outbox *outbox;
     usage_set batch_usage, job_usage;
 } wctx;
 
@@ -259,14 +262,44 @@ static void new_call_id(wctx *w, char out[24], int64_t now_ms)
 }
 
 /* Folds every stored event of the call (the new one included) and writes the call and legs. */
+/* FNV-1a over everything a call.updated is about: the call's fields and its legs. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "\xff", 1);
+}
+
+static uint64_t hash_call(const ch_callstate *c, const char *meta)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int64_t nums[] = {c->direction,   c->status,       c->disposition, c->started_at,
+                      c->answered_at, c->ended_at,     c->duration_sec, c->billsec,
+                      c->cost_micros};
+    h = hash_bytes(h, nums, sizeof nums);
+    const char *strs[] = {c->from,          c->to,         c->from_raw, c->to_raw,
+                          c->caller_name,   c->extension,  c->recording_url,
+                          c->transcript,    c->summary,    c->cost_currency, meta};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        h = hash_str(h, strs[i]);
+    return h;
+}
+
 static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t created_at,
-                      ch_event *just_stored, bool is_new, bool over)
+                      ch_event *just_stored, bool over, const ch_call_before *before)
 {
     sqlite3_stmt *st;
     ch_event **evs = NULL;
     size_t n = 0, cap = 0;
     int rc = SQLITE_OK;
-    if (is_new) {
+    char **leg_states = NULL;
+    if (before->is_new) {
         evs = ch_malloc(sizeof *evs);
         evs[n++] = just_stored;
     } else {
@@ -298,6 +331,18 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
     const ch_callstate *c = &m.call;
     st = w->st[ST_CALL_UPSERT];
     char *meta = c->metadata ? json_dumps(c->metadata, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    uint64_t hash = hash_call(c, meta);
+    leg_states = ch_calloc(m.nlegs + 1, sizeof *leg_states);
+    for (size_t i = 0; i < m.nlegs; i++) {
+        json_t *lj = ch_callstate_json(&m.legs[i], true);
+        leg_states[i] = json_dumps(lj, JSON_COMPACT);
+        json_decref(lj);
+        hash = hash_str(hash, leg_states[i]);
+    }
+    ch_call_plan plan;
+    /* stored as a signed integer; only equality matters */
+    int64_t hash_i = (int64_t)(hash & 0x7fffffffffffffffULL);
+    ch_outbox_plan(before, c, hash_i, &plan);
     sqlite3_bind_int64(st, 1, job->tenant_id);
     sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, ch_direction_str(c->direction), -1, SQLITE_STATIC);
@@ -327,6 +372,8 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
     sqlite3_bind_text(st, 26, just_stored->external_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 27, over);
     sqlite3_bind_int64(st, 28, created_at);
+    sqlite3_bind_int64(st, 29, plan.notified);
+    sqlite3_bind_int64(st, 30, hash_i);
     rc = step_done(st);
     free(meta);
     /* the external party: the caller of an inbound call, the callee of an outbound one */
@@ -343,17 +390,20 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
         rc = step_done(st);
     }
     for (size_t i = 0; rc == SQLITE_OK && i < m.nlegs; i++) {
-        json_t *lj = ch_callstate_json(&m.legs[i], true);
-        char *state = json_dumps(lj, JSON_COMPACT);
-        json_decref(lj);
         st = w->st[ST_LEG_UPSERT];
         sqlite3_bind_int64(st, 1, job->tenant_id);
         sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, m.legs[i].id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, leg_states[i], -1, SQLITE_STATIC);
         rc = step_done(st);
-        free(state);
     }
+    /* the events this change causes, in this same transaction (docs/webhooks.md) */
+    if (rc == SQLITE_OK)
+        rc = ch_outbox_emit(w->outbox, job->tenant_id, call_id, c->direction, &plan,
+                            before->status);
+    for (size_t i = 0; i < m.nlegs; i++)
+        free(leg_states[i]);
+    free(leg_states);
     ch_merged_clear(&m);
 out:
     for (size_t i = 0; i < n; i++)
@@ -385,6 +435,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
     char call_id[24] = {0};
     bool is_new = true, over = false;
     int64_t created_at = w->now;
+    ch_call_before before = {.is_new = true};
     st = w->st[ST_CALL_FIND];
     sqlite3_bind_int64(st, 1, job->tenant_id);
     sqlite3_bind_text(st, 2, e->provider, -1, SQLITE_STATIC);
@@ -395,6 +446,11 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
         snprintf(call_id, sizeof call_id, "%s", (const char *)sqlite3_column_text(st, 0));
         over = sqlite3_column_int(st, 1) != 0;
         created_at = sqlite3_column_int64(st, 2);
+        int status = ch_status_parse((const char *)sqlite3_column_text(st, 3));
+        before = (ch_call_before){.is_new = false,
+                                  .status = status < 0 ? CH_STATUS_NONE : (ch_status)status,
+                                  .notified = sqlite3_column_int64(st, 4),
+                                  .state_hash = sqlite3_column_int64(st, 5)};
     }
     finish(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
@@ -442,7 +498,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
     sqlite3_bind_text(st, 14, e->norm, -1, SQLITE_STATIC);
     if ((rc = step_done(st))) return rc;
 
-    if ((rc = merge_call(w, job, call_id, created_at, e, is_new, over))) return rc;
+    if ((rc = merge_call(w, job, call_id, created_at, e, over, &before))) return rc;
     job->outcome[i] = CH_REC_STORED;
     job->call_ids[i] = ch_strdup(call_id);
     job->over_limit[i] = over;
@@ -486,13 +542,17 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     bool failed = exec_stmt(w, ST_BEGIN) != SQLITE_OK;
     uint64_t stored = 0, dups = 0, refused = 0;
     w->batch_usage.n = w->job_usage.n = 0;
+    ch_outbox_batch_begin(w->outbox, w->now);
 
     for (ch_write_job *job = batch; !failed && job; job = job->next) {
         int rc = exec_stmt(w, ST_SAVEPOINT);
         for (size_t i = 0; rc == SQLITE_OK && i < job->n; i++)
             rc = process_event(w, job, i);
+        for (size_t i = 0; rc == SQLITE_OK && i < job->nresults; i++)
+            rc = ch_outbox_apply(w->outbox, &job->results[i]);
         if (rc == SQLITE_OK && (rc = exec_stmt(w, ST_RELEASE)) == SQLITE_OK) {
             usage_commit_job(w);
+            ch_outbox_job_end(w->outbox, true);
             job->result = CH_OK;
             continue;
         }
@@ -500,6 +560,7 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
         reset_outputs(job);
         job->result = CH_ESTORE;
         w->job_usage.n = 0;
+        ch_outbox_job_end(w->outbox, false);
         if (sqlite3_get_autocommit(db) || fatal_for_batch(rc)) {
             failed = true; /* SQLite rolled the transaction back, or the disk is at fault */
             break;
@@ -509,6 +570,7 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     }
     if (!failed) {
         int rc = usage_flush(w);
+        if (rc == SQLITE_OK) rc = ch_outbox_batch_flush(w->outbox);
         if (rc == SQLITE_OK) rc = exec_stmt(w, ST_COMMIT);
         if (rc != SQLITE_OK) {
             ch_sqlite_log_error(db, "commit", rc);
@@ -530,6 +592,8 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
             }
     }
     atomic_store(&s->writable, !failed);
+    if (!failed && s->outbox_hook && ch_outbox_batch_has_deliveries(w->outbox))
+        s->outbox_hook(s->outbox_hook_arg);
 
     pthread_mutex_lock(&s->stats_lock);
     s->stats.batches++;
@@ -571,6 +635,7 @@ void *ch_writer_main(void *arg)
             abort(); /* the schema is ours: a statement that does not prepare is a bug */
         }
     }
+    w.outbox = ch_outbox_new(s->wdb, s->opts.disable_after_ms);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         while (!s->head && !s->stopping) {
@@ -615,6 +680,7 @@ void *ch_writer_main(void *arg)
         sqlite3_finalize(w.st[i]);
     free(w.batch_usage.v);
     free(w.job_usage.v);
+    ch_outbox_free(w.outbox);
     return NULL;
 }
 
@@ -659,6 +725,20 @@ void ch_store_submit(ch_store *s, ch_write_job *job)
     s->depth++;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+}
+
+void ch_store_set_outbox_hook(ch_store *s, void (*fn)(void *arg), void *arg)
+{
+    s->outbox_hook_arg = arg;
+    s->outbox_hook = fn;
+}
+
+void ch_delivery_result_clear(ch_delivery_result *r)
+{
+    free(r->call_id);
+    free(r->error);
+    free(r->response);
+    memset(r, 0, sizeof *r);
 }
 
 size_t ch_store_queue_depth(ch_store *s)

@@ -19,6 +19,9 @@ typedef struct {
     int64_t max_bytes; /* 0 = no limit; beyond it writes fail like a full disk (503) */
     int read_conns;    /* size of the read pool */
     int batch_max;     /* most requests committed in one transaction */
+    /* an endpoint whose messages keep exhausting their retries for this long is disabled;
+     * 0 = the default, 5 days */
+    int64_t disable_after_ms;
 } ch_store_opts;
 
 typedef struct {
@@ -51,9 +54,36 @@ typedef enum {
     CH_REC_REJECTED, /* refused by the store: reject_reason says why (e.g. monthly limit) */
 } ch_rec_outcome;
 
+/* What one delivery attempt ended in, as decided by the dispatcher (docs/webhooks.md). */
+typedef enum {
+    CH_DLV_SUCCEEDED = 0,
+    CH_DLV_RETRY,  /* failed; next attempt at next_at */
+    CH_DLV_FAILED, /* failed for good: dead letter (replayable) */
+    CH_DLV_PAUSE,  /* no attempt: the endpoint is throttled until pause_until */
+} ch_dlv_outcome;
+
+typedef struct {
+    int64_t delivery_id, tenant_id, endpoint_id;
+    char *call_id; /* NULL for messages of no call */
+    ch_dlv_outcome outcome;
+    int64_t at, latency_ms; /* start of the attempt (ms UTC), its duration */
+    int status;             /* HTTP status, 0 when there was no answer */
+    char *error;            /* why it failed, NULL on success */
+    char *response;         /* first CH_RESPONSE_KEEP bytes of the answer's body */
+    size_t response_len;
+    bool manual;         /* a replay or test: one attempt, no retries */
+    int64_t next_at;     /* CH_DLV_RETRY */
+    int64_t pause_until; /* > 0: nothing more to this endpoint before then */
+    const char *disable_reason; /* static; non-NULL: disable the endpoint (410 Gone) */
+} ch_delivery_result;
+
+#define CH_RESPONSE_KEEP (20 * 1024)
+
+void ch_delivery_result_clear(ch_delivery_result *r);
+
 typedef struct ch_write_job ch_write_job;
 struct ch_write_job {
-    /* in */
+    /* in: either events … */
     int64_t tenant_id;
     const char *tenant_tz, *tenant_country;
     int64_t monthly_limit;
@@ -62,6 +92,9 @@ struct ch_write_job {
     ch_event **events;
     size_t n;
     const char *request_id;
+    /* … or delivery results (the dispatcher's) */
+    ch_delivery_result *results;
+    size_t nresults;
     void (*done)(ch_write_job *job); /* called on the writer thread after commit/rollback */
     void *arg;
     /* out (valid in done) */
@@ -84,6 +117,9 @@ void ch_store_submit(ch_store *s, ch_write_job *job);
  * CLI import, the UCM TCP listener), not for HTTP threads. Sets done/arg itself; returns
  * job->result. */
 int ch_store_submit_wait(ch_store *s, ch_write_job *job);
+/* Called on the writer thread after a commit that created deliveries (the dispatcher's
+ * wake-up); set before traffic starts. */
+void ch_store_set_outbox_hook(ch_store *s, void (*fn)(void *arg), void *arg);
 /* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
 size_t ch_store_queue_depth(ch_store *s);
 
@@ -116,6 +152,26 @@ int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **
 
 /* When the tenant's newest event from provider was received (ms), CH_TIME_UNSET if never. */
 int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out);
+
+/* ---- outbox, for the dispatcher ------------------------------------------------------ */
+
+typedef struct {
+    int64_t delivery_id, tenant_id, endpoint_id;
+    char *call_id, *message_id, *payload;
+    char *url, *secret, *previous_secret; /* previous_secret: NULL unless still signing */
+    char *headers;                        /* JSON object text */
+    int64_t timeout_ms, rate_limit_per_min;
+    int attempts; /* made before this one */
+    bool manual;
+    char *retry_schedule; /* the tenant's, NULL = the server's */
+} ch_due_delivery;
+
+/* Deliveries due at now whose endpoint is enabled and whose earlier deliveries of the same
+ * call to the same endpoint are settled, oldest first; at most limit. *next_due: when the
+ * next pending delivery is due (CH_TIME_UNSET when none). */
+int ch_store_due_deliveries(ch_store *s, int64_t now, int limit, ch_due_delivery **out, size_t *n,
+                            int64_t *next_due);
+void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
 
 /* ---- read API ------------------------------------------------------------------------ */
 
@@ -187,6 +243,25 @@ int ch_admin_endpoint_set_enabled(const char *db, int64_t tenant_id, int64_t id,
 int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id, const char *new_secret,
                              int64_t overlap_ms);
 int ch_admin_endpoint_remove(const char *db, int64_t tenant_id, int64_t id);
+/* Deliveries (docs/webhooks.md). {"deliveries": [...]} newest first; endpoint_id 0 = any,
+ * state NULL = any, before_id 0 = from the newest. */
+int ch_admin_delivery_list(const char *db, int64_t tenant_id, int64_t endpoint_id,
+                           const char *state, int64_t before_id, int limit, json_t **out);
+/* One delivery with its message and every attempt; CH_ENOTFOUND when not the tenant's. */
+int ch_admin_delivery_get(const char *db, int64_t tenant_id, int64_t id, json_t **out);
+/* Sends the delivery once more now (one manual attempt, no retries after it). CH_ENOTFOUND;
+ * CH_EEXIST when it is still pending. */
+int ch_admin_delivery_replay(const char *db, int64_t tenant_id, int64_t id);
+/* Replays every failed delivery of the endpoint created at or after since_ms; *count_out. */
+int ch_admin_endpoint_replay(const char *db, int64_t tenant_id, int64_t endpoint_id,
+                             int64_t since_ms, int64_t *count_out);
+/* Queues a "test" message to the endpoint; *delivery_out is its delivery id. */
+int ch_admin_endpoint_test(const char *db, int64_t tenant_id, int64_t endpoint_id,
+                           int64_t *delivery_out);
+/* {"skipped": [{reason, type, count, last_at, last_call_id}]} */
+int ch_admin_delivery_skips(const char *db, int64_t tenant_id, json_t **out);
+/* Sets the tenant's retry schedule (validated by the caller); NULL = the server's default. */
+int ch_admin_tenant_set_retry(const char *db, int64_t tenant_id, const char *schedule);
 /* Creates an API key; *key_out is the full key, shown once (caller frees). */
 int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
 

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,4 +95,30 @@ bool ch_password_verify(const char *encoded, const char *password)
 {
     if (!encoded || !password) return false;
     return crypto_pwhash_str_verify(encoded, password, strlen(password)) == 0;
+}
+
+int ch_base64_decode(const char *in, unsigned char *out, size_t outsz, size_t *outlen)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in);
+    while (n > 0 && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1) return CH_EINVAL;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = in[i] ? strchr(alphabet, in[i]) : NULL;
+        if (!p) return CH_EINVAL;
+        acc = (acc << 6) | (uint32_t)(p - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == outsz) return CH_EINVAL;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *outlen = o;
+    return CH_OK;
 }

@@ -26,6 +26,9 @@ void ch_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len
                     unsigned char out[32]);
 /* Standard base64 (with padding) of n bytes into out (at least 4 * ((n + 2) / 3) + 1 bytes). */
 void ch_base64(const unsigned char *in, size_t n, char *out);
+/* Standard base64 (padding optional) into out; CH_OK with *outlen, or CH_EINVAL for a character
+ * outside the alphabet or more than outsz bytes. */
+int ch_base64_decode(const char *in, unsigned char *out, size_t outsz, size_t *outlen);
 /* argon2id with libsodium's interactive limits. CH_OK or CH_ERR. */
 int ch_password_hash(const char *password, char out[CH_PWHASH_MAX]);
 bool ch_password_verify(const char *encoded, const char *password);

@@ -1,0 +1,619 @@
+/* See dispatcher.h. One thread owns the curl multi handle; the writer thread only ever calls
+ * curl_multi_wakeup (thread-safe) and appends to the settled list under its mutex. */
+#include "delivery/dispatcher.h"
+#include "delivery/schedule.h"
+#include "delivery/sign.h"
+#include "delivery/ssrf.h"
+#include "util/cidr.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/result.h"
+#include "util/timeutil.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+typedef struct ch_xfer ch_xfer;
+struct ch_xfer {
+    ch_dispatcher *d;
+    ch_xfer *prev, *next; /* every transfer in flight (to abandon them at stop) */
+    ch_due_delivery due; /* owned */
+    CURL *h;
+    struct curl_slist *hdrs;
+    char *body;
+    size_t body_len;
+    int64_t retry_after_ms;
+    int64_t started_ms, t0_ns;
+    const char *refused; /* SSRF reason, static */
+    char refused_addr[64];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A set of delivery ids (open addressing, backward-shift deletion): what is in flight or
+ * waiting for its result to commit, so a fetch does not start it twice. */
+typedef struct {
+    int64_t *slot;
+    size_t mask, n;
+} idset;
+
+typedef struct {
+    int64_t tenant_id, endpoint_id;
+    double tokens;
+    int64_t last_ms;
+} bucket;
+
+typedef struct {
+    ch_write_job job;
+    ch_dispatcher *d;
+    ch_delivery_result *r;
+    size_t n;
+} result_job;
+
+struct ch_dispatcher {
+    ch_store *s;
+    char *allow_private;
+    ch_retry_schedule sched;
+    int concurrency;
+    CURLM *multi;
+    pthread_t th;
+    atomic_bool stopping, poked;
+    int64_t grace_until;
+    idset busy;
+    int in_flight;
+    ch_xfer *xfers;
+    uint64_t rng;
+    bucket *buckets;
+    size_t nbuckets;
+    int64_t store_backoff_until;
+    /* settled: results the writer committed (or failed to) */
+    pthread_mutex_t lock;
+    int64_t *settled;
+    size_t nsettled, capsettled;
+    int jobs_out; /* result jobs not yet done */
+    bool store_failed;
+    ch_dispatcher_stats stats;
+};
+
+/* ---- id set ------------------------------------------------------------------------- */
+
+static size_t id_hash(int64_t id, size_t mask)
+{
+    uint64_t z = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(z >> 32) & mask;
+}
+
+static bool idset_has(const idset *s, int64_t id)
+{
+    for (size_t i = id_hash(id, s->mask);; i = (i + 1) & s->mask) {
+        if (s->slot[i] == id) return true;
+        if (s->slot[i] == 0) return false;
+    }
+}
+
+static void idset_add(idset *s, int64_t id)
+{
+    size_t i = id_hash(id, s->mask);
+    while (s->slot[i] != 0 && s->slot[i] != id)
+        i = (i + 1) & s->mask;
+    if (s->slot[i] == 0) s->n++;
+    s->slot[i] = id;
+}
+
+static void idset_del(idset *s, int64_t id)
+{
+    size_t i = id_hash(id, s->mask);
+    while (s->slot[i] != id) {
+        if (s->slot[i] == 0) return;
+        i = (i + 1) & s->mask;
+    }
+    s->slot[i] = 0;
+    s->n--;
+    /* shift back the entries of the run after the hole that belong before it */
+    for (size_t j = (i + 1) & s->mask; s->slot[j] != 0; j = (j + 1) & s->mask) {
+        size_t home = id_hash(s->slot[j], s->mask);
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (between) continue;
+        s->slot[i] = s->slot[j];
+        s->slot[j] = 0;
+        i = j;
+    }
+}
+
+/* ---- curl callbacks ------------------------------------------------------------------ */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    ch_xfer *x = arg;
+    size_t len = size * n;
+    /* keep the first CH_RESPONSE_KEEP bytes for the attempt log; read and drop the rest so
+     * the connection stays reusable */
+    if (x->body_len < CH_RESPONSE_KEEP) {
+        size_t take = len < CH_RESPONSE_KEEP - x->body_len ? len : CH_RESPONSE_KEEP - x->body_len;
+        if (!x->body) x->body = ch_malloc(CH_RESPONSE_KEEP);
+        memcpy(x->body + x->body_len, p, take);
+        x->body_len += take;
+    }
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    ch_xfer *x = arg;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        const char *v = p + sizeof name - 1;
+        size_t vl = len - (sizeof name - 1);
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        x->retry_after_ms = ch_retry_after_ms(v, vl, ch_now_ms());
+    }
+    return len;
+}
+
+/* The SSRF check: called after name resolution for every address curl is about to connect
+ * to, so a name that resolves to a private address (DNS rebinding included) is refused too. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    ch_xfer *x = arg;
+    const struct sockaddr *sa = &a->addr;
+    const char *why = ch_ssrf_blocked_reason(sa);
+    if (why && !ch_cidr_list_match(x->d->allow_private, sa)) {
+        x->refused = why;
+        ch_addr_format(sa, x->refused_addr, sizeof x->refused_addr);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* ---- starting ------------------------------------------------------------------------ */
+
+static bool take_token(ch_dispatcher *d, const ch_due_delivery *due, int64_t now,
+                       int64_t *next_ms)
+{
+    if (due->rate_limit_per_min <= 0) return true;
+    bucket *b = NULL;
+    for (size_t i = 0; i < d->nbuckets && !b; i++)
+        if (d->buckets[i].tenant_id == due->tenant_id &&
+            d->buckets[i].endpoint_id == due->endpoint_id)
+            b = &d->buckets[i];
+    double cap = (double)due->rate_limit_per_min;
+    if (!b) {
+        d->buckets = ch_realloc(d->buckets, (d->nbuckets + 1) * sizeof *d->buckets);
+        b = &d->buckets[d->nbuckets++];
+        *b = (bucket){due->tenant_id, due->endpoint_id, cap, now};
+    }
+    b->tokens += (double)(now - b->last_ms) * cap / 60000.0;
+    if (b->tokens > cap) b->tokens = cap;
+    b->last_ms = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        return true;
+    }
+    *next_ms = now + (int64_t)((1.0 - b->tokens) * 60000.0 / cap) + 1;
+    return false;
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
+{
+    char *line = ch_asprintf("%s: %s", name, value);
+    struct curl_slist *n = curl_slist_append(l, line);
+    free(line);
+    if (!n) abort(); /* out of memory */
+    return n;
+}
+
+static void start(ch_dispatcher *d, ch_due_delivery *due)
+{
+    ch_xfer *x = ch_calloc(1, sizeof *x);
+    x->d = d;
+    x->due = *due;
+    memset(due, 0, sizeof *due); /* the transfer owns the strings now */
+    x->retry_after_ms = -1;
+    x->started_ms = ch_now_ms();
+    x->t0_ns = ch_mono_ns();
+
+    /* Standard Webhooks: the same webhook-id on every attempt, this attempt's timestamp, one
+     * v1 signature per secret in use (two while a rotation overlaps) */
+    int64_t ts = x->started_ms / 1000;
+    size_t plen = strlen(x->due.payload);
+    char sig[CH_WEBHOOK_SIG_MAX], sig2[CH_WEBHOOK_SIG_MAX], sigs[2 * CH_WEBHOOK_SIG_MAX + 2];
+    sigs[0] = 0;
+    if (ch_webhook_sign(x->due.secret, x->due.message_id, ts, x->due.payload, plen, sig) ==
+        CH_OK)
+        snprintf(sigs, sizeof sigs, "%s", sig);
+    if (x->due.previous_secret &&
+        ch_webhook_sign(x->due.previous_secret, x->due.message_id, ts, x->due.payload, plen,
+                        sig2) == CH_OK)
+        snprintf(sigs + strlen(sigs), sizeof sigs - strlen(sigs), " %s", sig2);
+    char tsbuf[24];
+    snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
+    struct curl_slist *h = NULL;
+    json_t *custom = x->due.headers ? json_loads(x->due.headers, 0, NULL) : NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(custom, k, v)
+    {
+        if (json_is_string(v)) h = add_header(h, k, json_string_value(v));
+    }
+    json_decref(custom);
+    h = add_header(h, "content-type", "application/json");
+    h = add_header(h, "webhook-id", x->due.message_id);
+    h = add_header(h, "webhook-timestamp", tsbuf);
+    h = add_header(h, "webhook-signature", sigs);
+    h = add_header(h, "Expect", ""); /* no 100-continue round trip */
+    x->hdrs = h;
+
+    CURL *c = curl_easy_init();
+    if (!c) abort();
+    x->h = c;
+    curl_easy_setopt(c, CURLOPT_URL, x->due.url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->due.payload);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)plen);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "callhook/" CH_VERSION);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect may point inside */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the check must see the real destination */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long t = x->due.timeout_ms > 0 ? (long)x->due.timeout_ms : 15000L;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, t < 10000 ? t : 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+    x->next = d->xfers;
+    if (d->xfers) d->xfers->prev = x;
+    d->xfers = x;
+    curl_multi_add_handle(d->multi, c);
+    idset_add(&d->busy, x->due.delivery_id);
+    d->in_flight++;
+}
+
+/* ---- results --------------------------------------------------------------------------- */
+
+static double unit_random(ch_dispatcher *d)
+{
+    uint64_t z = (d->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+
+/* Decides what the answer means; counts into st (added to d->stats under the lock). */
+static void classify(ch_dispatcher *d, ch_xfer *x, CURLcode cc, ch_delivery_result *r,
+                     ch_dispatcher_stats *st)
+{
+    long status = 0;
+    curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+    int64_t now = ch_now_ms();
+    memset(r, 0, sizeof *r);
+    r->delivery_id = x->due.delivery_id;
+    r->tenant_id = x->due.tenant_id;
+    r->endpoint_id = x->due.endpoint_id;
+    r->call_id = x->due.call_id;
+    x->due.call_id = NULL;
+    r->at = x->started_ms;
+    r->latency_ms = (ch_mono_ns() - x->t0_ns) / 1000000;
+    r->status = cc == CURLE_OK ? (int)status : 0;
+    r->response = x->body;
+    r->response_len = x->body_len;
+    x->body = NULL;
+    r->manual = x->due.manual;
+    st->attempts++;
+    if (cc == CURLE_OK && status >= 200 && status < 300) {
+        r->outcome = CH_DLV_SUCCEEDED;
+        st->succeeded++;
+        return;
+    }
+    if (x->refused) {
+        r->error = ch_asprintf("refused to connect to %s: %s address; allow it with "
+                               "delivery.allow_private if it is meant",
+                               x->refused_addr, x->refused);
+        st->refused_ssrf++;
+    } else if (cc != CURLE_OK) {
+        r->error = ch_asprintf("%s%s%s", curl_easy_strerror(cc), x->errbuf[0] ? ": " : "",
+                               x->errbuf);
+    } else if (status >= 300 && status < 400) {
+        r->error = ch_asprintf("HTTP %ld: redirects are not followed", status);
+    } else {
+        r->error = ch_asprintf("HTTP %ld", status);
+    }
+    if (cc == CURLE_OK && status == 410) {
+        r->outcome = CH_DLV_FAILED;
+        r->disable_reason = "the receiver answered 410 Gone";
+        st->dead++;
+        return;
+    }
+    if (r->manual) { /* a replay or a test: one attempt */
+        r->outcome = CH_DLV_FAILED;
+        st->dead++;
+        return;
+    }
+    ch_retry_schedule own;
+    const ch_retry_schedule *sched = &d->sched;
+    char why[128];
+    if (x->due.retry_schedule &&
+        ch_retry_schedule_parse(x->due.retry_schedule, &own, why, sizeof why) == CH_OK)
+        sched = &own;
+    int64_t delay = ch_retry_delay(sched, x->due.attempts + 1, unit_random(d));
+    if (delay < 0) {
+        r->outcome = CH_DLV_FAILED;
+        st->dead++;
+        return;
+    }
+    bool slow = cc == CURLE_OPERATION_TIMEDOUT ||
+                (cc == CURLE_OK &&
+                 (status == 429 || status == 502 || status == 503 || status == 504));
+    if (slow) delay = ch_retry_slowdown(delay, x->retry_after_ms);
+    r->outcome = CH_DLV_RETRY;
+    r->next_at = now + delay;
+    /* "slow down" is about the receiver as a whole, not this one message */
+    if (cc == CURLE_OK && (status == 429 || status == 503)) r->pause_until = r->next_at;
+    st->retried++;
+}
+
+static void result_done(ch_write_job *job)
+{
+    result_job *rj = (result_job *)job;
+    ch_dispatcher *d = rj->d;
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < rj->n; i++) {
+        if (rj->r[i].outcome == CH_DLV_PAUSE) continue;
+        if (d->nsettled == d->capsettled) {
+            d->capsettled = d->capsettled ? d->capsettled * 2 : 256;
+            d->settled = ch_realloc(d->settled, d->capsettled * sizeof *d->settled);
+        }
+        d->settled[d->nsettled++] = rj->r[i].delivery_id;
+    }
+    if (job->result != CH_OK) d->store_failed = true;
+    d->jobs_out--;
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < rj->n; i++)
+        ch_delivery_result_clear(&rj->r[i]);
+    free(rj->r);
+    ch_write_job_clear(job);
+    free(rj);
+    curl_multi_wakeup(d->multi);
+}
+
+static void submit_results(ch_dispatcher *d, ch_delivery_result *r, size_t n)
+{
+    if (n == 0) {
+        free(r);
+        return;
+    }
+    result_job *rj = ch_calloc(1, sizeof *rj);
+    ch_write_job_init(&rj->job, NULL, 0);
+    rj->d = d;
+    rj->r = r;
+    rj->n = n;
+    rj->job.results = r;
+    rj->job.nresults = n;
+    rj->job.done = result_done;
+    pthread_mutex_lock(&d->lock);
+    d->jobs_out++;
+    pthread_mutex_unlock(&d->lock);
+    ch_store_submit(d->s, &rj->job);
+}
+
+static void free_xfer(ch_xfer *x)
+{
+    if (x->prev) x->prev->next = x->next;
+    else x->d->xfers = x->next;
+    if (x->next) x->next->prev = x->prev;
+    curl_slist_free_all(x->hdrs);
+    curl_easy_cleanup(x->h);
+    free(x->body);
+    ch_due_delivery *u = &x->due;
+    char *owned[] = {u->call_id, u->message_id, u->payload,         u->url,
+                     u->secret,  u->headers,    u->previous_secret, u->retry_schedule};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        free(owned[i]);
+    free(x);
+}
+
+static void collect(ch_dispatcher *d)
+{
+    CURLMsg *m;
+    int left;
+    ch_delivery_result *r = NULL;
+    size_t n = 0, cap = 0;
+    ch_dispatcher_stats st = {0};
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        ch_xfer *x;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode cc = m->data.result;
+        curl_multi_remove_handle(d->multi, m->easy_handle);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            r = ch_realloc(r, cap * sizeof *r);
+        }
+        classify(d, x, cc, &r[n++], &st);
+        d->in_flight--;
+        free_xfer(x);
+    }
+    if (n > 0) {
+        pthread_mutex_lock(&d->lock);
+        d->stats.attempts += st.attempts;
+        d->stats.succeeded += st.succeeded;
+        d->stats.retried += st.retried;
+        d->stats.dead += st.dead;
+        d->stats.refused_ssrf += st.refused_ssrf;
+        pthread_mutex_unlock(&d->lock);
+    }
+    submit_results(d, r, n);
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+static int64_t fetch(ch_dispatcher *d, int64_t now)
+{
+    int room = d->concurrency - (int)d->busy.n;
+    if (room <= 0) return now + 1000;
+    int limit = (int)d->busy.n + room;
+    ch_due_delivery *due;
+    size_t n;
+    int64_t next_due;
+    if (ch_store_due_deliveries(d->s, now, limit, &due, &n, &next_due) != CH_OK)
+        return now + 1000;
+    ch_delivery_result *pauses = NULL;
+    size_t npause = 0;
+    for (size_t i = 0; i < n && room > 0; i++) {
+        if (idset_has(&d->busy, due[i].delivery_id)) continue;
+        int64_t when;
+        if (!take_token(d, &due[i], now, &when)) {
+            /* over the endpoint's rate: push its due deliveries to when a token is back, so
+             * they do not fill every fetch */
+            bool seen = false;
+            for (size_t k = 0; k < npause && !seen; k++)
+                seen = pauses[k].tenant_id == due[i].tenant_id &&
+                       pauses[k].endpoint_id == due[i].endpoint_id;
+            if (!seen) {
+                pauses = ch_realloc(pauses, (npause + 1) * sizeof *pauses);
+                pauses[npause++] = (ch_delivery_result){.tenant_id = due[i].tenant_id,
+                                                        .endpoint_id = due[i].endpoint_id,
+                                                        .outcome = CH_DLV_PAUSE,
+                                                        .pause_until = when};
+            }
+            if (next_due == CH_TIME_UNSET || when < next_due) next_due = when;
+            continue;
+        }
+        start(d, &due[i]);
+        room--;
+    }
+    bool full = n == (size_t)limit;
+    ch_due_deliveries_free(due, n);
+    submit_results(d, pauses, npause);
+    if (full) return now; /* there may be more: look again once slots free up */
+    return next_due == CH_TIME_UNSET ? now + 1000 : next_due;
+}
+
+static void *run(void *arg)
+{
+    ch_dispatcher *d = arg;
+    int64_t next_fetch = 0;
+    for (;;) {
+        bool stopping = atomic_load(&d->stopping);
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; i < d->nsettled; i++)
+            idset_del(&d->busy, d->settled[i]);
+        bool settled_any = d->nsettled > 0, store_failed = d->store_failed;
+        d->nsettled = 0;
+        d->store_failed = false;
+        int jobs_out = d->jobs_out;
+        d->stats.in_flight = d->in_flight;
+        pthread_mutex_unlock(&d->lock);
+        int64_t now = ch_now_ms();
+        if (stopping && ((d->in_flight == 0 && jobs_out == 0) || now >= d->grace_until)) break;
+        /* a failed write leaves its deliveries pending: wait before sending them again */
+        if (store_failed) d->store_backoff_until = now + 1000;
+        if (atomic_exchange(&d->poked, false) || settled_any) next_fetch = now;
+        if (!stopping && now >= next_fetch && now >= d->store_backoff_until)
+            next_fetch = fetch(d, now);
+        int running = 0;
+        curl_multi_perform(d->multi, &running);
+        collect(d);
+        int64_t wait = next_fetch - ch_now_ms();
+        if (d->store_backoff_until > now) wait = d->store_backoff_until - now;
+        if (wait > 1000) wait = 1000; /* rows written by other processes (CLI) */
+        if (wait < 0) wait = 0;
+        if (stopping && wait > 50) wait = 50;
+        curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
+    }
+    /* abandoned transfers stay pending in the outbox */
+    while (d->xfers) {
+        curl_multi_remove_handle(d->multi, d->xfers->h);
+        free_xfer(d->xfers);
+    }
+    /* results still queued at the writer call result_done later: wait for them */
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        int out = d->jobs_out;
+        pthread_mutex_unlock(&d->lock);
+        if (out == 0) break;
+        curl_multi_poll(d->multi, NULL, 0, 10, NULL);
+    }
+    return NULL;
+}
+
+static void on_outbox(void *arg)
+{
+    ch_dispatcher_poke(arg);
+}
+
+int ch_dispatcher_start(ch_dispatcher **out, ch_store *s, const ch_dispatcher_opts *o)
+{
+    ch_dispatcher *d = ch_calloc(1, sizeof *d);
+    char why[160];
+    if (ch_retry_schedule_parse(o->retry_schedule ? o->retry_schedule : ch_retry_schedule_default,
+                                &d->sched, why, sizeof why) != CH_OK) {
+        ch_log_msg(CH_LOG_ERROR, "startup", why);
+        free(d);
+        return CH_EINVAL;
+    }
+    d->s = s;
+    d->allow_private = ch_strdup(o->allow_private ? o->allow_private : "");
+    d->concurrency = o->concurrency > 0 ? o->concurrency : 256;
+    size_t slots = 16;
+    while (slots < (size_t)d->concurrency * 2)
+        slots <<= 1;
+    d->busy.slot = ch_calloc(slots, sizeof *d->busy.slot);
+    d->busy.mask = slots - 1;
+    d->rng = (uint64_t)ch_mono_ns();
+    pthread_mutex_init(&d->lock, NULL);
+    d->multi = curl_multi_init();
+    if (!d->multi) abort();
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->concurrency);
+    ch_store_set_outbox_hook(s, on_outbox, d);
+    if (pthread_create(&d->th, NULL, run, d) != 0) abort();
+    *out = d;
+    return CH_OK;
+}
+
+void ch_dispatcher_poke(ch_dispatcher *d)
+{
+    atomic_store(&d->poked, true);
+    curl_multi_wakeup(d->multi);
+}
+
+void ch_dispatcher_stop(ch_dispatcher *d, int grace_ms)
+{
+    if (!d) return;
+    d->grace_until = ch_now_ms() + grace_ms;
+    atomic_store(&d->stopping, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->th, NULL);
+    ch_store_set_outbox_hook(d->s, NULL, NULL);
+    curl_multi_cleanup(d->multi);
+    pthread_mutex_destroy(&d->lock);
+    free(d->busy.slot);
+    free(d->buckets);
+    free(d->settled);
+    free(d->allow_private);
+    free(d);
+}
+
+void ch_dispatcher_get_stats(ch_dispatcher *d, ch_dispatcher_stats *out)
+{
+    pthread_mutex_lock(&d->lock);
+    *out = d->stats;
+    pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,468 @@
+/* The outbox as the dispatcher and the tenant see it: due deliveries, delivery history with
+ * attempts, replays, test messages and the "skipped" decisions (docs/webhooks.md). Writes here
+ * run on a connection of their own (CLI, API) beside the writer thread, like store/admin.c. */
+#include "store/sqlite_internal.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/result.h"
+#include "util/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dispatcher ----------------------------------------------------------------------- */
+
+/* A delivery waits while an earlier one of the same call to the same endpoint is pending
+ * (ordering per call); deliveries of no call and manual ones do not wait. */
+static const char due_sql[] =
+    "SELECT d.id, d.tenant_id, d.endpoint_id, d.call_id, d.message_id, m.payload, e.url,"
+    " e.secret, CASE WHEN e.previous_secret_until>?1 THEN e.previous_secret END, e.headers,"
+    " e.timeout_ms, e.rate_limit_per_min, d.attempts, d.manual, t.retry_schedule"
+    " FROM deliveries d"
+    " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"
+    " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
+    " JOIN tenants t ON t.id=d.tenant_id"
+    " WHERE d.state='pending' AND d.next_attempt_at<=?1 AND e.enabled=1"
+    " AND (d.call_id IS NULL OR d.manual=1 OR NOT EXISTS (SELECT 1 FROM deliveries p"
+    "  WHERE p.state='pending' AND p.tenant_id=d.tenant_id AND p.endpoint_id=d.endpoint_id"
+    "  AND p.call_id=d.call_id AND p.id<d.id))"
+    " ORDER BY d.next_attempt_at, d.id LIMIT ?2";
+
+int ch_store_due_deliveries(ch_store *s, int64_t now, int limit, ch_due_delivery **out, size_t *n,
+                            int64_t *next_due)
+{
+    sqlite3 *db = ch_store_reader(s);
+    sqlite3_stmt *st = NULL;
+    ch_due_delivery *v = NULL;
+    size_t cnt = 0;
+    int rc = CH_ESTORE, r;
+    *out = NULL;
+    *n = 0;
+    *next_due = CH_TIME_UNSET;
+    if (sqlite3_prepare_v3(db, due_sql, -1, 0, &st, NULL) != SQLITE_OK) goto out;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit);
+    v = ch_calloc((size_t)limit, sizeof *v);
+    while (cnt < (size_t)limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_due_delivery *d = &v[cnt++];
+        d->delivery_id = sqlite3_column_int64(st, 0);
+        d->tenant_id = sqlite3_column_int64(st, 1);
+        d->endpoint_id = sqlite3_column_int64(st, 2);
+        d->call_id = ch_col_strdup(st, 3);
+        d->message_id = ch_col_strdup(st, 4);
+        d->payload = ch_col_strdup(st, 5);
+        d->url = ch_col_strdup(st, 6);
+        d->secret = ch_col_strdup(st, 7);
+        d->previous_secret = ch_col_strdup(st, 8);
+        d->headers = ch_col_strdup(st, 9);
+        d->timeout_ms = sqlite3_column_int64(st, 10);
+        d->rate_limit_per_min = sqlite3_column_int64(st, 11);
+        d->attempts = sqlite3_column_int(st, 12);
+        d->manual = sqlite3_column_int(st, 13) != 0;
+        d->retry_schedule = ch_col_strdup(st, 14);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v3(db,
+                           "SELECT MIN(next_attempt_at) FROM deliveries WHERE state='pending'"
+                           " AND next_attempt_at>?1",
+                           -1, 0, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, now);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *next_due = sqlite3_column_int64(st, 0);
+    rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    ch_store_reader_done(s, db);
+    if (rc) {
+        ch_due_deliveries_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return CH_OK;
+}
+
+void ch_due_deliveries_free(ch_due_delivery *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(d[i].call_id);
+        free(d[i].message_id);
+        free(d[i].payload);
+        free(d[i].url);
+        free(d[i].secret);
+        free(d[i].previous_secret);
+        free(d[i].headers);
+        free(d[i].retry_schedule);
+    }
+    free(d);
+}
+
+/* ---- administration ------------------------------------------------------------------- */
+
+static int open_rw(const char *path, sqlite3 **db)
+{
+    int rc = ch_sqlite_open(path, false, db);
+    if (rc) return rc;
+    if ((rc = ch_sqlite_migrate(*db, NULL))) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return rc;
+}
+
+static json_t *col_json_str(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    return json_stringn((const char *)sqlite3_column_text(st, i),
+                        (size_t)sqlite3_column_bytes(st, i));
+}
+
+static json_t *col_json_int(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    return json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *col_json_time(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    char buf[40];
+    ch_time_format_ms(sqlite3_column_int64(st, i), buf, sizeof buf);
+    return json_string(buf);
+}
+
+#define DELIVERY_COLS                                                                              \
+    "d.id, d.endpoint_id, d.message_id, m.type, d.call_id, d.state, d.attempts,"                   \
+    " d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at, d.manual"
+
+static json_t *delivery_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+    json_object_set_new(o, "endpoint_id", json_integer(sqlite3_column_int64(st, 1)));
+    json_object_set_new(o, "message_id", col_json_str(st, 2));
+    json_object_set_new(o, "type", col_json_str(st, 3));
+    json_object_set_new(o, "call_id", col_json_str(st, 4));
+    json_object_set_new(o, "state", col_json_str(st, 5));
+    json_object_set_new(o, "attempts", json_integer(sqlite3_column_int64(st, 6)));
+    bool pending = strcmp((const char *)sqlite3_column_text(st, 5), "pending") == 0;
+    json_object_set_new(o, "next_attempt_at", pending ? col_json_time(st, 7) : json_null());
+    json_object_set_new(o, "last_status", col_json_int(st, 8));
+    json_object_set_new(o, "last_error", col_json_str(st, 9));
+    json_object_set_new(o, "created_at", col_json_time(st, 10));
+    json_object_set_new(o, "updated_at", col_json_time(st, 11));
+    json_object_set_new(o, "manual", json_boolean(sqlite3_column_int(st, 12)));
+    return o;
+}
+
+int ch_admin_delivery_list(const char *path, int64_t tenant_id, int64_t endpoint_id,
+                           const char *state, int64_t before_id, int limit, json_t **out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " DELIVERY_COLS " FROM deliveries d JOIN messages m ON"
+                           " m.tenant_id=d.tenant_id AND m.id=d.message_id WHERE d.tenant_id=?1"
+                           " AND (?2=0 OR d.endpoint_id=?2) AND (?3 IS NULL OR d.state=?3)"
+                           " AND (?4=0 OR d.id<?4) ORDER BY d.id DESC LIMIT ?5",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, endpoint_id);
+    ch_bind_text(st, 3, state);
+    sqlite3_bind_int64(st, 4, before_id);
+    sqlite3_bind_int(st, 5, limit > 0 && limit <= 500 ? limit : 100);
+    json_t *list = json_array();
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(list, delivery_json(st));
+    if (r != SQLITE_DONE) {
+        json_decref(list);
+        goto out;
+    }
+    *out = json_pack("{s:o}", "deliveries", list);
+    rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_delivery_get(const char *path, int64_t tenant_id, int64_t id, json_t **out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    json_t *o = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " DELIVERY_COLS ", m.payload FROM deliveries d JOIN messages m"
+                           " ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
+                           " WHERE d.tenant_id=?1 AND d.id=?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+        goto out;
+    }
+    o = delivery_json(st);
+    json_t *payload = json_loadb((const char *)sqlite3_column_text(st, 13),
+                                 (size_t)sqlite3_column_bytes(st, 13), 0, NULL);
+    json_object_set_new(o, "payload", payload ? payload : json_null());
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT at, status, latency_ms, response, error, trigger FROM attempts"
+                           " WHERE delivery_id=?1 AND tenant_id=?2 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, tenant_id);
+    json_t *attempts = json_array();
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *a = json_object();
+        json_object_set_new(a, "at", col_json_time(st, 0));
+        json_object_set_new(a, "status", col_json_int(st, 1));
+        json_object_set_new(a, "latency_ms", json_integer(sqlite3_column_int64(st, 2)));
+        /* the receiver's body is shown as text; bytes that are not UTF-8 become '?' */
+        const char *b = sqlite3_column_blob(st, 3);
+        size_t bn = (size_t)sqlite3_column_bytes(st, 3);
+        json_t *body = b ? json_stringn(b, bn) : json_null();
+        if (!body) {
+            char *copy = ch_strndup(b, bn);
+            for (size_t i = 0; i < bn; i++)
+                if ((unsigned char)copy[i] >= 0x80 || copy[i] == 0) copy[i] = '?';
+            body = json_stringn(copy, bn);
+            free(copy);
+        }
+        json_object_set_new(a, "response", body);
+        json_object_set_new(a, "error", col_json_str(st, 4));
+        json_object_set_new(a, "trigger", col_json_str(st, 5));
+        json_array_append_new(attempts, a);
+    }
+    json_object_set_new(o, "attempt_log", attempts);
+    rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return CH_OK;
+}
+
+int ch_admin_delivery_replay(const char *path, int64_t tenant_id, int64_t id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE deliveries SET state='pending', manual=1, next_attempt_at=?3,"
+                           " updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND state<>'pending'",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, ch_now_ms());
+    if (sqlite3_step(st) != SQLITE_DONE) goto out;
+    if (sqlite3_changes(db) == 1) {
+        rc = CH_OK;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    /* nothing changed: no such delivery, or it is pending already */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM deliveries WHERE tenant_id=?1 AND id=?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    rc = sqlite3_step(st) == SQLITE_ROW ? CH_EEXIST : CH_ENOTFOUND;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Failed deliveries of an enabled endpoint go again, with a fresh retry schedule — what Svix
+ * calls "recover": the receiver is back and wants what it missed. */
+int ch_admin_endpoint_replay(const char *path, int64_t tenant_id, int64_t endpoint_id,
+                             int64_t since_ms, int64_t *count_out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM endpoints WHERE tenant_id=?1 AND id=?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, endpoint_id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE deliveries SET state='pending', attempts=0, manual=0,"
+                           " next_attempt_at=?4, updated_at=?4 WHERE tenant_id=?1 AND"
+                           " endpoint_id=?2 AND state='failed' AND created_at>=?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, endpoint_id);
+    sqlite3_bind_int64(st, 3, since_ms);
+    sqlite3_bind_int64(st, 4, ch_now_ms());
+    if (sqlite3_step(st) != SQLITE_DONE) goto out;
+    *count_out = sqlite3_changes(db);
+    rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_endpoint_test(const char *path, int64_t tenant_id, int64_t endpoint_id,
+                           int64_t *delivery_out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    char *payload = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT t.slug, e.url FROM endpoints e JOIN tenants t ON"
+                           " t.id=e.tenant_id WHERE e.tenant_id=?1 AND e.id=?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, endpoint_id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+        goto out;
+    }
+    int64_t now = ch_now_ms();
+    char id[32], rnd[13], ts[40];
+    ch_random_hex(rnd, 6);
+    snprintf(id, sizeof id, "msg_%012llx%s", (unsigned long long)now & 0xffffffffffffULL, rnd);
+    ch_time_format_ms(now, ts, sizeof ts);
+    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:I, s:s, s:s}}", "type", "test", "id",
+                            id, "timestamp", ts, "version", 1, "tenant",
+                            (const char *)sqlite3_column_text(st, 0), "data", "endpoint_id",
+                            (json_int_t)endpoint_id, "url",
+                            (const char *)sqlite3_column_text(st, 1), "message",
+                            "A test event from callhook: this endpoint is reachable.");
+    payload = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!payload || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto out;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO messages(tenant_id, id, type, call_id, created_at,"
+                           " payload) VALUES(?1,?2,'test',NULL,?3,?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) goto rollback;
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO deliveries(tenant_id, endpoint_id, message_id, call_id,"
+                           " next_attempt_at, manual, created_at, updated_at)"
+                           " VALUES(?1,?2,?3,NULL,?4,1,?4,?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, endpoint_id);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    if (sqlite3_step(st) != SQLITE_DONE) goto rollback;
+    *delivery_out = sqlite3_last_insert_rowid(db);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto rollback;
+    rc = CH_OK;
+    goto out;
+rollback:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    free(payload);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_delivery_skips(const char *path, int64_t tenant_id, json_t **out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT reason, type, count, last_at, last_call_id FROM delivery_skips"
+                           " WHERE tenant_id=?1 ORDER BY last_at DESC, reason, type",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    json_t *list = json_array();
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        char *why = ch_asprintf("skipped: %s", (const char *)sqlite3_column_text(st, 0));
+        json_object_set_new(o, "decision", json_string(why));
+        free(why);
+        json_object_set_new(o, "reason", col_json_str(st, 0));
+        json_object_set_new(o, "type", col_json_str(st, 1));
+        json_object_set_new(o, "count", json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(o, "last_at", col_json_time(st, 3));
+        json_object_set_new(o, "last_call_id", col_json_str(st, 4));
+        json_array_append_new(list, o);
+    }
+    if (r != SQLITE_DONE) {
+        json_decref(list);
+        goto out;
+    }
+    *out = json_pack("{s:o}", "skipped", list);
+    rc = CH_OK;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_tenant_set_retry(const char *path, int64_t tenant_id, const char *schedule)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int rc = open_rw(path, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "UPDATE tenants SET retry_schedule=?2 WHERE id=?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    ch_bind_text(st, 2, schedule);
+    if (sqlite3_step(st) != SQLITE_DONE) goto out;
+    rc = sqlite3_changes(db) == 1 ? CH_OK : CH_ENOTFOUND;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}

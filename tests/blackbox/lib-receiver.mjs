@@ -1,0 +1,52 @@
+// A webhook receiver on a loopback port for the delivery tests: records every request and
+// answers as the test's handler says. It verifies nothing itself; tests verify signatures
+// with the npm `standardwebhooks` package, as real receivers do.
+import http from 'node:http';
+import { Webhook } from 'standardwebhooks';
+
+// handler(req) -> { status=200, body='', headers={}, delayMs=0 } | 'hang' (never answers)
+export async function startReceiver(handler = () => ({ status: 200 })) {
+  const requests = [];
+  const hanging = new Set();
+  let h = handler;
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const rec = { path: req.url, method: req.method, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      requests.push(rec);
+      const a = h(rec, requests.filter((r) => r.path === rec.path).length);
+      if (a === 'hang') { hanging.add(res); return; }
+      const send = () => {
+        if (res.destroyed) return;
+        res.writeHead(a.status ?? 200, { 'content-type': 'text/plain', ...(a.headers || {}) });
+        res.end(a.body ?? 'ok');
+      };
+      if (a.delayMs) setTimeout(send, a.delayMs); else send();
+    });
+  });
+  server.keepAliveTimeout = 2000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    setHandler(fn) { h = fn; },
+    at(path) { return requests.filter((r) => r.path === path); },
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// Verifies a recorded request with standardwebhooks; returns the parsed payload or throws.
+export function verify(secret, rec) {
+  return new Webhook(secret).verify(rec.body, {
+    'webhook-id': rec.headers['webhook-id'],
+    'webhook-timestamp': rec.headers['webhook-timestamp'],
+    'webhook-signature': rec.headers['webhook-signature'],
+  });
+}
