@@ -307,7 +307,10 @@ int ch_admin_endpoint_add(const char *path, int64_t tenant_id, const ch_endpoint
             db,
             "INSERT INTO endpoints(tenant_id, id, url, kind, events, secret, headers,"
             " timeout_ms, rate_limit_per_min, created_at, updated_at) VALUES(?1,"
-            "(SELECT COALESCE(MAX(id),0)+1 FROM endpoints WHERE tenant_id=?1),"
+            /* never reuse a removed endpoint's id: its deliveries keep it */
+            "(SELECT COALESCE(MAX(m),0)+1 FROM (SELECT MAX(id) m FROM endpoints WHERE"
+            " tenant_id=?1 UNION ALL SELECT MAX(endpoint_id) FROM deliveries WHERE"
+            " tenant_id=?1)),"
             "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9) RETURNING id",
             -1, &st, NULL) != SQLITE_OK)
         goto out;

@@ -216,6 +216,7 @@ void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash
 
 static tenant_endpoints *endpoints_of(ch_outbox *o, int64_t tenant_id, int *rc)
 {
+    *rc = SQLITE_OK;
     for (size_t i = 0; i < o->ncache; i++)
         if (o->cache[i].tenant_id == tenant_id) return &o->cache[i];
     tenant_endpoints *t;

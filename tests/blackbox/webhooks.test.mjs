@@ -147,9 +147,9 @@ test('envelope: Standard Webhooks headers, a versioned envelope, the fields auto
 test('each lifecycle event once per call, whatever the order and the repeats; call.updated after completion', async () => {
   const evs = (ext) => [
     { event_id: `${ext}-r`, direction: 'inbound', status: 'ringing', from: '+14155550177', sequence: 1 },
-    { event_id: `${ext}-a`, status: 'in_progress', answered_at: '2026-11-23T08:00:03Z', sequence: 2 },
-    { event_id: `${ext}-e`, status: 'ended', disposition: 'answered', ended_at: '2026-11-23T08:03:00Z', sequence: 3 },
-    { event_id: `${ext}-rec`, recording_url: 'https://rec.example/x.mp3', sequence: 4 },
+    { event_id: `${ext}-a`, direction: 'inbound', status: 'in_progress', answered_at: '2026-11-23T08:00:03Z', sequence: 2 },
+    { event_id: `${ext}-e`, direction: 'inbound', status: 'ended', disposition: 'answered', ended_at: '2026-11-23T08:03:00Z', sequence: 3 },
+    { event_id: `${ext}-rec`, direction: 'inbound', recording_url: 'https://rec.example/x.mp3', sequence: 4 },
   ];
   const orders = sampleOrders(4, 6, 4242);
   const ids = [];

@@ -178,17 +178,18 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 3); /* 1: foundation, 2: directory, 3: endpoints */
+    assert_int_equal(v, 4); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 3);
+    assert_int_equal(v, 4);
 
-    const char *tables[] = {"tenants", "credentials", "api_keys", "calls",
-                            "legs",    "events",      "usage"};
+    const char *tables[] = {"tenants", "credentials", "api_keys",   "calls",
+                            "legs",    "events",      "usage",      "messages",
+                            "deliveries", "attempts", "delivery_skips"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 3);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 4);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);
