@@ -15,15 +15,16 @@
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: callhook delivery list SLUG [--endpoint ID] [--state pending|succeeded|failed]\n"
-            "                [--limit N]\n"
-            "       callhook delivery show SLUG DELIVERY_ID\n"
-            "       callhook delivery replay SLUG DELIVERY_ID\n"
-            "       callhook delivery recover SLUG ENDPOINT_ID --since TIME\n"
-            "       callhook delivery test SLUG ENDPOINT_ID\n"
-            "       callhook delivery skipped SLUG\n"
-            "       callhook delivery schedule SLUG '5s,5m,30m,…'|default\n");
+    fprintf(
+        stderr,
+        "usage: callhook delivery list SLUG [--endpoint ID] [--state pending|succeeded|failed]\n"
+        "                [--limit N]\n"
+        "       callhook delivery show SLUG DELIVERY_ID\n"
+        "       callhook delivery replay SLUG DELIVERY_ID\n"
+        "       callhook delivery recover SLUG ENDPOINT_ID --since TIME\n"
+        "       callhook delivery test SLUG ENDPOINT_ID\n"
+        "       callhook delivery skipped SLUG\n"
+        "       callhook delivery schedule SLUG '5s,5m,30m,…'|default\n");
     return 2;
 }
 
@@ -43,8 +44,8 @@ static void print_json(json_t *o, bool compact)
 
 int ch_cmd_delivery(const char *sub, int argc, char **argv)
 {
-    static const char *const valued[] = {"config", "db", "endpoint", "state", "limit", "since",
-                                         NULL};
+    static const char *const valued[] = {"config", "db",    "endpoint", "state",
+                                         "limit",  "since", NULL};
     ch_args a;
     ch_tenant t = {0};
     json_t *o = NULL;
@@ -59,8 +60,8 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
     static const struct {
         const char *name;
         int args;
-    } subs[] = {{"list", 1},    {"show", 2},    {"replay", 2},  {"recover", 2},
-                {"test", 2},    {"skipped", 1}, {"schedule", 2}};
+    } subs[] = {{"list", 1}, {"show", 2},    {"replay", 2},  {"recover", 2},
+                {"test", 2}, {"skipped", 1}, {"schedule", 2}};
     int want = -1;
     for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
         if (!strcmp(sub, subs[i].name)) want = subs[i].args;
@@ -87,8 +88,7 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
             rc = usage();
             goto out;
         }
-        r = ch_admin_delivery_list(a.db, t.id, parse_id(ep), state, 0,
-                                   lim ? atoi(lim) : 100, &o);
+        r = ch_admin_delivery_list(a.db, t.id, parse_id(ep), state, 0, lim ? atoi(lim) : 100, &o);
     } else if (!strcmp(sub, "show")) {
         r = ch_admin_delivery_get(a.db, t.id, id, &o);
     } else if (!strcmp(sub, "skipped")) {
@@ -109,11 +109,14 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
         }
         int64_t n = 0;
         r = ch_admin_endpoint_replay(a.db, t.id, id, since_ms, &n);
-        if (!r) o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "replayed", (json_int_t)n);
+        if (!r)
+            o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "replayed", (json_int_t)n);
     } else if (!strcmp(sub, "test")) {
         int64_t did = 0;
         r = ch_admin_endpoint_test(a.db, t.id, id, &did);
-        if (!r) o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "delivery_id", (json_int_t)did);
+        if (!r)
+            o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "delivery_id",
+                          (json_int_t)did);
     } else { /* schedule */
         const char *text = a.positional[1];
         bool dflt = !strcmp(text, "default");
@@ -125,7 +128,13 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
             goto out;
         }
         r = ch_admin_tenant_set_retry(a.db, t.id, dflt ? NULL : text);
-        if (!r) o = json_pack("{s:s, s:s}", "tenant", t.slug, "retry_schedule", dflt ? "default" : text);
+        if (!r)
+            o = json_pack("{s:s, s:s}", "tenant", t.slug, "retry_schedule",
+                          dflt ? "default" : text);
+    }
+    if (r == CH_EINVAL) {
+        fprintf(stderr, "callhook: the endpoint is disabled or removed; enable it first\n");
+        goto out;
     }
     if (r == CH_ENOTFOUND) {
         fprintf(stderr, "callhook: tenant '%s' has no %s %lld\n", t.slug,

@@ -2,9 +2,10 @@
 
 #include <stdatomic.h>
 
-static const char *const route_names[CH_ROUTE_COUNT] = {"hooks",   "calls",  "call",    "export",
-                                                        "healthz", "readyz", "metrics", "other"};
-static const int codes[] = {200, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503};
+static const char *const route_names[CH_ROUTE_COUNT] = {
+    "hooks", "calls", "call", "export", "webhooks", "healthz", "readyz", "metrics", "other"};
+static const int codes[] = {200, 201, 202, 204, 400, 401, 403, 404,
+                            405, 409, 413, 415, 422, 429, 500, 503};
 #define NCODES (sizeof codes / sizeof *codes)
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};

@@ -11,6 +11,7 @@ typedef enum {
     CH_ROUTE_CALLS,
     CH_ROUTE_CALL,
     CH_ROUTE_EXPORT,
+    CH_ROUTE_WEBHOOKS, /* /v1/endpoints, /v1/deliveries, /v1/webhooks */
     CH_ROUTE_HEALTHZ,
     CH_ROUTE_READYZ,
     CH_ROUTE_METRICS,

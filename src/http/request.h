@@ -81,5 +81,7 @@ enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id);
 enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post);
 enum MHD_Result ch_handle_call(ch_request *r, const char *id);
 enum MHD_Result ch_handle_export(ch_request *r);
+/* /v1/endpoints…, /v1/deliveries…, /v1/webhooks/… (api/webhooks.c); seg[0] is the collection. */
+enum MHD_Result ch_handle_webhooks_api(ch_request *r, const char *method, char **seg, int n);
 
 #endif

@@ -266,6 +266,12 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
             return get ? ch_handle_call(r, seg[2]) : method_not_allowed(r, "GET");
         }
     }
+    if (n >= 2 && strcmp(seg[0], "v1") == 0 &&
+        (strcmp(seg[1], "endpoints") == 0 || strcmp(seg[1], "deliveries") == 0 ||
+         (n == 3 && strcmp(seg[1], "webhooks") == 0))) {
+        r->route = CH_ROUTE_WEBHOOKS;
+        return ch_handle_webhooks_api(r, method, seg + 1, n - 1);
+    }
     r->route = CH_ROUTE_OTHER;
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
 }

@@ -401,11 +401,12 @@ static int endpoint_change(const char *path, const char *sql, int64_t tenant_id,
 int ch_admin_endpoint_set_enabled(const char *path, int64_t tenant_id, int64_t id, bool enabled,
                                   const char *reason)
 {
-    return endpoint_change(path,
-                           "UPDATE endpoints SET enabled=?4, disabled_reason=CASE ?4 WHEN 1 THEN"
-                           " NULL ELSE ?3 END, failing_since=CASE ?4 WHEN 1 THEN NULL ELSE failing_since END,"
-                           " updated_at=?5 WHERE tenant_id=?1 AND id=?2",
-                           tenant_id, id, reason, enabled);
+    return endpoint_change(
+        path,
+        "UPDATE endpoints SET enabled=?4, disabled_reason=CASE ?4 WHEN 1 THEN"
+        " NULL ELSE ?3 END, failing_since=CASE ?4 WHEN 1 THEN NULL ELSE failing_since END,"
+        " updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+        tenant_id, id, reason, enabled);
 }
 
 int ch_admin_endpoint_rotate(const char *path, int64_t tenant_id, int64_t id,
@@ -424,4 +425,39 @@ int ch_admin_endpoint_remove(const char *path, int64_t tenant_id, int64_t id)
                            "DELETE FROM endpoints WHERE tenant_id=?1 AND id=?2 AND ?3 IS NULL"
                            " AND ?4=0 AND ?5>0",
                            tenant_id, id, NULL, 0);
+}
+
+int ch_admin_endpoint_update(const char *path, int64_t tenant_id, int64_t id,
+                             const ch_endpoint_spec *e)
+{
+    sqlite3 *db;
+    int rc = open_db(path, &db);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    char *headers = e->headers ? json_dumps(e->headers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE endpoints SET url=COALESCE(?3,url), kind=COALESCE(?4,kind),"
+                           " events=COALESCE(?5,events), headers=COALESCE(?6,headers),"
+                           " timeout_ms=COALESCE(?7,timeout_ms),"
+                           " rate_limit_per_min=COALESCE(?8,rate_limit_per_min), updated_at=?9"
+                           " WHERE tenant_id=?1 AND id=?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    ch_bind_text(st, 3, e->url);
+    ch_bind_text(st, 4, e->kind);
+    ch_bind_text(st, 5, e->events);
+    ch_bind_text(st, 6, headers);
+    if (e->timeout_ms >= 0) sqlite3_bind_int64(st, 7, e->timeout_ms);
+    if (e->rate_limit_per_min >= 0) sqlite3_bind_int64(st, 8, e->rate_limit_per_min);
+    sqlite3_bind_int64(st, 9, ch_now_ms());
+    if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(db) ? CH_OK : CH_ENOTFOUND;
+out:
+    if (rc == CH_ESTORE) ch_sqlite_log_error(db, "endpoint update", sqlite3_errcode(db));
+    free(headers);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
 }

@@ -271,7 +271,9 @@ int ch_admin_delivery_replay(const char *path, int64_t tenant_id, int64_t id)
     rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
                            "UPDATE deliveries SET state='pending', manual=1, next_attempt_at=?3,"
-                           " updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND state<>'pending'",
+                           " updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND state<>'pending' AND"
+                           " EXISTS (SELECT 1 FROM endpoints e WHERE e.tenant_id=?1 AND"
+                           " e.id=deliveries.endpoint_id AND e.enabled=1)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -283,13 +285,16 @@ int ch_admin_delivery_replay(const char *path, int64_t tenant_id, int64_t id)
         goto out;
     }
     sqlite3_finalize(st);
-    /* nothing changed: no such delivery, or it is pending already */
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM deliveries WHERE tenant_id=?1 AND id=?2", -1, &st,
-                           NULL) != SQLITE_OK)
+    /* nothing changed: no such delivery, it is pending already, or its endpoint is gone */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT state='pending' FROM deliveries WHERE tenant_id=?1 AND id=?2",
+                           -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, id);
-    rc = sqlite3_step(st) == SQLITE_ROW ? CH_EEXIST : CH_ENOTFOUND;
+    rc = sqlite3_step(st) != SQLITE_ROW ? CH_ENOTFOUND
+         : sqlite3_column_int(st, 0)    ? CH_EEXIST
+                                        : CH_EINVAL;
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -306,14 +311,14 @@ int ch_admin_endpoint_replay(const char *path, int64_t tenant_id, int64_t endpoi
     int rc = open_rw(path, &db);
     if (rc) return rc;
     rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM endpoints WHERE tenant_id=?1 AND id=?2", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT enabled FROM endpoints WHERE tenant_id=?1 AND id=?2", -1,
+                           &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, endpoint_id);
     int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+    if (r != SQLITE_ROW || !sqlite3_column_int(st, 0)) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : r == SQLITE_ROW ? CH_EINVAL : CH_ESTORE;
         goto out;
     }
     sqlite3_finalize(st);
@@ -346,15 +351,15 @@ int ch_admin_endpoint_test(const char *path, int64_t tenant_id, int64_t endpoint
     if (rc) return rc;
     rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
-                           "SELECT t.slug, e.url FROM endpoints e JOIN tenants t ON"
+                           "SELECT t.slug, e.url, e.enabled FROM endpoints e JOIN tenants t ON"
                            " t.id=e.tenant_id WHERE e.tenant_id=?1 AND e.id=?2",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, endpoint_id);
     int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+    if (r != SQLITE_ROW || !sqlite3_column_int(st, 2)) {
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : r == SQLITE_ROW ? CH_EINVAL : CH_ESTORE;
         goto out;
     }
     int64_t now = ch_now_ms();
@@ -362,12 +367,11 @@ int ch_admin_endpoint_test(const char *path, int64_t tenant_id, int64_t endpoint
     ch_random_hex(rnd, 6);
     snprintf(id, sizeof id, "msg_%012llx%s", (unsigned long long)now & 0xffffffffffffULL, rnd);
     ch_time_format_ms(now, ts, sizeof ts);
-    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:I, s:s, s:s}}", "type", "test", "id",
-                            id, "timestamp", ts, "version", 1, "tenant",
-                            (const char *)sqlite3_column_text(st, 0), "data", "endpoint_id",
-                            (json_int_t)endpoint_id, "url",
-                            (const char *)sqlite3_column_text(st, 1), "message",
-                            "A test event from callhook: this endpoint is reachable.");
+    json_t *env = json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:{s:I, s:s, s:s}}", "type", "test", "id", id, "timestamp", ts,
+        "version", 1, "tenant", (const char *)sqlite3_column_text(st, 0), "data", "endpoint_id",
+        (json_int_t)endpoint_id, "url", (const char *)sqlite3_column_text(st, 1), "message",
+        "A test event from callhook: this endpoint is reachable.");
     payload = json_dumps(env, JSON_COMPACT);
     json_decref(env);
     sqlite3_finalize(st);
@@ -454,13 +458,38 @@ int ch_admin_tenant_set_retry(const char *path, int64_t tenant_id, const char *s
     int rc = open_rw(path, &db);
     if (rc) return rc;
     rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db, "UPDATE tenants SET retry_schedule=?2 WHERE id=?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "UPDATE tenants SET retry_schedule=?2 WHERE id=?1", -1, &st, NULL) !=
+        SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     ch_bind_text(st, 2, schedule);
     if (sqlite3_step(st) != SQLITE_DONE) goto out;
     rc = sqlite3_changes(db) == 1 ? CH_OK : CH_ENOTFOUND;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ch_admin_tenant_get_retry(const char *path, int64_t tenant_id, char **schedule_out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    *schedule_out = NULL;
+    int rc = ch_sqlite_open(path, true, &db);
+    if (rc) return rc;
+    rc = CH_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT retry_schedule FROM tenants WHERE id=?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *schedule_out = ch_col_strdup(st, 0);
+        rc = CH_OK;
+    } else if (r == SQLITE_DONE) {
+        rc = CH_ENOTFOUND;
+    }
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);

@@ -243,6 +243,10 @@ int ch_admin_endpoint_set_enabled(const char *db, int64_t tenant_id, int64_t id,
 int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id, const char *new_secret,
                              int64_t overlap_ms);
 int ch_admin_endpoint_remove(const char *db, int64_t tenant_id, int64_t id);
+/* Changes the fields of e that are set (NULL pointers and negative numbers are left alone;
+ * secret is ignored). CH_ENOTFOUND when the tenant has no such endpoint. */
+int ch_admin_endpoint_update(const char *db, int64_t tenant_id, int64_t id,
+                             const ch_endpoint_spec *e);
 /* Deliveries (docs/webhooks.md). {"deliveries": [...]} newest first; endpoint_id 0 = any,
  * state NULL = any, before_id 0 = from the newest. */
 int ch_admin_delivery_list(const char *db, int64_t tenant_id, int64_t endpoint_id,
@@ -250,9 +254,10 @@ int ch_admin_delivery_list(const char *db, int64_t tenant_id, int64_t endpoint_i
 /* One delivery with its message and every attempt; CH_ENOTFOUND when not the tenant's. */
 int ch_admin_delivery_get(const char *db, int64_t tenant_id, int64_t id, json_t **out);
 /* Sends the delivery once more now (one manual attempt, no retries after it). CH_ENOTFOUND;
- * CH_EEXIST when it is still pending. */
+ * CH_EEXIST when it is still pending; CH_EINVAL when its endpoint is disabled or removed. */
 int ch_admin_delivery_replay(const char *db, int64_t tenant_id, int64_t id);
-/* Replays every failed delivery of the endpoint created at or after since_ms; *count_out. */
+/* Replays every failed delivery of the endpoint created at or after since_ms; *count_out.
+ * CH_EINVAL when the endpoint is disabled (as for test below). */
 int ch_admin_endpoint_replay(const char *db, int64_t tenant_id, int64_t endpoint_id,
                              int64_t since_ms, int64_t *count_out);
 /* Queues a "test" message to the endpoint; *delivery_out is its delivery id. */
@@ -262,6 +267,8 @@ int ch_admin_endpoint_test(const char *db, int64_t tenant_id, int64_t endpoint_i
 int ch_admin_delivery_skips(const char *db, int64_t tenant_id, json_t **out);
 /* Sets the tenant's retry schedule (validated by the caller); NULL = the server's default. */
 int ch_admin_tenant_set_retry(const char *db, int64_t tenant_id, const char *schedule);
+/* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
+int ch_admin_tenant_get_retry(const char *db, int64_t tenant_id, char **schedule_out);
 /* Creates an API key; *key_out is the full key, shown once (caller frees). */
 int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
 

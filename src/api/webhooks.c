@@ -1,0 +1,494 @@
+/* The webhooks API (docs/webhooks.md): the tenant's endpoints, deliveries, skips and retry
+ * schedule through its API key — the same operations as `callhook endpoint` and
+ * `callhook delivery`. Another tenant's endpoint or delivery is "not found". */
+#include "api/query.h"
+#include "delivery/dispatcher.h"
+#include "delivery/endpoint.h"
+#include "delivery/schedule.h"
+#include "http/request.h"
+#include "providers/provider.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ROTATE_OVERLAP_MS (24LL * 3600 * 1000) /* both secrets sign for a day, as in the CLI */
+
+static int64_t parse_id(const char *s)
+{
+    char *end;
+    long long v = s && *s ? strtoll(s, &end, 10) : 0;
+    return s && *s && !*end && v > 0 ? v : 0;
+}
+
+static void poke(ch_request *r)
+{
+    ch_dispatcher *d = atomic_load(&r->srv->dispatcher);
+    if (d) ch_dispatcher_poke(d);
+}
+
+static enum MHD_Result store_error(ch_request *r)
+{
+    return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be used right now");
+}
+
+static enum MHD_Result not_allowed(ch_request *r, const char *allow)
+{
+    struct MHD_Response *resp = ch_json_response(
+        ch_error_json("method_not_allowed", NULL, "this route does not take that method"));
+    MHD_add_response_header(resp, "Allow", allow);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    r->status = 405;
+    r->state = REQ_ANSWERED;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 405, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The body as a JSON object; NULL with an answer queued (415, 400) when it is not one. An
+ * empty body is an empty object when empty_ok. */
+static json_t *body_object(ch_request *r, bool empty_ok)
+{
+    if (r->body.len == 0 && empty_ok) return json_object();
+    const char *ct = ch_header(r, "Content-Type");
+    if (ct && !ch_media_type_is(ct, "application/json")) {
+        ch_reply_error(r, 415, "unsupported_media_type", NULL, "send application/json");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *o =
+        json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        ch_reply_error(r, 400, "malformed_json", NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- endpoints ---------------------------------------------------------------------- */
+
+typedef struct {
+    ch_endpoint_spec spec;
+    char *events; /* owned: the filter as stored */
+    json_t *headers;
+    int enabled; /* -1: not given */
+} endpoint_input;
+
+static void endpoint_input_clear(endpoint_input *in)
+{
+    free(in->events);
+    json_decref(in->headers);
+}
+
+/* Reads and checks the fields of an endpoint body; answers 422 itself and returns false on a
+ * bad one. create: url is required. */
+static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpoint_input *in)
+{
+    memset(in, 0, sizeof *in);
+    in->spec.timeout_ms = in->spec.rate_limit_per_min = -1;
+    in->enabled = -1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        static const char *const known[] = {
+            "url", "kind", "events", "headers", "enabled", "timeout_ms", "rate_limit_per_min"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            ok |= strcmp(key, known[i]) == 0;
+        if (!ok) {
+            ch_reply_error(r, 422, "invalid_endpoint", key, "unknown field %.64s", key);
+            return false;
+        }
+    }
+    if ((v = json_object_get(body, "url"))) {
+        const char *problem = json_is_string(v) ? ch_endpoint_url_problem(json_string_value(v))
+                                                : "url must be a string";
+        if (problem) {
+            ch_reply_error(r, 422, "invalid_endpoint", "url", "%s", problem);
+            return false;
+        }
+        in->spec.url = json_string_value(v);
+    } else if (create) {
+        ch_reply_error(r, 422, "invalid_endpoint", "url", "url is required");
+        return false;
+    }
+    if ((v = json_object_get(body, "kind"))) {
+        if (!json_is_string(v) || !ch_endpoint_kind_valid(json_string_value(v))) {
+            ch_reply_error(r, 422, "invalid_endpoint", "kind",
+                           "kind is inbound, outbound, generic or status");
+            return false;
+        }
+        in->spec.kind = json_string_value(v);
+    }
+    if ((v = json_object_get(body, "events"))) {
+        ch_buf b;
+        ch_buf_init(&b, 8192);
+        bool ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) > 0);
+        if (json_is_string(v)) {
+            ch_buf_puts(&b, json_string_value(v));
+        } else if (ok) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e)
+            {
+                if (!json_is_string(e) || strchr(json_string_value(e), ','))
+                    ok = false;
+                else
+                    ch_buf_printf(&b, "%s%s", i ? "," : "", json_string_value(e));
+            }
+        }
+        size_t n;
+        in->events = ch_buf_steal(&b, &n);
+        const char *bad = ok ? ch_endpoint_events_problem(in->events) : "";
+        if (bad) {
+            ch_reply_error(r, 422, "invalid_endpoint", "events",
+                           "events is \"*\" or a list of event types; '%.64s' is not one", bad);
+            return false;
+        }
+        in->spec.events = in->events;
+    }
+    if ((v = json_object_get(body, "headers"))) {
+        in->headers = json_object();
+        bool ok = json_is_object(v) && json_object_size(v) <= 32;
+        json_t *hv;
+        json_object_foreach(v, key, hv)
+        {
+            if (!ok) break;
+            char *line =
+                json_is_string(hv) ? ch_asprintf("%s: %s", key, json_string_value(hv)) : NULL;
+            ok = line && ch_endpoint_header_add(in->headers, line);
+            free(line);
+        }
+        if (!ok) {
+            ch_reply_error(r, 422, "invalid_endpoint", "headers",
+                           "headers is an object of at most 32 \"Name\": \"value\" pairs, and not "
+                           "one callhook sets itself (webhook-*, content-type, host)");
+            return false;
+        }
+        in->spec.headers = in->headers;
+    }
+    if ((v = json_object_get(body, "timeout_ms"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1000 || json_integer_value(v) > 60000) {
+            ch_reply_error(r, 422, "invalid_endpoint", "timeout_ms",
+                           "timeout_ms is an integer from 1000 to 60000");
+            return false;
+        }
+        in->spec.timeout_ms = json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "rate_limit_per_min"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
+            ch_reply_error(r, 422, "invalid_endpoint", "rate_limit_per_min",
+                           "rate_limit_per_min is an integer from 0 (no limit) to 1000000");
+            return false;
+        }
+        in->spec.rate_limit_per_min = json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "enabled"))) {
+        if (!json_is_boolean(v)) {
+            ch_reply_error(r, 422, "invalid_endpoint", "enabled", "enabled is true or false");
+            return false;
+        }
+        in->enabled = json_is_true(v);
+    }
+    return true;
+}
+
+/* The endpoint as the list shows it (no secret); NULL when the tenant has none with that id. */
+static int endpoint_get(ch_request *r, int64_t tid, int64_t id, json_t **out)
+{
+    json_t *all;
+    *out = NULL;
+    int rc = ch_admin_endpoint_list(r->srv->cfg->db, tid, &all);
+    if (rc) return rc;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(all, "endpoints"), i, e)
+    {
+        if (json_integer_value(json_object_get(e, "id")) == id) *out = json_incref(e);
+    }
+    json_decref(all);
+    return *out ? CH_OK : CH_ENOTFOUND;
+}
+
+static enum MHD_Result endpoint_not_found(ch_request *r, int64_t id)
+{
+    return ch_reply_error(r, 404, "not_found", "endpoint_id", "no endpoint %lld", (long long)id);
+}
+
+static enum MHD_Result endpoint_disabled(ch_request *r, int64_t id)
+{
+    return ch_reply_error(r, 409, "endpoint_disabled", "endpoint_id",
+                          "endpoint %lld is disabled or removed: enable it first", (long long)id);
+}
+
+static enum MHD_Result endpoints_create(ch_request *r, int64_t tid)
+{
+    json_t *body = body_object(r, false);
+    if (!body) return MHD_YES;
+    endpoint_input in;
+    enum MHD_Result ret = MHD_YES;
+    if (!endpoint_input_parse(r, body, true, &in)) goto out;
+    char secret[CH_WHSEC_MAX];
+    ch_endpoint_new_secret(secret);
+    ch_endpoint_spec spec = in.spec;
+    spec.kind = spec.kind ? spec.kind : "generic";
+    spec.events = spec.events ? spec.events : "*";
+    spec.secret = secret;
+    spec.timeout_ms = spec.timeout_ms < 0 ? 15000 : spec.timeout_ms;
+    spec.rate_limit_per_min = spec.rate_limit_per_min < 0 ? 0 : spec.rate_limit_per_min;
+    const char *db = r->srv->cfg->db;
+    int64_t id;
+    json_t *e;
+    if (ch_admin_endpoint_add(db, tid, &spec, &id) != CH_OK ||
+        (in.enabled == 0 &&
+         ch_admin_endpoint_set_enabled(db, tid, id, false, "disabled when created") != CH_OK) ||
+        endpoint_get(r, tid, id, &e) != CH_OK) {
+        ret = store_error(r);
+        goto out;
+    }
+    /* the secret is shown once, here */
+    json_object_set_new(e, "secret", json_string(secret));
+    ret = ch_reply_json(r, 201, e);
+out:
+    endpoint_input_clear(&in);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result endpoint_patch(ch_request *r, int64_t tid, int64_t id)
+{
+    json_t *body = body_object(r, false);
+    if (!body) return MHD_YES;
+    endpoint_input in;
+    enum MHD_Result ret = MHD_YES;
+    if (!endpoint_input_parse(r, body, false, &in)) goto out;
+    const char *db = r->srv->cfg->db;
+    int rc = ch_admin_endpoint_update(db, tid, id, &in.spec);
+    if (rc == CH_OK && in.enabled >= 0)
+        rc = ch_admin_endpoint_set_enabled(db, tid, id, in.enabled, "disabled through the API");
+    json_t *e = NULL;
+    if (rc == CH_OK) rc = endpoint_get(r, tid, id, &e);
+    if (rc == CH_ENOTFOUND)
+        ret = endpoint_not_found(r, id);
+    else if (rc)
+        ret = store_error(r);
+    else
+        ret = ch_reply_json(r, 200, e);
+out:
+    endpoint_input_clear(&in);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result endpoint_action(ch_request *r, int64_t tid, int64_t id, const char *what)
+{
+    const char *db = r->srv->cfg->db;
+    int rc;
+    if (strcmp(what, "rotate") == 0) {
+        char secret[CH_WHSEC_MAX];
+        ch_endpoint_new_secret(secret);
+        rc = ch_admin_endpoint_rotate(db, tid, id, secret, ROTATE_OVERLAP_MS);
+        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+        if (rc) return store_error(r);
+        json_t *e;
+        if (endpoint_get(r, tid, id, &e) != CH_OK) return store_error(r);
+        json_object_set_new(e, "secret", json_string(secret));
+        return ch_reply_json(r, 200, e);
+    }
+    if (strcmp(what, "test") == 0) {
+        int64_t did = 0;
+        rc = ch_admin_endpoint_test(db, tid, id, &did);
+        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+        if (rc == CH_EINVAL) return endpoint_disabled(r, id);
+        if (rc) return store_error(r);
+        poke(r);
+        return ch_reply_json(
+            r, 202,
+            json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "delivery_id", (json_int_t)did));
+    }
+    if (strcmp(what, "recover") == 0) {
+        json_t *body = body_object(r, false);
+        if (!body) return MHD_YES;
+        json_t *v = json_object_get(body, "since");
+        int64_t since_ms;
+        ch_tenant t;
+        bool tz = ch_store_tenant_by_id(r->srv->store, tid, &t) == CH_OK;
+        bool ok = json_is_string(v) &&
+                  ch_query_time(json_string_value(v), tz ? t.timezone : "UTC", &since_ms) == CH_OK;
+        if (tz) ch_tenant_clear(&t);
+        json_decref(body);
+        if (!ok)
+            return ch_reply_error(r, 422, "invalid_request", "since",
+                                  "since is an RFC 3339 time or Unix seconds, as a string");
+        int64_t n = 0;
+        rc = ch_admin_endpoint_replay(db, tid, id, since_ms, &n);
+        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+        if (rc == CH_EINVAL) return endpoint_disabled(r, id);
+        if (rc) return store_error(r);
+        poke(r);
+        return ch_reply_json(
+            r, 202,
+            json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "replayed", (json_int_t)n));
+    }
+    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+}
+
+static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method, char **seg, int n)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (n == 1) {
+        if (get) {
+            json_t *o;
+            if (ch_admin_endpoint_list(r->srv->cfg->db, tid, &o) != CH_OK) return store_error(r);
+            return ch_reply_json(r, 200, o);
+        }
+        if (!strcmp(method, "POST")) return endpoints_create(r, tid);
+        return not_allowed(r, "GET, POST");
+    }
+    int64_t id = parse_id(seg[1]);
+    if (!id) return ch_reply_error(r, 404, "not_found", "endpoint_id", "no such endpoint");
+    if (n == 2) {
+        if (get) {
+            json_t *e;
+            int rc = endpoint_get(r, tid, id, &e);
+            if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+            return rc ? store_error(r) : ch_reply_json(r, 200, e);
+        }
+        if (!strcmp(method, "PATCH")) return endpoint_patch(r, tid, id);
+        if (!strcmp(method, "DELETE")) {
+            int rc = ch_admin_endpoint_remove(r->srv->cfg->db, tid, id);
+            if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+            if (rc) return store_error(r);
+            return ch_reply_json(r, 200,
+                                 json_pack("{s:I, s:b}", "id", (json_int_t)id, "removed", 1));
+        }
+        return not_allowed(r, "GET, PATCH, DELETE");
+    }
+    if (n == 3 &&
+        (!strcmp(seg[2], "rotate") || !strcmp(seg[2], "test") || !strcmp(seg[2], "recover"))) {
+        if (strcmp(method, "POST") != 0) return not_allowed(r, "POST");
+        return endpoint_action(r, tid, id, seg[2]);
+    }
+    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+}
+
+/* ---- deliveries --------------------------------------------------------------------- */
+
+static enum MHD_Result deliveries_list(ch_request *r, int64_t tid)
+{
+    const char *ep = ch_query(r, "endpoint_id"), *state = ch_query(r, "state");
+    const char *before = ch_query(r, "before"), *lim = ch_query(r, "limit");
+    int64_t ep_id = 0, before_id = 0;
+    if (ep && !(ep_id = parse_id(ep)))
+        return ch_reply_error(r, 400, "bad_request", "endpoint_id", "endpoint_id is a number");
+    if (before && !(before_id = parse_id(before)))
+        return ch_reply_error(r, 400, "bad_request", "before", "before is a delivery id");
+    if (state && strcmp(state, "pending") && strcmp(state, "succeeded") && strcmp(state, "failed"))
+        return ch_reply_error(r, 400, "bad_request", "state",
+                              "state is pending, succeeded or failed");
+    int64_t limit = lim ? parse_id(lim) : 100;
+    if (limit < 1 || limit > 500)
+        return ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to 500");
+    json_t *o;
+    if (ch_admin_delivery_list(r->srv->cfg->db, tid, ep_id, state, before_id, (int)limit, &o) !=
+        CH_OK)
+        return store_error(r);
+    /* the next page starts below the last id of this one */
+    json_t *list = json_object_get(o, "deliveries");
+    if (json_array_size(list) == (size_t)limit) {
+        json_t *last = json_array_get(list, json_array_size(list) - 1);
+        json_object_set(o, "next_before", json_object_get(last, "id"));
+    }
+    return ch_reply_json(r, 200, o);
+}
+
+static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method, char **seg, int n)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (n == 1) return get ? deliveries_list(r, tid) : not_allowed(r, "GET");
+    int64_t id = parse_id(seg[1]);
+    const char *db = r->srv->cfg->db;
+    if (id && n == 2) {
+        if (!get) return not_allowed(r, "GET");
+        json_t *o;
+        int rc = ch_admin_delivery_get(db, tid, id, &o);
+        if (rc == CH_ENOTFOUND)
+            return ch_reply_error(r, 404, "not_found", "delivery_id", "no delivery %lld",
+                                  (long long)id);
+        return rc ? store_error(r) : ch_reply_json(r, 200, o);
+    }
+    if (id && n == 3 && !strcmp(seg[2], "replay")) {
+        if (strcmp(method, "POST") != 0) return not_allowed(r, "POST");
+        int rc = ch_admin_delivery_replay(db, tid, id);
+        if (rc == CH_ENOTFOUND)
+            return ch_reply_error(r, 404, "not_found", "delivery_id", "no delivery %lld",
+                                  (long long)id);
+        if (rc == CH_EEXIST)
+            return ch_reply_error(r, 409, "delivery_pending", "delivery_id",
+                                  "delivery %lld is still pending: it will be attempted anyway",
+                                  (long long)id);
+        if (rc == CH_EINVAL)
+            return ch_reply_error(r, 409, "endpoint_disabled", "delivery_id",
+                                  "the endpoint of delivery %lld is disabled or removed",
+                                  (long long)id);
+        if (rc) return store_error(r);
+        poke(r);
+        return ch_reply_json(r, 202, json_pack("{s:I, s:b}", "id", (json_int_t)id, "replayed", 1));
+    }
+    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+}
+
+/* ---- skips and the retry schedule --------------------------------------------------- */
+
+static enum MHD_Result schedule_reply(ch_request *r, int64_t tid)
+{
+    char *s;
+    if (ch_admin_tenant_get_retry(r->srv->cfg->db, tid, &s) != CH_OK) return store_error(r);
+    json_t *o = json_pack("{s:s, s:b}", "retry_schedule",
+                          s ? s : r->srv->cfg->delivery_retry_schedule, "default", s == NULL);
+    free(s);
+    return ch_reply_json(r, 200, o);
+}
+
+static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, char **seg, int n)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (n == 2 && !strcmp(seg[1], "skipped")) {
+        if (!get) return not_allowed(r, "GET");
+        json_t *o;
+        if (ch_admin_delivery_skips(r->srv->cfg->db, tid, &o) != CH_OK) return store_error(r);
+        return ch_reply_json(r, 200, o);
+    }
+    if (n == 2 && !strcmp(seg[1], "retry-schedule")) {
+        if (get) return schedule_reply(r, tid);
+        if (strcmp(method, "PUT") != 0) return not_allowed(r, "GET, PUT");
+        json_t *body = body_object(r, false);
+        if (!body) return MHD_YES;
+        json_t *v = json_object_get(body, "retry_schedule");
+        ch_retry_schedule rs;
+        char why[200] = "retry_schedule is a string such as \"5s,5m,30m,2h\", or null";
+        bool ok = json_is_null(v) ||
+                  (json_is_string(v) &&
+                   ch_retry_schedule_parse(json_string_value(v), &rs, why, sizeof why) == CH_OK);
+        int rc = ok ? ch_admin_tenant_set_retry(r->srv->cfg->db, tid,
+                                                json_is_string(v) ? json_string_value(v) : NULL)
+                    : CH_OK;
+        json_decref(body);
+        if (!ok) return ch_reply_error(r, 422, "invalid_request", "retry_schedule", "%s", why);
+        if (rc) return store_error(r);
+        return schedule_reply(r, tid);
+    }
+    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+}
+
+enum MHD_Result ch_handle_webhooks_api(ch_request *r, const char *method, char **seg, int n)
+{
+    int64_t tid = 0;
+    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    if (!strcmp(seg[0], "endpoints")) return endpoints(r, tid, method, seg, n);
+    if (!strcmp(seg[0], "deliveries")) return deliveries(r, tid, method, seg, n);
+    return webhooks(r, tid, method, seg, n);
+}
