@@ -47,7 +47,7 @@ int ch_retry_schedule_parse(const char *text, ch_retry_schedule *out, char *err,
                      k, len > 40 ? 40 : len, start);
             return CH_EINVAL;
         }
-        int64_t ms = v * unit;
+        int64_t ms = v > 7 * DAY_MS / unit ? 7 * DAY_MS + 1 : v * unit; /* no overflow */
         if (ms < 1 || ms > 7 * DAY_MS) {
             snprintf(err, errsz, "entry %d of the retry schedule is not between 1 ms and 7 days",
                      k);

@@ -1,5 +1,6 @@
 #include "http/server.h"
 #include "http/request.h"
+#include "delivery/dispatcher.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -150,6 +151,27 @@ static enum MHD_Result handle_metrics(ch_request *r)
     }
     ch_buf_printf(&b, "callhook_commit_seconds_sum %.6f\ncallhook_commit_seconds_count %llu\n",
                   (double)st.commit_us_sum / 1e6, (unsigned long long)st.batches);
+    ch_dispatcher *d = atomic_load(&r->srv->dispatcher);
+    if (d) {
+        ch_dispatcher_stats ds;
+        ch_dispatcher_get_stats(d, &ds);
+        ch_buf_printf(
+            &b,
+            "# HELP callhook_webhook_attempts_total Outbound webhook attempts, by outcome.\n"
+            "# TYPE callhook_webhook_attempts_total counter\n"
+            "callhook_webhook_attempts_total{outcome=\"succeeded\"} %llu\n"
+            "callhook_webhook_attempts_total{outcome=\"retry\"} %llu\n"
+            "callhook_webhook_attempts_total{outcome=\"failed\"} %llu\n"
+            "# HELP callhook_webhook_ssrf_refusals_total Attempts refused before connecting "
+            "(non-public address).\n"
+            "# TYPE callhook_webhook_ssrf_refusals_total counter\n"
+            "callhook_webhook_ssrf_refusals_total %llu\n"
+            "# HELP callhook_webhook_in_flight Outbound webhooks being sent.\n"
+            "# TYPE callhook_webhook_in_flight gauge\ncallhook_webhook_in_flight %lld\n",
+            (unsigned long long)ds.succeeded, (unsigned long long)ds.retried,
+            (unsigned long long)ds.dead, (unsigned long long)ds.refused_ssrf,
+            (long long)ds.in_flight);
+    }
     size_t n;
     char *text = ch_buf_steal(&b, &n);
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, http } from './lib.mjs';
-import { waitFor } from './lib-ops.mjs';
+import { waitFor, parseMetrics, metricValue } from './lib-ops.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
 
 let dir, db, server, rx, A, B;
@@ -122,6 +122,11 @@ test('a delivery through an API-made endpoint is signed with the secret the API 
     return x.json.attempt_log.length === 2 ? x : null;
   }, 10_000);
   assert.equal(after.json.attempt_log[1].trigger, 'manual');
+
+  const m0 = parseMetrics((await http(`${server.url}/metrics`)).text);
+  assert.ok(metricValue(m0, 'callhook_webhook_attempts_total', { outcome: 'succeeded' }) >= 2);
+  assert.equal(metricValue(m0, 'callhook_webhook_in_flight'), 0);
+  assert.ok(metricValue(m0, 'callhook_http_requests_total', { route: 'webhooks', code: '202' }) >= 1);
 
   for (const q of ['state=lost', 'limit=0', 'limit=501', 'endpoint_id=x', 'before=-3'])
     assert.equal((await api(A, 'GET', `/v1/deliveries?${q}`)).status, 400, q);
