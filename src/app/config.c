@@ -29,6 +29,7 @@ void ch_config_defaults(ch_config *c)
     snprintf(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, "%s",
              ch_retry_schedule_default);
     c->delivery_concurrency = 256;
+    c->delivery_threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu;
     c->delivery_disable_after = 5 * 86400;
 }
 
@@ -85,6 +86,8 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
             rc = copy(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, value);
     } else if (IS("delivery", "concurrency")) {
         if (!(rc = parse_num(value, 1, 4096, &n))) c->delivery_concurrency = (int)n;
+    } else if (IS("delivery", "threads")) {
+        if (!(rc = parse_num(value, 1, 64, &n))) c->delivery_threads = (int)n;
     } else if (IS("delivery", "disable_after")) {
         if (!(rc = parse_num(value, 1, 365LL * 86400, &n))) c->delivery_disable_after = n;
     } else if (IS("log", "level")) {
@@ -157,6 +160,7 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_DELIVERY_RETRY_SCHEDULE", "delivery", "retry_schedule"},
         {"CALLHOOK_DELIVERY_CONCURRENCY", "delivery", "concurrency"},
         {"CALLHOOK_DELIVERY_DISABLE_AFTER", "delivery", "disable_after"},
+        {"CALLHOOK_DELIVERY_THREADS", "delivery", "threads"},
         {"CALLHOOK_LOG_FILE", "log", "file"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {

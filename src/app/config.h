@@ -23,6 +23,7 @@ typedef struct {
     char delivery_allow_private[1024]; /* CIDRs a webhook may reach though not public */
     char delivery_retry_schedule[512]; /* the default retry schedule ("5s,5m,…") */
     int delivery_concurrency;          /* deliveries in flight at once */
+    int delivery_threads;              /* dispatcher threads (default: CPUs, at most 4) */
     int64_t delivery_disable_after;    /* seconds of exhausted messages before disabling */
 } ch_config;
 

@@ -107,7 +107,8 @@ int ch_cmd_serve(int argc, char **argv)
     ch_dispatcher *disp = NULL;
     ch_dispatcher_opts dopts = {.allow_private = cfg->delivery_allow_private,
                                 .retry_schedule = cfg->delivery_retry_schedule,
-                                .concurrency = cfg->delivery_concurrency};
+                                .concurrency = cfg->delivery_concurrency,
+                                .threads = cfg->delivery_threads};
     if (ch_dispatcher_start(&disp, store, &dopts)) {
         ch_store_close(store);
         rc = 1;

@@ -1,5 +1,7 @@
-/* See dispatcher.h. One thread owns the curl multi handle; the writer thread only ever calls
- * curl_multi_wakeup (thread-safe) and appends to the settled list under its mutex. */
+/* See dispatcher.h. Each worker thread owns a curl multi handle driven by epoll and
+ * curl_multi_socket_action, so its work follows the sockets that are ready rather than the
+ * transfers in flight; other threads only write its eventfd and append to the settled list
+ * under its mutex. */
 #include "delivery/dispatcher.h"
 #include "delivery/schedule.h"
 #include "delivery/sign.h"
@@ -17,11 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+typedef struct ch_worker ch_worker;
 typedef struct ch_xfer ch_xfer;
 struct ch_xfer {
-    ch_dispatcher *d;
+    ch_worker *d;
     ch_xfer *prev, *next; /* every transfer in flight (to abandon them at stop) */
     ch_due_delivery due; /* owned */
     CURL *h;
@@ -50,13 +56,18 @@ typedef struct {
 
 typedef struct {
     ch_write_job job;
-    ch_dispatcher *d;
+    ch_worker *d;
     ch_delivery_result *r;
     size_t n;
 } result_job;
 
-struct ch_dispatcher {
+/* One of the dispatcher's threads: it sends the deliveries of its shard of the calls. */
+struct ch_worker {
     ch_store *s;
+    int shard, nshards;
+    ch_due_scan *scan; /* its reader of the outbox */
+    int ep, wake_fd;     /* epoll set (curl's sockets and wake_fd); eventfd for pokes */
+    int64_t curl_timer;  /* when curl wants socket_action(TIMEOUT); -1: no timer */
     char *allow_private;
     ch_retry_schedule sched;
     int concurrency;
@@ -67,6 +78,8 @@ struct ch_dispatcher {
     idset busy;
     int in_flight;
     ch_xfer *xfers;
+    CURL **spare; /* finished easy handles, reset, for the next transfers */
+    size_t nspare;
     uint64_t rng;
     bucket *buckets;
     size_t nbuckets;
@@ -176,7 +189,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 
 /* ---- starting ------------------------------------------------------------------------ */
 
-static bool take_token(ch_dispatcher *d, const ch_due_delivery *due, int64_t now,
+static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now,
                        int64_t *next_ms)
 {
     if (due->rate_limit_per_min <= 0) return true;
@@ -185,7 +198,8 @@ static bool take_token(ch_dispatcher *d, const ch_due_delivery *due, int64_t now
         if (d->buckets[i].tenant_id == due->tenant_id &&
             d->buckets[i].endpoint_id == due->endpoint_id)
             b = &d->buckets[i];
-    double cap = (double)due->rate_limit_per_min;
+    /* each worker sends its share of the endpoint's calls: it gets that share of the rate */
+    double cap = (double)due->rate_limit_per_min / d->nshards;
     if (!b) {
         d->buckets = ch_realloc(d->buckets, (d->nbuckets + 1) * sizeof *d->buckets);
         b = &d->buckets[d->nbuckets++];
@@ -211,7 +225,7 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
     return n;
 }
 
-static void start(ch_dispatcher *d, ch_due_delivery *due)
+static void start(ch_worker *d, ch_due_delivery *due)
 {
     ch_xfer *x = ch_calloc(1, sizeof *x);
     x->d = d;
@@ -252,7 +266,7 @@ static void start(ch_dispatcher *d, ch_due_delivery *due)
     h = add_header(h, "Expect", ""); /* no 100-continue round trip */
     x->hdrs = h;
 
-    CURL *c = curl_easy_init();
+    CURL *c = d->nspare ? d->spare[--d->nspare] : curl_easy_init();
     if (!c) abort();
     x->h = c;
     curl_easy_setopt(c, CURLOPT_URL, x->due.url);
@@ -284,9 +298,16 @@ static void start(ch_dispatcher *d, ch_due_delivery *due)
     d->in_flight++;
 }
 
+static void worker_wake(ch_worker *d)
+{
+    uint64_t one = 1;
+    ssize_t w = write(d->wake_fd, &one, sizeof one);
+    (void)w; /* EAGAIN: a wake-up is pending already */
+}
+
 /* ---- results --------------------------------------------------------------------------- */
 
-static double unit_random(ch_dispatcher *d)
+static double unit_random(ch_worker *d)
 {
     uint64_t z = (d->rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -296,7 +317,7 @@ static double unit_random(ch_dispatcher *d)
 }
 
 /* Decides what the answer means; counts into st (added to d->stats under the lock). */
-static void classify(ch_dispatcher *d, ch_xfer *x, CURLcode cc, ch_delivery_result *r,
+static void classify(ch_worker *d, ch_xfer *x, CURLcode cc, ch_delivery_result *r,
                      ch_dispatcher_stats *st)
 {
     long status = 0;
@@ -371,7 +392,7 @@ static void classify(ch_dispatcher *d, ch_xfer *x, CURLcode cc, ch_delivery_resu
 static void result_done(ch_write_job *job)
 {
     result_job *rj = (result_job *)job;
-    ch_dispatcher *d = rj->d;
+    ch_worker *d = rj->d;
     pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < rj->n; i++) {
         if (rj->r[i].outcome == CH_DLV_PAUSE) continue;
@@ -389,10 +410,10 @@ static void result_done(ch_write_job *job)
     free(rj->r);
     ch_write_job_clear(job);
     free(rj);
-    curl_multi_wakeup(d->multi);
+    worker_wake(d);
 }
 
-static void submit_results(ch_dispatcher *d, ch_delivery_result *r, size_t n)
+static void submit_results(ch_worker *d, ch_delivery_result *r, size_t n)
 {
     if (n == 0) {
         free(r);
@@ -418,7 +439,13 @@ static void free_xfer(ch_xfer *x)
     else x->d->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
     curl_slist_free_all(x->hdrs);
-    curl_easy_cleanup(x->h);
+    ch_worker *d = x->d;
+    if (!atomic_load(&d->stopping) && d->nspare < (size_t)d->concurrency) {
+        curl_easy_reset(x->h); /* a handle's allocations are reused by the next transfer */
+        d->spare[d->nspare++] = x->h;
+    } else {
+        curl_easy_cleanup(x->h);
+    }
     free(x->body);
     ch_due_delivery *u = &x->due;
     char *owned[] = {u->call_id, u->message_id, u->payload,         u->url,
@@ -428,7 +455,7 @@ static void free_xfer(ch_xfer *x)
     free(x);
 }
 
-static void collect(ch_dispatcher *d)
+static void collect(ch_worker *d)
 {
     CURLMsg *m;
     int left;
@@ -463,20 +490,26 @@ static void collect(ch_dispatcher *d)
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
-static int64_t fetch(ch_dispatcher *d, int64_t now)
+static bool in_flight(void *arg, int64_t delivery_id)
+{
+    return idset_has(arg, delivery_id);
+}
+
+static int64_t fetch(ch_worker *d, int64_t now)
 {
     int room = d->concurrency - (int)d->busy.n;
-    if (room <= 0) return now + 1000;
-    int limit = (int)d->busy.n + room;
+    /* under load, fetch in batches: each fetch steps over every delivery still in flight */
+    if (room <= 0 || (room < d->concurrency / 8 && d->busy.n > 0)) return now + 1000;
+    int limit = room;
     ch_due_delivery *due;
     size_t n;
     int64_t next_due;
-    if (ch_store_due_deliveries(d->s, now, limit, &due, &n, &next_due) != CH_OK)
+    if (ch_store_due_deliveries(d->scan, now, limit, in_flight, &d->busy, &due, &n, &next_due) !=
+        CH_OK)
         return now + 1000;
     ch_delivery_result *pauses = NULL;
     size_t npause = 0;
     for (size_t i = 0; i < n && room > 0; i++) {
-        if (idset_has(&d->busy, due[i].delivery_id)) continue;
         int64_t when;
         if (!take_token(d, &due[i], now, &when)) {
             /* over the endpoint's rate: push its due deliveries to when a token is back, so
@@ -507,7 +540,7 @@ static int64_t fetch(ch_dispatcher *d, int64_t now)
 
 static void *run(void *arg)
 {
-    ch_dispatcher *d = arg;
+    ch_worker *d = arg;
     int64_t next_fetch = 0;
     for (;;) {
         bool stopping = atomic_load(&d->stopping);
@@ -527,15 +560,33 @@ static void *run(void *arg)
         if (atomic_exchange(&d->poked, false) || settled_any) next_fetch = now;
         if (!stopping && now >= next_fetch && now >= d->store_backoff_until)
             next_fetch = fetch(d, now);
-        int running = 0;
-        curl_multi_perform(d->multi, &running);
-        collect(d);
         int64_t wait = next_fetch - ch_now_ms();
         if (d->store_backoff_until > now) wait = d->store_backoff_until - now;
         if (wait > 1000) wait = 1000; /* rows written by other processes (CLI) */
-        if (wait < 0) wait = 0;
         if (stopping && wait > 50) wait = 50;
-        curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
+        if (d->curl_timer >= 0 && d->curl_timer - ch_now_ms() < wait)
+            wait = d->curl_timer - ch_now_ms();
+        if (wait < 0) wait = 0;
+        struct epoll_event ev[64];
+        int k = epoll_wait(d->ep, ev, 64, (int)wait);
+        int running = 0;
+        for (int i = 0; i < k; i++) {
+            if (ev[i].data.fd == d->wake_fd) {
+                uint64_t v;
+                ssize_t r = read(d->wake_fd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                       (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(d->multi, ev[i].data.fd, mask, &running);
+        }
+        if (d->curl_timer >= 0 && ch_now_ms() >= d->curl_timer) {
+            d->curl_timer = -1;
+            curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        collect(d);
     }
     /* abandoned transfers stay pending in the outbox */
     while (d->xfers) {
@@ -548,9 +599,108 @@ static void *run(void *arg)
         int out = d->jobs_out;
         pthread_mutex_unlock(&d->lock);
         if (out == 0) break;
-        curl_multi_poll(d->multi, NULL, 0, 10, NULL);
+        struct epoll_event ev[8];
+        epoll_wait(d->ep, ev, 8, 10);
+        uint64_t v;
+        ssize_t r = read(d->wake_fd, &v, sizeof v);
+        (void)r;
     }
     return NULL;
+}
+
+
+struct ch_dispatcher {
+    ch_store *s;
+    ch_worker **w;
+    int n;
+};
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    ch_worker *d = arg;
+    (void)e;
+    (void)sockp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = fd};
+    if (epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev) != 0) epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *arg)
+{
+    ch_worker *d = arg;
+    (void)m;
+    d->curl_timer = timeout_ms < 0 ? -1 : ch_now_ms() + timeout_ms;
+    return 0;
+}
+
+static void worker_free(ch_worker *d)
+{
+    while (d->nspare)
+        curl_easy_cleanup(d->spare[--d->nspare]);
+    free(d->spare);
+    if (d->multi) curl_multi_cleanup(d->multi);
+    close(d->ep);
+    close(d->wake_fd);
+    ch_due_scan_free(d->scan);
+    pthread_mutex_destroy(&d->lock);
+    free(d->busy.slot);
+    free(d->buckets);
+    free(d->settled);
+    free(d->allow_private);
+    free(d);
+}
+
+static ch_worker *worker_new(ch_store *s, const ch_dispatcher_opts *o,
+                             const ch_retry_schedule *sched, int shard, int nshards)
+{
+    ch_worker *d = ch_calloc(1, sizeof *d);
+    d->s = s;
+    d->shard = shard;
+    d->nshards = nshards;
+    if (ch_due_scan_open(s, shard, nshards, &d->scan) != CH_OK) {
+        free(d);
+        return NULL;
+    }
+    d->sched = *sched;
+    d->allow_private = ch_strdup(o->allow_private ? o->allow_private : "");
+    int total = o->concurrency > 0 ? o->concurrency : 256;
+    d->concurrency = total / nshards > 0 ? total / nshards : 1;
+    size_t slots = 16;
+    while (slots < (size_t)d->concurrency * 2)
+        slots <<= 1;
+    d->busy.slot = ch_calloc(slots, sizeof *d->busy.slot);
+    d->busy.mask = slots - 1;
+    d->spare = ch_calloc((size_t)d->concurrency, sizeof *d->spare);
+    d->rng = (uint64_t)ch_mono_ns() ^ ((uint64_t)shard << 56);
+    pthread_mutex_init(&d->lock, NULL);
+    d->ep = epoll_create1(EPOLL_CLOEXEC);
+    d->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->ep < 0 || d->wake_fd < 0) abort(); /* out of descriptors at startup */
+    struct epoll_event wev = {.events = EPOLLIN, .data.fd = d->wake_fd};
+    epoll_ctl(d->ep, EPOLL_CTL_ADD, d->wake_fd, &wev);
+    d->curl_timer = -1;
+    d->multi = curl_multi_init();
+    if (!d->multi) abort();
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    long per_host = d->concurrency < 64 ? d->concurrency : 64;
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->concurrency);
+    return d;
+}
+
+static void worker_poke(ch_worker *d)
+{
+    atomic_store(&d->poked, true);
+    worker_wake(d);
 }
 
 static void on_outbox(void *arg)
@@ -560,60 +710,70 @@ static void on_outbox(void *arg)
 
 int ch_dispatcher_start(ch_dispatcher **out, ch_store *s, const ch_dispatcher_opts *o)
 {
-    ch_dispatcher *d = ch_calloc(1, sizeof *d);
     char why[160];
+    ch_retry_schedule sched;
     if (ch_retry_schedule_parse(o->retry_schedule ? o->retry_schedule : ch_retry_schedule_default,
-                                &d->sched, why, sizeof why) != CH_OK) {
+                                &sched, why, sizeof why) != CH_OK) {
         ch_log_msg(CH_LOG_ERROR, "startup", why);
-        free(d);
         return CH_EINVAL;
     }
-    d->s = s;
-    d->allow_private = ch_strdup(o->allow_private ? o->allow_private : "");
-    d->concurrency = o->concurrency > 0 ? o->concurrency : 256;
-    size_t slots = 16;
-    while (slots < (size_t)d->concurrency * 2)
-        slots <<= 1;
-    d->busy.slot = ch_calloc(slots, sizeof *d->busy.slot);
-    d->busy.mask = slots - 1;
-    d->rng = (uint64_t)ch_mono_ns();
-    pthread_mutex_init(&d->lock, NULL);
-    d->multi = curl_multi_init();
-    if (!d->multi) abort();
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->concurrency);
-    ch_store_set_outbox_hook(s, on_outbox, d);
-    if (pthread_create(&d->th, NULL, run, d) != 0) abort();
-    *out = d;
+    ch_dispatcher *g = ch_calloc(1, sizeof *g);
+    g->s = s;
+    g->n = o->threads > 0 ? o->threads : 1;
+    g->w = ch_calloc((size_t)g->n, sizeof *g->w);
+    for (int i = 0; i < g->n; i++) {
+        if (!(g->w[i] = worker_new(s, o, &sched, i, g->n))) {
+            ch_log_msg(CH_LOG_ERROR, "startup", "the dispatcher cannot read the database");
+            while (i-- > 0)
+                worker_free(g->w[i]);
+            free(g->w);
+            free(g);
+            return CH_ESTORE;
+        }
+    }
+    ch_store_set_outbox_hook(s, on_outbox, g);
+    for (int i = 0; i < g->n; i++)
+        if (pthread_create(&g->w[i]->th, NULL, run, g->w[i]) != 0) abort();
+    *out = g;
     return CH_OK;
 }
 
-void ch_dispatcher_poke(ch_dispatcher *d)
+void ch_dispatcher_poke(ch_dispatcher *g)
 {
-    atomic_store(&d->poked, true);
-    curl_multi_wakeup(d->multi);
+    for (int i = 0; i < g->n; i++)
+        worker_poke(g->w[i]);
 }
 
-void ch_dispatcher_stop(ch_dispatcher *d, int grace_ms)
+void ch_dispatcher_stop(ch_dispatcher *g, int grace_ms)
 {
-    if (!d) return;
-    d->grace_until = ch_now_ms() + grace_ms;
-    atomic_store(&d->stopping, true);
-    curl_multi_wakeup(d->multi);
-    pthread_join(d->th, NULL);
-    ch_store_set_outbox_hook(d->s, NULL, NULL);
-    curl_multi_cleanup(d->multi);
-    pthread_mutex_destroy(&d->lock);
-    free(d->busy.slot);
-    free(d->buckets);
-    free(d->settled);
-    free(d->allow_private);
-    free(d);
+    if (!g) return;
+    int64_t until = ch_now_ms() + grace_ms;
+    for (int i = 0; i < g->n; i++) {
+        g->w[i]->grace_until = until;
+        atomic_store(&g->w[i]->stopping, true);
+        worker_wake(g->w[i]);
+    }
+    for (int i = 0; i < g->n; i++)
+        pthread_join(g->w[i]->th, NULL);
+    ch_store_set_outbox_hook(g->s, NULL, NULL);
+    for (int i = 0; i < g->n; i++)
+        worker_free(g->w[i]);
+    free(g->w);
+    free(g);
 }
 
-void ch_dispatcher_get_stats(ch_dispatcher *d, ch_dispatcher_stats *out)
+void ch_dispatcher_get_stats(ch_dispatcher *g, ch_dispatcher_stats *out)
 {
-    pthread_mutex_lock(&d->lock);
-    *out = d->stats;
-    pthread_mutex_unlock(&d->lock);
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < g->n; i++) {
+        ch_worker *d = g->w[i];
+        pthread_mutex_lock(&d->lock);
+        out->attempts += d->stats.attempts;
+        out->succeeded += d->stats.succeeded;
+        out->retried += d->stats.retried;
+        out->dead += d->stats.dead;
+        out->refused_ssrf += d->stats.refused_ssrf;
+        out->in_flight += d->stats.in_flight;
+        pthread_mutex_unlock(&d->lock);
+    }
 }

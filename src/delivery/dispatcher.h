@@ -1,5 +1,6 @@
-/* The dispatcher (docs/webhooks.md): one thread that takes due deliveries from the outbox,
- * sends them signed over libcurl's multi interface (many in flight, connections reused),
+/* The dispatcher (docs/webhooks.md): threads that take due deliveries from the outbox (each
+ * its own shard of the calls, so a call's deliveries stay on one thread and in order) and
+ * send them signed over libcurl's multi interface (many in flight, connections reused),
  * decides what each answer means (success, retry and when, dead letter, disable) and hands
  * the results to the store's writer, which records them with the attempt log. */
 #ifndef CH_DISPATCHER_H
@@ -12,7 +13,8 @@
 typedef struct {
     const char *allow_private;  /* CIDRs that may be reached though not public; "" = none */
     const char *retry_schedule; /* the default schedule (tenants may have their own) */
-    int concurrency;            /* transfers in flight at once */
+    int concurrency;            /* transfers in flight at once, all threads together */
+    int threads;                /* sending threads; each takes a shard of the calls */
 } ch_dispatcher_opts;
 
 typedef struct {

@@ -15,68 +15,130 @@
 
 /* A delivery waits while an earlier one of the same call to the same endpoint is pending
  * (ordering per call); deliveries of no call and manual ones do not wait. */
-static const char due_sql[] =
-    "SELECT d.id, d.tenant_id, d.endpoint_id, d.call_id, d.message_id, m.payload, e.url,"
-    " e.secret, CASE WHEN e.previous_secret_until>?1 THEN e.previous_secret END, e.headers,"
-    " e.timeout_ms, e.rate_limit_per_min, d.attempts, d.manual, t.retry_schedule"
-    " FROM deliveries d"
-    " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"
-    " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
-    " JOIN tenants t ON t.id=d.tenant_id"
-    " WHERE d.state='pending' AND d.next_attempt_at<=?1 AND e.enabled=1"
-    " AND (d.call_id IS NULL OR d.manual=1 OR NOT EXISTS (SELECT 1 FROM deliveries p"
-    "  WHERE p.state='pending' AND p.tenant_id=d.tenant_id AND p.endpoint_id=d.endpoint_id"
+#define DUE_SELECT                                                                             \
+    "SELECT d.id, d.next_attempt_at, d.tenant_id, d.endpoint_id, d.call_id, d.message_id,"    \
+    " m.payload, e.url, e.secret, CASE WHEN e.previous_secret_until>?1 THEN"                  \
+    " e.previous_secret END, e.headers, e.timeout_ms, e.rate_limit_per_min, d.attempts,"      \
+    " d.manual, t.retry_schedule"                                                             \
+    " FROM deliveries d"                                                                      \
+    " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"                     \
+    " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"                       \
+    " JOIN tenants t ON t.id=d.tenant_id"                                                     \
+    " WHERE d.state='pending' AND d.next_attempt_at<=?1 AND e.enabled=1"                      \
+    /* the shard: by the last character of the call id (random), so a call stays on one     \
+     * dispatcher thread; by id for messages of no call */                                    \
+    " AND (CASE WHEN d.call_id IS NULL THEN d.id ELSE unicode(substr(d.call_id, -1)) END)"   \
+    "  % ?2 = ?3"                                                                             \
+    " AND (d.call_id IS NULL OR d.manual=1 OR NOT EXISTS (SELECT 1 FROM deliveries p"         \
+    "  WHERE p.state='pending' AND p.tenant_id=d.tenant_id AND p.endpoint_id=d.endpoint_id"   \
     "  AND p.call_id=d.call_id AND p.id<d.id))"
-    " ORDER BY d.next_attempt_at, d.id LIMIT ?2";
+static const char due_sql[] = DUE_SELECT " ORDER BY d.next_attempt_at, d.id";
+static const char due_after_sql[] =
+    DUE_SELECT " AND (d.next_attempt_at>?4 OR (d.next_attempt_at=?4 AND d.id>?5))"
+               " ORDER BY d.next_attempt_at, d.id";
 
-int ch_store_due_deliveries(ch_store *s, int64_t now, int limit, ch_due_delivery **out, size_t *n,
-                            int64_t *next_due)
+/* A dispatcher worker's view of the outbox: a read connection of its own with its statements
+ * prepared once, and where its last fetch stopped, so a backlog is walked once instead of
+ * stepping again over everything already in flight. The cursor goes back to the start whenever
+ * a fetch reaches the end of what is due: deliveries passed over (an earlier one of their call
+ * was pending) are looked at again then. */
+struct ch_due_scan {
+    sqlite3 *db;
+    sqlite3_stmt *due, *due_after, *next;
+    int shard, nshards;
+    bool at_cursor;
+    int64_t cur_at, cur_id;
+};
+
+static const char due_next_sql[] =
+    "SELECT MIN(next_attempt_at) FROM deliveries WHERE state='pending' AND next_attempt_at>?1";
+
+void ch_due_scan_free(ch_due_scan *sc)
 {
-    sqlite3 *db = ch_store_reader(s);
-    sqlite3_stmt *st = NULL;
-    ch_due_delivery *v = NULL;
+    if (!sc) return;
+    sqlite3_finalize(sc->due);
+    sqlite3_finalize(sc->due_after);
+    sqlite3_finalize(sc->next);
+    sqlite3_close(sc->db);
+    free(sc);
+}
+
+int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out)
+{
+    ch_due_scan *sc = ch_calloc(1, sizeof *sc);
+    sc->shard = shard;
+    sc->nshards = nshards > 0 ? nshards : 1;
+    int rc = ch_sqlite_open(s->path, true, &sc->db);
+    if (rc == CH_OK &&
+        (sqlite3_prepare_v3(sc->db, due_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due, NULL) !=
+             SQLITE_OK ||
+         sqlite3_prepare_v3(sc->db, due_after_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due_after,
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v3(sc->db, due_next_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->next,
+                            NULL) != SQLITE_OK))
+        rc = CH_ESTORE;
+    if (rc) {
+        ch_due_scan_free(sc);
+        return rc;
+    }
+    *out = sc;
+    return CH_OK;
+}
+
+int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
+                            void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due)
+{
+    ch_due_delivery *v = ch_calloc((size_t)limit, sizeof *v);
     size_t cnt = 0;
-    int rc = CH_ESTORE, r;
+    int rc = CH_ESTORE, r = SQLITE_DONE;
     *out = NULL;
     *n = 0;
     *next_due = CH_TIME_UNSET;
-    if (sqlite3_prepare_v3(db, due_sql, -1, 0, &st, NULL) != SQLITE_OK) goto out;
+    sqlite3_stmt *st = sc->at_cursor ? sc->due_after : sc->due;
     sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, limit);
-    v = ch_calloc((size_t)limit, sizeof *v);
-    while (cnt < (size_t)limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        ch_due_delivery *d = &v[cnt++];
-        d->delivery_id = sqlite3_column_int64(st, 0);
-        d->tenant_id = sqlite3_column_int64(st, 1);
-        d->endpoint_id = sqlite3_column_int64(st, 2);
-        d->call_id = ch_col_strdup(st, 3);
-        d->message_id = ch_col_strdup(st, 4);
-        d->payload = ch_col_strdup(st, 5);
-        d->url = ch_col_strdup(st, 6);
-        d->secret = ch_col_strdup(st, 7);
-        d->previous_secret = ch_col_strdup(st, 8);
-        d->headers = ch_col_strdup(st, 9);
-        d->timeout_ms = sqlite3_column_int64(st, 10);
-        d->rate_limit_per_min = sqlite3_column_int64(st, 11);
-        d->attempts = sqlite3_column_int(st, 12);
-        d->manual = sqlite3_column_int(st, 13) != 0;
-        d->retry_schedule = ch_col_strdup(st, 14);
+    sqlite3_bind_int(st, 2, sc->nshards);
+    sqlite3_bind_int(st, 3, sc->shard);
+    if (sc->at_cursor) {
+        sqlite3_bind_int64(st, 4, sc->cur_at);
+        sqlite3_bind_int64(st, 5, sc->cur_id);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v3(db,
-                           "SELECT MIN(next_attempt_at) FROM deliveries WHERE state='pending'"
-                           " AND next_attempt_at>?1",
-                           -1, 0, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, now);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        *next_due = sqlite3_column_int64(st, 0);
+    if (sqlite3_exec(sc->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto out;
+    while (cnt < (size_t)limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        sc->cur_id = id;
+        sc->cur_at = sqlite3_column_int64(st, 1);
+        if (skip && skip(skip_arg, id)) continue;
+        ch_due_delivery *d = &v[cnt++];
+        d->delivery_id = id;
+        d->tenant_id = sqlite3_column_int64(st, 2);
+        d->endpoint_id = sqlite3_column_int64(st, 3);
+        d->call_id = ch_col_strdup(st, 4);
+        d->message_id = ch_col_strdup(st, 5);
+        d->payload = ch_col_strdup(st, 6);
+        d->url = ch_col_strdup(st, 7);
+        d->secret = ch_col_strdup(st, 8);
+        d->previous_secret = ch_col_strdup(st, 9);
+        d->headers = ch_col_strdup(st, 10);
+        d->timeout_ms = sqlite3_column_int64(st, 11);
+        d->rate_limit_per_min = sqlite3_column_int64(st, 12);
+        d->attempts = sqlite3_column_int(st, 13);
+        d->manual = sqlite3_column_int(st, 14) != 0;
+        d->retry_schedule = ch_col_strdup(st, 15);
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE) goto end;
+    /* stopped early: go on from here next time; reached the end: start over next time */
+    sc->at_cursor = r == SQLITE_ROW;
+    sqlite3_bind_int64(sc->next, 1, now);
+    if (sqlite3_step(sc->next) == SQLITE_ROW && sqlite3_column_type(sc->next, 0) != SQLITE_NULL)
+        *next_due = sqlite3_column_int64(sc->next, 0);
     rc = CH_OK;
+end:
+    sqlite3_reset(sc->next);
+    sqlite3_reset(st);
+    sqlite3_exec(sc->db, "COMMIT", NULL, NULL, NULL);
 out:
-    sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
     if (rc) {
+        sc->at_cursor = false;
         ch_due_deliveries_free(v, cnt);
         return rc;
     }

@@ -166,11 +166,18 @@ typedef struct {
     char *retry_schedule; /* the tenant's, NULL = the server's */
 } ch_due_delivery;
 
+/* A dispatcher worker's reader of the outbox (its own connection and cursor): it sees the
+ * deliveries of its shard (of nshards; all of a call's are in one shard). */
+typedef struct ch_due_scan ch_due_scan;
+int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out);
+void ch_due_scan_free(ch_due_scan *sc);
 /* Deliveries due at now whose endpoint is enabled and whose earlier deliveries of the same
- * call to the same endpoint are settled, oldest first; at most limit. *next_due: when the
- * next pending delivery is due (CH_TIME_UNSET when none). */
-int ch_store_due_deliveries(ch_store *s, int64_t now, int limit, ch_due_delivery **out, size_t *n,
-                            int64_t *next_due);
+ * call to the same endpoint are settled, oldest first; at most limit, leaving out those skip
+ * says so of (in flight already). *next_due: when the next pending delivery is due
+ * (CH_TIME_UNSET when none). */
+typedef bool (*ch_due_skip_fn)(void *arg, int64_t delivery_id);
+int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
+                            void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due);
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
 
 /* ---- read API ------------------------------------------------------------------------ */
