@@ -18,6 +18,7 @@
 # Prints a summary, writes bench/results/deliver-<time>.md and appends a row to the results
 # table of docs/BENCHMARKS.md (BENCH_UPDATE_DOCS=0 to skip).
 #
+# Also: wrk posting the same size to the same nginx, as the reference of plain HTTP here.
 # Environment (defaults):
 #   BENCH_BACKLOG=200000 BENCH_RATE=1000 BENCH_RATE_DURATION=10 BENCH_RATE_CONNECTIONS=32
 #   BENCH_BUILD_DIR=build BENCH_TMPDIR=$BENCH_BUILD_DIR BENCH_UPDATE_DOCS=1 BENCH_KEEP=0
@@ -177,6 +178,24 @@ DRAIN_S=$(calc "\"%.3f\", $last - $first")
 DPS=$(calc "\"%.0f\", ($n_arr - 1) / ($DRAIN_S > 0 ? $DRAIN_S : 1)")
 say "bench: throughput: $n_arr deliveries in ${DRAIN_S}s = $DPS deliveries/s"
 
+# the same nginx fed by wrk (one thread, 64 connections) with a body of the same size and the
+# same headers: what plain HTTP from one sender thread reaches here, without signing, storing
+# or the attempt log — the reference for the number above
+CEIL_RPS=""
+if command -v wrk >/dev/null; then
+    cat >"$TMP/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = string.rep("x", $PAYLOAD_BYTES)
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["webhook-id"] = "msg_wrk"
+wrk.headers["webhook-timestamp"] = "1764547200"
+wrk.headers["webhook-signature"] = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+EOF
+    timeout 30 wrk -t1 -c64 -d5s -s "$TMP/post.lua" "http://127.0.0.1:$NGX_PORT/hook" >"$TMP/wrk.txt" 2>&1 || true
+    CEIL_RPS=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMP/wrk.txt" | awk '{ printf "%.0f", $1 }')
+    say "bench: reference: wrk -t1 -c64 to the same nginx: ${CEIL_RPS:-?} requests/s"
+fi
+
 # ---- 3. latency at a fixed rate ------------------------------------------------------------
 say "bench: latency: $RATE ended calls/s for ${RATE_DURATION}s, each one call.completed webhook"
 LAT_START_MS=$(($(date +%s%3N)))
@@ -223,7 +242,7 @@ cat <<EOF
 
 machine: $machine; callhook $rev; receiver: nginx on 127.0.0.1 answering 204
 
-throughput: a backlog of $BACKLOG signed call.completed deliveries (${PAYLOAD_BYTES}-byte payloads, one call each) drained in ${DRAIN_S} s = **$DPS deliveries/s** (target >= $TARGET_RATE: $rate_pass)
+throughput: a backlog of $BACKLOG signed call.completed deliveries (${PAYLOAD_BYTES}-byte payloads, one call each) drained in ${DRAIN_S} s = **$DPS deliveries/s** (target >= $TARGET_RATE: $rate_pass); reference, wrk -t1 -c64 posting the same size to the same nginx: ${CEIL_RPS:-n/a} requests/s
 
 latency at $RATE ended calls/s for ${RATE_DURATION} s ($INGEST_OK acknowledged, one call.completed webhook each; message created → arrival at nginx): p50 **${LAT_P50} ms**, p90 ${LAT_P90} ms, p99 ${LAT_P99} ms, max ${LAT_MAX} ms over $LAT_N webhooks (target p50 <= $TARGET_P50_MS ms: $p50_pass)
 
@@ -236,7 +255,7 @@ out=$ROOT/bench/results/deliver-$(date -u +%Y%m%d-%H%M%S).md
 { printf '%s\n\n```\n' "$summary"; cat "$TMP/loadgen.txt"; printf '```\n'; } >"$out"
 say "bench: full output in ${out#"$ROOT"/}"
 if [ "$UPDATE_DOCS" = 1 ] && grep -q '<!-- deliver-results:end -->' "$ROOT/docs/BENCHMARKS.md" 2>/dev/null; then
-    row="| $when | $machine | $rev | $BACKLOG | $DPS | $RATE/s | ${LAT_P50} / ${LAT_P90} / ${LAT_P99} / ${LAT_MAX} ms | $check |"
+    row="| $when | $machine | $rev | $BACKLOG | $DPS | ${CEIL_RPS:-n/a} | $RATE/s | ${LAT_P50} / ${LAT_P90} / ${LAT_P99} / ${LAT_MAX} ms | $check |"
     awk -v row="$row" '/<!-- deliver-results:end -->/ { print row } { print }' "$ROOT/docs/BENCHMARKS.md" >"$TMP/bm.md" &&
         cat "$TMP/bm.md" >"$ROOT/docs/BENCHMARKS.md"
     say "bench: appended a row to docs/BENCHMARKS.md"

@@ -29,7 +29,7 @@ typedef struct ch_xfer ch_xfer;
 struct ch_xfer {
     ch_worker *d;
     ch_xfer *prev, *next; /* every transfer in flight (to abandon them at stop) */
-    ch_due_delivery due; /* owned */
+    ch_due_delivery due;  /* owned */
     CURL *h;
     struct curl_slist *hdrs;
     char *body;
@@ -65,9 +65,9 @@ typedef struct {
 struct ch_worker {
     ch_store *s;
     int shard, nshards;
-    ch_due_scan *scan; /* its reader of the outbox */
-    int ep, wake_fd;     /* epoll set (curl's sockets and wake_fd); eventfd for pokes */
-    int64_t curl_timer;  /* when curl wants socket_action(TIMEOUT); -1: no timer */
+    ch_due_scan *scan;  /* its reader of the outbox */
+    int ep, wake_fd;    /* epoll set (curl's sockets and wake_fd); eventfd for pokes */
+    int64_t curl_timer; /* when curl wants socket_action(TIMEOUT); -1: no timer */
     char *allow_private;
     ch_retry_schedule sched;
     int concurrency;
@@ -189,8 +189,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 
 /* ---- starting ------------------------------------------------------------------------ */
 
-static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now,
-                       int64_t *next_ms)
+static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now, int64_t *next_ms)
 {
     if (due->rate_limit_per_min <= 0) return true;
     bucket *b = NULL;
@@ -241,12 +240,10 @@ static void start(ch_worker *d, ch_due_delivery *due)
     size_t plen = strlen(x->due.payload);
     char sig[CH_WEBHOOK_SIG_MAX], sig2[CH_WEBHOOK_SIG_MAX], sigs[2 * CH_WEBHOOK_SIG_MAX + 2];
     sigs[0] = 0;
-    if (ch_webhook_sign(x->due.secret, x->due.message_id, ts, x->due.payload, plen, sig) ==
-        CH_OK)
+    if (ch_webhook_sign(x->due.secret, x->due.message_id, ts, x->due.payload, plen, sig) == CH_OK)
         snprintf(sigs, sizeof sigs, "%s", sig);
-    if (x->due.previous_secret &&
-        ch_webhook_sign(x->due.previous_secret, x->due.message_id, ts, x->due.payload, plen,
-                        sig2) == CH_OK)
+    if (x->due.previous_secret && ch_webhook_sign(x->due.previous_secret, x->due.message_id, ts,
+                                                  x->due.payload, plen, sig2) == CH_OK)
         snprintf(sigs + strlen(sigs), sizeof sigs - strlen(sigs), " %s", sig2);
     char tsbuf[24];
     snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
@@ -277,7 +274,7 @@ static void start(ch_worker *d, ch_due_delivery *due)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "callhook/" CH_VERSION);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect may point inside */
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the check must see the real destination */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");       /* the check must see the real destination */
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     long t = x->due.timeout_ms > 0 ? (long)x->due.timeout_ms : 15000L;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t);
@@ -348,8 +345,8 @@ static void classify(ch_worker *d, ch_xfer *x, CURLcode cc, ch_delivery_result *
                                x->refused_addr, x->refused);
         st->refused_ssrf++;
     } else if (cc != CURLE_OK) {
-        r->error = ch_asprintf("%s%s%s", curl_easy_strerror(cc), x->errbuf[0] ? ": " : "",
-                               x->errbuf);
+        r->error =
+            ch_asprintf("%s%s%s", curl_easy_strerror(cc), x->errbuf[0] ? ": " : "", x->errbuf);
     } else if (status >= 300 && status < 400) {
         r->error = ch_asprintf("HTTP %ld: redirects are not followed", status);
     } else {
@@ -378,9 +375,9 @@ static void classify(ch_worker *d, ch_xfer *x, CURLcode cc, ch_delivery_result *
         st->dead++;
         return;
     }
-    bool slow = cc == CURLE_OPERATION_TIMEDOUT ||
-                (cc == CURLE_OK &&
-                 (status == 429 || status == 502 || status == 503 || status == 504));
+    bool slow =
+        cc == CURLE_OPERATION_TIMEDOUT ||
+        (cc == CURLE_OK && (status == 429 || status == 502 || status == 503 || status == 504));
     if (slow) delay = ch_retry_slowdown(delay, x->retry_after_ms);
     r->outcome = CH_DLV_RETRY;
     r->next_at = now + delay;
@@ -435,8 +432,10 @@ static void submit_results(ch_worker *d, ch_delivery_result *r, size_t n)
 
 static void free_xfer(ch_xfer *x)
 {
-    if (x->prev) x->prev->next = x->next;
-    else x->d->xfers = x->next;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        x->d->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
     curl_slist_free_all(x->hdrs);
     ch_worker *d = x->d;
@@ -607,7 +606,6 @@ static void *run(void *arg)
     }
     return NULL;
 }
-
 
 struct ch_dispatcher {
     ch_store *s;

@@ -15,22 +15,26 @@
 
 /* A delivery waits while an earlier one of the same call to the same endpoint is pending
  * (ordering per call); deliveries of no call and manual ones do not wait. */
-#define DUE_SELECT                                                                             \
-    "SELECT d.id, d.next_attempt_at, d.tenant_id, d.endpoint_id, d.call_id, d.message_id,"    \
-    " m.payload, e.url, e.secret, CASE WHEN e.previous_secret_until>?1 THEN"                  \
-    " e.previous_secret END, e.headers, e.timeout_ms, e.rate_limit_per_min, d.attempts,"      \
-    " d.manual, t.retry_schedule"                                                             \
-    " FROM deliveries d"                                                                      \
-    " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"                     \
-    " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"                       \
-    " JOIN tenants t ON t.id=d.tenant_id"                                                     \
-    " WHERE d.state='pending' AND d.next_attempt_at<=?1 AND e.enabled=1"                      \
-    /* the shard: by the last character of the call id (random), so a call stays on one     \
-     * dispatcher thread; by id for messages of no call */                                    \
-    " AND (CASE WHEN d.call_id IS NULL THEN d.id ELSE unicode(substr(d.call_id, -1)) END)"   \
-    "  % ?2 = ?3"                                                                             \
-    " AND (d.call_id IS NULL OR d.manual=1 OR NOT EXISTS (SELECT 1 FROM deliveries p"         \
-    "  WHERE p.state='pending' AND p.tenant_id=d.tenant_id AND p.endpoint_id=d.endpoint_id"   \
+#define DUE_SELECT                                                                                 \
+    "SELECT d.id, d.next_attempt_at, d.tenant_id, d.endpoint_id, d.call_id, d.message_id,"         \
+    " m.payload, e.url, e.secret, CASE WHEN e.previous_secret_until>?1 THEN"                       \
+    " e.previous_secret END, e.headers, e.timeout_ms, e.rate_limit_per_min, d.attempts,"           \
+    " d.manual, t.retry_schedule"                                                                  \
+    " FROM deliveries d"                                                                           \
+    " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"                          \
+    " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"                            \
+    " JOIN tenants t ON t.id=d.tenant_id"                                                          \
+    " WHERE d.state='pending' AND d.next_attempt_at<=?1 AND e.enabled=1" /* the shard: by the last \
+                                                                          * character of the call  \
+                                                                          * id (random), so a call \
+                                                                          * stays on one           \
+                                                                          * dispatcher thread; by  \
+                                                                          * id for messages of no  \
+                                                                          * call */                \
+    " AND (CASE WHEN d.call_id IS NULL THEN d.id ELSE unicode(substr(d.call_id, -1)) END)"         \
+    "  % ?2 = ?3"                                                                                  \
+    " AND (d.call_id IS NULL OR d.manual=1 OR NOT EXISTS (SELECT 1 FROM deliveries p"              \
+    "  WHERE p.state='pending' AND p.tenant_id=d.tenant_id AND p.endpoint_id=d.endpoint_id"        \
     "  AND p.call_id=d.call_id AND p.id<d.id))"
 static const char due_sql[] = DUE_SELECT " ORDER BY d.next_attempt_at, d.id";
 static const char due_after_sql[] =
@@ -48,7 +52,12 @@ struct ch_due_scan {
     int shard, nshards;
     bool at_cursor;
     int64_t cur_at, cur_id;
+    int64_t started_at; /* when the walk from the start began */
 };
+
+/* Even in a long backlog, start over this often: a delivery that waited for an earlier one of
+ * its call may sit before the cursor once that one is done. */
+#define DUE_RESCAN_MS 100
 
 static const char due_next_sql[] =
     "SELECT MIN(next_attempt_at) FROM deliveries WHERE state='pending' AND next_attempt_at>?1";
@@ -69,13 +78,12 @@ int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out)
     sc->shard = shard;
     sc->nshards = nshards > 0 ? nshards : 1;
     int rc = ch_sqlite_open(s->path, true, &sc->db);
-    if (rc == CH_OK &&
-        (sqlite3_prepare_v3(sc->db, due_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due, NULL) !=
-             SQLITE_OK ||
-         sqlite3_prepare_v3(sc->db, due_after_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due_after,
-                            NULL) != SQLITE_OK ||
-         sqlite3_prepare_v3(sc->db, due_next_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->next,
-                            NULL) != SQLITE_OK))
+    if (rc == CH_OK && (sqlite3_prepare_v3(sc->db, due_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due,
+                                           NULL) != SQLITE_OK ||
+                        sqlite3_prepare_v3(sc->db, due_after_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                           &sc->due_after, NULL) != SQLITE_OK ||
+                        sqlite3_prepare_v3(sc->db, due_next_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                           &sc->next, NULL) != SQLITE_OK))
         rc = CH_ESTORE;
     if (rc) {
         ch_due_scan_free(sc);
@@ -94,6 +102,8 @@ int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip
     *out = NULL;
     *n = 0;
     *next_due = CH_TIME_UNSET;
+    if (sc->at_cursor && now - sc->started_at >= DUE_RESCAN_MS) sc->at_cursor = false;
+    if (!sc->at_cursor) sc->started_at = now;
     sqlite3_stmt *st = sc->at_cursor ? sc->due_after : sc->due;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int(st, 2, sc->nshards);

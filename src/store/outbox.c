@@ -29,7 +29,8 @@ enum {
 };
 
 static const char *const sql[ST_COUNT] = {
-    [ST_ENDPOINTS] = "SELECT id, kind, events, enabled FROM endpoints WHERE tenant_id=?1 ORDER BY id",
+    [ST_ENDPOINTS] =
+        "SELECT id, kind, events, enabled FROM endpoints WHERE tenant_id=?1 ORDER BY id",
     [ST_MSG_INSERT] = "INSERT INTO messages(tenant_id, id, type, call_id, created_at, payload)"
                       " VALUES(?1,?2,?3,?4,?5,?6)",
     /* a delivery never overtakes a pending one of the same call to the same endpoint: it is
@@ -168,8 +169,7 @@ static bool failure_disposition(ch_disposition d)
            d == CH_DISP_CANCELED;
 }
 
-void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash,
-                    ch_call_plan *out)
+void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash, ch_call_plan *out)
 {
     int64_t n = b->is_new ? 0 : b->notified;
     out->n = 0;
@@ -406,6 +406,8 @@ static json_t *get_or_null(json_t *o, const char *k)
 }
 
 /* The fields automations already consume, flat, beside the full call (docs/webhooks.md). */
+/* status_changed: the status before, "" for a call first seen (null in the payload); NULL for
+ * every other type (no member) */
 static json_t *call_event_data(json_t *call, const char *prev_status)
 {
     json_t *d = json_object();
@@ -417,7 +419,11 @@ static json_t *call_event_data(json_t *call, const char *prev_status)
     json_t *phone = json_object_get(call, num);
     if (!json_is_string(phone)) phone = json_object_get(call, raw);
     json_object_set_new(d, "call_id", get_or_null(call, "id"));
-    json_object_set_new(d, "lead_id", json_is_object(lead) ? get_or_null(lead, "id") : json_null());
+    /* what the sender said (its CRM's id, in metadata) before callhook's own directory id */
+    json_t *lead_id = json_is_object(meta) ? json_object_get(meta, "lead_id") : NULL;
+    if (!json_is_string(lead_id) && !json_is_integer(lead_id))
+        lead_id = json_is_object(lead) ? json_object_get(lead, "id") : NULL;
+    json_object_set_new(d, "lead_id", lead_id ? json_incref(lead_id) : json_null());
     json_object_set_new(d, "phone", phone ? json_incref(phone) : json_null());
     json_t *name = json_is_object(lead) ? json_object_get(lead, "name") : NULL;
     if (!json_is_string(name) && !outbound) name = json_object_get(call, "caller_name");
@@ -425,18 +431,20 @@ static json_t *call_event_data(json_t *call, const char *prev_status)
     json_object_set_new(d, "direction", get_or_null(call, "direction"));
     json_object_set_new(d, "status", get_or_null(call, "status"));
     if (prev_status)
-        json_object_set_new(d, "previous_status", json_string(prev_status));
+        json_object_set_new(d, "previous_status",
+                            *prev_status ? json_string(prev_status) : json_null());
     json_object_set_new(d, "city", json_is_object(meta) ? get_or_null(meta, "city") : json_null());
     json_object_set_new(d, "service_category",
-                        json_is_object(meta) ? get_or_null(meta, "service_category")
-                                             : json_null());
-    static const char *const copied[] = {"started_at", "ended_at",      "duration_sec",
-                                         "transcript", "summary",       "recording_url",
+                        json_is_object(meta) ? get_or_null(meta, "service_category") : json_null());
+    static const char *const copied[] = {"started_at", "ended_at", "duration_sec",
+                                         "transcript", "summary",  "recording_url",
                                          "disposition"};
     for (size_t i = 0; i < sizeof copied / sizeof *copied; i++)
         json_object_set_new(d, copied[i], get_or_null(call, copied[i]));
-    json_object_set_new(d, "agent_name",
-                        json_is_object(emp) ? get_or_null(emp, "name") : json_null());
+    /* the employee matched by extension, else what the sender named */
+    json_t *agent = json_is_object(emp) ? json_object_get(emp, "name") : NULL;
+    if (!json_is_string(agent) && json_is_object(meta)) agent = json_object_get(meta, "agent_name");
+    json_object_set_new(d, "agent_name", json_is_string(agent) ? json_incref(agent) : json_null());
     json_object_set_new(d, "metadata", meta ? json_incref(meta) : json_object());
     json_object_set_new(d, "call", json_incref(call));
     return d;
@@ -450,8 +458,8 @@ static int insert_message(ch_outbox *o, int64_t tenant_id, const char *tenant_sl
     char id[32], ts[40];
     new_message_id(o, id);
     ch_time_format_ms(o->now, ts, sizeof ts);
-    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O}", "type", type, "id", id,
-                            "timestamp", ts, "version", 1, "tenant", tenant_slug, "data", data);
+    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O}", "type", type, "id", id, "timestamp",
+                            ts, "version", 1, "tenant", tenant_slug, "data", data);
     char *payload = json_dumps(env, JSON_COMPACT);
     json_decref(env);
     if (!payload) return SQLITE_NOMEM; /* invalid UTF-8 cannot reach here: the store checks */
@@ -499,8 +507,10 @@ int ch_outbox_emit(ch_outbox *o, int64_t tenant_id, const char *call_id, ch_dire
         if (!call && !(call = ch_sqlite_call_json(o->db, tenant_id, call_id)))
             return sqlite3_errcode(o->db) != SQLITE_OK ? sqlite3_errcode(o->db) : SQLITE_ERROR;
         bool sc = strcmp(p->types[i], "call.status_changed") == 0;
-        json_t *data = call_event_data(
-            call, sc && prev_status != CH_STATUS_NONE ? ch_status_str(prev_status) : NULL);
+        json_t *data =
+            call_event_data(call, !sc                             ? NULL
+                                  : prev_status == CH_STATUS_NONE ? ""
+                                                                  : ch_status_str(prev_status));
         rc = insert_message(o, tenant_id, json_string_value(json_object_get(call, "tenant")),
                             p->types[i], call_id, data, &r, false, NULL);
         json_decref(data);
@@ -530,10 +540,10 @@ static int notify_disabled(ch_outbox *o, int64_t tenant_id, int64_t endpoint_id,
     sqlite3_reset(st);
     char at[40];
     ch_time_format_ms(o->now, at, sizeof at);
-    json_t *data = json_pack("{s:I, s:s, s:s, s:s}", "endpoint_id", (json_int_t)endpoint_id,
-                             "url", url ? url : "", "reason", reason, "disabled_at", at);
-    rc = insert_message(o, tenant_id, slug ? slug : "", "endpoint.disabled", NULL, data, &r,
-                        false, NULL);
+    json_t *data = json_pack("{s:I, s:s, s:s, s:s}", "endpoint_id", (json_int_t)endpoint_id, "url",
+                             url ? url : "", "reason", reason, "disabled_at", at);
+    rc = insert_message(o, tenant_id, slug ? slug : "", "endpoint.disabled", NULL, data, &r, false,
+                        NULL);
     json_decref(data);
     free(slug);
     return rc;
@@ -625,7 +635,8 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         sqlite3_bind_int64(st, 2, r->endpoint_id);
         if ((rc = step_done(st))) return rc;
     }
-    if (r->disable_reason) return disable_endpoint(o, r->tenant_id, r->endpoint_id, r->disable_reason);
+    if (r->disable_reason)
+        return disable_endpoint(o, r->tenant_id, r->endpoint_id, r->disable_reason);
     if (r->outcome == CH_DLV_FAILED && !r->manual) {
         /* Svix's rule: disabled when messages still exhaust their retries this long after the
          * first did; any success in between resets the clock (ST_EP_OK) */

@@ -2,7 +2,16 @@
 // answers as the test's handler says. It verifies nothing itself; tests verify signatures
 // with the npm `standardwebhooks` package, as real receivers do.
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
+import Ajv2020 from 'ajv/dist/2020.js';
+
+// docs/schema/webhook-event.schema.json, compiled once: every verified payload must match it
+const schemaDir = new URL('../../docs/schema/', import.meta.url);
+const ajv = new Ajv2020({ strict: true, strictRequired: false, allowUnionTypes: true, allErrors: true, validateFormats: false });
+for (const f of ['call.schema.json', 'webhook-event.schema.json'])
+  ajv.addSchema(JSON.parse(readFileSync(new URL(f, schemaDir), 'utf8')));
+const validEvent = ajv.getSchema('webhook-event.schema.json');
 
 // handler(req) -> { status=200, body='', headers={}, delayMs=0 } | 'hang' (never answers)
 export async function startReceiver(handler = () => ({ status: 200 })) {
@@ -42,11 +51,15 @@ export async function startReceiver(handler = () => ({ status: 200 })) {
   };
 }
 
-// Verifies a recorded request with standardwebhooks; returns the parsed payload or throws.
+// Verifies a recorded request with standardwebhooks and checks the payload against
+// docs/schema/webhook-event.schema.json; returns the parsed payload or throws.
 export function verify(secret, rec) {
-  return new Webhook(secret).verify(rec.body, {
+  const msg = new Webhook(secret).verify(rec.body, {
     'webhook-id': rec.headers['webhook-id'],
     'webhook-timestamp': rec.headers['webhook-timestamp'],
     'webhook-signature': rec.headers['webhook-signature'],
   });
+  if (!validEvent(msg))
+    throw new Error(`payload does not match webhook-event.schema.json: ${ajv.errorsText(validEvent.errors)}\n${rec.body}`);
+  return msg;
 }

@@ -139,6 +139,16 @@ test('envelope: Standard Webhooks headers, a versioned envelope, the fields auto
   assert.equal(d.call.id, id);
   assert.equal(d.call.employee.name, 'Dana Agent');
   assert.equal(d.call.status, 'ended');
+  // no directory match: the sender's own lead id and agent name
+  const id2 = await callOf(A, 'env-2', [{
+    event_id: 'env-2-a', direction: 'inbound', status: 'ended', disposition: 'answered', from: '+14155550777',
+    extension: '999', metadata: { lead_id: 'CRM-7', agent_name: 'Sam Sender' },
+  }]);
+  await waitFor(() => types(ofCall('/in', id2)).includes('call.completed'), 15_000);
+  const d2 = ofCall('/in', id2).at(-1).msg.data;
+  assert.equal(d2.lead_id, 'CRM-7');
+  assert.equal(d2.agent_name, 'Sam Sender');
+  assert.equal(d2.city, null);
   // a tampered body or a wrong secret does not verify
   assert.throws(() => verify(secrets['/in'], { ...rec, body: rec.body.replace('Haifa', 'Paris') }));
   assert.throws(() => verify(secrets['/out'], rec));
