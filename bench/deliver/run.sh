@@ -187,7 +187,7 @@ if command -v wrk >/dev/null; then
 wrk.method = "POST"
 wrk.body = string.rep("x", $PAYLOAD_BYTES)
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["webhook-id"] = "msg_wrk"
+wrk.headers["webhook-id"] = "wrk_reference"
 wrk.headers["webhook-timestamp"] = "1764547200"
 wrk.headers["webhook-signature"] = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 EOF
