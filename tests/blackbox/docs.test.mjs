@@ -15,6 +15,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, setupTenant, http, tmpDir, cleanup } from './lib.mjs';
+import { webhookEventProblems } from './lib-receiver.mjs';
 
 const T = { timeout: 60_000 };
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
@@ -175,4 +176,17 @@ test(`the examples of docs/${GUIDE} get the documented answers from a real serve
 test('the server stops cleanly', T, async () => {
   const r = await S.stop();
   assert.equal(r.code, 0, `exit ${JSON.stringify(r)}\n${S.logs().slice(-4000)}`);
+});
+
+test('docs/examples/webhooks: one real payload per event type, each valid against webhook-event.schema.json', T, () => {
+  const dir = path.join(DOCS, 'examples', 'webhooks');
+  const types = schema('webhook-event.schema.json').properties.type.enum;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  assert.deepEqual(files, types.map((t) => `${t}.json`).sort(), 'an example for every type, and no other');
+  for (const f of files) {
+    const msg = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    assert.equal(`${msg.type}.json`, f);
+    const problems = webhookEventProblems(msg);
+    assert.equal(problems, null, `${f}: ${problems}`);
+  }
 });

@@ -51,6 +51,11 @@ export async function startReceiver(handler = () => ({ status: 200 })) {
   };
 }
 
+// null when msg matches docs/schema/webhook-event.schema.json, else the errors as text.
+export function webhookEventProblems(msg) {
+  return validEvent(msg) ? null : ajv.errorsText(validEvent.errors);
+}
+
 // Verifies a recorded request with standardwebhooks and checks the payload against
 // docs/schema/webhook-event.schema.json; returns the parsed payload or throws.
 export function verify(secret, rec) {
