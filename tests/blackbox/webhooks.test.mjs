@@ -221,6 +221,26 @@ test('retries: 500 then 200 is delivered on the second attempt with the same web
   cli(db, ['endpoint', 'remove', 'fallbackco', String(e.id)]);
 });
 
+test('a redirect is a failure and is not followed; only the first 20 KB of a response are kept', async () => {
+  const e = addEndpoint('fallbackco', '/redir', ['--events', 'call.started']);
+  let n = 0;
+  rx.setHandler((rec) => (rec.path === '/redir'
+    ? (++n === 1 ? { status: 302, headers: { Location: `${rx.url}/elsewhere` }, body: 'r'.repeat(50_000) } : { status: 200 })
+    : { status: 200 }));
+  await callOf(B, 'redir-1', [{ event_id: 'rd1', direction: 'inbound', status: 'ringing' }]);
+  const list = await waitFor(() => {
+    const l = cli(db, ['delivery', 'list', 'fallbackco', '--endpoint', String(e.id)]).deliveries;
+    return l.length === 1 && l[0].state === 'succeeded' ? l : null;
+  }, 15_000);
+  assert.equal(rx.at('/elsewhere').length, 0, 'the Location was never requested');
+  const shown = cli(db, ['delivery', 'show', 'fallbackco', String(list[0].id)]);
+  assert.deepEqual(shown.attempt_log.map((a) => a.status), [302, 200]);
+  assert.match(shown.attempt_log[0].error, /redirects are not followed/);
+  assert.equal(shown.attempt_log[0].response.length, 20 * 1024);
+  assert.ok(/^r+$/.test(shown.attempt_log[0].response));
+  cli(db, ['endpoint', 'remove', 'fallbackco', String(e.id)]);
+});
+
 test('a timeout is a failure; then the delivery succeeds', async () => {
   const e = addEndpoint('fallbackco', '/slow', ['--events', 'call.started', '--timeout-ms', '1000']);
   let n = 0;
