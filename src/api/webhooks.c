@@ -33,19 +33,6 @@ static enum MHD_Result store_error(ch_request *r)
     return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be used right now");
 }
 
-static enum MHD_Result not_allowed(ch_request *r, const char *allow)
-{
-    struct MHD_Response *resp = ch_json_response(
-        ch_error_json("method_not_allowed", NULL, "this route does not take that method"));
-    MHD_add_response_header(resp, "Allow", allow);
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    r->status = 405;
-    r->state = REQ_ANSWERED;
-    enum MHD_Result ret = MHD_queue_response(r->conn, 405, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
 /* The body as a JSON object; NULL with an answer queued (415, 400) when it is not one. An
  * empty body is an empty object when empty_ok. */
 static json_t *body_object(ch_request *r, bool empty_ok)
@@ -80,6 +67,21 @@ static void endpoint_input_clear(endpoint_input *in)
 {
     free(in->events);
     json_decref(in->headers);
+}
+
+/* body.k, when present, must be an integer in [min, max]: stored in *out; false with a 422
+ * answered when it is not. */
+static bool int_member(ch_request *r, json_t *body, const char *k, json_int_t min, json_int_t max,
+                       const char *range, int64_t *out)
+{
+    json_t *v = json_object_get(body, k);
+    if (!v) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        ch_reply_error(r, 422, "invalid_endpoint", k, "%s is an integer %s", k, range);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
 }
 
 /* Reads and checks the fields of an endpoint body; answers 422 itself and returns false on a
@@ -170,22 +172,11 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
         }
         in->spec.headers = in->headers;
     }
-    if ((v = json_object_get(body, "timeout_ms"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1000 || json_integer_value(v) > 60000) {
-            ch_reply_error(r, 422, "invalid_endpoint", "timeout_ms",
-                           "timeout_ms is an integer from 1000 to 60000");
-            return false;
-        }
-        in->spec.timeout_ms = json_integer_value(v);
-    }
-    if ((v = json_object_get(body, "rate_limit_per_min"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000) {
-            ch_reply_error(r, 422, "invalid_endpoint", "rate_limit_per_min",
-                           "rate_limit_per_min is an integer from 0 (no limit) to 1000000");
-            return false;
-        }
-        in->spec.rate_limit_per_min = json_integer_value(v);
-    }
+    if (!int_member(r, body, "timeout_ms", 1000, 60000, "from 1000 to 60000",
+                    &in->spec.timeout_ms) ||
+        !int_member(r, body, "rate_limit_per_min", 0, 1000000, "from 0 (no limit) to 1000000",
+                    &in->spec.rate_limit_per_min))
+        return false;
     if ((v = json_object_get(body, "enabled"))) {
         if (!json_is_boolean(v)) {
             ch_reply_error(r, 422, "invalid_endpoint", "enabled", "enabled is true or false");
@@ -346,7 +337,7 @@ static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method,
             return ch_reply_json(r, 200, o);
         }
         if (!strcmp(method, "POST")) return endpoints_create(r, tid);
-        return not_allowed(r, "GET, POST");
+        return ch_reply_not_allowed(r, "GET, POST");
     }
     int64_t id = parse_id(seg[1]);
     if (!id) return ch_reply_error(r, 404, "not_found", "endpoint_id", "no such endpoint");
@@ -365,11 +356,11 @@ static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method,
             return ch_reply_json(r, 200,
                                  json_pack("{s:I, s:b}", "id", (json_int_t)id, "removed", 1));
         }
-        return not_allowed(r, "GET, PATCH, DELETE");
+        return ch_reply_not_allowed(r, "GET, PATCH, DELETE");
     }
     if (n == 3 &&
         (!strcmp(seg[2], "rotate") || !strcmp(seg[2], "test") || !strcmp(seg[2], "recover"))) {
-        if (strcmp(method, "POST") != 0) return not_allowed(r, "POST");
+        if (strcmp(method, "POST") != 0) return ch_reply_not_allowed(r, "POST");
         return endpoint_action(r, tid, id, seg[2]);
     }
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
@@ -408,11 +399,11 @@ static enum MHD_Result deliveries_list(ch_request *r, int64_t tid)
 static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method, char **seg, int n)
 {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    if (n == 1) return get ? deliveries_list(r, tid) : not_allowed(r, "GET");
+    if (n == 1) return get ? deliveries_list(r, tid) : ch_reply_not_allowed(r, "GET");
     int64_t id = parse_id(seg[1]);
     const char *db = r->srv->cfg->db;
     if (id && n == 2) {
-        if (!get) return not_allowed(r, "GET");
+        if (!get) return ch_reply_not_allowed(r, "GET");
         json_t *o;
         int rc = ch_admin_delivery_get(db, tid, id, &o);
         if (rc == CH_ENOTFOUND)
@@ -421,7 +412,7 @@ static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method
         return rc ? store_error(r) : ch_reply_json(r, 200, o);
     }
     if (id && n == 3 && !strcmp(seg[2], "replay")) {
-        if (strcmp(method, "POST") != 0) return not_allowed(r, "POST");
+        if (strcmp(method, "POST") != 0) return ch_reply_not_allowed(r, "POST");
         int rc = ch_admin_delivery_replay(db, tid, id);
         if (rc == CH_ENOTFOUND)
             return ch_reply_error(r, 404, "not_found", "delivery_id", "no delivery %lld",
@@ -457,14 +448,14 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
 {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (n == 2 && !strcmp(seg[1], "skipped")) {
-        if (!get) return not_allowed(r, "GET");
+        if (!get) return ch_reply_not_allowed(r, "GET");
         json_t *o;
         if (ch_admin_delivery_skips(r->srv->cfg->db, tid, &o) != CH_OK) return store_error(r);
         return ch_reply_json(r, 200, o);
     }
     if (n == 2 && !strcmp(seg[1], "retry-schedule")) {
         if (get) return schedule_reply(r, tid);
-        if (strcmp(method, "PUT") != 0) return not_allowed(r, "GET, PUT");
+        if (strcmp(method, "PUT") != 0) return ch_reply_not_allowed(r, "GET, PUT");
         json_t *body = body_object(r, false);
         if (!body) return MHD_YES;
         json_t *v = json_object_get(body, "retry_schedule");

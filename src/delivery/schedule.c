@@ -131,8 +131,8 @@ int64_t ch_retry_after_ms(const char *v, size_t len, int64_t now_ms)
                    (size_t)n == len) {
         if (t.tm_year < 70) t.tm_year += 100;
     } else if (n = 0, /* asctime: Sun Nov  6 08:49:37 1994 */
-               sscanf(buf, "%15[A-Za-z] %3s %2d %2d:%2d:%2d %4d%n", wd, mon, &t.tm_mday,
-                      &t.tm_hour, &t.tm_min, &t.tm_sec, &t.tm_year, &n) == 7 &&
+               sscanf(buf, "%15[A-Za-z] %3s %2d %2d:%2d:%2d %4d%n", wd, mon, &t.tm_mday, &t.tm_hour,
+                      &t.tm_min, &t.tm_sec, &t.tm_year, &n) == 7 &&
                    (size_t)n == len) {
         t.tm_year -= 1900;
         strcpy(tz, "GMT");

@@ -46,8 +46,7 @@ static const char *v4_reason(uint32_t a)
 
 /* The same reasons, prefixed, for IPv4 inside IPv6: one static string per (form, range). */
 enum { FORM_MAPPED, FORM_COMPAT, FORM_NAT64, FORM_6TO4, NFORMS };
-static const char *const form_names[NFORMS] = {"IPv4-mapped", "IPv4-compatible", "NAT64",
-                                               "6to4"};
+static const char *const form_names[NFORMS] = {"IPv4-mapped", "IPv4-compatible", "NAT64", "6to4"};
 #define NV4 (sizeof v4 / sizeof *v4)
 static char embedded[NFORMS][NV4][96];
 

@@ -61,6 +61,8 @@ enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);
 enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 json_t *ch_error_json(const char *code, const char *field, const char *msg);
+/* 405 method_not_allowed with an Allow header */
+enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow);
 const char *ch_header(ch_request *r, const char *name);
 const char *ch_query(ch_request *r, const char *name);
 const struct sockaddr *ch_peer(ch_request *r);

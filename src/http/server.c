@@ -206,7 +206,7 @@ static int split_path(const char *url, char *buf, size_t bufsz, char **seg, int 
     return k;
 }
 
-static enum MHD_Result method_not_allowed(ch_request *r, const char *allow)
+enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow)
 {
     struct MHD_Response *resp = ch_json_response(
         ch_error_json("method_not_allowed", NULL, "this route does not take that method"));
@@ -224,25 +224,25 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
 
     if (n == 1 && strcmp(seg[0], "healthz") == 0) {
         r->route = CH_ROUTE_HEALTHZ;
-        if (!get) return method_not_allowed(r, "GET");
+        if (!get) return ch_reply_not_allowed(r, "GET");
         return ch_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     }
     if (n == 1 && strcmp(seg[0], "readyz") == 0) {
         r->route = CH_ROUTE_READYZ;
-        if (!get) return method_not_allowed(r, "GET");
+        if (!get) return ch_reply_not_allowed(r, "GET");
         bool ok = ch_store_writable(r->srv->store);
         return ch_reply_json(r, ok ? 200 : 503,
                              json_pack("{s:s}", "status", ok ? "ready" : "unavailable"));
     }
     if (n == 1 && strcmp(seg[0], "metrics") == 0) {
         r->route = CH_ROUTE_METRICS;
-        if (!get) return method_not_allowed(r, "GET");
+        if (!get) return ch_reply_not_allowed(r, "GET");
         return handle_metrics(r);
     }
     if (n == 3 && strcmp(seg[0], "hooks") == 0) {
         r->route = CH_ROUTE_HOOKS;
         if (get) return ch_handle_hook_setup(r, seg[1], seg[2]);
-        if (!post) return method_not_allowed(r, "GET, POST");
+        if (!post) return ch_reply_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, seg[1], seg[2]);
     }
     /* the URL Grandstream integrations already use: switching is changing the host only */
@@ -250,7 +250,7 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         strcmp(seg[2], "cdr") == 0) {
         r->route = CH_ROUTE_HOOKS;
         if (get) return ch_handle_hook_setup(r, seg[3], "ucm");
-        if (!post) return method_not_allowed(r, "GET, POST");
+        if (!post) return ch_reply_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, seg[3], "ucm");
     }
     /* OneCom and Bolna post to a fixed URL: the tenant is the credential's owner */
@@ -258,34 +258,34 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
         strcmp(seg[2], "webhook") == 0) {
         r->route = CH_ROUTE_HOOKS;
         if (get) return ch_handle_hook_setup(r, NULL, "asterisk");
-        if (!post) return method_not_allowed(r, "GET, POST");
+        if (!post) return ch_reply_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, NULL, "asterisk");
     }
     if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhooks") == 0 &&
         strcmp(seg[2], "bolna") == 0 && strcmp(seg[3], "call-status") == 0) {
         r->route = CH_ROUTE_HOOKS;
         if (get) return ch_handle_hook_setup(r, NULL, "bolna");
-        if (!post) return method_not_allowed(r, "GET, POST");
+        if (!post) return ch_reply_not_allowed(r, "GET, POST");
         return ch_handle_hook(r, NULL, "bolna");
     }
     if (n == 2 && strcmp(seg[0], "v1") == 0 &&
         (strcmp(seg[1], "employees") == 0 || strcmp(seg[1], "leads") == 0)) {
         r->route = CH_ROUTE_CALLS;
-        if (!get && !post) return method_not_allowed(r, "GET, POST");
+        if (!get && !post) return ch_reply_not_allowed(r, "GET, POST");
         return ch_handle_directory(r, seg[1], post);
     }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
         if (n == 2) {
             r->route = CH_ROUTE_CALLS;
-            return get ? ch_handle_calls(r) : method_not_allowed(r, "GET");
+            return get ? ch_handle_calls(r) : ch_reply_not_allowed(r, "GET");
         }
         if (n == 3 && strcmp(seg[2], "export") == 0) {
             r->route = CH_ROUTE_EXPORT;
-            return get ? ch_handle_export(r) : method_not_allowed(r, "GET");
+            return get ? ch_handle_export(r) : ch_reply_not_allowed(r, "GET");
         }
         if (n == 3) {
             r->route = CH_ROUTE_CALL;
-            return get ? ch_handle_call(r, seg[2]) : method_not_allowed(r, "GET");
+            return get ? ch_handle_call(r, seg[2]) : ch_reply_not_allowed(r, "GET");
         }
     }
     if (n >= 2 && strcmp(seg[0], "v1") == 0 &&

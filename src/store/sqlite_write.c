@@ -279,13 +279,20 @@ static uint64_t hash_str(uint64_t h, const char *s)
 static uint64_t hash_call(const ch_callstate *c, const char *meta)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    int64_t nums[] = {c->direction,   c->status,       c->disposition, c->started_at,
-                      c->answered_at, c->ended_at,     c->duration_sec, c->billsec,
-                      c->cost_micros};
+    int64_t nums[] = {c->direction, c->status,       c->disposition, c->started_at, c->answered_at,
+                      c->ended_at,  c->duration_sec, c->billsec,     c->cost_micros};
     h = hash_bytes(h, nums, sizeof nums);
-    const char *strs[] = {c->from,          c->to,         c->from_raw, c->to_raw,
-                          c->caller_name,   c->extension,  c->recording_url,
-                          c->transcript,    c->summary,    c->cost_currency, meta};
+    const char *strs[] = {c->from,
+                          c->to,
+                          c->from_raw,
+                          c->to_raw,
+                          c->caller_name,
+                          c->extension,
+                          c->recording_url,
+                          c->transcript,
+                          c->summary,
+                          c->cost_currency,
+                          meta};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         h = hash_str(h, strs[i]);
     return h;
@@ -399,8 +406,8 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
     }
     /* the events this change causes, in this same transaction (docs/webhooks.md) */
     if (rc == SQLITE_OK)
-        rc = ch_outbox_emit(w->outbox, job->tenant_id, call_id, c->direction, &plan,
-                            before->status);
+        rc =
+            ch_outbox_emit(w->outbox, job->tenant_id, call_id, c->direction, &plan, before->status);
     for (size_t i = 0; i < m.nlegs; i++)
         free(leg_states[i]);
     free(leg_states);

@@ -71,9 +71,9 @@ typedef struct {
     char *error;            /* why it failed, NULL on success */
     char *response;         /* first CH_RESPONSE_KEEP bytes of the answer's body */
     size_t response_len;
-    bool manual;         /* a replay or test: one attempt, no retries */
-    int64_t next_at;     /* CH_DLV_RETRY */
-    int64_t pause_until; /* > 0: nothing more to this endpoint before then */
+    bool manual;                /* a replay or test: one attempt, no retries */
+    int64_t next_at;            /* CH_DLV_RETRY */
+    int64_t pause_until;        /* > 0: nothing more to this endpoint before then */
     const char *disable_reason; /* static; non-NULL: disable the endpoint (410 Gone) */
 } ch_delivery_result;
 

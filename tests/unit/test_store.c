@@ -182,9 +182,9 @@ static void open_migrate_and_tenants(void **state)
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
     assert_int_equal(v, 4);
 
-    const char *tables[] = {"tenants", "credentials", "api_keys",   "calls",
-                            "legs",    "events",      "usage",      "messages",
-                            "deliveries", "attempts", "delivery_skips"};
+    const char *tables[] = {"tenants",    "credentials", "api_keys",      "calls",
+                            "legs",       "events",      "usage",         "messages",
+                            "deliveries", "attempts",    "delivery_skips"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
