@@ -37,8 +37,8 @@ KEEP=${BENCH_KEEP:-0}
 TARGET_RATE=20000
 TARGET_P50_MS=5
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 missing=()
@@ -49,32 +49,9 @@ for t in sqlite3 cc cmake timeout curl; do command -v "$t" >/dev/null || missing
 mkdir -p "$ROOT/$BUILD_DIR"
 TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/$BUILD_DIR}/bench-deliver.XXXXXX")
 CH_PID="" NGX_PID=""
-stop_pid() { # pid signal: signal, wait up to 20 s, then SIGKILL
-    local pid=$1 sig=$2 _
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -"$sig" "$pid" 2>/dev/null || true
-    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { say "bench: pid $pid did not stop, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    stop_pid "$CH_PID" TERM
-    stop_pid "$NGX_PID" QUIT
-    if [ "$KEEP" = 1 ]; then say "bench: kept $TMP"; else rm -rf "$TMP"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
-pick_port() {
-    local p _
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        port_free "$p" && { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-calc() { awk "BEGIN { printf $1 }"; }
 wait_for() { # seconds command...: polls every 0.1 s
     local n=$(($1 * 10)) _
     shift

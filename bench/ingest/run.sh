@@ -45,8 +45,8 @@ TARGET_RATIO=0.50
 TARGET_P99_US=5000
 HOOK_PATH=/hooks/bench/generic
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- tools ---------------------------------------------------------------------------------
 NGINX=$(command -v nginx || true)
@@ -62,32 +62,10 @@ for t in wrk sqlite3 cc cmake timeout; do command -v "$t" >/dev/null || missing+
 mkdir -p "$ROOT/$BUILD_DIR"
 TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/$BUILD_DIR}/bench-tmp.XXXXXX")
 CH_PID="" NGX_PID=""
-stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
-    local pid=$1 sig=$2 _
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -"$sig" "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { say "bench: pid $pid did not stop, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    stop_pid "$CH_PID" TERM
-    stop_pid "$NGX_PID" QUIT
-    if [ "$KEEP" = 1 ]; then say "bench: kept $TMP"; else rm -rf "$TMP"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- helpers -------------------------------------------------------------------------------
-port_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
-pick_port() {
-    local p _
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        port_free "$p" && { echo "$p"; return; }
-    done
-    die "no free port found"
-}
 # http_status PORT METHOD PATH [BODY] [HEADER]: prints "STATUS BODY" of one request (5 s max).
 http_status() {
     local port=$1 method=$2 path=$3 body=${4:-} header=${5:-} fd resp status
@@ -129,7 +107,6 @@ server_pids() { # pid and its children (nginx workers)
     echo "$1"
     ps -o pid= --ppid "$1" 2>/dev/null || true
 }
-calc() { awk "BEGIN { printf $1 }"; }
 ms() { calc "\"%.2f\", $1 / 1000"; }
 TCK=$(getconf CLK_TCK)
 

@@ -274,6 +274,18 @@ out:
     return ret;
 }
 
+/* The answer to a test or recover of endpoint id that the store answered rc: 202
+ * {endpoint_id, key: value} and the dispatcher woken, or the error. */
+static enum MHD_Result queued(ch_request *r, int rc, int64_t id, const char *key, int64_t value)
+{
+    if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
+    if (rc == CH_EINVAL) return endpoint_disabled(r, id);
+    if (rc) return store_error(r);
+    poke(r);
+    return ch_reply_json(
+        r, 202, json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, key, (json_int_t)value));
+}
+
 static enum MHD_Result endpoint_action(ch_request *r, int64_t tid, int64_t id, const char *what)
 {
     const char *db = r->srv->cfg->db;
@@ -292,13 +304,7 @@ static enum MHD_Result endpoint_action(ch_request *r, int64_t tid, int64_t id, c
     if (strcmp(what, "test") == 0) {
         int64_t did = 0;
         rc = ch_admin_endpoint_test(db, tid, id, &did);
-        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
-        if (rc == CH_EINVAL) return endpoint_disabled(r, id);
-        if (rc) return store_error(r);
-        poke(r);
-        return ch_reply_json(
-            r, 202,
-            json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "delivery_id", (json_int_t)did));
+        return queued(r, rc, id, "delivery_id", did);
     }
     if (strcmp(what, "recover") == 0) {
         json_t *body = body_object(r, false);
@@ -316,13 +322,7 @@ static enum MHD_Result endpoint_action(ch_request *r, int64_t tid, int64_t id, c
                                   "since is an RFC 3339 time or Unix seconds, as a string");
         int64_t n = 0;
         rc = ch_admin_endpoint_replay(db, tid, id, since_ms, &n);
-        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
-        if (rc == CH_EINVAL) return endpoint_disabled(r, id);
-        if (rc) return store_error(r);
-        poke(r);
-        return ch_reply_json(
-            r, 202,
-            json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "replayed", (json_int_t)n));
+        return queued(r, rc, id, "replayed", n);
     }
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
 }

@@ -1,0 +1,30 @@
+# Shared by bench/ingest/run.sh and bench/deliver/run.sh (sourced): messages, stopping the
+# servers a run started, free loopback ports. The caller sets TMP, KEEP, CH_PID and NGX_PID.
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+calc() { awk "BEGIN { printf $1 }"; }
+
+stop_pid() { # pid signal: signal, wait up to 20 s, then SIGKILL
+    local pid=$1 sig=$2 _
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { say "bench: pid $pid did not stop, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+    wait "$pid" 2>/dev/null || true
+}
+# on exit: both servers stopped, the temp dir removed unless KEEP=1
+cleanup() {
+    stop_pid "$CH_PID" TERM
+    stop_pid "$NGX_PID" QUIT
+    if [ "$KEEP" = 1 ]; then say "bench: kept $TMP"; else rm -rf "$TMP"; fi
+}
+
+port_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
+pick_port() {
+    local p _
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 40000))
+        port_free "$p" && { echo "$p"; return; }
+    done
+    die "no free port found"
+}
