@@ -23,7 +23,9 @@ port_free() { ! { (exec 3<>"/dev/tcp/127.0.0.1/$1"); } 2>/dev/null; }
 pick_port() {
     local p _
     for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
+        # below Linux's ephemeral range (32768-60999): the dispatcher's own connections to
+        # nginx must not take the port callhook is restarted on
+        p=$((20000 + RANDOM % 12000))
         port_free "$p" && { echo "$p"; return; }
     done
     die "no free port found"

@@ -113,6 +113,11 @@ start_callhook() {
     CH_PID=$!
     wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$CH_PORT/readyz" || { tail -n 20 "$TMP/callhook.log" >&2; die "callhook did not start"; }
 }
+nginx_ticks() { # CPU the nginx workers used so far, in clock ticks
+    local t=0 p
+    for p in $(pgrep -P "$NGX_PID"); do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+    echo "$t"
+}
 arrivals() { # lines nginx has logged (it flushes every second)
     wc -l <"$TMP/nginx/logs/arrivals.log" 2>/dev/null || echo 0
 }
@@ -155,13 +160,15 @@ wait_for $((BACKLOG / 2000 + 60)) none_pending && delivered_at_least $((BACKLOG 
 # CPU the daemon used for the drain (all threads; its start-up is a few ms of it): steadier than
 # the rate on a shared machine, and what a change to the dispatcher should move
 CH_TICKS=$(awk '{ print $14 + $15 }' "/proc/$CH_PID/stat")
+NGX_TICKS=$(nginx_ticks)
 sleep 1.5 # nginx flushes its log every second
 read -r first last n_arr < <(awk '$1 ~ /^msg_backlog/ { t = $2 + 0; if (!f || t < f) f = t; if (t > l) l = t; n++ }
     END { printf "%.3f %.3f %d\n", f, l, n }' "$TMP/nginx/logs/arrivals.log")
 DRAIN_S=$(calc "\"%.3f\", $last - $first")
 DPS=$(calc "\"%.0f\", ($n_arr - 1) / ($DRAIN_S > 0 ? $DRAIN_S : 1)")
 CPU_US=$(calc "\"%.0f\", $CH_TICKS * 1000000 / $(getconf CLK_TCK) / $n_arr")
-say "bench: throughput: $n_arr deliveries in ${DRAIN_S}s = $DPS deliveries/s; callhook CPU ${CPU_US} µs per delivery"
+NGX_US=$(calc "\"%.0f\", $NGX_TICKS * 1000000 / $(getconf CLK_TCK) / $n_arr")
+say "bench: throughput: $n_arr deliveries in ${DRAIN_S}s = $DPS deliveries/s; callhook CPU ${CPU_US} µs per delivery, nginx ${NGX_US} µs"
 
 # the same nginx fed by wrk (one thread, 64 connections) with a body of the same size and the
 # same headers: what plain HTTP from one sender thread reaches here, without signing, storing
@@ -176,9 +183,12 @@ wrk.headers["webhook-id"] = "wrk_reference"
 wrk.headers["webhook-timestamp"] = "1764547200"
 wrk.headers["webhook-signature"] = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 EOF
+    t0=$(nginx_ticks)
     timeout 30 wrk -t1 -c64 -d5s -s "$TMP/post.lua" "http://127.0.0.1:$NGX_PORT/hook" >"$TMP/wrk.txt" 2>&1 || true
+    t1=$(nginx_ticks)
     CEIL_RPS=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMP/wrk.txt" | awk '{ printf "%.0f", $1 }')
-    say "bench: reference: wrk -t1 -c64 to the same nginx: ${CEIL_RPS:-?} requests/s"
+    CEIL_NGX_US=$(calc "\"%.0f\", ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / (${CEIL_RPS:-0} * 5 + 1)")
+    say "bench: reference: wrk -t1 -c64 to the same nginx: ${CEIL_RPS:-?} requests/s, nginx ${CEIL_NGX_US} µs per request"
 fi
 
 # ---- 3. latency at a fixed rate ------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "util/result.h"
 #include "util/timeutil.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ struct ch_xfer {
     ch_worker *d;
     ch_xfer *prev, *next; /* every transfer in flight (to abandon them at stop) */
     ch_due_delivery due;  /* owned */
+    struct host *host;
     CURL *h;
     struct curl_slist *hdrs;
     char *body;
@@ -61,22 +63,58 @@ typedef struct {
     size_t n;
 } result_job;
 
+/* What the epoll set holds for a descriptor. curl's sockets stay in the set between the
+ * transfers of a kept-alive connection (curl says "remove" after each), so reusing a
+ * connection costs no epoll_ctl; one that becomes ready while curl does not watch it (the
+ * receiver closed it) is taken out then. */
+typedef struct {
+    uint32_t events;
+    bool in_set, wanted;
+} fdstate;
+
+struct host {
+    struct host *next;
+    char *key;
+    int in_flight, refs; /* refs: queued and in flight */
+};
+
+struct queued {
+    ch_due_delivery due;
+    int64_t at;
+    struct host *host;
+};
+
 /* One of the dispatcher's threads: it sends the deliveries of its shard of the calls. */
 struct ch_worker {
     ch_store *s;
     int shard, nshards;
-    ch_due_scan *scan;  /* its reader of the outbox */
-    int ep, wake_fd;    /* epoll set (curl's sockets and wake_fd); eventfd for pokes */
+    ch_due_scan *scan; /* its reader of the outbox */
+    int ep, wake_fd;   /* epoll set (curl's sockets and wake_fd); eventfd for pokes */
+    fdstate *fds;      /* by descriptor */
+    size_t nfds;
     int64_t curl_timer; /* when curl wants socket_action(TIMEOUT); -1: no timer */
     char *allow_private;
     ch_retry_schedule sched;
     int concurrency;
     CURLM *multi;
+    ch_signer *signer;
     pthread_t th;
     atomic_bool stopping, poked;
     int64_t grace_until;
-    idset busy;
+    idset busy; /* queued, in flight, or waiting for its result to commit */
+    int busy_cap;
     int in_flight;
+    /* fetched and not started yet, oldest first (a ring): a fetch reads many rows in one read
+     * transaction, whose fixed cost is high because the writer's commits empty the reader's
+     * page cache every time */
+    struct queued *queue;
+    size_t qlen, qcap;
+    /* receivers by scheme and authority: what is in flight to each, so no more transfers
+     * start for one than curl may open connections to it (more would wait inside curl,
+     * which costs ~10 % more CPU per delivery than waiting here) */
+    struct host **hosts; /* hash table, chained */
+    size_t nhost_slots;
+    int per_host;
     ch_xfer *xfers;
     CURL **spare; /* finished easy handles, reset, for the next transfers */
     size_t nspare;
@@ -187,6 +225,88 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
     return socket(a->family, a->socktype, a->protocol);
 }
 
+static fdstate *fd_state(ch_worker *d, curl_socket_t fd)
+{
+    if ((size_t)fd >= d->nfds) {
+        size_t n = d->nfds ? d->nfds : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        d->fds = ch_realloc(d->fds, n * sizeof *d->fds);
+        memset(d->fds + d->nfds, 0, (n - d->nfds) * sizeof *d->fds);
+        d->nfds = n;
+    }
+    return &d->fds[fd];
+}
+
+static void fd_unwatch(ch_worker *d, curl_socket_t fd)
+{
+    fdstate *f = fd_state(d, fd);
+    if (f->in_set) epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+    *f = (fdstate){0};
+}
+
+/* curl closes a connection's socket through this (set per connection, so the worker is the
+ * argument, not a transfer): the descriptor number may come back for another socket */
+static int on_close_socket(void *arg, curl_socket_t fd)
+{
+    fd_unwatch(arg, fd);
+    return close(fd);
+}
+
+/* ---- receivers ------------------------------------------------------------------------ */
+
+/* "scheme://authority" of a URL (userinfo left out), lower case: what curl's limit of
+ * connections per host counts by */
+static size_t host_key(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    const char *a = p ? p + 3 : url;
+    size_t n = 0;
+    for (const char *c = url; c < a && n + 1 < cap; c++)
+        out[n++] = (char)tolower((unsigned char)*c);
+    const char *end = a + strcspn(a, "/?#");
+    const char *at = memchr(a, '@', (size_t)(end - a));
+    for (const char *c = at ? at + 1 : a; c < end && n + 1 < cap; c++)
+        out[n++] = (char)tolower((unsigned char)*c);
+    out[n] = 0;
+    return n;
+}
+
+static struct host *host_ref(ch_worker *d, const char *url)
+{
+    char key[512];
+    host_key(url, key, sizeof key);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = key; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    struct host **slot = &d->hosts[h & (d->nhost_slots - 1)];
+    struct host *e = *slot;
+    while (e && strcmp(e->key, key) != 0)
+        e = e->next;
+    if (!e) {
+        e = ch_calloc(1, sizeof *e);
+        e->key = ch_strdup(key);
+        e->next = *slot;
+        *slot = e;
+    }
+    e->refs++;
+    return e;
+}
+
+static void host_unref(ch_worker *d, struct host *e)
+{
+    if (--e->refs > 0) return;
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = e->key; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    struct host **p = &d->hosts[h & (d->nhost_slots - 1)];
+    while (*p != e)
+        p = &(*p)->next;
+    *p = e->next;
+    free(e->key);
+    free(e);
+}
+
 /* ---- starting ------------------------------------------------------------------------ */
 
 static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now, int64_t *next_ms)
@@ -224,10 +344,12 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
     return n;
 }
 
-static void start(ch_worker *d, ch_due_delivery *due)
+static void start(ch_worker *d, ch_due_delivery *due, struct host *host)
 {
     ch_xfer *x = ch_calloc(1, sizeof *x);
     x->d = d;
+    x->host = host; /* the transfer takes over the queue entry's reference */
+    host->in_flight++;
     x->due = *due;
     memset(due, 0, sizeof *due); /* the transfer owns the strings now */
     x->retry_after_ms = -1;
@@ -240,10 +362,12 @@ static void start(ch_worker *d, ch_due_delivery *due)
     size_t plen = strlen(x->due.payload);
     char sig[CH_WEBHOOK_SIG_MAX], sig2[CH_WEBHOOK_SIG_MAX], sigs[2 * CH_WEBHOOK_SIG_MAX + 2];
     sigs[0] = 0;
-    if (ch_webhook_sign(x->due.secret, x->due.message_id, ts, x->due.payload, plen, sig) == CH_OK)
+    if (ch_webhook_sign_with(d->signer, x->due.secret, x->due.message_id, ts, x->due.payload, plen,
+                             sig) == CH_OK)
         snprintf(sigs, sizeof sigs, "%s", sig);
-    if (x->due.previous_secret && ch_webhook_sign(x->due.previous_secret, x->due.message_id, ts,
-                                                  x->due.payload, plen, sig2) == CH_OK)
+    if (x->due.previous_secret &&
+        ch_webhook_sign_with(d->signer, x->due.previous_secret, x->due.message_id, ts,
+                             x->due.payload, plen, sig2) == CH_OK)
         snprintf(sigs + strlen(sigs), sizeof sigs - strlen(sigs), " %s", sig2);
     char tsbuf[24];
     snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
@@ -285,13 +409,14 @@ static void start(ch_worker *d, ch_due_delivery *due)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, d);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
     x->next = d->xfers;
     if (d->xfers) d->xfers->prev = x;
     d->xfers = x;
     curl_multi_add_handle(d->multi, c);
-    idset_add(&d->busy, x->due.delivery_id);
     d->in_flight++;
 }
 
@@ -333,6 +458,7 @@ static void classify(ch_worker *d, ch_xfer *x, CURLcode cc, ch_delivery_result *
     r->response_len = x->body_len;
     x->body = NULL;
     r->manual = x->due.manual;
+    r->prior_attempts = x->due.attempts;
     st->attempts++;
     if (cc == CURLE_OK && status >= 200 && status < 300) {
         r->outcome = CH_DLV_SUCCEEDED;
@@ -446,11 +572,9 @@ static void free_xfer(ch_xfer *x)
         curl_easy_cleanup(x->h);
     }
     free(x->body);
-    ch_due_delivery *u = &x->due;
-    char *owned[] = {u->call_id, u->message_id, u->payload,         u->url,
-                     u->secret,  u->headers,    u->previous_secret, u->retry_schedule};
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        free(owned[i]);
+    ch_due_delivery_clear(&x->due);
+    x->host->in_flight--;
+    host_unref(d, x->host);
     free(x);
 }
 
@@ -494,47 +618,79 @@ static bool in_flight(void *arg, int64_t delivery_id)
     return idset_has(arg, delivery_id);
 }
 
+/* Fills the queue; returns when to look again. */
 static int64_t fetch(ch_worker *d, int64_t now)
 {
-    int room = d->concurrency - (int)d->busy.n;
-    /* under load, fetch in batches: each fetch steps over every delivery still in flight */
-    if (room <= 0 || (room < d->concurrency / 8 && d->busy.n > 0)) return now + 1000;
-    int limit = room;
+    int room = d->busy_cap - (int)d->busy.n;
+    if ((size_t)room > d->qcap - d->qlen) room = (int)(d->qcap - d->qlen);
+    /* fetch in batches: each fetch has a fixed cost and steps over everything busy */
+    if (room < d->concurrency / 4) return now + 1000;
     ch_due_delivery *due;
     size_t n;
     int64_t next_due;
-    if (ch_store_due_deliveries(d->scan, now, limit, in_flight, &d->busy, &due, &n, &next_due) !=
+    if (ch_store_due_deliveries(d->scan, now, room, in_flight, &d->busy, &due, &n, &next_due) !=
         CH_OK)
         return now + 1000;
+    for (size_t i = 0; i < n; i++) {
+        d->queue[d->qlen++] = (struct queued){due[i], now, host_ref(d, due[i].url)};
+        idset_add(&d->busy, due[i].delivery_id);
+    }
+    free(due);                         /* the queue owns the strings now */
+    if (n == (size_t)room) return now; /* there may be more: look again once there is room */
+    return next_due == CH_TIME_UNSET ? now + 1000 : next_due;
+}
+
+/* Starts queued deliveries, oldest first, while there are free slots; one whose receiver has
+ * all its connections busy waits for one. A queued delivery older than QUEUE_MAX_AGE_MS is
+ * given back (it stays pending and is fetched again), so a change to its endpoint is seen
+ * within about that time even while the receiver is slow. Returns when an endpoint over its
+ * rate has a token again (CH_TIME_UNSET: none waits). */
+#define QUEUE_MAX_AGE_MS 500
+static int64_t start_queued(ch_worker *d, int64_t now)
+{
     ch_delivery_result *pauses = NULL;
     size_t npause = 0;
-    for (size_t i = 0; i < n && room > 0; i++) {
-        int64_t when;
-        if (!take_token(d, &due[i], now, &when)) {
+    int64_t next = CH_TIME_UNSET;
+    size_t i = 0, kept = 0;
+    for (; i < d->qlen; i++) {
+        struct queued *q = &d->queue[i];
+        bool stale = now - q->at > QUEUE_MAX_AGE_MS;
+        if (!stale) {
+            if (d->in_flight >= d->concurrency) break;
+            if (q->host->in_flight >= d->per_host) {
+                d->queue[kept++] = *q;
+                continue;
+            }
+            int64_t when;
+            if (take_token(d, &q->due, now, &when)) {
+                start(d, &q->due, q->host);
+                continue;
+            }
             /* over the endpoint's rate: push its due deliveries to when a token is back, so
              * they do not fill every fetch */
             bool seen = false;
             for (size_t k = 0; k < npause && !seen; k++)
-                seen = pauses[k].tenant_id == due[i].tenant_id &&
-                       pauses[k].endpoint_id == due[i].endpoint_id;
+                seen = pauses[k].tenant_id == q->due.tenant_id &&
+                       pauses[k].endpoint_id == q->due.endpoint_id;
             if (!seen) {
                 pauses = ch_realloc(pauses, (npause + 1) * sizeof *pauses);
-                pauses[npause++] = (ch_delivery_result){.tenant_id = due[i].tenant_id,
-                                                        .endpoint_id = due[i].endpoint_id,
+                pauses[npause++] = (ch_delivery_result){.tenant_id = q->due.tenant_id,
+                                                        .endpoint_id = q->due.endpoint_id,
                                                         .outcome = CH_DLV_PAUSE,
                                                         .pause_until = when};
             }
-            if (next_due == CH_TIME_UNSET || when < next_due) next_due = when;
-            continue;
+            if (next == CH_TIME_UNSET || when < next) next = when;
         }
-        start(d, &due[i]);
-        room--;
+        idset_del(&d->busy, q->due.delivery_id);
+        ch_due_delivery_clear(&q->due);
+        host_unref(d, q->host);
     }
-    bool full = n == (size_t)limit;
-    ch_due_deliveries_free(due, n);
+    if (kept < i) {
+        memmove(&d->queue[kept], &d->queue[i], (d->qlen - i) * sizeof *d->queue);
+        d->qlen = kept + (d->qlen - i);
+    }
     submit_results(d, pauses, npause);
-    if (full) return now; /* there may be more: look again once slots free up */
-    return next_due == CH_TIME_UNSET ? now + 1000 : next_due;
+    return next;
 }
 
 static void *run(void *arg)
@@ -557,9 +713,17 @@ static void *run(void *arg)
         /* a failed write leaves its deliveries pending: wait before sending them again */
         if (store_failed) d->store_backoff_until = now + 1000;
         if (atomic_exchange(&d->poked, false) || settled_any) next_fetch = now;
-        if (!stopping && now >= next_fetch && now >= d->store_backoff_until)
-            next_fetch = fetch(d, now);
-        int64_t wait = next_fetch - ch_now_ms();
+        int64_t wait = 1000;
+        if (!stopping && now >= d->store_backoff_until) {
+            /* refill when half the queue is gone: fewer, larger fetches */
+            bool refill = d->qlen <= d->qcap / 2;
+            if (refill && now >= next_fetch) next_fetch = fetch(d, now);
+            int64_t token_at = start_queued(d, now);
+            if (token_at != CH_TIME_UNSET && token_at < next_fetch) next_fetch = token_at;
+            now = ch_now_ms();
+            /* not refilling: the next finished transfer or settled result wakes the loop */
+            if (next_fetch > now || d->qlen <= d->qcap / 2) wait = next_fetch - now;
+        }
         if (d->store_backoff_until > now) wait = d->store_backoff_until - now;
         if (wait > 1000) wait = 1000; /* rows written by other processes (CLI) */
         if (stopping && wait > 50) wait = 50;
@@ -576,6 +740,10 @@ static void *run(void *arg)
                 (void)r;
                 continue;
             }
+            if (!fd_state(d, ev[i].data.fd)->wanted) {
+                fd_unwatch(d, ev[i].data.fd); /* an idle connection: curl checks it at reuse */
+                continue;
+            }
             int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
@@ -587,7 +755,12 @@ static void *run(void *arg)
         }
         collect(d);
     }
-    /* abandoned transfers stay pending in the outbox */
+    /* abandoned transfers and queued deliveries stay pending in the outbox */
+    for (size_t i = 0; i < d->qlen; i++) {
+        ch_due_delivery_clear(&d->queue[i].due);
+        host_unref(d, d->queue[i].host);
+    }
+    d->qlen = 0;
     while (d->xfers) {
         curl_multi_remove_handle(d->multi, d->xfers->h);
         free_xfer(d->xfers);
@@ -618,14 +791,22 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     ch_worker *d = arg;
     (void)e;
     (void)sockp;
+    fdstate *f = fd_state(d, fd);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+        f->wanted = false; /* stays in the set: see fdstate */
         return 0;
     }
+    f->wanted = true;
     struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
                                        (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
                              .data.fd = fd};
-    if (epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev) != 0) epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+    if (f->in_set && f->events == ev.events) return 0;
+    if (epoll_ctl(d->ep, f->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+        /* the set lost it (closed behind curl's back): add it again */
+        if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) != 0) return -1;
+    }
+    f->in_set = true;
+    f->events = ev.events;
     return 0;
 }
 
@@ -642,12 +823,16 @@ static void worker_free(ch_worker *d)
     while (d->nspare)
         curl_easy_cleanup(d->spare[--d->nspare]);
     free(d->spare);
-    if (d->multi) curl_multi_cleanup(d->multi);
+    if (d->multi) curl_multi_cleanup(d->multi); /* closes sockets through on_close_socket */
+    free(d->fds);
+    ch_signer_free(d->signer);
     close(d->ep);
     close(d->wake_fd);
     ch_due_scan_free(d->scan);
     pthread_mutex_destroy(&d->lock);
     free(d->busy.slot);
+    free(d->queue);
+    free(d->hosts); /* empty: every reference went with its transfer or queue entry */
     free(d->buckets);
     free(d->settled);
     free(d->allow_private);
@@ -669,8 +854,15 @@ static ch_worker *worker_new(ch_store *s, const ch_dispatcher_opts *o,
     d->allow_private = ch_strdup(o->allow_private ? o->allow_private : "");
     int total = o->concurrency > 0 ? o->concurrency : 256;
     d->concurrency = total / nshards > 0 ? total / nshards : 1;
+    /* the queue holds a few fetches' worth; what is busy also counts the results waiting for
+     * their commit, bounded here so a slow writer stops the fetching */
+    d->qcap = (size_t)d->concurrency * 4;
+    d->queue = ch_calloc(d->qcap, sizeof *d->queue);
+    d->nhost_slots = 256;
+    d->hosts = ch_calloc(d->nhost_slots, sizeof *d->hosts);
+    d->busy_cap = d->concurrency * 2 + (int)d->qcap;
     size_t slots = 16;
-    while (slots < (size_t)d->concurrency * 2)
+    while (slots < (size_t)d->busy_cap * 2)
         slots <<= 1;
     d->busy.slot = ch_calloc(slots, sizeof *d->busy.slot);
     d->busy.mask = slots - 1;
@@ -685,12 +877,13 @@ static ch_worker *worker_new(ch_store *s, const ch_dispatcher_opts *o,
     d->curl_timer = -1;
     d->multi = curl_multi_init();
     if (!d->multi) abort();
+    d->signer = ch_signer_new();
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-    long per_host = d->concurrency < 64 ? d->concurrency : 64;
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    d->per_host = d->concurrency < 64 ? d->concurrency : 64;
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)d->per_host);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->concurrency);
     return d;
 }

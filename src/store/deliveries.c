@@ -157,18 +157,23 @@ out:
     return CH_OK;
 }
 
+void ch_due_delivery_clear(ch_due_delivery *d)
+{
+    free(d->call_id);
+    free(d->message_id);
+    free(d->payload);
+    free(d->url);
+    free(d->secret);
+    free(d->previous_secret);
+    free(d->headers);
+    free(d->retry_schedule);
+    memset(d, 0, sizeof *d);
+}
+
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(d[i].call_id);
-        free(d[i].message_id);
-        free(d[i].payload);
-        free(d[i].url);
-        free(d[i].secret);
-        free(d[i].previous_secret);
-        free(d[i].headers);
-        free(d[i].retry_schedule);
-    }
+    for (size_t i = 0; i < n; i++)
+        ch_due_delivery_clear(&d[i]);
     free(d);
 }
 

@@ -101,6 +101,9 @@ struct ch_outbox {
     size_t ncache, cache_next;
     skip_set job_skips, batch_skips;
     bool created;
+    /* endpoints whose failing clock this batch has reset already: one success is enough */
+    int64_t ok_marks[16][2];
+    size_t nok;
 };
 
 static int step_done(sqlite3_stmt *st)
@@ -154,6 +157,14 @@ void ch_outbox_batch_begin(ch_outbox *o, int64_t now)
     o->now = now;
     o->created = false;
     o->job_skips.n = o->batch_skips.n = 0;
+    o->nok = 0;
+}
+
+static bool ok_marked(const ch_outbox *o, int64_t tenant_id, int64_t endpoint_id)
+{
+    for (size_t i = 0; i < o->nok; i++)
+        if (o->ok_marks[i][0] == tenant_id && o->ok_marks[i][1] == endpoint_id) return true;
+    return false;
 }
 
 bool ch_outbox_batch_has_deliveries(ch_outbox *o)
@@ -343,6 +354,7 @@ static void skip_count(ch_outbox *o, int64_t tenant_id, const char *reason, cons
 
 void ch_outbox_job_end(ch_outbox *o, bool committed)
 {
+    if (!committed) o->nok = 0; /* its resets were rolled back */
     if (committed)
         for (size_t i = 0; i < o->job_skips.n; i++) {
             skip_set *b = &o->batch_skips;
@@ -621,7 +633,9 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         if ((rc = step_done(st))) return rc;
     }
     if (r->outcome == CH_DLV_SUCCEEDED) {
-        if (r->call_id) {
+        /* only a delivery that was retried can have held later ones of its call back (they
+         * are due no earlier than its next attempt): a first-attempt success frees nothing */
+        if (r->call_id && (r->prior_attempts > 0 || r->manual)) {
             st = o->st[ST_DLV_FORWARD_CALL];
             sqlite3_bind_int64(st, 1, r->tenant_id);
             sqlite3_bind_int64(st, 2, r->endpoint_id);
@@ -630,16 +644,25 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
             sqlite3_bind_int64(st, 5, o->now);
             if ((rc = step_done(st))) return rc;
         }
-        st = o->st[ST_EP_OK];
-        sqlite3_bind_int64(st, 1, r->tenant_id);
-        sqlite3_bind_int64(st, 2, r->endpoint_id);
-        if ((rc = step_done(st))) return rc;
+        if (!ok_marked(o, r->tenant_id, r->endpoint_id)) {
+            st = o->st[ST_EP_OK];
+            sqlite3_bind_int64(st, 1, r->tenant_id);
+            sqlite3_bind_int64(st, 2, r->endpoint_id);
+            if ((rc = step_done(st))) return rc;
+            if (o->nok < sizeof o->ok_marks / sizeof *o->ok_marks) {
+                o->ok_marks[o->nok][0] = r->tenant_id;
+                o->ok_marks[o->nok++][1] = r->endpoint_id;
+            }
+        }
     }
     if (r->disable_reason)
         return disable_endpoint(o, r->tenant_id, r->endpoint_id, r->disable_reason);
     if (r->outcome == CH_DLV_FAILED && !r->manual) {
         /* Svix's rule: disabled when messages still exhaust their retries this long after the
          * first did; any success in between resets the clock (ST_EP_OK) */
+        for (size_t i = 0; i < o->nok; i++) /* the clock starts again: a success resets it */
+            if (o->ok_marks[i][0] == r->tenant_id && o->ok_marks[i][1] == r->endpoint_id)
+                o->ok_marks[i][0] = o->ok_marks[i][1] = 0;
         st = o->st[ST_EP_FAILING];
         sqlite3_bind_int64(st, 1, r->tenant_id);
         sqlite3_bind_int64(st, 2, r->endpoint_id);

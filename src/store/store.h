@@ -72,6 +72,7 @@ typedef struct {
     char *response;         /* first CH_RESPONSE_KEEP bytes of the answer's body */
     size_t response_len;
     bool manual;                /* a replay or test: one attempt, no retries */
+    int prior_attempts;         /* attempts made before this one */
     int64_t next_at;            /* CH_DLV_RETRY */
     int64_t pause_until;        /* > 0: nothing more to this endpoint before then */
     const char *disable_reason; /* static; non-NULL: disable the endpoint (410 Gone) */
@@ -179,6 +180,7 @@ typedef bool (*ch_due_skip_fn)(void *arg, int64_t delivery_id);
 int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
                             void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due);
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
+void ch_due_delivery_clear(ch_due_delivery *d); /* frees its strings */
 
 /* ---- read API ------------------------------------------------------------------------ */
 
