@@ -317,7 +317,7 @@ static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now, in
         if (d->buckets[i].tenant_id == due->tenant_id &&
             d->buckets[i].endpoint_id == due->endpoint_id)
             b = &d->buckets[i];
-    /* each worker sends its share of the endpoint's calls: it gets that share of the rate */
+    /* each worker sends its share of the endpoint's deliveries: it gets that share of the rate */
     double cap = (double)due->rate_limit_per_min / d->nshards;
     if (!b) {
         d->buckets = ch_realloc(d->buckets, (d->nbuckets + 1) * sizeof *d->buckets);
@@ -337,9 +337,11 @@ static bool take_token(ch_worker *d, const ch_due_delivery *due, int64_t now, in
 
 static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
 {
-    char *line = ch_asprintf("%s: %s", name, value);
+    char buf[256];
+    int len = snprintf(buf, sizeof buf, "%s: %s", name, value);
+    char *line = len >= 0 && (size_t)len < sizeof buf ? buf : ch_asprintf("%s: %s", name, value);
     struct curl_slist *n = curl_slist_append(l, line);
-    free(line);
+    if (line != buf) free(line);
     if (!n) abort(); /* out of memory */
     return n;
 }
@@ -372,7 +374,9 @@ static void start(ch_worker *d, ch_due_delivery *due, struct host *host)
     char tsbuf[24];
     snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
     struct curl_slist *h = NULL;
-    json_t *custom = x->due.headers ? json_loads(x->due.headers, 0, NULL) : NULL;
+    json_t *custom = x->due.headers && strcmp(x->due.headers, "{}") != 0
+                         ? json_loads(x->due.headers, 0, NULL)
+                         : NULL;
     const char *k;
     json_t *v;
     json_object_foreach(custom, k, v)
@@ -387,30 +391,33 @@ static void start(ch_worker *d, ch_due_delivery *due, struct host *host)
     h = add_header(h, "Expect", ""); /* no 100-continue round trip */
     x->hdrs = h;
 
-    CURL *c = d->nspare ? d->spare[--d->nspare] : curl_easy_init();
-    if (!c) abort();
+    CURL *c = d->nspare ? d->spare[--d->nspare] : NULL;
+    if (!c) {
+        /* what every transfer sets alike, once per handle: a handle is reused as it is */
+        if (!(c = curl_easy_init())) abort();
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "callhook/" CH_VERSION);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect may point inside */
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* the check must see the real destination */
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, d);
+    }
     x->h = c;
     curl_easy_setopt(c, CURLOPT_URL, x->due.url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->due.payload);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)plen);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "callhook/" CH_VERSION);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect may point inside */
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");       /* the check must see the real destination */
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     long t = x->due.timeout_ms > 0 ? (long)x->due.timeout_ms : 15000L;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, t < 10000 ? t : 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, d);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
     x->next = d->xfers;
@@ -566,8 +573,7 @@ static void free_xfer(ch_xfer *x)
     curl_slist_free_all(x->hdrs);
     ch_worker *d = x->d;
     if (!atomic_load(&d->stopping) && d->nspare < (size_t)d->concurrency) {
-        curl_easy_reset(x->h); /* a handle's allocations are reused by the next transfer */
-        d->spare[d->nspare++] = x->h;
+        d->spare[d->nspare++] = x->h; /* its options and allocations serve the next transfer */
     } else {
         curl_easy_cleanup(x->h);
     }

@@ -1,5 +1,5 @@
 /* The dispatcher (docs/webhooks.md): threads that take due deliveries from the outbox (each
- * its own shard of the calls, so a call's deliveries stay on one thread and in order) and
+ * its own shard of them; a call's next one is due only once the one before is settled) and
  * send them signed over libcurl's multi interface (many in flight, connections reused),
  * decides what each answer means (success, retry and when, dead letter, disable) and hands
  * the results to the store's writer, which records them with the attempt log. */
@@ -14,7 +14,7 @@ typedef struct {
     const char *allow_private;  /* CIDRs that may be reached though not public; "" = none */
     const char *retry_schedule; /* the default schedule (tenants may have their own) */
     int concurrency;            /* transfers in flight at once, all threads together */
-    int threads;                /* sending threads; each takes a shard of the calls */
+    int threads;                /* sending threads; each takes a shard of the deliveries */
 } ch_dispatcher_opts;
 
 typedef struct {

@@ -168,7 +168,7 @@ typedef struct {
 } ch_due_delivery;
 
 /* A dispatcher worker's reader of the outbox (its own connection and cursor): it sees the
- * deliveries of its shard (of nshards; all of a call's are in one shard). */
+ * deliveries of its shard (of nshards, by blocks of delivery ids). */
 typedef struct ch_due_scan ch_due_scan;
 int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out);
 void ch_due_scan_free(ch_due_scan *sc);
