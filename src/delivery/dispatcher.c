@@ -127,6 +127,11 @@ struct ch_worker {
     int64_t *settled;
     size_t nsettled, capsettled;
     int jobs_out; /* result jobs not yet done */
+    /* results not yet handed to the writer: gathered for up to RESULT_HOLD_MS, so the writer
+     * gets fewer, larger jobs and both threads fewer wake-ups */
+    ch_delivery_result *acc;
+    size_t nacc, capacc;
+    int64_t acc_since;
     bool store_failed;
     ch_dispatcher_stats stats;
 };
@@ -584,12 +589,26 @@ static void free_xfer(ch_xfer *x)
     free(x);
 }
 
+#define RESULT_BATCH   64
+#define RESULT_HOLD_MS 2
+
+/* Hands the gathered results to the writer when there are enough, they waited long enough,
+ * nothing else is in flight, or the worker stops. */
+static void flush_results(ch_worker *d, int64_t now, bool force)
+{
+    if (d->nacc == 0) return;
+    if (!force && d->nacc < RESULT_BATCH && d->in_flight > 0 && now - d->acc_since < RESULT_HOLD_MS)
+        return;
+    submit_results(d, d->acc, d->nacc);
+    d->acc = NULL;
+    d->nacc = d->capacc = 0;
+}
+
 static void collect(ch_worker *d)
 {
     CURLMsg *m;
     int left;
-    ch_delivery_result *r = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     ch_dispatcher_stats st = {0};
     while ((m = curl_multi_info_read(d->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
@@ -597,11 +616,13 @@ static void collect(ch_worker *d)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode cc = m->data.result;
         curl_multi_remove_handle(d->multi, m->easy_handle);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            r = ch_realloc(r, cap * sizeof *r);
+        if (d->nacc == d->capacc) {
+            d->capacc = d->capacc ? d->capacc * 2 : RESULT_BATCH;
+            d->acc = ch_realloc(d->acc, d->capacc * sizeof *d->acc);
         }
-        classify(d, x, cc, &r[n++], &st);
+        if (d->nacc == 0) d->acc_since = ch_now_ms();
+        classify(d, x, cc, &d->acc[d->nacc++], &st);
+        n++;
         d->in_flight--;
         free_xfer(x);
     }
@@ -614,7 +635,6 @@ static void collect(ch_worker *d)
         d->stats.refused_ssrf += st.refused_ssrf;
         pthread_mutex_unlock(&d->lock);
     }
-    submit_results(d, r, n);
 }
 
 /* ---- the loop ---------------------------------------------------------------------------- */
@@ -735,6 +755,8 @@ static void *run(void *arg)
         if (stopping && wait > 50) wait = 50;
         if (d->curl_timer >= 0 && d->curl_timer - ch_now_ms() < wait)
             wait = d->curl_timer - ch_now_ms();
+        if (d->nacc > 0 && d->acc_since + RESULT_HOLD_MS - now < wait)
+            wait = d->acc_since + RESULT_HOLD_MS - now;
         if (wait < 0) wait = 0;
         struct epoll_event ev[64];
         int k = epoll_wait(d->ep, ev, 64, (int)wait);
@@ -760,7 +782,9 @@ static void *run(void *arg)
             curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         collect(d);
+        flush_results(d, ch_now_ms(), stopping);
     }
+    flush_results(d, 0, true);
     /* abandoned transfers and queued deliveries stay pending in the outbox */
     for (size_t i = 0; i < d->qlen; i++) {
         ch_due_delivery_clear(&d->queue[i].due);
@@ -841,6 +865,7 @@ static void worker_free(ch_worker *d)
     free(d->hosts); /* empty: every reference went with its transfer or queue entry */
     free(d->buckets);
     free(d->settled);
+    free(d->acc);
     free(d->allow_private);
     free(d);
 }
