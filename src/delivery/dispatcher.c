@@ -749,6 +749,9 @@ static void *run(void *arg)
             now = ch_now_ms();
             /* not refilling: the next finished transfer or settled result wakes the loop */
             if (next_fetch > now || d->qlen <= d->qcap / 2) wait = next_fetch - now;
+            /* the oldest queued delivery is given back on time even when nothing else happens */
+            if (d->qlen > 0 && d->queue[0].at + QUEUE_MAX_AGE_MS + 1 - now < wait)
+                wait = d->queue[0].at + QUEUE_MAX_AGE_MS + 1 - now;
         }
         if (d->store_backoff_until > now) wait = d->store_backoff_until - now;
         if (wait > 1000) wait = 1000; /* rows written by other processes (CLI) */

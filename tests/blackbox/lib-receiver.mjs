@@ -14,19 +14,26 @@ for (const f of ['call.schema.json', 'webhook-event.schema.json'])
 const validEvent = ajv.getSchema('webhook-event.schema.json');
 
 // handler(req) -> { status=200, body='', headers={}, delayMs=0 } | 'hang' (never answers)
-export async function startReceiver(handler = () => ({ status: 200 })) {
+// host: any loopback address (127.0.0.2 is another receiver to curl); keepAliveMs: how long an
+// idle kept-alive connection stays open. `open` counts requests read and not yet answered, and
+// `maxOpen` the most there were at once.
+export async function startReceiver(handler = () => ({ status: 200 }), { host = '127.0.0.1', keepAliveMs = 2000 } = {}) {
   const requests = [];
   const hanging = new Set();
   let h = handler;
+  const stats = { open: 0, maxOpen: 0 };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const rec = { path: req.url, method: req.method, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       requests.push(rec);
+      stats.open++;
+      stats.maxOpen = Math.max(stats.maxOpen, stats.open);
       const a = h(rec, requests.filter((r) => r.path === rec.path).length);
       if (a === 'hang') { hanging.add(res); return; }
       const send = () => {
+        stats.open--;
         if (res.destroyed) return;
         res.writeHead(a.status ?? 200, { 'content-type': 'text/plain', ...(a.headers || {}) });
         res.end(a.body ?? 'ok');
@@ -34,13 +41,14 @@ export async function startReceiver(handler = () => ({ status: 200 })) {
       if (a.delayMs) setTimeout(send, a.delayMs); else send();
     });
   });
-  server.keepAliveTimeout = 2000;
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  server.keepAliveTimeout = keepAliveMs;
+  await new Promise((r) => server.listen(0, host, r));
   const port = server.address().port;
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
+    stats,
     setHandler(fn) { h = fn; },
     at(path) { return requests.filter((r) => r.path === path); },
     async close() {
