@@ -63,13 +63,16 @@ typedef struct {
     size_t n;
 } result_job;
 
-/* What the epoll set holds for a descriptor. curl's sockets stay in the set between the
- * transfers of a kept-alive connection (curl says "remove" after each), so reusing a
- * connection costs no epoll_ctl; one that becomes ready while curl does not watch it (the
- * receiver closed it) is taken out then. */
+/* What the epoll set holds for a descriptor. Connection sockets (opened and closed through
+ * our callbacks, so their end is known) stay in the set between the transfers of a kept-alive
+ * connection (curl says "remove" after each): reusing a connection costs no epoll_ctl, and one
+ * that becomes ready while curl does not watch it (the receiver closed it) is taken out then.
+ * Other descriptors curl watches (the threaded resolver's socket pair) are closed by curl
+ * itself, so they leave the set as soon as curl says "remove": a stale entry would hide the
+ * next socket that gets the same number. */
 typedef struct {
     uint32_t events;
-    bool in_set, wanted;
+    bool in_set, wanted, ours;
 } fdstate;
 
 struct host {
@@ -217,6 +220,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 
 /* The SSRF check: called after name resolution for every address curl is about to connect
  * to, so a name that resolves to a private address (DNS rebinding included) is refused too. */
+static fdstate *fd_state(ch_worker *d, curl_socket_t fd);
+
 static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
     ch_xfer *x = arg;
@@ -227,7 +232,9 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
         ch_addr_format(sa, x->refused_addr, sizeof x->refused_addr);
         return CURL_SOCKET_BAD;
     }
-    return socket(a->family, a->socktype, a->protocol);
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD) fd_state(x->d, fd)->ours = true;
+    return fd;
 }
 
 static fdstate *fd_state(ch_worker *d, curl_socket_t fd)
@@ -826,7 +833,10 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     (void)sockp;
     fdstate *f = fd_state(d, fd);
     if (what == CURL_POLL_REMOVE) {
-        f->wanted = false; /* stays in the set: see fdstate */
+        if (f->ours)
+            f->wanted = false; /* stays in the set: see fdstate */
+        else
+            fd_unwatch(d, fd);
         return 0;
     }
     f->wanted = true;

@@ -2,12 +2,15 @@
 // transfers at once than the per-host connection limit, and one slow receiver does not hold up
 // another; a change to an endpoint reaches deliveries already fetched for it; a kept-alive
 // connection the receiver closes while idle neither spins the dispatcher nor breaks the next
-// delivery.
+// delivery; an endpoint by host name (curl's resolver thread watches a socket of its own, which
+// the dispatcher must let go of as soon as curl does) is delivered to, again and again.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import os from 'node:os';
 import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, http } from './lib.mjs';
 import { waitFor, sleep, pool } from './lib-ops.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
@@ -116,4 +119,29 @@ test('a kept-alive connection closed by the receiver while idle: no busy loop, t
   for (const r of rx.requests) verify(e.secret, r);
   const d = cli(ctx.db, ['delivery', 'list', ctx.T.slug, '--state', 'succeeded']).deliveries;
   assert.equal(d.length, 2);
+});
+
+test('endpoints by host name: every delivery arrives, through curl\'s resolver and the sockets after it', async (t) => {
+  // a name the resolver answers from /etc/hosts with a loopback address ("localhost" itself
+  // curl answers without its resolver)
+  const name = os.hostname();
+  const addrs = await lookup(name, { all: true }).catch(() => []);
+  const v4 = addrs.find((a) => a.family === 4 && a.address.startsWith('127.'));
+  if (name === 'localhost' || !v4) {
+    t.skip(`${name} does not resolve to a loopback address here`);
+    return;
+  }
+  const ctx = await setup('named', { CALLHOOK_DELIVERY_THREADS: '1', CALLHOOK_DELIVERY_ALLOW_PRIVATE: '127.0.0.0/8,::1/128' });
+  // curl resolves each name:port once: four receivers, four resolutions
+  const rxs = [];
+  for (let i = 0; i < 4; i++) {
+    const rx = await receiver(() => ({ status: 200 }), { host: v4.address });
+    const e = cli(ctx.db, ['endpoint', 'add', ctx.T.slug, `http://${name}:${rx.port}/n${i}`, '--kind', 'generic', '--events', 'call.started']);
+    rxs.push({ rx, e });
+  }
+  for (let round = 1; round <= 2; round++) {
+    for (let i = 0; i < 3; i++) await post(ctx, { call_id: `n-${round}-${i}`, event_id: `n-${round}-${i}-1`, status: 'ringing' });
+    await waitFor(() => rxs.every(({ rx }) => rx.requests.length === 3 * round), 10_000);
+  }
+  for (const { rx, e } of rxs) for (const r of rx.requests) verify(e.secret, r);
 });
