@@ -657,7 +657,7 @@ static int64_t fetch(ch_worker *d, int64_t now)
     int room = d->busy_cap - (int)d->busy.n;
     if ((size_t)room > d->qcap - d->qlen) room = (int)(d->qcap - d->qlen);
     /* fetch in batches: each fetch has a fixed cost and steps over everything busy */
-    if (room < d->concurrency / 4) return now + 1000;
+    if (room <= 0 || room < d->concurrency / 4) return now + 1000;
     ch_due_delivery *due;
     size_t n;
     int64_t next_due;
