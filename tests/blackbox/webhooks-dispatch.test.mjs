@@ -42,6 +42,12 @@ async function post(ctx, body) {
 
 const ids = (reqs) => new Set(reqs.map((r) => r.headers['webhook-id']));
 
+// SIGTERM: callhook drains and exits 0 (under ASan, LeakSanitizer fails the exit on a leak)
+async function stopClean(ctx) {
+  const x = await ctx.server.stop();
+  assert.equal(x.code, 0, `exit ${x.code} ${x.signal ?? ''}\n${ctx.server.logs().slice(-3000)}`);
+}
+
 test('no receiver gets more transfers at once than its connection limit, and a slow one does not hold up another', async () => {
   // one thread with 80 slots: curl may open 64 connections per host
   const ctx = await setup('slots', { CALLHOOK_DELIVERY_THREADS: '1', CALLHOOK_DELIVERY_CONCURRENCY: '80' });
@@ -66,6 +72,7 @@ test('no receiver gets more transfers at once than its connection limit, and a s
   assert.equal(fast.at('/b').length, 5);
   for (const r of slow.at('/a')) verify(a.secret, r);
   for (const r of fast.at('/b')) assert.equal(verify(b.secret, r).type, 'call.ended');
+  await stopClean(ctx);
 });
 
 test('a new URL reaches deliveries already fetched for the endpoint, not only later ones', async () => {
@@ -93,6 +100,7 @@ test('a new URL reaches deliveries already fetched for the endpoint, not only la
     assert.equal(x.path, '/new');
     verify(e.secret, x);
   }
+  await stopClean(ctx);
 });
 
 test('a kept-alive connection closed by the receiver while idle: no busy loop, the next delivery opens a new one', async () => {
@@ -119,6 +127,7 @@ test('a kept-alive connection closed by the receiver while idle: no busy loop, t
   for (const r of rx.requests) verify(e.secret, r);
   const d = cli(ctx.db, ['delivery', 'list', ctx.T.slug, '--state', 'succeeded']).deliveries;
   assert.equal(d.length, 2);
+  await stopClean(ctx);
 });
 
 test('endpoints by host name: every delivery arrives, through curl\'s resolver and the sockets after it', async (t) => {
@@ -144,4 +153,5 @@ test('endpoints by host name: every delivery arrives, through curl\'s resolver a
     await waitFor(() => rxs.every(({ rx }) => rx.requests.length === 3 * round), 10_000);
   }
   for (const { rx, e } of rxs) for (const r of rx.requests) verify(e.secret, r);
+  await stopClean(ctx);
 });
