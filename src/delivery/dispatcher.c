@@ -7,6 +7,7 @@
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
 #include "util/cidr.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -107,7 +108,7 @@ struct ch_worker {
     idset busy; /* queued, in flight, or waiting for its result to commit */
     int busy_cap;
     int in_flight;
-    /* fetched and not started yet, oldest first (a ring): a fetch reads many rows in one read
+    /* fetched and not started yet, oldest first: a fetch reads many rows in one read
      * transaction, whose fixed cost is high because the writer's commits empty the reader's
      * page cache every time */
     struct queued *queue;
@@ -284,14 +285,16 @@ static size_t host_key(const char *url, char *out, size_t cap)
     return n;
 }
 
+static struct host **host_bucket(ch_worker *d, const char *key)
+{
+    return &d->hosts[ch_fnv1a(CH_FNV1A_INIT, key, strlen(key)) & (d->nhost_slots - 1)];
+}
+
 static struct host *host_ref(ch_worker *d, const char *url)
 {
     char key[512];
     host_key(url, key, sizeof key);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = key; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    struct host **slot = &d->hosts[h & (d->nhost_slots - 1)];
+    struct host **slot = host_bucket(d, key);
     struct host *e = *slot;
     while (e && strcmp(e->key, key) != 0)
         e = e->next;
@@ -308,10 +311,7 @@ static struct host *host_ref(ch_worker *d, const char *url)
 static void host_unref(ch_worker *d, struct host *e)
 {
     if (--e->refs > 0) return;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = e->key; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    struct host **p = &d->hosts[h & (d->nhost_slots - 1)];
+    struct host **p = host_bucket(d, e->key);
     while (*p != e)
         p = &(*p)->next;
     *p = e->next;

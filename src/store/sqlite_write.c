@@ -5,6 +5,7 @@
 #include "store/outbox.h"
 #include "store/sqlite_internal.h"
 #include "util/crypto.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -263,25 +264,17 @@ static void new_call_id(wctx *w, char out[24], int64_t now_ms)
 
 /* Folds every stored event of the call (the new one included) and writes the call and legs. */
 /* FNV-1a over everything a call.updated is about: the call's fields and its legs. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-    return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "\xff", 1);
+    return s ? ch_fnv1a(h, s, strlen(s) + 1) : ch_fnv1a(h, "\xff", 1);
 }
 
 static uint64_t hash_call(const ch_callstate *c, const char *meta)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = CH_FNV1A_INIT;
     int64_t nums[] = {c->direction, c->status,       c->disposition, c->started_at, c->answered_at,
                       c->ended_at,  c->duration_sec, c->billsec,     c->cost_micros};
-    h = hash_bytes(h, nums, sizeof nums);
+    h = ch_fnv1a(h, nums, sizeof nums);
     const char *strs[] = {c->from,
                           c->to,
                           c->from_raw,
