@@ -1,8 +1,29 @@
-# Shared by bench/ingest/run.sh and bench/deliver/run.sh (sourced): messages, stopping the
-# servers a run started, free loopback ports. The caller sets TMP, KEEP, CH_PID and NGX_PID.
+# Shared by bench/ingest/run.sh and bench/deliver/run.sh (sourced): messages, the tools and
+# the run directory, stopping the servers a run started, free loopback ports. The caller sets
+# ROOT, BUILD_DIR and KEEP.
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
 calc() { awk "BEGIN { printf $1 }"; }
+
+require_tools() { # tool...: sets NGINX; dies naming whatever is missing (nginx included)
+    NGINX=$(command -v nginx || true)
+    [ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
+    local missing=() t
+    for t in "$@"; do command -v "$t" >/dev/null || missing+=("$t"); done
+    [ -n "$NGINX" ] || missing+=(nginx)
+    [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]} (scripts/deps.sh test installs them)"
+}
+
+# name: TMP = a fresh directory for this run, next to the build (on a real disk: on tmpfs, as
+# /tmp often is, fsync is free and nothing durable would be measured), removed on exit with
+# the servers stopped
+make_run_dir() {
+    mkdir -p "$ROOT/$BUILD_DIR"
+    TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/$BUILD_DIR}/$1.XXXXXX")
+    CH_PID="" NGX_PID=""
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
 
 stop_pid() { # pid signal: signal, wait up to 20 s, then SIGKILL
     local pid=$1 sig=$2 _

@@ -40,17 +40,8 @@ TARGET_P50_MS=5
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-missing=()
-for t in sqlite3 cc cmake timeout curl; do command -v "$t" >/dev/null || missing+=("$t"); done
-[ -x "$NGINX" ] || missing+=(nginx)
-[ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]} (scripts/deps.sh test installs them)"
-
-mkdir -p "$ROOT/$BUILD_DIR"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/$BUILD_DIR}/bench-deliver.XXXXXX")
-CH_PID="" NGX_PID=""
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+require_tools sqlite3 cc cmake timeout curl
+make_run_dir bench-deliver
 
 wait_for() { # seconds command...: polls every 0.1 s
     local n=$(($1 * 10)) _

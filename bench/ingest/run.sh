@@ -49,21 +49,10 @@ HOOK_PATH=/hooks/bench/generic
 . "$ROOT/bench/lib.sh"
 
 # ---- tools ---------------------------------------------------------------------------------
-NGINX=$(command -v nginx || true)
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-missing=()
-for t in wrk sqlite3 cc cmake timeout; do command -v "$t" >/dev/null || missing+=("$t"); done
-[ -n "$NGINX" ] || missing+=(nginx)
-[ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]} (scripts/deps.sh test installs wrk, nginx-light, sqlite3)"
+require_tools wrk sqlite3 cc cmake timeout
 
 # ---- temp dir, cleanup ---------------------------------------------------------------------
-# The database must sit on a real disk: on tmpfs (/tmp on many systems) fsync is free and the
-# benchmark would measure nothing durable. Default: next to the build, inside the repository.
-mkdir -p "$ROOT/$BUILD_DIR"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/$BUILD_DIR}/bench-tmp.XXXXXX")
-CH_PID="" NGX_PID=""
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_run_dir bench-tmp
 
 # ---- helpers -------------------------------------------------------------------------------
 # http_status PORT METHOD PATH [BODY] [HEADER]: prints "STATUS BODY" of one request (5 s max).
