@@ -147,6 +147,19 @@ export async function postHook(server, slug, body, { headers = {}, provider = 'g
 }
 
 // GET on the read API with `Authorization: Bearer <apiKey>` (no header when apiKey is null).
+// A request to the tenant API with the tenant's key; body (object or string) sent as JSON.
+export function apiJson(server, apiKey, method, pathAndQuery, body, headers = {}) {
+  return http(`${server.url}${pathAndQuery}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${apiKey}`,
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
 export async function apiGet(server, pathAndQuery, apiKey) {
   return http(`${server.url}${pathAndQuery}`, { headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} });
 }

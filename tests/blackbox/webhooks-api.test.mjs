@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, http } from './lib.mjs';
+import { tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, http, apiJson } from './lib.mjs';
 import { waitFor, parseMetrics, metricValue } from './lib-ops.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
 
@@ -28,16 +28,7 @@ after(async () => {
   cleanup(dir);
 });
 
-const api = (t, method, p, body, headers = {}) =>
-  http(`${server.url}${p}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${t.apiKey}`,
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
+const api = (t, method, p, body, headers = {}) => apiJson(server, t.apiKey, method, p, body, headers);
 
 test('endpoints: create shows the secret once, list/get never; bad input is a 422 naming the field', async () => {
   const r = await api(A, 'POST', '/v1/endpoints', {

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import os from 'node:os';
-import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, http } from './lib.mjs';
+import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson } from './lib.mjs';
 import { waitFor, sleep, pool } from './lib-ops.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
 
@@ -84,11 +84,7 @@ test('a new URL reaches deliveries already fetched for the endpoint, not only la
   for (let i = 0; i < 12; i++) await post(ctx, { call_id: `m-${i}`, event_id: `m-${i}-1`, status: 'ringing' });
   await waitFor(() => before.requests.length >= 1, 10_000);
 
-  const r = await http(`${ctx.server.url}/v1/endpoints/${e.id}`, {
-    method: 'PATCH',
-    headers: { Authorization: `Bearer ${ctx.T.apiKey}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ url: `${moved.url}/new` }),
-  });
+  const r = await apiJson(ctx.server, ctx.T.apiKey, 'PATCH', `/v1/endpoints/${e.id}`, { url: `${moved.url}/new` });
   assert.equal(r.status, 200, r.text);
   await waitFor(() => ids([...before.requests, ...moved.requests]).size === 12, 20_000);
   await sleep(300);
