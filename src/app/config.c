@@ -25,6 +25,12 @@ void ch_config_defaults(ch_config *c)
     c->threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (int)ncpu;
     c->auth_fail_limit = 10;
     c->auth_fail_window = 60;
+    c->auth_verify_threads = 1;
+    c->auth_addr_fail_limit = 50;
+    snprintf(c->metrics_allow, sizeof c->metrics_allow, "127.0.0.0/8,::1/128");
+    c->max_conns_per_addr = 128;
+    c->header_timeout = 20;
+    c->body_timeout = 60;
     c->batch_max = 1024;
     snprintf(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, "%s",
              ch_retry_schedule_default);
@@ -102,6 +108,21 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_fail_limit = (int)n;
     } else if (IS("auth", "fail_window")) {
         if (!(rc = parse_num(value, 1, 86400, &n))) c->auth_fail_window = (int)n;
+    } else if (IS("auth", "verify_threads")) {
+        if (!(rc = parse_num(value, 1, 64, &n))) c->auth_verify_threads = (int)n;
+    } else if (IS("auth", "address_fail_limit")) {
+        if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_addr_fail_limit = (int)n;
+    } else if (IS("server", "trusted_proxies")) {
+        if (ch_cidr_list_valid(value))
+            rc = copy(c->trusted_proxies, sizeof c->trusted_proxies, value);
+    } else if (IS("server", "metrics_allow")) {
+        if (ch_cidr_list_valid(value)) rc = copy(c->metrics_allow, sizeof c->metrics_allow, value);
+    } else if (IS("server", "max_conns_per_addr")) {
+        if (!(rc = parse_num(value, 1, 100000, &n))) c->max_conns_per_addr = (int)n;
+    } else if (IS("server", "header_timeout")) {
+        if (!(rc = parse_num(value, 1, 3600, &n))) c->header_timeout = (int)n;
+    } else if (IS("server", "body_timeout")) {
+        if (!(rc = parse_num(value, 1, 3600, &n))) c->body_timeout = (int)n;
     } else {
         snprintf(err, errsz, "unknown option %s.%s", section, name);
         return CH_EINVAL;
@@ -162,6 +183,15 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_DELIVERY_DISABLE_AFTER", "delivery", "disable_after"},
         {"CALLHOOK_DELIVERY_THREADS", "delivery", "threads"},
         {"CALLHOOK_LOG_FILE", "log", "file"},
+        {"CALLHOOK_TRUSTED_PROXIES", "server", "trusted_proxies"},
+        {"CALLHOOK_METRICS_ALLOW", "server", "metrics_allow"},
+        {"CALLHOOK_MAX_CONNS_PER_ADDR", "server", "max_conns_per_addr"},
+        {"CALLHOOK_HEADER_TIMEOUT", "server", "header_timeout"},
+        {"CALLHOOK_BODY_TIMEOUT", "server", "body_timeout"},
+        {"CALLHOOK_AUTH_FAIL_LIMIT", "auth", "fail_limit"},
+        {"CALLHOOK_AUTH_FAIL_WINDOW", "auth", "fail_window"},
+        {"CALLHOOK_AUTH_ADDRESS_FAIL_LIMIT", "auth", "address_fail_limit"},
+        {"CALLHOOK_AUTH_VERIFY_THREADS", "auth", "verify_threads"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         const char *v = getenv(map[i].env);
