@@ -12,6 +12,7 @@ enum {
     CH_ESTORE = -6,    /* the store could not write */
     CH_EEXIST = -7,    /* object already exists */
     CH_ELIMIT = -8,    /* a quota was reached */
+    CH_EAGAIN = -9,    /* not decided yet: work was queued, ask again when it is done */
 };
 
 #endif
