@@ -154,20 +154,24 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
     }
     if ((v = json_object_get(body, "headers"))) {
         in->headers = json_object();
-        bool ok = json_is_object(v) && json_object_size(v) <= 32;
+        const char *problem = NULL;
+        if (!json_is_object(v) || json_object_size(v) > 32)
+            problem = "headers is an object of at most 32 \"Name\": \"value\" pairs";
         json_t *hv;
         json_object_foreach(v, key, hv)
         {
-            if (!ok) break;
+            if (problem) break;
             char *line =
                 json_is_string(hv) ? ch_asprintf("%s: %s", key, json_string_value(hv)) : NULL;
-            ok = line && ch_endpoint_header_add(in->headers, line);
+            if (!line)
+                problem = "every header value is a string";
+            else if (!(problem = ch_endpoint_header_problem(line)) &&
+                     !ch_endpoint_header_add(in->headers, line))
+                problem = "a header value is not UTF-8";
             free(line);
         }
-        if (!ok) {
-            ch_reply_error(r, 422, "invalid_endpoint", "headers",
-                           "headers is an object of at most 32 \"Name\": \"value\" pairs, and not "
-                           "one callhook sets itself (webhook-*, content-type, host)");
+        if (problem) {
+            ch_reply_error(r, 422, "invalid_endpoint", "headers", "%s", problem);
             return false;
         }
         in->spec.headers = in->headers;
@@ -230,10 +234,19 @@ static enum MHD_Result endpoints_create(ch_request *r, int64_t tid)
     spec.secret = secret;
     spec.timeout_ms = spec.timeout_ms < 0 ? 15000 : spec.timeout_ms;
     spec.rate_limit_per_min = spec.rate_limit_per_min < 0 ? 0 : spec.rate_limit_per_min;
+    spec.max_per_tenant = r->srv->cfg->delivery_max_endpoints;
     const char *db = r->srv->cfg->db;
     int64_t id;
     json_t *e;
-    if (ch_admin_endpoint_add(db, tid, &spec, &id) != CH_OK ||
+    int rc = ch_admin_endpoint_add(db, tid, &spec, &id);
+    if (rc == CH_ELIMIT) {
+        ret = ch_reply_error(r, 409, "endpoint_limit", NULL,
+                             "the tenant has %d endpoints, the most allowed "
+                             "(delivery.max_endpoints): remove one first",
+                             r->srv->cfg->delivery_max_endpoints);
+        goto out;
+    }
+    if (rc != CH_OK ||
         (in.enabled == 0 &&
          ch_admin_endpoint_set_enabled(db, tid, id, false, "disabled when created") != CH_OK) ||
         endpoint_get(r, tid, id, &e) != CH_OK) {
@@ -463,7 +476,8 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
         char why[200] = "retry_schedule is a string such as \"5s,5m,30m,2h\", or null";
         bool ok = json_is_null(v) ||
                   (json_is_string(v) &&
-                   ch_retry_schedule_parse(json_string_value(v), &rs, why, sizeof why) == CH_OK);
+                   ch_retry_schedule_parse(json_string_value(v), &rs, why, sizeof why) == CH_OK &&
+                   ch_retry_schedule_tenant_check(&rs, why, sizeof why) == CH_OK);
         int rc = ok ? ch_admin_tenant_set_retry(r->srv->cfg->db, tid,
                                                 json_is_string(v) ? json_string_value(v) : NULL)
                     : CH_OK;

@@ -37,6 +37,9 @@ void ch_config_defaults(ch_config *c)
     c->delivery_concurrency = 256;
     c->delivery_threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu;
     c->delivery_disable_after = 5 * 86400;
+    c->delivery_max_endpoints = 50;
+    c->db_mode = 0600;
+    c->ucm_tcp_record_timeout = 30;
 }
 
 static int parse_num(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -96,6 +99,18 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 1, 64, &n))) c->delivery_threads = (int)n;
     } else if (IS("delivery", "disable_after")) {
         if (!(rc = parse_num(value, 1, 365LL * 86400, &n))) c->delivery_disable_after = n;
+    } else if (IS("delivery", "max_endpoints")) {
+        if (!(rc = parse_num(value, 1, 10000, &n))) c->delivery_max_endpoints = (int)n;
+    } else if (IS("store", "db_mode")) {
+        /* octal, owner read-write at least, nothing for others: the file holds secrets */
+        char *end;
+        unsigned long m = strtoul(value, &end, 8);
+        if (end != value && !*end && (m & 0600) == 0600 && !(m & 0137)) {
+            c->db_mode = (unsigned)m;
+            rc = CH_OK;
+        }
+    } else if (IS("server", "ucm_tcp_record_timeout")) {
+        if (!(rc = parse_num(value, 1, 3600, &n))) c->ucm_tcp_record_timeout = (int)n;
     } else if (IS("log", "level")) {
         int l = ch_log_level_parse(value);
         if (l >= 0) {
@@ -183,6 +198,9 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_DELIVERY_DISABLE_AFTER", "delivery", "disable_after"},
         {"CALLHOOK_DELIVERY_THREADS", "delivery", "threads"},
         {"CALLHOOK_LOG_FILE", "log", "file"},
+        {"CALLHOOK_DELIVERY_MAX_ENDPOINTS", "delivery", "max_endpoints"},
+        {"CALLHOOK_DB_MODE", "store", "db_mode"},
+        {"CALLHOOK_UCM_TCP_RECORD_TIMEOUT", "server", "ucm_tcp_record_timeout"},
         {"CALLHOOK_TRUSTED_PROXIES", "server", "trusted_proxies"},
         {"CALLHOOK_METRICS_ALLOW", "server", "metrics_allow"},
         {"CALLHOOK_MAX_CONNS_PER_ADDR", "server", "max_conns_per_addr"},

@@ -18,14 +18,14 @@ typedef struct {
     int64_t db_max_bytes;
     int auth_fail_limit;
     int auth_fail_window;
-    int auth_verify_threads;       /* password (argon2id) verifications at once, off HTTP threads */
-    int auth_addr_fail_limit;      /* failed authentications per address (all tenants) per window */
+    int auth_verify_threads;  /* password (argon2id) verifications at once, off HTTP threads */
+    int auth_addr_fail_limit; /* failed authentications per address (all tenants) per window */
     /* abuse limits of the HTTP front (docs/security.md) */
-    char trusted_proxies[1024];    /* CIDRs whose X-Forwarded-For / Forwarded is believed */
-    char metrics_allow[1024];      /* CIDRs that may read /metrics */
-    int max_conns_per_addr;        /* open connections per client address (IPv6: per /64) */
-    int header_timeout;            /* seconds from connection (or previous answer) to full headers */
-    int body_timeout;              /* seconds to receive a request body, in total */
+    char trusted_proxies[1024]; /* CIDRs whose X-Forwarded-For / Forwarded is believed */
+    char metrics_allow[1024];   /* CIDRs that may read /metrics */
+    int max_conns_per_addr;     /* open connections per client address (IPv6: per /64) */
+    int header_timeout;         /* seconds from connection (or previous answer) to full headers */
+    int body_timeout;           /* seconds to receive a request body, in total */
     int batch_max;
     /* outbound webhooks (docs/webhooks.md) */
     char delivery_allow_private[1024]; /* CIDRs a webhook may reach though not public */
@@ -33,6 +33,9 @@ typedef struct {
     int delivery_concurrency;          /* deliveries in flight at once */
     int delivery_threads;              /* dispatcher threads (default: CPUs, at most 4) */
     int64_t delivery_disable_after;    /* seconds of exhausted messages before disabling */
+    int delivery_max_endpoints;        /* endpoints per tenant (default 50) */
+    unsigned db_mode;                  /* mode of the database files (default 0600) */
+    int ucm_tcp_record_timeout;        /* seconds a UCM TCP record may take to arrive (30) */
 } ch_config;
 
 void ch_config_defaults(ch_config *c);

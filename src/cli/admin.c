@@ -9,8 +9,10 @@
 #include "util/result.h"
 #include "util/timeutil.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +199,37 @@ static json_t *source_info(const char *base, const char *slug, const char *provi
     return o;
 }
 
+/* Warns (stderr) about each --allow-ip entry shorter than /8 (IPv4) or /16 (IPv6): such a
+ * range is most of the Internet, and a source trusted by address alone then takes anyone's
+ * calls. It is still accepted: an operator may mean it, e.g. behind a filtering firewall. */
+static void warn_broad_ranges(const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char entry[64];
+        snprintf(entry, sizeof entry, "%.*s", (int)(n < 63 ? n : 63), p);
+        char *slash = strchr(entry, '/');
+        if (slash) {
+            *slash = '\0';
+            long prefix = strtol(slash + 1, NULL, 10);
+            unsigned char a[16];
+            bool v4 = inet_pton(AF_INET, entry + strspn(entry, " \t"), a) == 1;
+            bool v6 = !v4 && inet_pton(AF_INET6, entry + strspn(entry, " \t"), a) == 1;
+            if (v6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a) && prefix >= 96)
+                v4 = true, v6 = false, prefix -= 96;
+            *slash = '/';
+            if ((v4 && prefix < 8) || (v6 && prefix < 16))
+                fprintf(stderr,
+                        "callhook: warning: --allow-ip %s allows %s: anyone there is trusted "
+                        "as this source\n",
+                        entry, prefix == 0 ? "every address" : "a large part of the Internet");
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+}
+
 int ch_cmd_source_add(int argc, char **argv)
 {
     static const char *const valued[] = {"config", "db",       "username",   "password", "token",
@@ -251,6 +284,7 @@ int ch_cmd_source_add(int argc, char **argv)
         fprintf(stderr, "callhook: invalid --allow-ip '%s' (CIDR such as 203.0.113.0/24)\n", allow);
         goto out;
     }
+    if (allow) warn_broad_ranges(allow);
     rc = 1;
     int r = ch_admin_tenant_get(a.db, slug, &t);
     if (r == CH_ENOTFOUND) {

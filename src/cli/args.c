@@ -1,4 +1,5 @@
 #include "cli/args.h"
+#include "store/store.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
@@ -22,7 +23,8 @@ int ch_args_init(ch_args *a, int argc, char **argv, const char *const *valued)
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strncmp(s, "--", 2) == 0) {
-            if (takes_value(valued, s + 2)) {
+            /* --db-mode: every command that may create the database takes it */
+            if (takes_value(valued, s + 2) || strcmp(s + 2, "db-mode") == 0) {
                 if (i + 1 >= argc) {
                     fprintf(stderr, "callhook: %s needs a value\n", s);
                     return 2;
@@ -54,6 +56,12 @@ int ch_args_init(ch_args *a, int argc, char **argv, const char *const *valued)
     const char *db = ch_arg(a, "db");
     if (db) snprintf(a->cfg.db, sizeof a->cfg.db, "%s", db);
     a->db = a->cfg.db;
+    const char *mode = ch_arg(a, "db-mode");
+    if (mode && ch_config_set(&a->cfg, "store", "db_mode", mode, err, sizeof err)) {
+        fprintf(stderr, "callhook: --db-mode is 0600 or 0640 (the database holds secrets)\n");
+        return 2;
+    }
+    ch_store_set_file_mode(a->cfg.db_mode);
     return 0;
 }
 

@@ -122,7 +122,8 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
         bool dflt = !strcmp(text, "default");
         ch_retry_schedule rs;
         char why[200];
-        if (!dflt && ch_retry_schedule_parse(text, &rs, why, sizeof why) != CH_OK) {
+        if (!dflt && (ch_retry_schedule_parse(text, &rs, why, sizeof why) != CH_OK ||
+                      ch_retry_schedule_tenant_check(&rs, why, sizeof why) != CH_OK)) {
             fprintf(stderr, "callhook: %s\n", why);
             rc = 2;
             goto out;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *creds_path(const char *db)
@@ -89,6 +90,7 @@ int ch_cmd_demo(int argc, char **argv)
         }
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0) {
+            (void)!fchmod(fd, 0600); /* an older file may be 0644: it holds the demo's secrets */
             json_dumpfd(creds, fd, JSON_INDENT(2));
             close(fd);
         }

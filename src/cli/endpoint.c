@@ -39,14 +39,16 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
     const char *tmo = ch_arg(&a, "timeout-ms"), *rl = ch_arg(&a, "rate-limit");
     json_t *headers = json_object();
     bool bad_header = false;
-    for (int i = 0; i + 1 < a.argc; i++)
-        if (!strcmp(a.argv[i], "--header") && !ch_endpoint_header_add(headers, a.argv[i + 1])) {
-            fprintf(stderr,
-                    "callhook: --header '%s' is not 'Name: value', or names a header "
-                    "callhook sets itself\n",
-                    a.argv[i + 1]);
+    for (int i = 0; i + 1 < a.argc; i++) {
+        if (strcmp(a.argv[i], "--header") != 0) continue;
+        const char *problem = ch_endpoint_header_problem(a.argv[i + 1]);
+        if (!problem && !ch_endpoint_header_add(headers, a.argv[i + 1]))
+            problem = "the value is not UTF-8";
+        if (problem) {
+            fprintf(stderr, "callhook: --header: %s\n", problem);
             bad_header = true;
         }
+    }
     char *joined = ch_arg_joined(&a, "header"); /* marks every --header as used */
     free(joined);
     ch_tenant t = {0};
@@ -114,9 +116,18 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
                                  .secret = secret,
                                  .headers = headers,
                                  .timeout_ms = timeout,
-                                 .rate_limit_per_min = rate};
+                                 .rate_limit_per_min = rate,
+                                 .max_per_tenant = a.cfg.delivery_max_endpoints};
         int64_t id;
-        if (ch_admin_endpoint_add(a.db, t.id, &spec, &id) != CH_OK) {
+        r = ch_admin_endpoint_add(a.db, t.id, &spec, &id);
+        if (r == CH_ELIMIT) {
+            fprintf(stderr,
+                    "callhook: tenant '%s' has %d endpoints, the most allowed "
+                    "(delivery.max_endpoints): remove one first\n",
+                    t.slug, a.cfg.delivery_max_endpoints);
+            goto out;
+        }
+        if (r != CH_OK) {
             fprintf(stderr, "callhook: cannot write to %s\n", a.db);
             goto out;
         }

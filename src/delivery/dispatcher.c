@@ -3,6 +3,7 @@
  * transfers in flight; other threads only write its eventfd and append to the settled list
  * under its mutex. */
 #include "delivery/dispatcher.h"
+#include "delivery/endpoint.h"
 #include "delivery/schedule.h"
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
@@ -393,7 +394,9 @@ static void start(ch_worker *d, ch_due_delivery *due, struct host *host)
     json_t *v;
     json_object_foreach(custom, k, v)
     {
-        if (json_is_string(v)) h = add_header(h, k, json_string_value(v));
+        /* endpoints saved before the header rule may still hold a framing header */
+        if (json_is_string(v) && ch_endpoint_header_allowed(k))
+            h = add_header(h, k, json_string_value(v));
     }
     json_decref(custom);
     h = add_header(h, "content-type", "application/json");
@@ -512,8 +515,10 @@ static void classify(ch_worker *d, ch_xfer *x, CURLcode cc, ch_delivery_result *
     const ch_retry_schedule *sched = &d->sched;
     char why[128];
     if (x->due.retry_schedule &&
-        ch_retry_schedule_parse(x->due.retry_schedule, &own, why, sizeof why) == CH_OK)
+        ch_retry_schedule_parse(x->due.retry_schedule, &own, why, sizeof why) == CH_OK) {
+        ch_retry_schedule_tenant_floor(&own); /* one saved before the 1 s rule */
         sched = &own;
+    }
     int64_t delay = ch_retry_delay(sched, x->due.attempts + 1, unit_random(d));
     if (delay < 0) {
         r->outcome = CH_DLV_FAILED;

@@ -91,23 +91,81 @@ const char *ch_endpoint_events_problem(const char *events)
     return NULL;
 }
 
-bool ch_endpoint_header_add(json_t *obj, const char *line)
+/* Headers an endpoint may not set: hop-by-hop ones (RFC 9110 §7.6.1) and those that frame the
+ * message describe one connection, not the message, and a wrong one corrupts the next delivery
+ * on a reused connection (a Transfer-Encoding: chunked on a Content-Length body); Host and
+ * Expect change where and how curl sends; Content-Encoding would make the receiver decode a body
+ * that is not encoded; callhook sets Content-Type and the Standard Webhooks headers itself. */
+static const char *const refused_headers[] = {"connection",
+                                              "keep-alive",
+                                              "proxy-connection",
+                                              "proxy-authorization",
+                                              "proxy-authenticate",
+                                              "te",
+                                              "trailer",
+                                              "transfer-encoding",
+                                              "upgrade",
+                                              "content-length",
+                                              "host",
+                                              "expect",
+                                              "content-type",
+                                              "content-encoding",
+                                              NULL};
+
+bool ch_endpoint_header_allowed(const char *name)
 {
-    const char *colon = strchr(line, ':');
-    if (!colon || colon == line || colon - line > 64) return false;
+    if (!name || !strncasecmp(name, "webhook-", 8)) return false;
+    for (size_t i = 0; refused_headers[i]; i++)
+        if (!strcasecmp(name, refused_headers[i])) return false;
+    return true;
+}
+
+const char *ch_endpoint_header_problem(const char *line)
+{
+    static _Thread_local char why[160];
+    const char *colon = line ? strchr(line, ':') : NULL;
+    if (!colon || colon == line || colon - line > 64)
+        return "a header is 'Name: value' with a name of 1 to 64 characters";
     char name[65];
     snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
     for (const char *c = name; *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') return false;
-    if (!strncasecmp(name, "webhook-", 8) || !strcasecmp(name, "content-type") ||
-        !strcasecmp(name, "content-length") || !strcasecmp(name, "host"))
-        return false;
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
+            snprintf(why, sizeof why,
+                     "header name '%.64s' has characters other than letters, digits, - and _",
+                     name);
+            return why;
+        }
+    if (!ch_endpoint_header_allowed(name)) {
+        snprintf(why, sizeof why,
+                 "header '%.64s' cannot be set: callhook sets it itself, or it describes the "
+                 "connection rather than the message",
+                 name);
+        return why;
+    }
     const char *v = colon + 1;
     while (*v == ' ')
         v++;
-    if (strlen(v) > 1024) return false;
+    if (strlen(v) > 1024) {
+        snprintf(why, sizeof why, "the value of header '%.64s' is longer than 1024 bytes", name);
+        return why;
+    }
     for (const char *c = v; *c; c++)
-        if ((unsigned char)*c < 0x20 && *c != '\t') return false; /* no header injection */
+        if ((unsigned char)*c < 0x20 && *c != '\t') { /* no header injection */
+            snprintf(why, sizeof why, "the value of header '%.64s' has a control character", name);
+            return why;
+        }
+    return NULL;
+}
+
+bool ch_endpoint_header_add(json_t *obj, const char *line)
+{
+    if (ch_endpoint_header_problem(line)) return false;
+    const char *colon = strchr(line, ':');
+    char name[65];
+    snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
+    const char *v = colon + 1;
+    while (*v == ' ')
+        v++;
     json_t *js = json_string(v);
     if (!js) return false; /* not UTF-8 */
     json_object_set_new(obj, name, js);

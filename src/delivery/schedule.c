@@ -64,6 +64,25 @@ int ch_retry_schedule_parse(const char *text, ch_retry_schedule *out, char *err,
     return CH_OK;
 }
 
+int ch_retry_schedule_tenant_check(const ch_retry_schedule *s, char *err, size_t errsz)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->delay_ms[i] < CH_RETRY_TENANT_MIN_MS) {
+            snprintf(err, errsz,
+                     "entry %d of the retry schedule (%lld ms) is shorter than 1 s, the least a "
+                     "tenant's schedule may wait between attempts",
+                     i + 1, (long long)s->delay_ms[i]);
+            return CH_EINVAL;
+        }
+    return CH_OK;
+}
+
+void ch_retry_schedule_tenant_floor(ch_retry_schedule *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->delay_ms[i] < CH_RETRY_TENANT_MIN_MS) s->delay_ms[i] = CH_RETRY_TENANT_MIN_MS;
+}
+
 int64_t ch_retry_delay(const ch_retry_schedule *s, int failed, double u)
 {
     if (failed < 1 || failed > s->n) return -1;

@@ -19,6 +19,16 @@ extern const char ch_retry_schedule_default[];
 /* "5s,5m,30m": integers with a unit (ms, s, m, h, d), 1..CH_RETRY_MAX entries of 1 ms..7 d,
  * blanks around entries allowed. CH_OK, or CH_EINVAL with a sentence in err. */
 int ch_retry_schedule_parse(const char *text, ch_retry_schedule *out, char *err, size_t errsz);
+/* The least wait between attempts in a tenant's own schedule (`/v1/webhooks/retry-schedule`,
+ * `callhook delivery schedule`): a tenant must not be able to aim a burst of retries at a
+ * receiver. The operator's default schedule (config) is not held to it. */
+#define CH_RETRY_TENANT_MIN_MS 1000
+/* CH_OK when every wait of s is at least CH_RETRY_TENANT_MIN_MS; else CH_EINVAL and a sentence
+ * naming the entry in err. */
+int ch_retry_schedule_tenant_check(const ch_retry_schedule *s, char *err, size_t errsz);
+/* Raises every wait below CH_RETRY_TENANT_MIN_MS to it (tenant schedules saved before the
+ * rule). */
+void ch_retry_schedule_tenant_floor(ch_retry_schedule *s);
 /* The wait after `failed` failed attempts (1-based) with ±20 % jitter from u in [0,1)
  * (0.5: none); -1 when the schedule is exhausted. */
 int64_t ch_retry_delay(const ch_retry_schedule *s, int failed, double u);

@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
+#include "util/timeutil.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -20,8 +21,14 @@
 #include <unistd.h>
 
 #define MAX_CONNS 64
-#define MAX_BYTES (256 * 1024) /* per connection: far above the UCM's 10,000-record buffer rows */
+#define MAX_BYTES (256 * 1024) /* one record: far above any CDR the UCM writes */
 #define IDLE_MS   10000
+/* After an over-long record is answered, the rest of it is read and thrown away for this long
+ * at most (and this much), as nginx's lingering close does: closing with unread data sends a
+ * reset, and a sender that sees a reset instead of the answer resends the record forever. */
+#define LINGER_MS      5000
+#define LINGER_IDLE_MS 1000
+#define LINGER_BYTES   (8 << 20)
 
 struct ch_ucm_tcp {
     int fd;
@@ -74,6 +81,7 @@ static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *jso
     bool ok = false;
     if (p->parse(&req, &parsed, &err) != CH_OK) {
         ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", err.message);
+        ok = true; /* acknowledged like a rejected row: resending it cannot help */
         goto out;
     }
     ch_event **evs = ch_calloc(parsed.n ? parsed.n : 1, sizeof *evs);
@@ -104,32 +112,76 @@ out:
     return ok;
 }
 
+/* How far the incomplete record at the start of the buffer has been looked at, so that each
+ * byte is scanned once however slowly it arrives: re-parsing the record on every read would let
+ * a sender that trickles bytes spend O(n²) of callhook's CPU. */
+typedef struct {
+    size_t scanned;
+    int depth;
+    bool in_str, esc;
+} record_scan;
+
+/* The length of the JSON value that starts at p[0] ('{' or '['), or 0 while it is incomplete. */
+static size_t json_end(const char *p, size_t n, record_scan *s)
+{
+    for (; s->scanned < n; s->scanned++) {
+        char ch = p[s->scanned];
+        if (s->in_str) {
+            if (s->esc)
+                s->esc = false;
+            else if (ch == '\\')
+                s->esc = true;
+            else if (ch == '"')
+                s->in_str = false;
+        } else if (ch == '"') {
+            s->in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            s->depth++;
+        } else if ((ch == '}' || ch == ']') && --s->depth == 0) {
+            return ++s->scanned;
+        }
+    }
+    return 0;
+}
+
 /* Consumes the complete records at the start of buf[0..*len); false on a store failure. */
-static bool drain(ch_ucm_tcp *t, const ch_tenant *tenant, char *buf, size_t *len, bool at_eof)
+static bool drain(ch_ucm_tcp *t, const ch_tenant *tenant, char *buf, size_t *len, bool at_eof,
+                  record_scan *sc)
 {
     size_t off = 0;
     for (;;) {
-        while (off < *len &&
+        while (!sc->scanned && off < *len &&
                (buf[off] == ' ' || buf[off] == '\r' || buf[off] == '\n' || buf[off] == '\t'))
             off++;
         if (off >= *len) break;
+        size_t avail = *len - off;
         if (buf[off] == '{' || buf[off] == '[') {
-            json_error_t jerr;
-            json_t *j = json_loadb(buf + off, *len - off, JSON_DISABLE_EOF_CHECK, &jerr);
-            if (!j) {
+            size_t used = json_end(buf + off, avail, sc);
+            if (!used) {
                 if (!at_eof) break; /* incomplete: wait for more */
-                ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", jerr.text);
+                ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", "incomplete JSON record");
                 off = *len;
+                *sc = (record_scan){0};
                 break;
             }
-            size_t used = jerr.position;
-            json_decref(j);
-            if (!store_record(t, tenant, buf + off, used)) return false;
+            *sc = (record_scan){0};
+            json_error_t jerr;
+            json_t *j = json_loadb(buf + off, used, 0, &jerr);
+            if (!j) {
+                ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", jerr.text);
+            } else {
+                json_decref(j);
+                if (!store_record(t, tenant, buf + off, used)) return false;
+            }
             off += used;
         } else {
-            char *nl = memchr(buf + off, '\n', *len - off);
-            if (!nl && !at_eof) break;
-            size_t n = nl ? (size_t)(nl - (buf + off)) : *len - off;
+            char *nl = memchr(buf + off + sc->scanned, '\n', avail - sc->scanned);
+            if (!nl && !at_eof) {
+                sc->scanned = avail;
+                break;
+            }
+            *sc = (record_scan){0};
+            size_t n = nl ? (size_t)(nl - (buf + off)) : avail;
             json_t *row = ch_ucm_csv_row(buf + off, n);
             if (row) {
                 char *text = json_dumps(row, JSON_COMPACT);
@@ -148,38 +200,101 @@ static bool drain(ch_ucm_tcp *t, const ch_tenant *tenant, char *buf, size_t *len
     return true;
 }
 
+static int64_t mono_ms(void)
+{
+    return ch_mono_ns() / 1000000;
+}
+
+/* Reads and discards what the sender still writes, for a bounded time and size, so that the
+ * close is an orderly FIN rather than a reset that would lose the answer already sent. */
+static void linger(int fd)
+{
+    char sink[16384];
+    size_t thrown = 0;
+    int64_t until = mono_ms() + LINGER_MS;
+    shutdown(fd, SHUT_WR); /* the answer is complete: the sender may read it now */
+    while (thrown < LINGER_BYTES) {
+        int64_t left = until - mono_ms();
+        if (left <= 0) break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, left < LINGER_IDLE_MS ? (int)left : LINGER_IDLE_MS);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) break;
+        ssize_t got = recv(fd, sink, sizeof sink, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break; /* the sender closed too */
+        thrown += (size_t)got;
+    }
+}
+
 static void *serve_conn(void *arg)
 {
     conn *c = arg;
     ch_ucm_tcp *t = c->t;
     ch_tenant tenant = {0};
     char *buf = NULL;
+    char addr[64];
+    ch_addr_format((struct sockaddr *)&c->peer, addr, sizeof addr);
     int64_t tid = tenant_of(t->store, (struct sockaddr *)&c->peer);
     if (!tid || ch_store_tenant_by_id(t->store, tid, &tenant) != CH_OK) {
-        char a[64];
-        ch_addr_format((struct sockaddr *)&c->peer, a, sizeof a);
-        ch_log_msg(CH_LOG_WARN, "ucm_tcp_refused", a); /* no source allow-lists this address */
+        ch_log_msg(CH_LOG_WARN, "ucm_tcp_refused", addr); /* no source allow-lists this address */
         goto out;
     }
     buf = ch_malloc(MAX_BYTES + 1);
     size_t len = 0;
-    bool eof = false, failed = false;
+    bool eof = false, failed = false, too_long = false;
+    record_scan sc = {0};
+    /* a total deadline per record, not only an idle one: a byte every few seconds would
+     * otherwise hold one of the MAX_CONNS connections for days */
+    const int64_t record_ms = (int64_t)t->cfg->ucm_tcp_record_timeout * 1000;
+    int64_t since = 0; /* when the incomplete record at buf began to arrive */
     while (!eof && !failed && !atomic_load(&t->stopping)) {
+        int wait = IDLE_MS;
+        if (len) {
+            int64_t left = since + record_ms - mono_ms();
+            if (left <= 0) {
+                ch_logline l;
+                if (ch_log_begin(&l, CH_LOG_WARN, "ucm_tcp_record_timeout", NULL)) {
+                    ch_log_str(&l, "peer", addr);
+                    ch_log_int(&l, "bytes", (int64_t)len);
+                    ch_log_int(&l, "timeout_s", t->cfg->ucm_tcp_record_timeout);
+                    ch_log_end(&l);
+                }
+                break; /* as after an idle wait: what arrived complete is stored */
+            }
+            if (left < wait) wait = (int)left;
+        }
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, IDLE_MS);
+        int pr = poll(&pfd, 1, wait);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr == 0 && wait < IDLE_MS) continue; /* the record's deadline: checked above */
         if (pr <= 0) break; /* idle or error: what arrived complete is stored */
         ssize_t got = recv(c->fd, buf + len, MAX_BYTES - len, 0);
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0)
+        if (got <= 0) {
             eof = true;
-        else
+        } else {
+            if (!len) since = mono_ms();
             len += (size_t)got;
-        if (len == MAX_BYTES) eof = true; /* ceiling: treat as the end of this connection */
-        failed = !drain(t, &tenant, buf, &len, eof);
+        }
+        size_t before = len;
+        failed = !drain(t, &tenant, buf, &len, eof, &sc);
+        if (len && len < before) since = mono_ms(); /* a new record began in this read */
+        if (!failed && len == MAX_BYTES) too_long = true, eof = true;
     }
-    if (!failed && len) failed = !drain(t, &tenant, buf, &len, true);
+    if (too_long) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_WARN, "ucm_tcp_record_too_long", NULL)) {
+            ch_log_str(&l, "peer", addr);
+            ch_log_int(&l, "max_bytes", MAX_BYTES);
+            ch_log_end(&l);
+        }
+        len = 0; /* dropped: it can never be stored, so it is acknowledged like a rejected row */
+    }
+    if (!failed && len) failed = !drain(t, &tenant, buf, &len, true, &sc);
     /* "OK" only when everything received is durable; otherwise the UCM keeps and resends it */
     if (!failed) (void)!send(c->fd, "OK\r\n", 4, MSG_NOSIGNAL);
+    if (too_long) linger(c->fd);
 out:
     free(buf);
     ch_tenant_clear(&tenant);

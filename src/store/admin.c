@@ -303,15 +303,18 @@ int ch_admin_endpoint_add(const char *path, int64_t tenant_id, const ch_endpoint
     sqlite3_stmt *st = NULL;
     char *headers = e->headers ? json_dumps(e->headers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     rc = CH_ESTORE;
+    /* the cap is checked in the INSERT itself, so two adds at once cannot both pass it */
     if (sqlite3_prepare_v2(
             db,
             "INSERT INTO endpoints(tenant_id, id, url, kind, events, secret, headers,"
-            " timeout_ms, rate_limit_per_min, created_at, updated_at) VALUES(?1,"
+            " timeout_ms, rate_limit_per_min, created_at, updated_at) SELECT ?1,"
             /* never reuse a removed endpoint's id: its deliveries keep it */
             "(SELECT COALESCE(MAX(m),0)+1 FROM (SELECT MAX(id) m FROM endpoints WHERE"
             " tenant_id=?1 UNION ALL SELECT MAX(endpoint_id) FROM deliveries WHERE"
             " tenant_id=?1)),"
-            "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9) RETURNING id",
+            "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9"
+            " WHERE ?10 <= 0 OR (SELECT COUNT(*) FROM endpoints WHERE tenant_id=?1) < ?10"
+            " RETURNING id",
             -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -323,12 +326,16 @@ int ch_admin_endpoint_add(const char *path, int64_t tenant_id, const ch_endpoint
     sqlite3_bind_int64(st, 7, e->timeout_ms);
     sqlite3_bind_int64(st, 8, e->rate_limit_per_min);
     sqlite3_bind_int64(st, 9, ch_now_ms());
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    sqlite3_bind_int64(st, 10, e->max_per_tenant);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
         *id_out = sqlite3_column_int64(st, 0);
         rc = CH_OK;
+    } else if (r == SQLITE_DONE) {
+        rc = CH_ELIMIT; /* no row: the tenant has max_per_tenant endpoints already */
     }
 out:
-    if (rc) ch_sqlite_log_error(db, "endpoint add", sqlite3_errcode(db));
+    if (rc == CH_ESTORE) ch_sqlite_log_error(db, "endpoint add", sqlite3_errcode(db));
     free(headers);
     sqlite3_finalize(st);
     sqlite3_close(db);

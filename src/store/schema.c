@@ -6,9 +6,15 @@
 #include "util/mem.h"
 #include "util/result.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const migrations[] = {
     /* 1: the foundation */
@@ -234,8 +240,63 @@ int ch_sqlite_exec(sqlite3 *db, const char *sql)
     return rc;
 }
 
+/* ---- file modes ---------------------------------------------------------------------- */
+
+/* The database holds secrets in plain text (endpoint and provider signing secrets: they are
+ * needed to compute HMACs), so its files are 0600 (0640 for a service group) whatever the umask.
+ * SQLite gives the -wal and -shm files the main file's mode, so the main file is what counts. */
+static atomic_uint file_mode = 0600;
+
+void ch_store_set_file_mode(unsigned mode)
+{
+    atomic_store(&file_mode, mode & 0777);
+}
+
+/* The file at path is tightened to mode when it allows more; logged, as someone chose the old
+ * mode. By path, never through a descriptor: closing any descriptor of a file drops every POSIX
+ * lock this process holds on it, SQLite connections' included (a corrupted database). */
+static void tighten(const char *path, unsigned mode)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0777 & ~mode)) return;
+    char from[8], to[8];
+    snprintf(from, sizeof from, "%04o", (unsigned)(st.st_mode & 0777));
+    snprintf(to, sizeof to, "%04o", (unsigned)(st.st_mode & 0777 & mode));
+    bool ok = chmod(path, st.st_mode & 0777 & mode) == 0;
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_WARN, ok ? "db_mode_tightened" : "db_mode_unchanged", NULL)) {
+        ch_log_str(&l, "file", path);
+        ch_log_str(&l, "mode", from);
+        ch_log_str(&l, ok ? "now" : "wanted", to);
+        if (!ok) ch_log_str(&l, "error", strerror(errno));
+        ch_log_end(&l);
+    }
+}
+
+/* Creates the database file with the configured mode before SQLite does (SQLite would use
+ * 0644 & ~umask), and tightens an existing one, its WAL and its shared-memory file. */
+static void secure_files(const char *path)
+{
+    if (!path || !*path || !strcmp(path, ":memory:")) return;
+    unsigned mode = atomic_load(&file_mode);
+    /* O_EXCL: only a file that did not exist, so no connection of this process has it open */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd >= 0) {
+        (void)!fchmod(fd, mode); /* exactly mode, whatever the umask took away or not */
+        close(fd);
+        return;
+    }
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char *p = ch_asprintf("%s%s", path, suffixes[i]);
+        tighten(p, mode);
+        free(p);
+    }
+}
+
 int ch_sqlite_open(const char *path, bool readonly, sqlite3 **out)
 {
+    if (!readonly) secure_files(path);
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &db, flags, NULL);

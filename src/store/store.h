@@ -43,6 +43,9 @@ int ch_store_open(ch_store **out, const ch_store_opts *opts);
 void ch_store_close(ch_store *s);
 /* Creates or upgrades the schema of the database at path; prints nothing. */
 int ch_store_migrate(const char *path, int *version_out);
+/* The mode of the database files callhook creates, and the most an existing one may allow
+ * (tightened, with a warning, when opened for writing). Default 0600. */
+void ch_store_set_file_mode(unsigned mode);
 /* True while the last write succeeded and the database answers (for /readyz). */
 bool ch_store_writable(ch_store *s);
 
@@ -243,6 +246,7 @@ typedef struct {
 int ch_admin_endpoint_add(const char *db, int64_t tenant_id, const ch_endpoint_spec *e,
                           int64_t *id_out);
 /* {"endpoints": [{id, url, kind, events, enabled, disabled_reason, headers, timeout_ms,
+    int64_t max_per_tenant; /* add: CH_ELIMIT when the tenant has this many already; 0 = no cap */
  * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]} */
 int ch_admin_endpoint_list(const char *db, int64_t tenant_id, json_t **out);
 /* CH_ENOTFOUND when the tenant has no such endpoint. */

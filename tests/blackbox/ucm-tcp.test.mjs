@@ -1,6 +1,8 @@
 // Grandstream UCM CDR output over plain TCP (--ucm-tcp-listen): JSON on newer firmware, a CSV
 // line with ' quotes on older; no authentication, so the tenant is the one whose ucm source
-// allow-lists the UCM's address; "OK" only once the CDRs are durable.
+// allow-lists the UCM's address; "OK" only once the CDRs are durable. An over-long record is
+// answered and the rest read and dropped before an orderly close (issue 9, item 5); a record
+// that trickles in is cut off at ucm_tcp_record_timeout (a slowloris).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -15,7 +17,7 @@ before(async () => {
   db = path.join(dir, 'u.db');
   cli(db, ['tenant', 'add', 'tcpco', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   apiKey = cli(db, ['apikey', 'add', 'tcpco']).api_key;
-  S = await startServer({ db, args: ['--ucm-tcp-listen', '127.0.0.1:0'] });
+  S = await startServer({ db, args: ['--ucm-tcp-listen', '127.0.0.1:0'], env: { CALLHOOK_UCM_TCP_RECORD_TIMEOUT: '2' } });
   const m = S.logs().match(/"event":"ucm_tcp_listening"[^\n]*"port":(\d+)/);
   assert.ok(m, 'the TCP listener logs its port');
   tcpPort = Number(m[1]);
@@ -70,6 +72,52 @@ test('once the source allow-lists the UCM: JSON CDRs, then a CSV line, each answ
   got = await send(fixture('ucm/answered-inbound-leg.json'));
   assert.equal(got, 'OK\r\n');
   assert.equal((await calls()).length, 3);
+});
+
+// Writes data completely and then reads, without half-closing (as a sender that waits for the
+// answer does); resolves with what came back and how the connection ended.
+function writeThenRead(data) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(tcpPort, '127.0.0.1');
+    let got = '', error = null, ended = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('timeout')); }, 30_000);
+    sock.on('data', (d) => { got += d; });
+    sock.on('end', () => { ended = true; });
+    sock.on('error', (e) => { error = e.code || String(e); });
+    sock.on('close', () => { clearTimeout(timer); resolve({ got, error, ended }); });
+    sock.write(data);
+  });
+}
+
+test('an over-long record: the answer arrives and the connection ends with a FIN, not a reset', T, async () => {
+  const before = (await calls()).length;
+  const huge = JSON.stringify({ AcctId: '9', session: 'huge', src: '1001', dst: '0501234567', pad: 'x'.repeat(400 * 1024) });
+  const r = await writeThenRead(huge);
+  assert.equal(r.error, null, `no ${r.error}`);
+  assert.equal(r.got, 'OK\r\n', 'answered: the record can never be stored, resending it cannot help');
+  assert.ok(r.ended, 'an orderly close');
+  assert.match(S.logs(), /"event":"ucm_tcp_record_too_long"/);
+  assert.equal((await calls()).length, before, 'nothing stored from it');
+  // the listener still works
+  assert.equal(await send(fixture('ucm/busy-outbound-international.json')), 'OK\r\n');
+});
+
+test('a record that trickles in a byte at a time is cut off at ucm_tcp_record_timeout', T, async () => {
+  const sock = net.connect(tcpPort, '127.0.0.1');
+  let closed = false;
+  sock.on('error', () => {});
+  sock.on('close', () => { closed = true; });
+  await new Promise((r) => sock.on('connect', r));
+  sock.write('{"AcctId":"77",');
+  // a byte every 300 ms: never 10 s idle, so only a total deadline ends it (2 s here)
+  for (let i = 0; i < 40 && !closed; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    if (!closed) sock.write(' ');
+  }
+  const wasClosed = closed;
+  sock.destroy();
+  assert.ok(wasClosed, 'the server closed the connection before the sender stopped trickling');
+  assert.match(S.logs(), /"event":"ucm_tcp_record_timeout"/);
 });
 
 test('the server exits 0 on SIGTERM', T, async () => {
