@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { BIN, cli, tmpDir, cleanup, startServer, setupTenant, apiJson, sqlite } from './lib.mjs';
+import { BIN, cli, tmpDir, cleanup, startServer, setupTenant, apiJson, sqlite, postHook, hookAuth } from './lib.mjs';
 import { waitFor } from './lib-ops.mjs';
 import { startReceiver } from './lib-receiver.mjs';
 
@@ -85,6 +85,23 @@ test('an endpoint saved before the rule: its framing headers are not sent, the o
     assert.equal(JSON.parse(got.body).type, 'test');
   }
   assert.equal((await api('DELETE', `/v1/endpoints/${e.json.id}`)).status, 200);
+});
+
+test('a tenant schedule saved before the 1 s rule is held to 1 s when retrying', T, async () => {
+  rx.setHandler((r) => ({ status: r.path === '/floor' ? 500 : 200 }));
+  const e = await api('POST', '/v1/endpoints', { url: `${rx.url}/floor`, events: ['call.started'] });
+  assert.equal(e.status, 201, e.text);
+  sqlite(db, "UPDATE tenants SET retry_schedule='100ms,100ms' WHERE slug='rulesco'");
+  const h = await postHook(server, A.slug, { call_id: 'floor-1', direction: 'internal', status: 'ringing' }, { headers: hookAuth(A) });
+  assert.ok(h.status < 300, h.text);
+  assert.ok(await waitFor(() => rx.at('/floor').length >= 3, 15_000), 'three attempts');
+  const [a1, a2, a3] = rx.at('/floor');
+  // 1 s with Svix's ±20 % jitter: at least 800 ms apart, not the 100 ms saved
+  assert.ok(a2.at - a1.at >= 750, `${a2.at - a1.at} ms between attempts 1 and 2`);
+  assert.ok(a3.at - a2.at >= 750, `${a3.at - a2.at} ms between attempts 2 and 3`);
+  sqlite(db, "UPDATE tenants SET retry_schedule=NULL WHERE slug='rulesco'");
+  assert.equal((await api('DELETE', `/v1/endpoints/${e.json.id}`)).status, 200);
+  rx.setHandler(() => ({ status: 200 }));
 });
 
 test(`at most ${MAX} endpoints per tenant: 409 from the API, an error from the CLI`, T, async () => {
