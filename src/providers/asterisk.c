@@ -7,6 +7,7 @@
  * separates several CDRs of one channel, so the idempotency key is (uniqueid, sequence). */
 #include "providers/asterisk.h"
 #include "providers/cdr.h"
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -35,17 +36,35 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
         field[0] = 0;
         return CH_EINVAL;
     }
-    char uid[128] = "", linked[128] = "", callid[256] = "", seq[32] = "", v[512];
-    bool has_uid = ch_cdr_get(row, "uniqueid", uid, sizeof uid);
-    bool has_linked = ch_cdr_get(row, "linkedid", linked, sizeof linked);
-    bool has_callid = ch_cdr_get(row, "call_id", callid, sizeof callid);
+    char uid[CH_ID_MAX + 2] = "", linked[CH_ID_MAX + 2] = "", callid[CH_ID_MAX + 2] = "";
+    char seq[CH_NUM_TEXT_MAX + 2] = "", v[512];
+    static const char *const ids[] = {"uniqueid", "linkedid", "call_id"};
+    char *idbuf[] = {uid, linked, callid};
+    int has[3];
+    for (int i = 0; i < 3; i++)
+        if ((has[i] = ch_cdr_id(row, ids[i], idbuf[i])) < 0) {
+            snprintf(err, errsz, "%s must be 1 to %d characters long", ids[i], CH_ID_MAX);
+            snprintf(field, fieldsz, "%s", ids[i]);
+            return CH_EINVAL;
+        }
+    bool has_uid = has[0], has_linked = has[1], has_callid = has[2];
     if (!has_uid && !has_linked && !has_callid) {
         snprintf(err, errsz, "uniqueid (or linkedid / call_id) is required");
         snprintf(field, fieldsz, "uniqueid");
         return CH_EINVAL;
     }
+    /* sequence is part of the idempotency key: without it two CDRs of one channel would be
+     * taken for one, so a bad one refuses the CDR rather than being dropped */
+    bool has_seq = ch_cdr_get(row, "sequence", seq, sizeof seq);
+    int64_t seqn = CH_NUM_UNSET;
+    char why[128];
+    if (has_seq && ch_num_text(seq, &ch_num_sequence, &seqn, why, sizeof why) != CH_OK) {
+        snprintf(err, errsz, "sequence %s", why);
+        snprintf(field, fieldsz, "sequence");
+        return CH_EINVAL;
+    }
     ch_event *e = ch_event_new();
-    if (ch_cdr_fill(e, row, req, err, errsz, field, fieldsz) != CH_OK) {
+    if (ch_cdr_fill(e, row, req, true, err, errsz, field, fieldsz) != CH_OK) {
         ch_event_free(e);
         return CH_EINVAL;
     }
@@ -65,6 +84,8 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
             (e->direction == CH_DIR_INTERNAL && external_number(e->to_raw)))
             e->direction = CH_DIR_OUTBOUND;
     }
+    /* a context callhook does not know ("from-outside" in OneCom's guide): the numbers tell */
+    ch_cdr_direction_guess(e, req->tenant_country);
     /* the extension that took the call: "PJSIP/1001-0000000b" → 1001 */
     if (!e->extension && ch_cdr_get(row, "dstchannel", v, sizeof v) &&
         e->disposition == CH_DISP_ANSWERED) {
@@ -78,18 +99,7 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
     e->provider = ch_strdup("asterisk");
     e->external_id = ch_strdup(has_linked ? linked : has_callid ? callid : uid);
     if (has_uid && has_linked && strcmp(uid, linked) != 0) e->leg_id = ch_strdup(uid);
-    bool has_seq = ch_cdr_get(row, "sequence", seq, sizeof seq);
-    if (has_seq) {
-        char *end;
-        long long n = strtoll(seq, &end, 10);
-        if (*end || n < 0) {
-            ch_event_free(e);
-            snprintf(err, errsz, "sequence must be a non-negative integer");
-            snprintf(field, fieldsz, "sequence");
-            return CH_EINVAL;
-        }
-        e->seq = n;
-    }
+    e->seq = seqn;
     if (has_uid) {
         e->idem_key =
             has_seq ? ch_asprintf("asterisk:%s:%s", uid, seq) : ch_asprintf("asterisk:%s", uid);
@@ -107,10 +117,7 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
         if (ch_cdr_get(row, keep[i], v, sizeof v))
             json_object_set_new(meta, keep[i], json_string(v));
-    if (json_object_size(meta))
-        e->metadata = meta;
-    else
-        json_decref(meta);
+    ch_event_add_meta(e, meta);
     e->raw = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
     e->raw_len = strlen(e->raw);
     e->content_type = ch_strdup("application/json");

@@ -3,6 +3,7 @@
  * `completed`, duration, cost, transcript and recording are null or 0: a 0 or "" before the
  * final status means "not known yet" and never erases anything. The execution `id` is the call;
  * each status of it is one event, ordered by the status's place in the lifecycle. */
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -37,25 +38,33 @@ static const struct {
     {"balance-low", 7, CH_STATUS_ENDED, CH_DISP_FAILED},
 };
 
-/* A number that may come as a string ("69"); NAN when absent, null, "" or not a number. */
-static double num(const json_t *o, const char *k)
+/* Bolna posts each status once and does not resend a refused one (the final status is the
+ * only one with the duration and cost): an unusable value is dropped with the reason in the
+ * event and the rest kept (docs/providers.md#numbers). */
+
+/* o[k] against r, as a number or a string holding one ("69"); CH_NUM_UNSET when absent, null,
+ * "" or unusable (then recorded in e under path). */
+static int64_t num(ch_event *e, const json_t *o, const char *k, const char *path,
+                   const ch_num_rule *r)
 {
-    const json_t *v = json_object_get(o, k);
-    if (json_is_number(v)) return json_number_value(v);
-    if (json_is_string(v) && json_string_length(v)) {
-        char *end;
-        double d = strtod(json_string_value(v), &end);
-        if (!*end) return d;
-    }
-    return NAN;
+    int64_t v;
+    char why[128];
+    int rc = o ? ch_num_json(json_object_get(o, k), r, true, &v, why, sizeof why) : CH_ENOTFOUND;
+    if (rc == CH_EINVAL) ch_event_ignore(e, path, why);
+    return rc == CH_OK ? v : CH_NUM_UNSET;
 }
 
 /* Bolna writes times without a zone ("2025-11-03T09:02:11.482311"): they are UTC. */
-static int64_t utc_time(const json_t *o, const char *k)
+static int64_t utc_time(ch_event *e, const json_t *o, const char *k)
 {
-    const char *s = ch_json_text(o, k);
+    const json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+        return CH_TIME_UNSET;
     int64_t ms;
-    return s && ch_time_parse(s, "UTC", &ms) == CH_OK ? ms : CH_TIME_UNSET;
+    const char *s = json_string_value(v);
+    if (s && ch_time_parse(s, "UTC", &ms) == CH_OK && ch_time_sane(ms)) return ms;
+    ch_event_ignore(e, k, "must be a time between the years 2000 and 2100");
+    return CH_TIME_UNSET;
 }
 
 static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
@@ -78,6 +87,12 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         ch_parse_error_set(err, 422, "invalid_record", "id", "id (the execution id) is required");
         goto out;
     }
+    if (!ch_id_ok(id)) {
+        const char *f = ch_json_text(x, "id") ? "id" : "execution_id";
+        ch_parse_error_set(err, 422, "invalid_record", f, "%s must be 1 to %d characters long", f,
+                           CH_ID_MAX);
+        goto out;
+    }
     if (!st || k == sizeof statuses / sizeof *statuses) {
         ch_parse_error_set(err, 422, "invalid_record", "status",
                            "status must be one of Bolna's execution statuses");
@@ -92,26 +107,30 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     e->external_id = ch_strdup(id);
     e->kind = ch_asprintf("execution.%s", st);
     e->seq = statuses[k].rank;
-    e->ts = utc_time(x, "updated_at");
+    e->ts = utc_time(e, x, "updated_at");
     e->status = statuses[k].status;
     e->disposition = statuses[k].disp;
-    double talk = num(x, "conversation_duration"), dur = tel ? num(tel, "duration") : NAN;
+    /* before the final status these are null or 0 ("not known yet"): read only then */
+    int64_t talk = final ? num(e, x, "conversation_duration", "conversation_duration",
+                               &ch_num_seconds_real)
+                         : CH_NUM_UNSET,
+            dur = final ? num(e, tel, "duration", "telephony_data.duration", &ch_num_seconds_real)
+                        : CH_NUM_UNSET;
     if (!strcmp(st, "completed") && !(talk > 0) && !(dur > 0))
         e->disposition = CH_DISP_NO_ANSWER; /* "completed" without a conversation: rejected */
     if (final) {
-        if (dur > 0) e->duration_sec = (int64_t)llround(dur);
-        if (talk > 0) e->billsec = (int64_t)llround(talk);
-        double cents = num(x, "total_cost");
-        if (isfinite(cents) && cents >= 0 && cents < 1e12 &&
-            (cents > 0 || !strcmp(st, "completed"))) {
-            e->cost_micros = (int64_t)llround(cents * 1e4); /* cents → micro-dollars */
+        if (dur > 0) e->duration_sec = dur;
+        if (talk > 0) e->billsec = talk;
+        int64_t micros = num(e, x, "total_cost", "total_cost", &ch_num_cost_cents);
+        if (micros != CH_NUM_UNSET && (micros > 0 || !strcmp(st, "completed"))) {
+            e->cost_micros = micros; /* cents → micro-dollars */
             e->cost_currency = ch_strdup("USD");
         }
         e->ended_at = e->ts;
     }
-    e->started_at = utc_time(x, "initiated_at");
+    e->started_at = utc_time(e, x, "initiated_at");
     if (e->started_at == CH_TIME_UNSET && e->status >= CH_STATUS_RINGING)
-        e->started_at = utc_time(x, "created_at");
+        e->started_at = utc_time(e, x, "created_at");
     if (e->status == CH_STATUS_IN_PROGRESS) e->answered_at = e->ts;
     const char *ct = tel ? ch_json_text(tel, "call_type") : NULL;
     if (ct)
@@ -147,10 +166,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
             json_object_set_new(meta, tkeep[i], json_string(ch_json_text(tel, tkeep[i])));
     const json_t *avm = json_object_get(x, "answered_by_voice_mail");
     if (json_is_boolean(avm)) json_object_set(meta, "answered_by_voice_mail", (json_t *)avm);
-    if (json_object_size(meta))
-        e->metadata = meta;
-    else
-        json_decref(meta);
+    ch_event_add_meta(e, meta);
     /* each status posts once; a resend of the same status is the same object */
     char h[CH_SHA256_HEX];
     ch_sha256_hex(req->body, req->body_len, h);

@@ -1,5 +1,7 @@
 #include "providers/cdr.h"
+#include "providers/number.h"
 #include "util/mem.h"
+#include "util/phone.h"
 #include "util/result.h"
 #include "util/timeutil.h"
 
@@ -31,6 +33,12 @@ bool ch_cdr_get(const json_t *row, const char *key, char *buf, size_t bufsz)
         return false;
     }
     return buf[0] != '\0';
+}
+
+int ch_cdr_id(const json_t *row, const char *key, char *buf)
+{
+    if (!ch_cdr_get(row, key, buf, CH_ID_MAX + 2)) return 0;
+    return strlen(buf) > CH_ID_MAX ? -1 : 1;
 }
 
 int ch_cdr_disposition(const char *s)
@@ -71,10 +79,17 @@ int ch_cdr_direction(const char *userfield, const char *dcontext, const char *ch
             return CH_DIR_OUTBOUND;
         if (strcasecmp(userfield, "Internal") == 0) return CH_DIR_INTERNAL;
     }
-    if (starts(dcontext, "ext-did") || starts(dcontext, "from-pstn") ||
-        starts(dcontext, "from-trunk") || starts(dcontext, "from-did") ||
-        starts(dcontext, "inbound"))
-        return CH_DIR_INBOUND;
+    /* the contexts FreePBX, OneCom and hand-written dialplans give calls from a trunk */
+    static const char *const inbound[] = {"ext-did",           "from-pstn",    "from-trunk",
+                                          "from-did",          "from-outside", "from-external",
+                                          "from-sip-external", "from-dahdi",   "from-zaptel",
+                                          "inbound",           "incoming"};
+    for (size_t i = 0; i < sizeof inbound / sizeof *inbound; i++)
+        if (starts(dcontext, inbound[i])) return CH_DIR_INBOUND;
+    /* FreePBX's outbound routes */
+    if (starts(dcontext, "outrt-") || starts(dcontext, "outbound") ||
+        starts(dcontext, "macro-dialout"))
+        return CH_DIR_OUTBOUND;
     /* an internal context; the Asterisk adapter turns it outbound when the call leaves
      * through a trunk or dials a full number */
     if (starts(dcontext, "from-internal") || starts(dcontext, "ext-local")) return CH_DIR_INTERNAL;
@@ -82,24 +97,55 @@ int ch_cdr_direction(const char *userfield, const char *dcontext, const char *ch
     return CH_DIR_UNKNOWN;
 }
 
-/* "YYYY-MM-DD HH:MM:SS" (tenant-local), RFC 3339, or Unix seconds. */
+enum { SHAPE_OTHER, SHAPE_EXTENSION, SHAPE_EXTERNAL };
+
+/* An extension is 1–6 digits; an external number is a full number in the tenant's country (or
+ * international), or, without a country, 7 digits or more. */
+static int number_shape(const char *s, const char *country)
+{
+    if (!s || !*s) return SHAPE_OTHER;
+    size_t n = strlen(s), digits = strspn(s, "0123456789");
+    if (digits == n && n <= 6) return SHAPE_EXTENSION;
+    char e164[32];
+    if (country && *country)
+        return ch_phone_e164(s, country, e164, sizeof e164) ? SHAPE_EXTERNAL : SHAPE_OTHER;
+    size_t d = 0;
+    for (const char *p = s; *p; p++)
+        if (isdigit((unsigned char)*p)) d++;
+    return d >= 7 && strspn(s, "+0123456789-() ") == n ? SHAPE_EXTERNAL : SHAPE_OTHER;
+}
+
+void ch_cdr_direction_guess(ch_event *e, const char *country)
+{
+    if (e->direction != CH_DIR_UNKNOWN) return;
+    int from = number_shape(e->from_raw, country), to = number_shape(e->to_raw, country);
+    if (from == SHAPE_EXTERNAL && to == SHAPE_EXTENSION)
+        e->direction = CH_DIR_INBOUND;
+    else if (from == SHAPE_EXTENSION && to == SHAPE_EXTERNAL)
+        e->direction = CH_DIR_OUTBOUND;
+    else if (from == SHAPE_EXTENSION && to == SHAPE_EXTENSION)
+        e->direction = CH_DIR_INTERNAL;
+}
+
+/* "YYYY-MM-DD HH:MM:SS" (tenant-local), RFC 3339, or Unix seconds (milliseconds and
+ * microseconds told apart by size), between the years 2000 and 2100. */
 static int cdr_time(const char *s, const char *tz, int64_t *out)
 {
-    if (!strncmp(s, "0000-00-00", 10)) return CH_EINVAL;
-    bool digits = true;
-    for (const char *p = s; *p && digits; p++)
-        digits = isdigit((unsigned char)*p) || *p == '.';
-    if (digits) {
-        double v = strtod(s, NULL);
-        if (v > 1e14)
-            v /= 1e6; /* microseconds (FreeSWITCH *_uepoch) */
-        else if (v > 1e11)
-            v /= 1e3; /* milliseconds */
-        if (!isfinite(v) || v < 1 || v > 253402300799.0) return CH_EINVAL;
-        *out = (int64_t)llround(v * 1000.0);
+    double v;
+    if (ch_num_strict(s, &v)) {
+        const ch_num_rule *r = v > 1e14   ? &ch_num_unix_us
+                               : v > 1e11 ? &ch_num_unix_ms
+                                          : &ch_num_unix_s;
+        char why[8];
+        int64_t t;
+        if (ch_num_text(s, r, &t, why, sizeof why) != CH_OK) return CH_EINVAL;
+        *out = r == &ch_num_unix_us ? (t + 500) / 1000 : t;
         return CH_OK;
     }
-    return ch_time_parse(s, tz, out);
+    int64_t t;
+    if (ch_time_parse(s, tz, &t) != CH_OK || !ch_time_sane(t)) return CH_EINVAL;
+    *out = t;
+    return CH_OK;
 }
 
 /* clid is `"Name" <number>` or a bare number: the name when it says more than the number. */
@@ -127,8 +173,8 @@ static int fail(char *err, size_t errsz, char *field, size_t fieldsz, const char
     return CH_EINVAL;
 }
 
-int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, char *err, size_t errsz,
-                char *field, size_t fieldsz)
+int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, bool refuse, char *err,
+                size_t errsz, char *field, size_t fieldsz)
 {
     char v[1024], uf[64] = "", ctx[128] = "", chan[256] = "";
     if (ch_cdr_get(row, "src", v, sizeof v)) e->from_raw = ch_strdup(v);
@@ -140,23 +186,35 @@ int ch_cdr_fill(ch_event *e, const json_t *row, const ch_raw_request *req, char 
         free(e->caller_name); /* UCM repeats the number as the name when there is none */
         e->caller_name = NULL;
     }
+    /* An unusable time or count: refused (422 naming the field) for senders whose answer a
+     * person reads, else dropped with the reason in the event and the rest of the CDR kept
+     * (docs/providers.md#numbers) */
     static const char *const times[] = {"start", "answer", "end"};
     int64_t *dst[] = {&e->started_at, &e->answered_at, &e->ended_at};
-    for (int i = 0; i < 3; i++)
-        if (ch_cdr_get(row, times[i], v, sizeof v) && strncmp(v, "0000-00-00", 10) != 0 &&
-            cdr_time(v, req->tenant_tz, dst[i]))
-            return fail(err, errsz, field, fieldsz, times[i],
-                        "must be a time (YYYY-MM-DD HH:MM:SS, RFC 3339 or Unix seconds)");
+    static const char time_why[] = "must be a time (YYYY-MM-DD HH:MM:SS, RFC 3339 or Unix "
+                                   "seconds) between the years 2000 and 2100";
+    for (int i = 0; i < 3; i++) {
+        if (!ch_cdr_get(row, times[i], v, sizeof v) || strncmp(v, "0000-00-00", 10) == 0 ||
+            cdr_time(v, req->tenant_tz, dst[i]) == CH_OK)
+            continue;
+        if (refuse) return fail(err, errsz, field, fieldsz, times[i], time_why);
+        ch_event_ignore(e, times[i], time_why);
+    }
     static const char *const counts[] = {"duration", "billsec"};
     int64_t *cdst[] = {&e->duration_sec, &e->billsec};
     for (int i = 0; i < 2; i++) {
-        if (!ch_cdr_get(row, counts[i], v, sizeof v)) continue;
-        char *end;
-        double d = strtod(v, &end);
-        if (*end || !isfinite(d) || d < 0 || d > 1e9)
-            return fail(err, errsz, field, fieldsz, counts[i], "must be a number of seconds");
-        *cdst[i] = (int64_t)d;
+        char why[128];
+        if (!ch_cdr_get(row, counts[i], v, sizeof v) ||
+            ch_num_text(v, &ch_num_seconds_real, cdst[i], why, sizeof why) == CH_OK)
+            continue;
+        if (refuse) return fail(err, errsz, field, fieldsz, counts[i], why);
+        ch_event_ignore(e, counts[i], why);
     }
+    /* Asterisk's own CDR has no end when written by some backends (the OneCom seed format):
+     * duration is start → end */
+    if (e->ended_at == CH_TIME_UNSET && e->started_at != CH_TIME_UNSET &&
+        e->duration_sec != CH_NUM_UNSET)
+        e->ended_at = e->started_at + e->duration_sec * 1000;
     if (ch_cdr_get(row, "disposition", v, sizeof v)) {
         e->disposition = ch_cdr_disposition(v);
         if (e->disposition == CH_DISP_NONE)

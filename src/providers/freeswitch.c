@@ -15,13 +15,13 @@
  * a call key: on the A-leg it names the B-leg, so the two CDRs of one call would disagree. The
  * CDR whose uuid is the key describes the call itself; every other CDR is a leg. A leg's CDR is
  * posted once (retries repeat it byte for byte), so its uuid is the idempotency key. */
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/form.h"
 #include "util/mem.h"
 #include "util/result.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <sodium.h>
@@ -31,8 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PARAMS    64
-#define MAX_EPOCH_SEC 253402300799LL /* 9999-12-31T23:59:59Z */
+#define MAX_PARAMS 64
 
 enum { ENC_JSON, ENC_FORM, ENC_BASE64 };
 
@@ -134,47 +133,37 @@ static int var(cdr_ctx *ctx, const char *key, char **out)
     return var_from(ctx->vars, "variables.", key, out, ctx);
 }
 
-/* A non-negative integer; false when it is not one. */
-static bool parse_count(const char *s, int64_t max, int64_t *out)
-{
-    if (!s || !isdigit((unsigned char)*s)) return false;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno || v < 0 || v > max) return false;
-    *out = v;
-    return true;
-}
-
 /* The time of `<name>_uepoch` (microseconds) or `<name>_epoch` (seconds); "0" is unset.
- * CH_OK (out may stay unset) or CH_EINVAL with ctx->field. */
-static int epoch_time(cdr_ctx *ctx, const char *name, int64_t *out)
+ * mod_json_cdr keeps a CDR it could not deliver in err-log-dir, so an unusable value is refused
+ * (422) rather than dropped (docs/providers.md#numbers). CH_OK (out may stay unset) or CH_EINVAL
+ * with ctx->field and why. */
+static int epoch_time(cdr_ctx *ctx, const char *name, int64_t *out, char *why, size_t whysz)
 {
-    char key[32], *s = NULL;
-    int64_t v;
-    snprintf(key, sizeof key, "%s_uepoch", name);
-    if (var(ctx, key, &s) != CH_OK) return CH_EINVAL;
-    if (s) {
-        bool ok = parse_count(s, MAX_EPOCH_SEC * 1000000LL, &v);
+    static const struct {
+        const char *suffix;
+        const ch_num_rule *rule;
+    } forms[] = {{"uepoch", &ch_num_unix_us}, {"epoch", &ch_num_unix_s_whole}};
+    for (int i = 0; i < 2; i++) {
+        char key[32], *s = NULL;
+        snprintf(key, sizeof key, "%s_%s", name, forms[i].suffix);
+        if (var(ctx, key, &s) != CH_OK) {
+            snprintf(why, whysz, "is not valid URL-encoded UTF-8");
+            return CH_EINVAL;
+        }
+        if (!s) continue;
+        int64_t v = CH_TIME_UNSET;
+        int rc = strcmp(s, "0") == 0 ? CH_OK : ch_num_text(s, forms[i].rule, &v, why, whysz);
         free(s);
-        if (!ok) goto bad;
-        if (v > 0) {
-            *out = v / 1000;
+        if (rc != CH_OK) {
+            snprintf(ctx->field, sizeof ctx->field, "variables.%s", key);
+            return CH_EINVAL;
+        }
+        if (v != CH_TIME_UNSET) {
+            *out = forms[i].rule == &ch_num_unix_us ? v / 1000 : v;
             return CH_OK;
         }
     }
-    snprintf(key, sizeof key, "%s_epoch", name);
-    if (var(ctx, key, &s) != CH_OK) return CH_EINVAL;
-    if (s) {
-        bool ok = parse_count(s, MAX_EPOCH_SEC, &v);
-        free(s);
-        if (!ok) goto bad;
-        if (v > 0) *out = v * 1000;
-    }
     return CH_OK;
-bad:
-    snprintf(ctx->field, sizeof ctx->field, "variables.%s", key);
-    return CH_EINVAL;
 }
 
 static int hangup_disposition(const char *cause)
@@ -191,20 +180,21 @@ static int hangup_disposition(const char *cause)
     return CH_DISP_FAILED;
 }
 
-/* callStats.audio.inbound.mos as a number, when present. */
-static json_t *mos_of(const json_t *root)
+/* callStats.audio.inbound.mos as a number in *out (NULL when absent); CH_EINVAL when it is not
+ * a number from 0 to 5. */
+static int mos_of(const json_t *root, json_t **out)
 {
+    static const ch_num_rule mos = {"a number from 0 to 5", false, 0, 5, 1e6};
     const json_t *m = json_object_get(
         json_object_get(json_object_get(json_object_get(root, "callStats"), "audio"), "inbound"),
         "mos");
-    if (json_is_number(m)) return json_real(json_number_value(m));
-    if (json_is_string(m)) {
-        char *end;
-        const char *s = json_string_value(m);
-        double d = strtod(s, &end);
-        if (end != s && !*end && isfinite(d)) return json_real(d);
-    }
-    return NULL;
+    int64_t micro;
+    char why[64];
+    int rc = ch_num_json(m, &mos, true, &micro, why, sizeof why);
+    if (rc == CH_ENOTFOUND) return CH_OK;
+    if (rc != CH_OK) return CH_EINVAL;
+    *out = json_real(json_is_string(m) ? strtod(json_string_value(m), NULL) : json_number_value(m));
+    return CH_OK;
 }
 
 /* ---- one CDR → event ---------------------------------------------------------------------- */
@@ -300,6 +290,16 @@ static int to_event(const json_t *root, const ch_raw_request *req, ch_event **ou
         goto out;
     }
     const char *key = v[CALL_UUID] ? v[CALL_UUID] : v[ORIG_UUID] ? v[ORIG_UUID] : uuid;
+    /* the ids key the call and the event */
+    const char *idf = !ch_id_ok(uuid)                  ? (v[UUID] ? "variables.uuid" : "uuid")
+                      : !ch_id_ok(key) && v[CALL_UUID] ? "variables.call_uuid"
+                      : !ch_id_ok(key)                 ? "variables.originating_leg_uuid"
+                                                       : NULL;
+    if (idf) {
+        ch_parse_error_set(err, 422, "invalid_record", idf, "%s must be 1 to %d characters long",
+                           idf, CH_ID_MAX);
+        goto out;
+    }
 
     e = ch_event_new();
     e->provider = ch_strdup("freeswitch");
@@ -311,19 +311,19 @@ static int to_event(const json_t *root, const ch_raw_request *req, ch_event **ou
 
     static const char *const times[] = {"start", "answer", "end"};
     int64_t *dst[] = {&e->started_at, &e->answered_at, &e->ended_at};
+    char why[128];
     for (int i = 0; i < 3; i++)
-        if (epoch_time(&ctx, times[i], dst[i]) != CH_OK) {
-            ch_parse_error_set(err, 422, "invalid_record", ctx.field,
-                               "%s must be Unix time as an integer", ctx.field);
+        if (epoch_time(&ctx, times[i], dst[i], why, sizeof why) != CH_OK) {
+            ch_parse_error_set(err, 422, "invalid_record", ctx.field, "%s %s", ctx.field, why);
             goto out;
         }
     int64_t *cdst[] = {&e->duration_sec, &e->billsec};
     for (int i = 0; i < 2; i++) {
         const char *s = v[DURATION + i];
-        if (s && !parse_count(s, 1000000000LL, cdst[i])) {
-            ch_parse_error_set(
-                err, 422, "invalid_record", i ? "variables.billsec" : "variables.duration",
-                "variables.%s must be a whole number of seconds", names[DURATION + i]);
+        if (s && ch_num_text(s, &ch_num_seconds, cdst[i], why, sizeof why) != CH_OK) {
+            ch_parse_error_set(err, 422, "invalid_record",
+                               i ? "variables.billsec" : "variables.duration", "variables.%s %s",
+                               names[DURATION + i], why);
             goto out;
         }
     }
@@ -360,7 +360,13 @@ static int to_event(const json_t *root, const ch_raw_request *req, ch_event **ou
     if (v[CAUSE]) json_object_set_new(meta, "hangup_cause", json_string(v[CAUSE]));
     if (v[SIP_DISP]) json_object_set_new(meta, "sip_hangup_disposition", json_string(v[SIP_DISP]));
     if (switchname) json_object_set_new(meta, "switchname", json_string(switchname));
-    json_t *mos = mos_of(root);
+    json_t *mos = NULL;
+    if (mos_of(root, &mos) != CH_OK) {
+        json_decref(meta);
+        ch_parse_error_set(err, 422, "invalid_record", "callStats.audio.inbound.mos",
+                           "callStats.audio.inbound.mos must be a number from 0 to 5");
+        goto out;
+    }
     if (mos) json_object_set_new(meta, "mos", mos);
     if (json_object_size(meta))
         e->metadata = meta;

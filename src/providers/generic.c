@@ -1,5 +1,6 @@
 /* callhook's own event format (docs/generic-event.md): the shape every other adapter
  * normalises into, posted by anything that can send JSON. */
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -10,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_ID 256
+#define MAX_ID CH_ID_MAX
 
 typedef struct {
     const ch_raw_request *req;
@@ -50,29 +51,32 @@ static int get_string(ctx *c, json_t *o, const char *k, size_t min, size_t max, 
     return CH_OK;
 }
 
+/* Numbers are refused (422) when out of range: the sender is an API client that reads the
+ * answer (docs/providers.md#numbers). */
+static int get_num(ctx *c, json_t *o, const char *k, const ch_num_rule *r, int64_t *dst)
+{
+    char why[128];
+    int rc = ch_num_json(json_object_get(o, k), r, false, dst, why, sizeof why);
+    if (rc == CH_EINVAL) {
+        snprintf(c->msg, sizeof c->msg, "%s %s", k, why);
+        path(c, k);
+    }
+    return rc == CH_EINVAL ? CH_EINVAL : CH_OK;
+}
+
 static int get_time(ctx *c, json_t *o, const char *k, int64_t *dst)
 {
     json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) return CH_OK;
-    if (json_is_number(v)) {
-        double s = json_number_value(v);
-        if (!isfinite(s) || s < 0 || s > 253402300799.0) return fail(c, k, "%s is out of range", k);
-        *dst = (int64_t)llround(s * 1000.0);
+    if (json_is_number(v)) return get_num(c, o, k, &ch_num_unix_s, dst);
+    int64_t t;
+    if (json_is_string(v) && ch_time_parse(json_string_value(v), c->req->tenant_tz, &t) == 0) {
+        if (!ch_time_sane(t))
+            return fail(c, k, "%s must be a time between the years 2000 and 2100", k);
+        *dst = t;
         return CH_OK;
     }
-    if (json_is_string(v) && ch_time_parse(json_string_value(v), c->req->tenant_tz, dst) == 0)
-        return CH_OK;
     return fail(c, k, "%s must be an RFC 3339 time or Unix seconds", k);
-}
-
-static int get_count(ctx *c, json_t *o, const char *k, int64_t *dst)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) return CH_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return fail(c, k, "%s must be a non-negative integer", k);
-    *dst = (int64_t)json_integer_value(v);
-    return CH_OK;
 }
 
 static int get_enum(ctx *c, json_t *o, const char *k, int (*parse)(const char *), int *dst,
@@ -97,14 +101,16 @@ static int get_cost(ctx *c, json_t *o, ch_event *e)
     if (!json_is_object(v))
         return fail(c, "cost", "%s must be an object {amount, currency}", "cost");
     json_t *amount = json_object_get(v, "amount"), *cur = json_object_get(v, "currency");
-    if (!json_is_number(amount) || !isfinite(json_number_value(amount)) ||
-        fabs(json_number_value(amount)) > 9e12)
-        return fail(c, "cost.amount", "%s must be a number", "cost.amount");
+    int64_t micros;
+    char why[128];
+    if (!json_is_number(amount) ||
+        ch_num_json(amount, &ch_num_cost, false, &micros, why, sizeof why) != CH_OK)
+        return fail(c, "cost.amount", "%s must be a number from 0 to 1000000", "cost.amount");
     if (cur && !json_is_null(cur) &&
         (!json_is_string(cur) || json_string_length(cur) < 1 || json_string_length(cur) > 8))
         return fail(c, "cost.currency", "%s must be a currency code such as \"USD\"",
                     "cost.currency");
-    e->cost_micros = (int64_t)llround(json_number_value(amount) * 1e6);
+    e->cost_micros = micros;
     e->cost_currency = ch_strdup(json_is_string(cur) ? json_string_value(cur) : "USD");
     return CH_OK;
 }
@@ -119,7 +125,7 @@ static int parse_record(ctx *c, json_t *o, ch_event **out)
     ch_event *e = ch_event_new();
     int dir = -1, status = -1, disp = -1, rc;
     char *event_id = NULL;
-    json_t *seq = json_object_get(o, "sequence"), *meta = json_object_get(o, "metadata");
+    json_t *meta = json_object_get(o, "metadata");
 
     if (!json_object_get(o, "call_id") || json_is_null(json_object_get(o, "call_id"))) {
         rc = fail(c, "call_id", "%s is required", "call_id");
@@ -143,19 +149,13 @@ static int parse_record(ctx *c, json_t *o, ch_event **out)
         (rc = get_time(c, o, "started_at", &e->started_at)) ||
         (rc = get_time(c, o, "answered_at", &e->answered_at)) ||
         (rc = get_time(c, o, "ended_at", &e->ended_at)) ||
-        (rc = get_count(c, o, "duration_sec", &e->duration_sec)) ||
-        (rc = get_count(c, o, "billsec", &e->billsec)) ||
+        (rc = get_num(c, o, "duration_sec", &ch_num_seconds, &e->duration_sec)) ||
+        (rc = get_num(c, o, "billsec", &ch_num_seconds, &e->billsec)) ||
+        (rc = get_num(c, o, "sequence", &ch_num_sequence, &e->seq)) ||
         (rc = get_string(c, o, "recording_url", 0, 2048, &e->recording_url)) ||
         (rc = get_string(c, o, "transcript", 0, SIZE_MAX, &e->transcript)) ||
         (rc = get_string(c, o, "summary", 0, SIZE_MAX, &e->summary)) || (rc = get_cost(c, o, e)))
         goto out;
-    if (seq && !json_is_null(seq)) {
-        if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-            rc = fail(c, "sequence", "%s must be a non-negative integer", "sequence");
-            goto out;
-        }
-        e->seq = (int64_t)json_integer_value(seq);
-    }
     if (meta && !json_is_null(meta)) {
         if (!json_is_object(meta)) {
             rc = fail(c, "metadata", "%s must be an object", "metadata");

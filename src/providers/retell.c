@@ -1,6 +1,7 @@
 /* Retell AI call webhooks (docs/providers.md#retell): {"event": "call_started" | "call_ended" |
  * "call_analyzed" | …, "call": {…}}, signed with x-retell-signature: v=<unix ms>,d=<hex
  * HMAC-SHA256(api key, raw body + v)>, refused when v is more than 5 minutes from now. */
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -39,11 +40,24 @@ static int verify(const ch_raw_request *req, const char *secret)
     return ch_ct_equal(hex, 64, d + 2, 64) ? CH_OK : CH_EAUTH;
 }
 
-static int64_t ms(const json_t *o, const char *k)
+/* Retell resends a refused webhook (3 times) and then drops it, with the call's end: an
+ * unusable number is dropped with the reason in the event instead (docs/providers.md#numbers). */
+static int64_t num(ch_event *e, const json_t *call, const char *k, const ch_num_rule *r)
 {
-    const json_t *v = json_object_get(o, k);
-    double d = json_is_number(v) ? json_number_value(v) : NAN;
-    return isfinite(d) && d > 0 && d < 253402300799000.0 ? (int64_t)d : CH_TIME_UNSET;
+    int64_t v = CH_NUM_UNSET;
+    char why[128], field[48];
+    if (ch_num_json(json_object_get(call, k), r, false, &v, why, sizeof why) == CH_EINVAL) {
+        snprintf(field, sizeof field, "call.%s", k);
+        ch_event_ignore(e, field, why);
+        v = CH_NUM_UNSET;
+    }
+    return v;
+}
+
+static int64_t ms(ch_event *e, const json_t *call, const char *k)
+{
+    int64_t v = num(e, call, k, &ch_num_unix_ms);
+    return v == CH_NUM_UNSET ? CH_TIME_UNSET : v;
 }
 
 static const struct {
@@ -72,6 +86,11 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         ch_parse_error_set(err, 422, "invalid_record", "call.call_id", "call.call_id is required");
         goto out;
     }
+    if (!ch_id_ok(id)) {
+        ch_parse_error_set(err, 422, "invalid_record", "call.call_id",
+                           "call.call_id must be 1 to %d characters long", CH_ID_MAX);
+        goto out;
+    }
     if (k == sizeof events / sizeof *events) {
         out->ignored = "an event Retell sends that carries no call record";
         rc = CH_OK;
@@ -83,8 +102,8 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     e->kind = ch_asprintf("retell.%s", ev);
     e->seq = events[k].seq;
     const char *reason = ch_json_text(call, "disconnection_reason");
-    e->started_at = ms(call, "start_timestamp");
-    e->ended_at = ms(call, "end_timestamp");
+    e->started_at = ms(e, call, "start_timestamp");
+    e->ended_at = ms(e, call, "end_timestamp");
     if (!strcmp(ev, "call_started")) {
         e->status = CH_STATUS_IN_PROGRESS; /* sent only once the call connected */
         e->answered_at = e->started_at;
@@ -100,11 +119,9 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
             e->disposition = CH_DISP_ANSWERED;
             e->answered_at = e->started_at;
         }
-        const json_t *dms = json_object_get(call, "duration_ms");
-        if (json_is_number(dms) && json_number_value(dms) >= 0) {
-            e->duration_sec = (int64_t)llround(json_number_value(dms) / 1000.0);
-            if (e->disposition == CH_DISP_ANSWERED) e->billsec = e->duration_sec;
-        }
+        e->duration_sec = num(e, call, "duration_ms", &ch_num_millis);
+        if (e->duration_sec != CH_NUM_UNSET && e->disposition == CH_DISP_ANSWERED)
+            e->billsec = e->duration_sec;
     }
     const char *dir = ch_json_text(call, "direction");
     if (dir)
@@ -129,10 +146,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     const json_t *um = json_object_get(call, "metadata");
     if (json_is_object(um) && json_object_size(um))
         json_object_set(meta, "retell_metadata", (json_t *)um);
-    if (json_object_size(meta))
-        e->metadata = meta;
-    else
-        json_decref(meta);
+    ch_event_add_meta(e, meta);
     if (e->seq == 2) { /* several of these per call: each distinct body is its own event */
         char h[CH_SHA256_HEX];
         ch_sha256_hex(req->body, req->body_len, h);

@@ -10,6 +10,7 @@
  * A callback for a <Dial> child leg carries ParentCallSid: it is a leg of the parent's call.
  * SequenceNumber orders the callbacks of one call (they may arrive out of order). */
 #define _XOPEN_SOURCE 700
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/form.h"
@@ -161,29 +162,39 @@ static int to_event(const params_view *pv, const ch_raw_request *req, ch_event *
         ch_parse_error_set(err, 422, "invalid_record", "CallSid", "CallSid is required");
         return CH_EINVAL;
     }
+    /* ids key the call and the event: refused when absurd (Twilio's SIDs are 34 characters) */
+    if (!ch_id_ok(sid) || (parent && !ch_id_ok(parent))) {
+        const char *f = ch_id_ok(sid) ? "ParentCallSid" : "CallSid";
+        ch_parse_error_set(err, 422, "invalid_record", f, "%s must be 1 to %d characters long", f,
+                           CH_ID_MAX);
+        return CH_EINVAL;
+    }
+    const char *seq = G("SequenceNumber"), *rsid = G("RecordingSid");
+    if (rsid && !ch_id_ok(rsid)) {
+        ch_parse_error_set(err, 422, "invalid_record", "RecordingSid",
+                           "RecordingSid must be 1 to %d characters long", CH_ID_MAX);
+        return CH_EINVAL;
+    }
+    /* SequenceNumber is part of the idempotency key: refused, not dropped, when unusable */
+    int64_t seqn = CH_NUM_UNSET;
+    char why[128];
+    if (seq && ch_num_text(seq, &ch_num_sequence, &seqn, why, sizeof why) != CH_OK) {
+        ch_parse_error_set(err, 422, "invalid_record", "SequenceNumber", "SequenceNumber %s", why);
+        return CH_EINVAL;
+    }
     ch_event *e = ch_event_new();
     e->provider = ch_strdup("twilio");
     e->external_id = ch_strdup(parent ? parent : sid);
     if (parent) e->leg_id = ch_strdup(sid);
-    const char *seq = G("SequenceNumber");
-    if (seq) {
-        char *end;
-        long long n = strtoll(seq, &end, 10);
-        if (*end || n < 0) {
-            ch_event_free(e);
-            ch_parse_error_set(err, 422, "invalid_record", "SequenceNumber",
-                               "SequenceNumber must be a non-negative integer");
-            return CH_EINVAL;
-        }
-        e->seq = n;
-    }
+    e->seq = seqn;
+    /* Twilio does not resend a refused callback: an unusable value is dropped with the reason
+     * in the event and the rest of the callback (often the call's end) is kept
+     * (docs/providers.md#numbers) */
     int64_t ts = CH_TIME_UNSET;
     const char *tss = G("Timestamp");
-    if (tss && !rfc2822(tss, &ts)) {
-        ch_event_free(e);
-        ch_parse_error_set(err, 422, "invalid_record", "Timestamp",
-                           "Timestamp must be an RFC 2822 date");
-        return CH_EINVAL;
+    if (tss && (!rfc2822(tss, &ts) || !ch_time_sane(ts))) {
+        ts = CH_TIME_UNSET;
+        ch_event_ignore(e, "Timestamp", "must be an RFC 2822 date between the years 2000 and 2100");
     }
     e->ts = ts;
     if (st) {
@@ -208,8 +219,10 @@ static int to_event(const params_view *pv, const ch_raw_request *req, ch_event *
         if (e->status == CH_STATUS_ENDED) {
             /* CallDuration is only meaningful on the terminal callback */
             const char *d = G("CallDuration");
-            if (d) e->duration_sec = strtoll(d, NULL, 10);
-            if (d && e->disposition == CH_DISP_ANSWERED) e->billsec = e->duration_sec;
+            if (d && ch_num_text(d, &ch_num_seconds, &e->duration_sec, why, sizeof why) != CH_OK)
+                ch_event_ignore(e, "CallDuration", why);
+            else if (d && e->disposition == CH_DISP_ANSWERED)
+                e->billsec = e->duration_sec;
         }
         e->kind = ch_asprintf("call.%s", st);
     }
@@ -231,19 +244,27 @@ static int to_event(const params_view *pv, const ch_raw_request *req, ch_event *
                                           {"RecordingSid", "recording_sid"},
                                           {"RecordingDuration", "recording_duration"},
                                           {"ForwardedFrom", "forwarded_from"}};
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
-        if (G(keep[i][0])) json_object_set_new(meta, keep[i][1], json_string(G(keep[i][0])));
-    if (json_object_size(meta))
-        e->metadata = meta;
-    else
-        json_decref(meta);
+    static const ch_num_rule sip_code = {"a SIP response code from 100 to 699", true, 100, 699, 1};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        const char *val = G(keep[i][0]);
+        int64_t n;
+        const ch_num_rule *r = !strcmp(keep[i][0], "SipResponseCode")     ? &sip_code
+                               : !strcmp(keep[i][0], "RecordingDuration") ? &ch_num_seconds
+                                                                          : NULL;
+        if (val && r && ch_num_text(val, r, &n, why, sizeof why) != CH_OK)
+            ch_event_ignore(e, keep[i][0], why);
+        else if (val)
+            json_object_set_new(meta, keep[i][1], json_string(val));
+    }
+    ch_event_add_meta(e, meta);
     /* one callback per (call, sequence); recordings per (recording, status) */
-    if (rec_status && G("RecordingSid"))
-        e->idem_key = ch_asprintf("twilio:%s:%s:%s", sid, G("RecordingSid"), rec_status);
+    if (rec_status && rsid)
+        e->idem_key = ch_asprintf("twilio:%s:%s:%s", sid, rsid, rec_status);
     else if (seq)
         e->idem_key = ch_asprintf("twilio:%s:%s", sid, seq);
     else
-        e->idem_key = ch_asprintf("twilio:%s:%s:%s", sid, st ? st : "-", tss ? tss : "-");
+        e->idem_key =
+            ch_asprintf("twilio:%s:%s:%s", sid, st ? st : "-", ts != CH_TIME_UNSET ? tss : "-");
     e->raw = ch_strndup(req->body, req->body_len);
     e->raw_len = req->body_len;
     e->content_type = ch_strdup(req->content_type ? req->content_type : "");

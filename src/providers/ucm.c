@@ -7,6 +7,7 @@
  * the call itself, its sub_cdrs and every flat row are legs (keyed by uniqueid). The
  * idempotency key is (session, AcctId), as the UCM numbers its CDR rows. */
 #include "providers/cdr.h"
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "providers/ucm.h"
 #include "util/crypto.h"
@@ -39,10 +40,18 @@ static void add_row(ctx *c, const json_t *row, bool call_level, const char *grou
         reject(c, NULL, "a CDR must be a JSON object");
         return;
     }
-    char session[256], acct[64], uid[128], v[256];
-    bool has_session = ch_cdr_get(row, "session", session, sizeof session);
-    bool has_acct = ch_cdr_get(row, "AcctId", acct, sizeof acct);
-    bool has_uid = ch_cdr_get(row, "uniqueid", uid, sizeof uid);
+    char session[CH_ID_MAX + 8], acct[CH_ID_MAX + 2], uid[CH_ID_MAX + 2], v[256];
+    static const char *const ids[] = {"session", "AcctId", "uniqueid"};
+    char *idbuf[] = {session, acct, uid};
+    int has[3];
+    for (int i = 0; i < 3; i++)
+        if ((has[i] = ch_cdr_id(row, ids[i], idbuf[i])) < 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%s must be 1 to %d characters long", ids[i], CH_ID_MAX);
+            reject(c, ids[i], msg);
+            return;
+        }
+    bool has_session = has[0], has_acct = has[1], has_uid = has[2];
     if (!has_session && group && *group)
         snprintf(session, sizeof session, "cdr-%s", group);
     else if (!has_session && has_uid)
@@ -53,19 +62,21 @@ static void add_row(ctx *c, const json_t *row, bool call_level, const char *grou
     }
     ch_event *e = ch_event_new();
     char err[256], field[64];
-    if (ch_cdr_fill(e, row, c->req, err, sizeof err, field, sizeof field) != CH_OK) {
+    if (ch_cdr_fill(e, row, c->req, false, err, sizeof err, field, sizeof field) != CH_OK) {
         reject(c, field, err);
         ch_event_free(e);
         return;
     }
+    ch_cdr_direction_guess(e, c->req->tenant_country);
     e->provider = ch_strdup("ucm");
     e->external_id = ch_strdup(session);
     if (!call_level) e->leg_id = ch_strdup(has_uid ? uid : has_acct ? acct : session);
     if (has_acct) {
         e->idem_key = ch_asprintf("ucm:%s:%s", session, acct);
-        char *end;
-        long long n = strtoll(acct, &end, 10);
-        if (!*end && n >= 0) e->seq = n;
+        char why[128];
+        int64_t n;
+        /* the row id orders the rows when it is a number; it is a key either way */
+        if (ch_num_text(acct, &ch_num_sequence, &n, why, sizeof why) == CH_OK) e->seq = n;
     } else {
         /* no row id: the row's own content identifies it */
         char *canon = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
@@ -82,10 +93,7 @@ static void add_row(ctx *c, const json_t *row, bool call_level, const char *grou
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
         if (ch_cdr_get(row, keep[i], v, sizeof v))
             json_object_set_new(meta, keep[i], json_string(v));
-    if (json_object_size(meta))
-        e->metadata = meta;
-    else
-        json_decref(meta);
+    ch_event_add_meta(e, meta);
     char *raw = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
     e->raw = raw;
     e->raw_len = strlen(raw);
@@ -112,8 +120,15 @@ static void add_item(ctx *c, const json_t *item, size_t index)
         add_row(c, item, false, NULL);
         return;
     }
-    char group[128] = "";
-    ch_cdr_get(item, "cdr", group, sizeof group);
+    char group[CH_ID_MAX + 2] = "";
+    /* the call's key is "cdr-<cdr>" when its rows carry no session */
+    if (ch_cdr_id(item, "cdr", group) < 0 || strlen(group) > CH_ID_MAX - 4) {
+        snprintf(c->path, sizeof c->path, "[%zu]", index);
+        char msg[96];
+        snprintf(msg, sizeof msg, "cdr must be 1 to %d characters long", CH_ID_MAX - 4);
+        reject(c, "cdr", msg);
+        return;
+    }
     const json_t *main_cdr = json_object_get(item, "main_cdr");
     if (main_cdr) {
         snprintf(c->path, sizeof c->path, "[%zu].main_cdr", index);

@@ -1,6 +1,7 @@
 /* Vapi server messages (docs/providers.md#vapi): {"message": {"type": "end-of-call-report" |
  * "status-update" | …}}, authenticated by the x-vapi-secret header (the server URL secret).
  * Other message types (live transcripts, tool calls…) are answered 200 and not stored. */
+#include "providers/number.h"
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -19,11 +20,20 @@ static int verify(const ch_raw_request *req, const char *secret)
     return h && ch_ct_equal(h, strlen(h), secret, strlen(secret)) ? CH_OK : CH_EAUTH;
 }
 
-static int64_t iso(const json_t *o, const char *k)
+/* Vapi sends each report once: an unusable value is dropped with the reason in the event and
+ * the rest of the report kept (docs/providers.md#numbers). */
+static int64_t iso(ch_event *e, const json_t *o, const char *k)
 {
     int64_t t;
-    const char *s = ch_json_text(o, k);
-    return s && ch_time_parse(s, "UTC", &t) == CH_OK ? t : CH_TIME_UNSET;
+    const json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+        return CH_TIME_UNSET;
+    const char *s = json_string_value(v);
+    if (s && ch_time_parse(s, "UTC", &t) == CH_OK && ch_time_sane(t)) return t;
+    char field[48];
+    snprintf(field, sizeof field, "message.%s", k);
+    ch_event_ignore(e, field, "must be an RFC 3339 time between the years 2000 and 2100");
+    return CH_TIME_UNSET;
 }
 
 static const struct {
@@ -67,6 +77,11 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
                            "message.call.id is required");
         goto out;
     }
+    if (!ch_id_ok(id)) {
+        ch_parse_error_set(err, 422, "invalid_record", "message.call.id",
+                           "message.call.id must be 1 to %d characters long", CH_ID_MAX);
+        goto out;
+    }
     ch_event *e = ch_event_new();
     e->provider = ch_strdup("vapi");
     e->external_id = ch_strdup(id);
@@ -91,15 +106,16 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
         e->seq = 9;
         e->status = CH_STATUS_ENDED;
         e->disposition = from_reason(reason);
-        e->started_at = iso(m, "startedAt");
-        e->ended_at = iso(m, "endedAt");
+        e->started_at = iso(e, m, "startedAt");
+        e->ended_at = iso(e, m, "endedAt");
         if (e->disposition == CH_DISP_ANSWERED) e->answered_at = e->started_at;
-        const json_t *cost = json_object_get(m, "cost");
-        if (json_is_number(cost) && isfinite(json_number_value(cost)) &&
-            json_number_value(cost) >= 0 && json_number_value(cost) < 1e9) {
-            e->cost_micros = (int64_t)llround(json_number_value(cost) * 1e6);
+        char why[128];
+        int rc_cost = ch_num_json(json_object_get(m, "cost"), &ch_num_cost, false, &e->cost_micros,
+                                  why, sizeof why);
+        if (rc_cost == CH_OK)
             e->cost_currency = ch_strdup("USD");
-        }
+        else if (rc_cost == CH_EINVAL)
+            ch_event_ignore(e, "message.cost", why);
         const json_t *art = json_object_get(m, "artifact"), *an = json_object_get(m, "analysis");
         if (json_is_object(art) && ch_json_text(art, "transcript"))
             e->transcript = ch_strdup(ch_json_text(art, "transcript"));
@@ -123,10 +139,7 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
                                     json_string(ch_json_text(an, "successEvaluation")));
         }
         if (reason) json_object_set_new(meta, "ended_reason", json_string(reason));
-        if (json_object_size(meta))
-            e->metadata = meta;
-        else
-            json_decref(meta);
+        ch_event_add_meta(e, meta);
         e->idem_key = ch_asprintf("vapi:%s:end-of-call-report", id);
     }
     const char *ctype = ch_json_text(call, "type");

@@ -208,10 +208,11 @@ static void a_batch_judges_every_record_on_its_own(void **state)
         {"[1].call_id", "call_id is required"},
         {"[2].call_id", "call_id must be a string"},
         {"[3].from", "from must be a string"},
-        {"[4].duration_sec", "duration_sec must be a non-negative integer"},
+        {"[4].duration_sec",
+         "duration_sec must be a whole number of seconds from 0 to 604800 (7 days)"},
         {"[5].status", "status must be one of queued, ringing, in_progress, ended"},
         {"[6].answered_at", "answered_at must be an RFC 3339 time or Unix seconds"},
-        {"[7].sequence", "sequence must be a non-negative integer"},
+        {"[7].sequence", "sequence must be a whole number from 0 to 10^15"},
         {"[8]", "a record must be a JSON object"},
         {NULL, NULL},
     };
@@ -369,14 +370,26 @@ static void times_with_offsets_seconds_and_the_tenant_zone(void **state)
         assert_int_equal(e->ended_at, MAY14 + 192000);
         ch_parsed_clear(&r.out);
     }
-    /* the last second RFC 3339 can write is accepted as Unix seconds, the next one is not */
-    result r = run("{\"call_id\":\"t\",\"ended_at\":253402300799}", "UTC");
+    /* times lie between 2000 and 2100 (docs/providers.md#numbers), as Unix seconds or text */
+    result r = run("{\"call_id\":\"t\",\"ended_at\":4102444800}", "UTC");
     assert_int_equal(r.rc, CH_OK);
-    assert_int_equal(r.out.records[0].event->ended_at, t("9999-12-31T23:59:59Z"));
+    assert_int_equal(r.out.records[0].event->ended_at, t("2100-01-01T00:00:00Z"));
     ch_parsed_clear(&r.out);
-    r = run("{\"call_id\":\"t\",\"ended_at\":253402300800}", "UTC");
-    assert_string_equal(r.err.field, "ended_at");
+    r = run("{\"call_id\":\"t\",\"ended_at\":946684800}", "UTC");
+    assert_int_equal(r.rc, CH_OK);
+    assert_int_equal(r.out.records[0].event->ended_at, t("2000-01-01T00:00:00Z"));
     ch_parsed_clear(&r.out);
+    static const char *const out_of_range[] = {
+        "{\"call_id\":\"t\",\"ended_at\":4102444801}", "{\"call_id\":\"t\",\"ended_at\":946684799}",
+        "{\"call_id\":\"t\",\"ended_at\":253402300799}",
+        "{\"call_id\":\"t\",\"ended_at\":\"2100-01-01T00:00:01Z\"}",
+        "{\"call_id\":\"t\",\"ended_at\":\"1999-12-31T23:59:59Z\"}"};
+    for (size_t i = 0; i < sizeof out_of_range / sizeof *out_of_range; i++) {
+        r = run(out_of_range[i], "UTC");
+        assert_int_equal(r.rc, CH_EINVAL);
+        assert_string_equal(r.err.field, "ended_at");
+        ch_parsed_clear(&r.out);
+    }
 }
 
 /* The adapter keeps numbers as sent; folding its events with the tenant's country (as the
