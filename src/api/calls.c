@@ -145,14 +145,74 @@ enum MHD_Result ch_handle_call(ch_request *r, const char *id)
 
 /* ---- export: streamed with a content reader callback --------------------------------- */
 
+#include <pthread.h>
+
+/* Exports one tenant may run at once: each holds a connection and a page of calls in memory
+ * (store/sqlite_read.c reads pages in short transactions, so none holds a snapshot). One whose
+ * client stops reading ends with the connection timeout. */
+#define EXPORTS_PER_TENANT 4
+#define EXPORT_TENANTS     256        /* tenants exporting at once, server-wide */
+#define EXPORT_PIECE       (64 << 10) /* bytes produced per call of the reader, about */
+
+static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int64_t tenant_id;
+    int n; /* 0: a free slot */
+} exports_running[EXPORT_TENANTS];
+
+static bool export_acquire(int64_t tenant_id)
+{
+    bool ok = false;
+    pthread_mutex_lock(&exports_lock);
+    int slot = -1;
+    for (int i = 0; i < EXPORT_TENANTS; i++) {
+        if (exports_running[i].n && exports_running[i].tenant_id == tenant_id) {
+            slot = i;
+            break;
+        }
+        if (!exports_running[i].n && slot < 0) slot = i;
+    }
+    if (slot >= 0 && exports_running[slot].n < EXPORTS_PER_TENANT) {
+        exports_running[slot].tenant_id = tenant_id;
+        exports_running[slot].n++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&exports_lock);
+    return ok;
+}
+
+static void export_release(int64_t tenant_id)
+{
+    pthread_mutex_lock(&exports_lock);
+    for (int i = 0; i < EXPORT_TENANTS; i++)
+        if (exports_running[i].n && exports_running[i].tenant_id == tenant_id) {
+            exports_running[i].n--;
+            break;
+        }
+    pthread_mutex_unlock(&exports_lock);
+}
+
 typedef struct {
     ch_export *x;
+    int64_t tenant_id;
+    char request_id[32];
     bool csv;
     bool started, finished;
+    bool failed; /* a piece did not fit in pending: the export cannot be completed */
     size_t count;
     ch_buf pending; /* bytes produced but not yet handed to MHD */
     size_t pos;
 } export_state;
+
+static void out(export_state *st, const char *p, size_t n)
+{
+    if (ch_buf_append(&st->pending, p, n) != CH_OK) st->failed = true;
+}
+
+static void outs(export_state *st, const char *s)
+{
+    out(st, s, strlen(s));
+}
 
 static const char *const csv_cols[] = {
     "id",           "tenant",      "provider",      "external_id",
@@ -163,25 +223,42 @@ static const char *const csv_cols[] = {
     "summary",      "cost_amount", "cost_currency", "over_limit",
     "event_count",  "created_at",  "updated_at"};
 
-static void csv_field(ch_buf *b, const char *s)
+/* A string a spreadsheet would take for a formula (OWASP, CSV injection): one that starts with
+ * = + - @, a tab or a CR. "+" and 6 to 15 digits (an E.164 number, as the from and to columns
+ * hold) is left alone: a spreadsheet reads it as a number, and digits can neither call a
+ * function nor name a cell. */
+static bool csv_formula(const char *s)
 {
-    if (!s) return;
-    if (!strpbrk(s, ",\"\r\n")) {
-        ch_buf_puts(b, s);
-        return;
+    if (!*s || !strchr("=+-@\t\r", *s)) return false;
+    if (*s == '+') {
+        size_t n = strspn(s + 1, "0123456789");
+        if (!s[1 + n] && n >= 6 && n <= 15) return false;
     }
-    ch_buf_puts(b, "\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"') ch_buf_puts(b, "\"");
-        ch_buf_append(b, p, 1);
-    }
-    ch_buf_puts(b, "\"");
+    return true;
 }
 
-static void csv_row(ch_buf *b, json_t *call)
+/* A string cell: RFC 4180 quoting, and a formula neutralised by a leading ' inside quotes. */
+static void csv_field(export_state *st, const char *s)
+{
+    bool formula = csv_formula(s);
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
+        outs(st, s);
+        return;
+    }
+    outs(st, formula ? "\"'" : "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"') outs(st, "\"");
+        out(st, p, 1);
+    }
+    outs(st, "\"");
+}
+
+/* Numbers and booleans are written as they are (a negative cost stays -0.5): only strings
+ * are neutralised. */
+static void csv_row(export_state *st, json_t *call)
 {
     for (size_t i = 0; i < sizeof csv_cols / sizeof *csv_cols; i++) {
-        if (i) ch_buf_puts(b, ",");
+        if (i) outs(st, ",");
         const char *k = csv_cols[i];
         json_t *v;
         if (strcmp(k, "cost_amount") == 0)
@@ -192,21 +269,32 @@ static void csv_row(ch_buf *b, json_t *call)
             v = json_object_get(call, k);
         char num[64];
         if (json_is_string(v))
-            csv_field(b, json_string_value(v));
+            csv_field(st, json_string_value(v));
         else if (json_is_integer(v)) {
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-            ch_buf_puts(b, num);
+            outs(st, num);
         } else if (json_is_real(v)) {
             snprintf(num, sizeof num, "%.6g", json_real_value(v));
-            ch_buf_puts(b, num);
+            outs(st, num);
         } else if (json_is_boolean(v))
-            ch_buf_puts(b, json_is_true(v) ? "true" : "false");
+            outs(st, json_is_true(v) ? "true" : "false");
     }
-    ch_buf_puts(b, "\r\n");
+    outs(st, "\r\n");
 }
 
-/* Produces the next piece of the export into st->pending. */
-static void produce(export_state *st)
+static void export_log_failure(export_state *st, const char *why)
+{
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_ERROR, "export_failed", st->request_id)) {
+        ch_log_str(&l, "reason", why);
+        ch_log_int(&l, "calls_sent", (int64_t)st->count);
+        ch_log_end(&l);
+    }
+}
+
+/* Produces the next piece of the export into st->pending: about EXPORT_PIECE bytes of whole
+ * calls. False when the export cannot go on (logged). */
+static bool produce(export_state *st)
 {
     ch_buf_reset(&st->pending);
     st->pos = 0;
@@ -214,36 +302,44 @@ static void produce(export_state *st)
         st->started = true;
         if (st->csv) {
             for (size_t i = 0; i < sizeof csv_cols / sizeof *csv_cols; i++) {
-                if (i) ch_buf_puts(&st->pending, ",");
-                ch_buf_puts(&st->pending, csv_cols[i]);
+                if (i) outs(st, ",");
+                outs(st, csv_cols[i]);
             }
-            ch_buf_puts(&st->pending, "\r\n");
+            outs(st, "\r\n");
         } else {
-            ch_buf_puts(&st->pending, "[");
+            outs(st, "[");
         }
-        return;
+        return true;
     }
-    /* up to 64 calls per piece */
-    for (int i = 0; i < 64; i++) {
-        json_t *call = ch_store_export_next(st->x);
+    while (st->pending.len < EXPORT_PIECE) {
+        json_t *call;
+        if (ch_store_export_next(st->x, &call) != CH_OK) {
+            export_log_failure(st, "the store cannot be read");
+            return false;
+        }
         if (!call) {
-            if (!st->csv) ch_buf_puts(&st->pending, "]\n");
+            if (!st->csv) outs(st, "]\n");
             st->finished = true;
-            return;
+            break;
         }
         if (st->csv) {
-            csv_row(&st->pending, call);
+            csv_row(st, call);
         } else {
             char *text = json_dumps(call, JSON_COMPACT);
-            if (st->count) ch_buf_puts(&st->pending, ",");
-            ch_buf_puts(&st->pending, text);
+            if (st->count) outs(st, ",");
+            outs(st, text);
             free(text);
         }
         st->count++;
         json_decref(call);
+        if (st->failed) break;
     }
+    if (st->failed) export_log_failure(st, "a call is larger than the export buffer");
+    return !st->failed;
 }
 
+/* A failure after the 200 has gone out closes the connection without the last chunk: the client
+ * sees an incomplete transfer, never a short file that looks whole. */
 static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     export_state *st = cls;
@@ -257,7 +353,7 @@ static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
             return (ssize_t)n;
         }
         if (st->finished) return MHD_CONTENT_READER_END_OF_STREAM;
-        produce(st);
+        if (!produce(st)) return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 }
 
@@ -265,6 +361,7 @@ static void export_free(void *cls)
 {
     export_state *st = cls;
     ch_store_export_close(st->x);
+    export_release(st->tenant_id);
     ch_buf_free(&st->pending);
     free(st);
 }
@@ -284,18 +381,31 @@ enum MHD_Result ch_handle_export(ch_request *r)
     char e164[24];
     enum MHD_Result ret = MHD_YES;
     if (!parse_filter(r, tid, &f, e164, sizeof e164, &t)) goto out;
-    f.cursor = NULL;
+    if (!export_acquire(tid)) {
+        r->retry_after = 10;
+        ret = ch_reply_error(r, 429, "rate_limited", NULL,
+                             "%d exports of this tenant are running; retry when one has ended",
+                             EXPORTS_PER_TENANT);
+        goto out;
+    }
     export_state *st = ch_calloc(1, sizeof *st);
     st->csv = csv;
+    st->tenant_id = tid;
+    snprintf(st->request_id, sizeof st->request_id, "%s", r->id);
     ch_buf_init(&st->pending, 64 << 20);
     if (ch_store_export_open(r->srv->store, tid, &f, &st->x) != CH_OK) {
-        ch_buf_free(&st->pending);
-        free(st);
+        export_free(st);
         ret = ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
         goto out;
     }
+    /* from here export_free runs when MHD lets go of the response */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
                                                                   export_reader, st, export_free);
+    if (!resp) {
+        export_free(st);
+        ret = ch_reply_error(r, 503, "store_unavailable", NULL, "the export cannot start");
+        goto out;
+    }
     MHD_add_response_header(resp, "Content-Type",
                             csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "Content-Disposition",

@@ -281,41 +281,30 @@ int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
     return CH_OK;
 }
 
-/* Builds the filtered query. Binds are numbered by role so the order of clauses does not
+/* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
+ * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
  * matter. */
-static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, bool paged,
-                       sqlite3_stmt **out)
+static void filter_clauses(ch_buf *q, const ch_call_filter *f)
 {
-    ch_buf q;
-    ch_buf_init(&q, 4096);
-    int64_t cts = 0;
-    char cid[64] = "";
-    if (paged && f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid))
-        return CH_EINVAL;
-    ch_buf_puts(&q, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1");
-    if (f->since != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts >= ?2");
-    if (f->until != CH_TIME_UNSET) ch_buf_puts(&q, " AND c.sort_ts < ?3");
-    if (f->direction >= 0) ch_buf_puts(&q, " AND c.direction = ?4");
-    if (f->status >= 0) ch_buf_puts(&q, " AND c.status = ?5");
-    if (f->disposition >= 0) ch_buf_puts(&q, " AND c.disposition = ?6");
+    if (f->since != CH_TIME_UNSET) ch_buf_puts(q, " AND c.sort_ts >= ?2");
+    if (f->until != CH_TIME_UNSET) ch_buf_puts(q, " AND c.sort_ts < ?3");
+    if (f->direction >= 0) ch_buf_puts(q, " AND c.direction = ?4");
+    if (f->status >= 0) ch_buf_puts(q, " AND c.status = ?5");
+    if (f->disposition >= 0) ch_buf_puts(q, " AND c.disposition = ?6");
     if (f->number)
-        ch_buf_puts(&q, " AND (c.from_raw = ?7 OR c.to_raw = ?7 OR c.from_e164 = ?8"
-                        " OR c.to_e164 = ?8)");
-    if (f->extension) ch_buf_puts(&q, " AND c.extension = ?9");
+        ch_buf_puts(q, " AND (c.from_raw = ?7 OR c.to_raw = ?7 OR c.from_e164 = ?8"
+                       " OR c.to_e164 = ?8)");
+    if (f->extension) ch_buf_puts(q, " AND c.extension = ?9");
     if (f->text)
-        ch_buf_puts(&q, " AND (instr(lower(c.caller_name), lower(?10)) > 0"
-                        " OR instr(c.from_raw, ?10) > 0 OR instr(c.to_raw, ?10) > 0"
-                        " OR instr(c.from_e164, ?10) > 0 OR instr(c.to_e164, ?10) > 0"
-                        " OR instr(lower(c.transcript), lower(?10)) > 0"
-                        " OR instr(lower(c.summary), lower(?10)) > 0)");
-    if (paged && cid[0])
-        ch_buf_puts(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
-    ch_buf_puts(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
-    if (paged) ch_buf_puts(&q, " LIMIT ?13");
-    sqlite3_stmt *st;
-    int rc = prepare(db, q.data, &st);
-    ch_buf_free(&q);
-    if (rc) return rc;
+        ch_buf_puts(q, " AND (instr(lower(c.caller_name), lower(?10)) > 0"
+                       " OR instr(c.from_raw, ?10) > 0 OR instr(c.to_raw, ?10) > 0"
+                       " OR instr(c.from_e164, ?10) > 0 OR instr(c.to_e164, ?10) > 0"
+                       " OR instr(lower(c.transcript), lower(?10)) > 0"
+                       " OR instr(lower(c.summary), lower(?10)) > 0)");
+}
+
+static void bind_filter(sqlite3_stmt *st, int64_t tenant_id, const ch_call_filter *f)
+{
     sqlite3_bind_int64(st, 1, tenant_id);
     if (f->since != CH_TIME_UNSET) sqlite3_bind_int64(st, 2, f->since);
     if (f->until != CH_TIME_UNSET) sqlite3_bind_int64(st, 3, f->until);
@@ -332,11 +321,30 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     }
     if (f->extension) sqlite3_bind_text(st, 9, f->extension, -1, SQLITE_TRANSIENT);
     if (f->text) sqlite3_bind_text(st, 10, f->text, -1, SQLITE_TRANSIENT);
-    if (paged && cid[0]) {
+}
+
+/* Builds the list's query: one page after the cursor, newest first. */
+static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, sqlite3_stmt **out)
+{
+    int64_t cts = 0;
+    char cid[64] = "";
+    if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    ch_buf q;
+    ch_buf_init(&q, 4096);
+    ch_buf_puts(&q, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1");
+    filter_clauses(&q, f);
+    if (cid[0]) ch_buf_puts(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
+    ch_buf_puts(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13");
+    sqlite3_stmt *st;
+    int rc = prepare(db, q.data, &st);
+    ch_buf_free(&q);
+    if (rc) return rc;
+    bind_filter(st, tenant_id, f);
+    if (cid[0]) {
         sqlite3_bind_int64(st, 11, cts);
         sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
     }
-    if (paged) sqlite3_bind_int(st, 13, f->limit + 1);
+    sqlite3_bind_int(st, 13, f->limit + 1);
     *out = st;
     return CH_OK;
 }
@@ -347,7 +355,7 @@ int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f,
     sqlite3_stmt *st = NULL;
     json_t *data = json_array();
     char next[96] = "";
-    int rc = build_query(db, tenant_id, f, true, &st);
+    int rc = build_query(db, tenant_id, f, &st);
     if (rc) goto out;
     int r, rows = 0;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -446,43 +454,133 @@ out:
 
 /* ---- export ------------------------------------------------------------------------- */
 
-struct ch_export {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int64_t tenant_id;
+/* An export is a walk down the tenant's primary key (tenant_id, id) in pages, each read in a
+ * short read transaction of its own on a pooled connection that is given back before the page
+ * is handed to the client: an export whose client stops reading holds no snapshot, and the WAL
+ * can be checkpointed behind it (issue 9). The keyset is the call id, which never changes and
+ * sorts by creation time; started_at (the list's order) can change while an export runs, and a
+ * keyset on it would skip or repeat such a call. Calls created after the first page was read
+ * have greater ids than the keyset, so they are not included. */
+enum {
+    EXPORT_SCAN = 1024,            /* rows looked at per page, matching or not */
+    EXPORT_CALLS = 256,            /* calls per page */
+    EXPORT_BYTES = 4 * 1024 * 1024 /* a page ends once its rows add up to this many bytes */
 };
+
+struct ch_export {
+    ch_store *s;
+    int64_t tenant_id;
+    ch_call_filter f; /* strings owned */
+    char *after;      /* id of the last call looked at; NULL before the first page */
+    bool done;        /* the last page reached the end of the tenant's calls */
+    json_t *page;     /* calls read, not yet taken */
+    size_t next;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? ch_strdup(s) : NULL;
+}
 
 int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out)
 {
     ch_export *x = ch_calloc(1, sizeof *x);
+    x->s = s;
     x->tenant_id = tenant_id;
-    /* A connection of its own: the export may stream for a long time and must not hold one of
-     * the pool's. In WAL mode it reads one consistent snapshot. */
-    int rc = ch_sqlite_open(s->path, true, &x->db);
-    if (!rc) rc = build_query(x->db, tenant_id, f, false, &x->st);
-    if (!rc) rc = ch_sqlite_exec(x->db, "BEGIN") == SQLITE_OK ? CH_OK : CH_ESTORE;
-    if (rc) {
-        ch_store_export_close(x);
-        return rc;
-    }
+    x->f = *f;
+    x->f.cursor = NULL;
+    x->f.number = dup_or_null(f->number);
+    x->f.number_e164 = dup_or_null(f->number_e164);
+    x->f.extension = dup_or_null(f->extension);
+    x->f.text = dup_or_null(f->text);
+    x->page = json_array();
     *out = x;
     return CH_OK;
 }
 
-json_t *ch_store_export_next(ch_export *x)
+/* Reads the next page into x->page. The scan looks at EXPORT_SCAN rows at most, so a page's
+ * transaction stays short even when few calls match. */
+static int export_page(ch_export *x)
 {
-    if (!x->st || sqlite3_step(x->st) != SQLITE_ROW) return NULL;
-    return call_from_row(x->db, x->st, x->tenant_id);
+    json_array_clear(x->page);
+    x->next = 0;
+    sqlite3 *db = ch_store_reader(x->s);
+    sqlite3_stmt *scan = NULL, *get = NULL;
+    ch_buf q;
+    ch_buf_init(&q, 4096);
+    ch_buf_puts(&q, "SELECT c.id, (1");
+    filter_clauses(&q, &x->f);
+    ch_buf_puts(&q, ") FROM calls c WHERE c.tenant_id=?1");
+    if (x->after) ch_buf_puts(&q, " AND c.id < ?12");
+    ch_buf_puts(&q, " ORDER BY c.id DESC LIMIT ?13");
+    bool in_txn = false;
+    int rc = prepare(db, q.data, &scan);
+    if (!rc)
+        rc =
+            prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &get);
+    /* one snapshot for the page: the scan, the calls and their legs agree */
+    if (!rc) rc = ch_sqlite_exec(db, "BEGIN") == SQLITE_OK ? CH_OK : CH_ESTORE;
+    if (rc) goto out;
+    in_txn = true;
+    bind_filter(scan, x->tenant_id, &x->f);
+    if (x->after) sqlite3_bind_text(scan, 12, x->after, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(scan, 13, EXPORT_SCAN);
+    sqlite3_bind_int64(get, 1, x->tenant_id);
+    int r, scanned = 0;
+    size_t bytes = 0;
+    while ((r = sqlite3_step(scan)) == SQLITE_ROW) {
+        scanned++;
+        free(x->after);
+        x->after = ch_col_strdup(scan, 0);
+        if (!sqlite3_column_int(scan, 1)) continue;
+        sqlite3_bind_text(get, 2, x->after, -1, SQLITE_STATIC);
+        int g = sqlite3_step(get);
+        if (g == SQLITE_ROW) {
+            for (int i = 0; i < sqlite3_column_count(get); i++)
+                bytes += (size_t)sqlite3_column_bytes(get, i);
+            json_array_append_new(x->page, call_from_row(db, get, x->tenant_id));
+        }
+        sqlite3_reset(get);
+        if (g != SQLITE_ROW && g != SQLITE_DONE) {
+            r = g;
+            break;
+        }
+        if (json_array_size(x->page) >= EXPORT_CALLS || bytes >= EXPORT_BYTES) break;
+    }
+    if (r == SQLITE_DONE)
+        x->done = scanned < EXPORT_SCAN;
+    else if (r != SQLITE_ROW)
+        rc = CH_ESTORE;
+out:
+    sqlite3_finalize(scan);
+    sqlite3_finalize(get);
+    if (in_txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    ch_store_reader_done(x->s, db);
+    ch_buf_free(&q);
+    return rc;
+}
+
+int ch_store_export_next(ch_export *x, json_t **call)
+{
+    *call = NULL;
+    while (x->next >= json_array_size(x->page)) {
+        if (x->done) return CH_OK;
+        int rc = export_page(x);
+        if (rc) return rc;
+    }
+    *call = json_incref(json_array_get(x->page, x->next++));
+    return CH_OK;
 }
 
 void ch_store_export_close(ch_export *x)
 {
     if (!x) return;
-    sqlite3_finalize(x->st);
-    if (x->db) {
-        sqlite3_exec(x->db, "COMMIT", NULL, NULL, NULL);
-        sqlite3_close(x->db);
-    }
+    free((char *)x->f.number);
+    free((char *)x->f.number_e164);
+    free((char *)x->f.extension);
+    free((char *)x->f.text);
+    free(x->after);
+    json_decref(x->page);
     free(x);
 }
 

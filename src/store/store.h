@@ -206,11 +206,15 @@ int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f,
 /* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
 int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out);
 
-/* Streaming export: an iterator over the filtered calls on a connection of its own. */
+/* Streaming export: an iterator over the filtered calls (limit and cursor are ignored), newest
+ * first by id (creation time). It reads pages in short read transactions of their own, so it
+ * holds no snapshot between two calls of next; calls created after the first page are left
+ * out, and a call appears once, as it was when its page was read. */
 typedef struct ch_export ch_export;
 int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out);
-/* Next call as JSON (caller decrefs), or NULL at the end. */
-json_t *ch_store_export_next(ch_export *x);
+/* CH_OK with the next call in *call (caller decrefs), CH_OK with *call NULL at the end, or
+ * CH_ESTORE (the export cannot go on). */
+int ch_store_export_next(ch_export *x, json_t **call);
 void ch_store_export_close(ch_export *x);
 
 /* ---- administration (CLI), on a connection of its own -------------------------------- */
