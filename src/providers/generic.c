@@ -104,8 +104,9 @@ static int get_cost(ctx *c, json_t *o, ch_event *e)
     int64_t micros;
     char why[128];
     if (!json_is_number(amount) ||
-        ch_num_json(amount, &ch_num_cost, false, &micros, why, sizeof why) != CH_OK)
-        return fail(c, "cost.amount", "%s must be a number from 0 to 1000000", "cost.amount");
+        ch_num_json(amount, &ch_num_cost_signed, false, &micros, why, sizeof why) != CH_OK)
+        return fail(c, "cost.amount", "%s must be a number from -1000000 to 1000000",
+                    "cost.amount");
     if (cur && !json_is_null(cur) &&
         (!json_is_string(cur) || json_string_length(cur) < 1 || json_string_length(cur) > 8))
         return fail(c, "cost.currency", "%s must be a currency code such as \"USD\"",

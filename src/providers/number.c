@@ -21,6 +21,8 @@ const ch_num_rule ch_num_millis = {"a number of milliseconds from 0 to 604800000
                                    0, WEEK * 1000, 1e-3};
 const ch_num_rule ch_num_sequence = {"a whole number from 0 to 10^15", true, 0, CH_SEQ_MAX, 1};
 const ch_num_rule ch_num_cost = {"an amount from 0 to 1000000", false, 0, CH_COST_MAX, 1e6};
+const ch_num_rule ch_num_cost_signed = {"an amount from -1000000 to 1000000", false, -CH_COST_MAX,
+                                        CH_COST_MAX, 1e6};
 const ch_num_rule ch_num_cost_cents = {"an amount in cents from 0 to 100000000", false, 0,
                                        CH_COST_MAX * 100, 1e4};
 const ch_num_rule ch_num_unix_s = {"Unix seconds between the years 2000 and 2100", false, T0_S,

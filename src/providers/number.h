@@ -33,11 +33,12 @@ extern const ch_num_rule ch_num_seconds_real; /* seconds with fractions (rounded
 extern const ch_num_rule ch_num_millis;       /* a duration in ms → whole seconds, 0 … 7 days */
 extern const ch_num_rule ch_num_sequence;     /* whole, 0 … 10^15 */
 extern const ch_num_rule ch_num_cost;         /* currency units → micros, 0 … 10^6 */
+extern const ch_num_rule ch_num_cost_signed;  /* the same, −10^6 … 10^6 (generic: a credit) */
 extern const ch_num_rule ch_num_cost_cents;   /* cents → micros of the unit, 0 … 10^8 */
 extern const ch_num_rule ch_num_unix_s; /* Unix seconds (fractions kept) → ms, 2000 … 2100 */
 extern const ch_num_rule ch_num_unix_s_whole; /* whole Unix seconds → ms, 2000 … 2100 */
 extern const ch_num_rule ch_num_unix_ms;      /* Unix ms → ms, 2000 … 2100 */
-extern const ch_num_rule ch_num_unix_us;      /* whole Unix µs → ms, 2000 … 2100 */
+extern const ch_num_rule ch_num_unix_us;      /* whole Unix µs (kept in µs), 2000 … 2100 */
 
 /* Strict decimal text: optional '-', digits, optionally '.' and digits; at most
  * CH_NUM_TEXT_MAX characters; no spaces, sign '+', exponent, hex, "inf" or "nan". */

@@ -188,15 +188,16 @@ test('generic: out-of-range numbers are 422 naming the field', T, async () => {
     [{ ended_at: '2150-01-01T00:00:00Z' }, 'ended_at'],
     [{ timestamp: 1 }, 'timestamp'],
     [{ cost: { amount: 1e12, currency: 'USD' } }, 'cost.amount'],
-    [{ cost: { amount: -3, currency: 'USD' } }, 'cost.amount'],
+    [{ cost: { amount: -2e6, currency: 'USD' } }, 'cost.amount'],
     [{ sequence: 1e300 }, 'sequence'],
   ];
   for (const [rec, field] of cases) {
     const body = JSON.stringify({ call_id: uid('gen'), ...rec }).replace('9223372036854776000', '9223372036854775807');
     refused(await postHook(S, 'acme', body, { headers: bearer }), field);
   }
-  const c = await stored(await postHook(S, 'acme', { call_id: uid('gen'), duration_sec: 604800, cost: { amount: 0.12 } }, { headers: bearer }));
+  const c = await stored(await postHook(S, 'acme', { call_id: uid('gen'), duration_sec: 604800, cost: { amount: -0.12 } }, { headers: bearer }));
   assert.equal(c.duration_sec, 604800, 'a week is the ceiling, included');
+  assert.equal(c.cost.amount, -0.12, 'a credit is still a cost');
 });
 
 test('FreeSWITCH: out-of-range durations and times are 422 naming the field', T, async () => {
