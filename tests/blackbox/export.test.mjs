@@ -16,7 +16,7 @@ import {
 const T = { timeout: 120_000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let dir, db, S, acme, other, small;
+let dir, db, S, acme, other, small, many;
 
 before(async () => {
   dir = tmpDir('callhook-export-');
@@ -24,6 +24,7 @@ before(async () => {
   acme = setupTenant(db, 'acme', { tenantArgs: ['--country', '972'] });
   other = setupTenant(db, 'other');
   small = setupTenant(db, 'small', { tenantArgs: ['--country', '972'] });
+  many = setupTenant(db, 'many');
   const cfg = writeConfig(dir, '[auth]\nfail_limit = 100000\nfail_window = 60\n');
   S = await startServer({ db, args: ['--config', cfg] });
 });
@@ -187,6 +188,23 @@ describe('a stalled export', () => {
       for (const x of xs) x.sock.destroy();
     }
   });
+});
+
+test('pages: a filter that matches calls far apart, and an export of many small calls', T, async () => {
+  // more calls than one page looks at (1,024) and holds (256), with two matches at both ends
+  await post({ call_id: 'needle-first', caller_name: 'Needle One' }, many);
+  for (let b = 0; b < 2; b++) {
+    await post(Array.from({ length: 600 }, (_, k) => ({ call_id: `hay-${b}-${k}`, caller_name: 'Hay' })), many);
+  }
+  await post({ call_id: 'needle-last', caller_name: 'Needle Two' }, many);
+  const r = await apiGet(S, '/v1/calls/export?format=json&q=needle', many.apiKey);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(JSON.parse(r.text).map((c) => c.external_id), ['needle-last', 'needle-first']);
+  const all = await apiGet(S, '/v1/calls/export?format=csv', many.apiKey);
+  assert.equal(all.status, 200);
+  const rows = parseCsv(all.text).slice(1);
+  assert.equal(rows.length, 1202);
+  assert.equal(new Set(rows.map((row) => row[0])).size, 1202, 'no call twice');
 });
 
 describe('CSV export and formulas', () => {
