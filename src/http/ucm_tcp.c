@@ -280,7 +280,10 @@ static void *serve_conn(void *arg)
         size_t before = len;
         failed = !drain(t, &tenant, buf, &len, eof, &sc);
         if (len && len < before) since = mono_ms(); /* a new record began in this read */
-        if (!failed && len == MAX_BYTES) too_long = true, eof = true;
+        if (!failed && len == MAX_BYTES) {
+            too_long = true; /* one record fills the buffer: it cannot be complete */
+            break;
+        }
     }
     if (too_long) {
         ch_logline l;

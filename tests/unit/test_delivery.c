@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "delivery/endpoint.h"
 #include "delivery/schedule.h"
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
@@ -17,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- signatures ------------------------------------------------------------------------- */
@@ -194,6 +196,54 @@ static void schedules_parse_and_jitter_stays_within_20_percent(void **state)
     assert_int_equal(ch_retry_schedule_parse(many, &s, err, sizeof err), CH_EINVAL);
 }
 
+static void a_tenant_schedule_waits_at_least_a_second(void **state)
+{
+    (void)state;
+    ch_retry_schedule s;
+    char err[200];
+    assert_int_equal(ch_retry_schedule_parse("1s,1000ms,5m", &s, err, sizeof err), CH_OK);
+    assert_int_equal(ch_retry_schedule_tenant_check(&s, err, sizeof err), CH_OK);
+    assert_int_equal(ch_retry_schedule_parse("5s,999ms", &s, err, sizeof err), CH_OK);
+    assert_int_equal(ch_retry_schedule_tenant_check(&s, err, sizeof err), CH_EINVAL);
+    assert_non_null(strstr(err, "entry 2 of the retry schedule (999 ms)"));
+    ch_retry_schedule_tenant_floor(&s);
+    assert_int_equal(s.delay_ms[0], 5000);
+    assert_int_equal(s.delay_ms[1], 1000);
+}
+
+static void endpoint_headers_refuse_hop_by_hop_framing_and_our_own(void **state)
+{
+    (void)state;
+    const char *refused[] = {"Connection: close",
+                             "keep-alive: 5",
+                             "Proxy-Connection: x",
+                             "TRANSFER-ENCODING: chunked",
+                             "TE: trailers",
+                             "Trailer: x",
+                             "Upgrade: h2c",
+                             "Content-Length: 3",
+                             "Host: evil",
+                             "Expect: 100-continue",
+                             "Proxy-Authorization: x",
+                             "Content-Type: a/b",
+                             "Content-Encoding: gzip",
+                             "webhook-signature: v1,x"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        const char *why = ch_endpoint_header_problem(refused[i]);
+        if (!why) fail_msg("'%s' was accepted", refused[i]);
+        char bare[40], quoted[44];
+        snprintf(bare, sizeof bare, "%.*s", (int)strcspn(refused[i], ":"), refused[i]);
+        snprintf(quoted, sizeof quoted, "'%s'", bare);
+        if (!strstr(why, quoted)) fail_msg("'%s' does not name %s", why, quoted);
+        assert_false(ch_endpoint_header_allowed(bare)); /* and not sent when already stored */
+    }
+    assert_null(ch_endpoint_header_problem("Authorization: Bearer x"));
+    assert_null(ch_endpoint_header_problem("X-Team: sales"));
+    assert_true(ch_endpoint_header_allowed("User-Agent"));
+    assert_non_null(ch_endpoint_header_problem("X-A: b\r\nX-B: c"));
+    assert_non_null(ch_endpoint_header_problem("no colon"));
+}
+
 static void retry_after_takes_seconds_and_http_dates(void **state)
 {
     (void)state;
@@ -316,6 +366,8 @@ int main(void)
         cmocka_unit_test(the_default_schedule_is_at_least_8_attempts_over_27_hours),
         cmocka_unit_test(schedules_parse_and_jitter_stays_within_20_percent),
         cmocka_unit_test(retry_after_takes_seconds_and_http_dates),
+        cmocka_unit_test(a_tenant_schedule_waits_at_least_a_second),
+        cmocka_unit_test(endpoint_headers_refuse_hop_by_hop_framing_and_our_own),
         cmocka_unit_test(events_follow_the_call_and_each_happens_once),
         cmocka_unit_test(a_call_first_seen_ended_gets_every_event_at_once),
     };
