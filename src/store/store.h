@@ -246,11 +246,11 @@ typedef struct {
     const char *url, *kind, *events, *secret;
     const json_t *headers; /* object, may be NULL */
     int64_t timeout_ms, rate_limit_per_min;
+    int64_t max_per_tenant; /* add: CH_ELIMIT when the tenant has this many already; 0 = no cap */
 } ch_endpoint_spec;
 int ch_admin_endpoint_add(const char *db, int64_t tenant_id, const ch_endpoint_spec *e,
                           int64_t *id_out);
 /* {"endpoints": [{id, url, kind, events, enabled, disabled_reason, headers, timeout_ms,
-    int64_t max_per_tenant; /* add: CH_ELIMIT when the tenant has this many already; 0 = no cap */
  * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]} */
 int ch_admin_endpoint_list(const char *db, int64_t tenant_id, json_t **out);
 /* CH_ENOTFOUND when the tenant has no such endpoint. */
