@@ -175,6 +175,12 @@ static int to_event(const params_view *pv, const ch_raw_request *req, ch_event *
                            "RecordingSid must be 1 to %d characters long", CH_ID_MAX);
         return CH_EINVAL;
     }
+    /* part of the idempotency key and the event type; Twilio's are a word or two */
+    if (rec_status && strlen(rec_status) > 64) {
+        ch_parse_error_set(err, 422, "invalid_record", "RecordingStatus",
+                           "RecordingStatus must be 1 to 64 characters long");
+        return CH_EINVAL;
+    }
     /* SequenceNumber is part of the idempotency key: refused, not dropped, when unusable */
     int64_t seqn = CH_NUM_UNSET;
     char why[128];

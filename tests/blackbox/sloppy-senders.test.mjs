@@ -270,6 +270,8 @@ test('ids of 100 KB are refused by every adapter, naming the field', T, async ()
   refused(await postHook(S, 'acme', { call_id: HUGE_ID }, { headers: bearer }), 'call_id');
   refused(await postTwilio(completed(HUGE_ID, 1, {})), 'CallSid');
   refused(await postTwilio(completed(twSid(), 1, { ParentCallSid: HUGE_ID })), 'ParentCallSid');
+  refused(await postTwilio({ CallSid: twSid(), RecordingSid: HUGE_ID, RecordingStatus: 'completed' }), 'RecordingSid');
+  refused(await postTwilio({ CallSid: twSid(), RecordingSid: 'RE1', RecordingStatus: HUGE_ID }), 'RecordingStatus');
   refused(await postRetell(retellEnded(HUGE_ID, {})), 'call.call_id');
   refused(await postHook(S, 'acme', { message: { type: 'end-of-call-report', call: { id: HUGE_ID } } }, { provider: 'vapi', headers: { 'x-vapi-secret': VAPI } }), 'message.call.id');
   refused(await postHook(S, 'acme', { id: HUGE_ID, status: 'completed' }, { provider: 'bolna', headers: bearer }), 'id');
