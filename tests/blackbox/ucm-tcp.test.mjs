@@ -74,6 +74,13 @@ test('once the source allow-lists the UCM: JSON CDRs, then a CSV line, each answ
   assert.equal((await calls()).length, 3);
 });
 
+test('a record the adapter refuses as a whole is acknowledged: resending it cannot help', T, async () => {
+  const before = (await calls()).length;
+  assert.equal(await send('{"hello":"world"}'), 'OK\r\n');
+  assert.equal(await send('{"hello":'), 'OK\r\n', 'an incomplete record at the end of the connection');
+  assert.equal((await calls()).length, before);
+});
+
 // Writes data completely and then reads, without half-closing (as a sender that waits for the
 // answer does); resolves with what came back and how the connection ended.
 function writeThenRead(data) {
