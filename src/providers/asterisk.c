@@ -64,6 +64,8 @@ int ch_asterisk_event(const json_t *row, const ch_raw_request *req, ch_event **o
         return CH_EINVAL;
     }
     ch_event *e = ch_event_new();
+    /* an unusable number is refused: a forwarder script, or the person running `callhook
+     * import`, reads the answer (docs/providers.md#numbers) */
     if (ch_cdr_fill(e, row, req, true, err, errsz, field, fieldsz) != CH_OK) {
         ch_event_free(e);
         return CH_EINVAL;

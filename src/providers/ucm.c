@@ -62,6 +62,8 @@ static void add_row(ctx *c, const json_t *row, bool call_level, const char *grou
     }
     ch_event *e = ch_event_new();
     char err[256], field[64];
+    /* an unusable number is dropped, with the reason, not refused: the UCM pushes unattended
+     * and resends what it could not deliver (docs/providers.md#numbers) */
     if (ch_cdr_fill(e, row, c->req, false, err, sizeof err, field, sizeof field) != CH_OK) {
         reject(c, field, err);
         ch_event_free(e);
