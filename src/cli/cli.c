@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "  callhook delivery schedule SLUG SCHEDULE|default\n"
             "  callhook migrate\n"
             "  callhook demo [--listen ADDR:PORT]\n\n"
-            "Every command takes --db PATH (default var/callhook.db), --config FILE and --json.\n"
+            "Every command takes --db PATH (default var/callhook.db), --config FILE, --json\n"
+            "and --db-mode 0600|0640 (the database holds secrets: it is never readable by all).\n"
             "See docs/cli.md.\n",
             CH_VERSION);
 }
