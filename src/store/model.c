@@ -1,7 +1,9 @@
 #include "store/model.h"
 #include "util/mem.h"
 #include "util/phone.h"
+#include "util/result.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +66,7 @@ void ch_event_free(ch_event *e)
                      &e->leg_id,        &e->from_raw,      &e->to_raw,       &e->caller_name,
                      &e->extension,     &e->recording_url, &e->transcript,   &e->summary,
                      &e->cost_currency, &e->raw,           &e->content_type, &e->norm,
-                     &e->from_e164,     &e->to_e164};
+                     &e->from_e164,     &e->to_e164,       &e->meta_dropped, &e->meta_as};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     json_decref(e->metadata);
@@ -140,7 +142,14 @@ json_t *ch_event_to_json(const ch_event *e)
     set_str(o, "summary", e->summary);
     set_int(o, "cost_micros", e->cost_micros);
     set_str(o, "cost_currency", e->cost_currency);
-    if (e->metadata && json_object_size(e->metadata)) json_object_set(o, "metadata", e->metadata);
+    if (e->meta_as) {
+        set_str(o, "metadata_as", e->meta_as);
+    } else if (e->metadata && json_object_size(e->metadata)) {
+        json_object_set(o, "metadata", e->metadata);
+        /* read back by every later merge of the call, to add up what its events keep */
+        if (e->meta_bytes) set_int(o, "metadata_bytes", (int64_t)e->meta_bytes);
+    }
+    set_str(o, "metadata_dropped", e->meta_dropped);
     return o;
 }
 
@@ -190,7 +199,12 @@ ch_event *ch_event_from_json(const json_t *o)
     e->cost_micros = get_int(o, "cost_micros");
     e->cost_currency = get_str(o, "cost_currency");
     json_t *m = json_object_get(o, "metadata");
-    if (json_is_object(m)) e->metadata = json_deep_copy(m);
+    /* shared, not copied: nothing modifies an event's metadata, and o is usually freed next */
+    if (json_is_object(m)) e->metadata = json_incref(m);
+    int64_t mb = get_int(o, "metadata_bytes");
+    if (e->metadata && mb > 0) e->meta_bytes = (size_t)mb;
+    e->meta_dropped = get_str(o, "metadata_dropped");
+    e->meta_as = get_str(o, "metadata_as");
     if (!e->external_id || !e->idem_key) {
         ch_event_free(e);
         return NULL;
@@ -207,9 +221,64 @@ void ch_event_normalise(ch_event *e, const char *country)
         e->to_e164 = ch_strdup(v);
 }
 
+static void measure(const json_t *v, size_t level, size_t max_depth, ch_meta_size *out)
+{
+    if (!json_is_object(v) && !json_is_array(v)) return;
+    if (level > out->depth) out->depth = level;
+    if (level > max_depth) return; /* already too deep: what is below changes no verdict */
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, x)
+        {
+            out->keys++;
+            measure(x, level + 1, max_depth, out);
+        }
+    } else {
+        json_array_foreach(v, i, x) measure(x, level + 1, max_depth, out);
+    }
+}
+
+void ch_metadata_measure(const json_t *m, size_t max_depth, ch_meta_size *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m) measure(m, 1, max_depth, out);
+}
+
+int ch_event_check_metadata(ch_event *e, char *why, size_t why_size)
+{
+    if (!e->metadata || !json_object_size(e->metadata)) return CH_OK;
+    ch_meta_size sz;
+    ch_metadata_measure(e->metadata, CH_META_EVENT_MAX_DEPTH, &sz);
+    /* json_dumpb with no buffer only counts: the size without an allocation */
+    if (sz.depth <= CH_META_EVENT_MAX_DEPTH && sz.keys <= CH_META_EVENT_MAX_KEYS)
+        sz.bytes = json_dumpb(e->metadata, NULL, 0, JSON_COMPACT);
+    if (sz.depth > CH_META_EVENT_MAX_DEPTH) {
+        snprintf(why, why_size, "metadata is nested more than %d levels deep; at most %d per event",
+                 CH_META_EVENT_MAX_DEPTH, CH_META_EVENT_MAX_DEPTH);
+        return CH_ETOOBIG;
+    }
+    if (sz.keys > CH_META_EVENT_MAX_KEYS) {
+        snprintf(why, why_size,
+                 "metadata has %zu keys (counted at every depth); at most %d per event", sz.keys,
+                 CH_META_EVENT_MAX_KEYS);
+        return CH_ETOOBIG;
+    }
+    if (sz.bytes > CH_META_EVENT_MAX_BYTES) {
+        snprintf(why, why_size, "metadata is %zu bytes as JSON; at most %d per event", sz.bytes,
+                 CH_META_EVENT_MAX_BYTES);
+        return CH_ETOOBIG;
+    }
+    e->meta_bytes = sz.bytes;
+    return CH_OK;
+}
+
 void ch_event_prepare(ch_event *e)
 {
     if (e->norm) return;
+    if (e->metadata && json_object_size(e->metadata) && !e->meta_bytes)
+        e->meta_bytes = json_dumpb(e->metadata, NULL, 0, JSON_COMPACT);
     json_t *j = ch_event_to_json(e);
     e->norm = json_dumps(j, JSON_COMPACT);
     json_decref(j);

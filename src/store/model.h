@@ -13,6 +13,18 @@
 
 #define CH_NUM_UNSET INT64_MIN
 
+/* Metadata limits (docs/merge.md, "Metadata limits"). Far above what any PBX or voice-AI
+ * platform sends; they keep one sender from making the single writer slow for every tenant.
+ * Per event (refused with 422 metadata_too_large before anything is written): */
+#define CH_META_EVENT_MAX_KEYS  200         /* object members, at every depth */
+#define CH_META_EVENT_MAX_DEPTH 8           /* nesting; the metadata object itself is 1 */
+#define CH_META_EVENT_MAX_BYTES (32 * 1024) /* compact JSON */
+/* Per call (the event is stored, its metadata is not kept): keys in the call's merged metadata,
+ * and bytes of metadata its events keep together (what every merge of the call reads back;
+ * metadata an event repeats verbatim from another event of the call is kept once). */
+#define CH_META_CALL_MAX_KEYS  1000
+#define CH_META_CALL_MAX_BYTES (256 * 1024)
+
 typedef enum {
     CH_DIR_UNKNOWN = 0,
     CH_DIR_INBOUND,
@@ -61,7 +73,13 @@ typedef struct {
     char *recording_url, *transcript, *summary;
     int64_t cost_micros; /* amount × 10^6, or CH_NUM_UNSET */
     char *cost_currency;
-    json_t *metadata; /* object or NULL; merged key by key */
+    json_t *metadata;   /* object or NULL; merged key by key */
+    size_t meta_bytes;  /* compact JSON size of metadata (0: none, or not measured yet) */
+    char *meta_dropped; /* why the writer did not keep the metadata it came with, or NULL */
+    /* The idempotency key of an earlier event of the call whose metadata this one repeats
+     * verbatim: the stored form names it instead of holding a copy (the writer sets it and
+     * resolves it when it reads the call's events back). */
+    char *meta_as;
 
     /* The record exactly as received (for the events table). */
     char *raw;
@@ -114,6 +132,18 @@ int ch_disposition_parse(const char *s);
 json_t *ch_event_to_json(const ch_event *e);
 /* Fills from_e164 / to_e164 from the raw numbers with the tenant's country calling code. */
 void ch_event_normalise(ch_event *e, const char *country);
+/* Measures a metadata value: keys = object members at every depth, depth = nesting (an object
+ * or array is one level more than its container; a scalar is 0); bytes is left 0 (the compact
+ * JSON size, for the caller to fill). Counting stops below max_depth levels, so a deep value
+ * costs no more than a shallow one. */
+typedef struct {
+    size_t keys, depth, bytes;
+} ch_meta_size;
+void ch_metadata_measure(const json_t *m, size_t max_depth, ch_meta_size *out);
+/* CH_OK when e's metadata is within the per-event limits (and e->meta_bytes is set), else
+ * CH_ETOOBIG with why ("metadata has 60000 keys; at most 200 per event"). Runs on the request
+ * thread, after the adapter's parse and before anything is written. */
+int ch_event_check_metadata(ch_event *e, char *why, size_t why_size);
 /* Fills e->norm (compact ch_event_to_json) if it is not set yet. */
 void ch_event_prepare(ch_event *e);
 /* Inverse of ch_event_to_json (raw/content_type are not part of it). NULL on malformed input. */

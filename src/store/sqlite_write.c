@@ -262,7 +262,6 @@ static void new_call_id(wctx *w, char out[24], int64_t now_ms)
              (unsigned)(z >> 32));
 }
 
-/* Folds every stored event of the call (the new one included) and writes the call and legs. */
 /* FNV-1a over everything a call.updated is about: the call's fields and its legs. */
 static uint64_t hash_str(uint64_t h, const char *s)
 {
@@ -291,18 +290,91 @@ static uint64_t hash_call(const ch_callstate *c, const char *meta)
     return h;
 }
 
+static int insert_event(wctx *w, ch_write_job *job, const char *call_id, ch_event *e)
+{
+    sqlite3_stmt *st = w->st[ST_EVT_INSERT];
+    sqlite3_bind_int64(st, 1, job->tenant_id);
+    sqlite3_bind_text(st, 3, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->idem_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->provider, -1, SQLITE_STATIC);
+    ch_bind_text(st, 6, e->kind);
+    ch_bind_text(st, 7, e->leg_id);
+    ch_bind_i64(st, 8, e->seq);
+    ch_bind_i64(st, 9, e->ts);
+    sqlite3_bind_int64(st, 10, w->now);
+    ch_bind_text(st, 11, job->request_id);
+    ch_bind_text(st, 12, e->content_type);
+    sqlite3_bind_blob(st, 13, e->raw ? e->raw : "", (int)e->raw_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, e->norm, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
+/* Sets *why when the call's merged metadata has too many keys, or its events would keep too
+ * many bytes of metadata together (docs/merge.md, "Metadata limits"). */
+static void check_call_metadata(const ch_callstate *c, size_t kept, char *why, size_t why_size)
+{
+    ch_meta_size sz;
+    ch_metadata_measure(c->metadata, SIZE_MAX, &sz);
+    why[0] = '\0';
+    if (sz.keys > CH_META_CALL_MAX_KEYS)
+        snprintf(why, why_size, "the call's metadata would have %zu keys; at most %d per call",
+                 sz.keys, CH_META_CALL_MAX_KEYS);
+    else if (kept > CH_META_CALL_MAX_BYTES)
+        snprintf(why, why_size,
+                 "the call's events would keep %zu bytes of metadata; at most %d per call", kept,
+                 CH_META_CALL_MAX_BYTES);
+}
+
+/* Gives each event stored as repeating another's metadata ("metadata_as") that metadata. */
+static void resolve_metadata_refs(ch_event **evs, size_t n)
+{
+    const ch_event *last = NULL; /* a call's repeats usually all name the same event */
+    for (size_t i = 0; i < n; i++) {
+        ch_event *e = evs[i];
+        if (!e->meta_as) continue;
+        if (!last || strcmp(last->idem_key, e->meta_as) != 0) {
+            last = NULL;
+            for (size_t k = 0; k < n && !last; k++)
+                if (!evs[k]->meta_as && evs[k]->metadata &&
+                    strcmp(evs[k]->idem_key, e->meta_as) == 0)
+                    last = evs[k];
+        }
+        if (last) e->metadata = json_incref(last->metadata);
+    }
+}
+
+/* An event of evs[0..n) holding metadata equal to e's, or NULL. */
+static const ch_event *same_metadata(ch_event *const *evs, size_t n, const ch_event *e)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!evs[i]->meta_as && evs[i]->metadata && evs[i]->meta_bytes == e->meta_bytes &&
+            json_equal(evs[i]->metadata, e->metadata))
+            return evs[i];
+    return NULL;
+}
+
+static void reprepare(ch_event *e)
+{
+    free(e->norm);
+    e->norm = NULL;
+    ch_event_prepare(e);
+}
+
+/* Folds the call's stored events and the new one, stores the new event, and writes the call
+ * and its legs. Metadata an event repeats verbatim from an earlier event of the call is stored
+ * as a reference to it. When the new event's metadata would take the call over a per-call
+ * limit, the event is stored without it (its raw body keeps it) and says why: the sender gets
+ * its 2xx and the call everything else the event says. A merge reads back only the metadata
+ * that was kept, so its cost stays within CH_META_CALL_MAX_BYTES however much a sender posts. */
 static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t created_at,
                       ch_event *just_stored, bool over, const ch_call_before *before)
 {
     sqlite3_stmt *st;
     ch_event **evs = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, kept = 0;
     int rc = SQLITE_OK;
     char **leg_states = NULL;
-    if (before->is_new) {
-        evs = ch_malloc(sizeof *evs);
-        evs[n++] = just_stored;
-    } else {
+    if (!before->is_new) {
         st = w->st[ST_EVT_FOR_CALL];
         sqlite3_bind_int64(st, 1, job->tenant_id);
         sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
@@ -313,6 +385,10 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
             ch_event *e = ch_event_from_json(j);
             json_decref(j);
             if (!e) continue; /* cannot happen: we wrote it */
+            /* events stored before their size was recorded */
+            if (e->metadata && !e->meta_bytes)
+                e->meta_bytes = json_dumpb(e->metadata, NULL, 0, JSON_COMPACT);
+            kept += e->meta_bytes;
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
                 evs = ch_realloc(evs, cap * sizeof *evs);
@@ -324,13 +400,53 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
             rc = r;
             goto out;
         }
+        resolve_metadata_refs(evs, n);
     }
+    size_t adds = 0;
+    bool has_meta = just_stored->metadata && json_object_size(just_stored->metadata);
+    if (has_meta) {
+        const ch_event *same = same_metadata(evs, n, just_stored);
+        if (same) {
+            just_stored->meta_as = ch_strdup(same->idem_key);
+            reprepare(just_stored);
+        } else {
+            adds = just_stored->meta_bytes;
+        }
+    }
+    if (n == cap) evs = ch_realloc(evs, (cap + 1) * sizeof *evs);
+    evs[n++] = just_stored;
 
     ch_merged m;
     ch_merge_fold(&m, evs, n, job->tenant_country);
+    char why[160];
+    if (has_meta) check_call_metadata(&m.call, kept + adds, why, sizeof why);
+    if (has_meta && why[0]) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_INFO, "metadata_dropped", job->request_id)) {
+            ch_log_int(&l, "tenant_id", job->tenant_id);
+            ch_log_str(&l, "call_id", call_id);
+            ch_log_str(&l, "reason", why);
+            ch_log_end(&l);
+        }
+        json_decref(just_stored->metadata);
+        just_stored->metadata = NULL;
+        just_stored->meta_bytes = 0;
+        free(just_stored->meta_as);
+        just_stored->meta_as = NULL;
+        just_stored->meta_dropped = ch_strdup(why);
+        reprepare(just_stored);
+        ch_merged_clear(&m);
+        ch_merge_fold(&m, evs, n, job->tenant_country);
+    }
+    char *meta =
+        m.call.metadata ? json_dumps(m.call.metadata, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if ((rc = insert_event(w, job, call_id, just_stored))) {
+        free(meta);
+        ch_merged_clear(&m);
+        goto out;
+    }
     const ch_callstate *c = &m.call;
     st = w->st[ST_CALL_UPSERT];
-    char *meta = c->metadata ? json_dumps(c->metadata, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     uint64_t hash = hash_call(c, meta);
     leg_states = ch_calloc(m.nlegs + 1, sizeof *leg_states);
     for (size_t i = 0; i < m.nlegs; i++) {
@@ -482,22 +598,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
     u->over_limit_calls += is_new && over;
 
     ch_event_prepare(e);
-    st = w->st[ST_EVT_INSERT];
-    sqlite3_bind_int64(st, 1, job->tenant_id);
-    sqlite3_bind_text(st, 3, call_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->idem_key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->provider, -1, SQLITE_STATIC);
-    ch_bind_text(st, 6, e->kind);
-    ch_bind_text(st, 7, e->leg_id);
-    ch_bind_i64(st, 8, e->seq);
-    ch_bind_i64(st, 9, e->ts);
-    sqlite3_bind_int64(st, 10, w->now);
-    ch_bind_text(st, 11, job->request_id);
-    ch_bind_text(st, 12, e->content_type);
-    sqlite3_bind_blob(st, 13, e->raw ? e->raw : "", (int)e->raw_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 14, e->norm, -1, SQLITE_STATIC);
-    if ((rc = step_done(st))) return rc;
-
+    /* merge_call stores the event too, once it knows whether its metadata is kept */
     if ((rc = merge_call(w, job, call_id, created_at, e, over, &before))) return rc;
     job->outcome[i] = CH_REC_STORED;
     job->call_ids[i] = ch_strdup(call_id);

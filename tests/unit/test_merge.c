@@ -490,6 +490,90 @@ static void derived_facts(void **state)
     free_all(evs, 1);
 }
 
+/* Per-event metadata limits (docs/merge.md, "Metadata limits"): keys at every depth, nesting,
+ * compact JSON size; the limit itself is allowed, one more is not. */
+static void metadata_limits_per_event(void **state)
+{
+    (void)state;
+    char why[160];
+    ch_event *e = ev("generic:m", 1);
+    assert_int_equal(ch_event_check_metadata(e, why, sizeof why), 0); /* none */
+
+    e->metadata = json_object();
+    json_t *inner = json_object();
+    for (int i = 0; i < CH_META_EVENT_MAX_KEYS - 1; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        json_object_set_new(inner, k, json_integer(i));
+    }
+    json_object_set_new(e->metadata, "inner", inner); /* 199 + 1 = 200 keys */
+    assert_int_equal(ch_event_check_metadata(e, why, sizeof why), 0);
+    assert_int_equal(e->meta_bytes, json_dumpb(e->metadata, NULL, 0, JSON_COMPACT));
+    json_object_set_new(inner, "one_more", json_true());
+    assert_int_not_equal(ch_event_check_metadata(e, why, sizeof why), 0);
+    assert_non_null(strstr(why, "201 keys"));
+
+    json_decref(e->metadata);
+    e->metadata = json_object();
+    json_t *v = e->metadata;
+    for (int d = 1; d < CH_META_EVENT_MAX_DEPTH; d++) { /* depth 8: allowed */
+        json_t *c = d % 2 ? json_object() : json_array();
+        if (json_is_object(v))
+            json_object_set_new(v, "d", c);
+        else
+            json_array_append_new(v, c);
+        v = c;
+    }
+    assert_int_equal(ch_event_check_metadata(e, why, sizeof why), 0);
+    json_object_set_new(v, "deeper", json_array()); /* depth 9 (v is an object) */
+    assert_int_not_equal(ch_event_check_metadata(e, why, sizeof why), 0);
+    assert_non_null(strstr(why, "nested more than 8"));
+
+    json_decref(e->metadata);
+    e->metadata = json_object();
+    char *big = ch_malloc(CH_META_EVENT_MAX_BYTES);
+    memset(big, 'x', CH_META_EVENT_MAX_BYTES - 1);
+    big[CH_META_EVENT_MAX_BYTES - 1] = '\0';
+    json_object_set_new(e->metadata, "b", json_string(big));
+    free(big);
+    assert_int_not_equal(ch_event_check_metadata(e, why, sizeof why), 0);
+    assert_non_null(strstr(why, "bytes as JSON"));
+    ch_event_free(e);
+}
+
+/* What the writer records about an event's metadata survives the stored form: its size, a
+ * reference to an earlier event's identical metadata, and why it was not kept. */
+static void metadata_notes_survive_the_stored_form(void **state)
+{
+    (void)state;
+    ch_event *a = ev("generic:a", 1);
+    a->metadata = json_pack("{s:s}", "crm", "T-1");
+    ch_event_prepare(a);
+    assert_int_equal(a->meta_bytes, strlen("{\"crm\":\"T-1\"}"));
+    ch_event *b = ev("generic:b", 2);
+    b->meta_as = ch_strdup("generic:a");
+    b->metadata = json_incref(a->metadata);
+    ch_event *c = ev("generic:c", 3);
+    c->meta_dropped = ch_strdup("the call's metadata would have 1001 keys");
+    ch_event *in[] = {a, b, c};
+    for (size_t i = 0; i < 3; i++) {
+        ch_event_prepare(in[i]);
+        json_t *j = json_loads(in[i]->norm, 0, NULL);
+        ch_event *back = ch_event_from_json(j);
+        json_t *again = ch_event_to_json(back);
+        assert_true(json_equal(j, again));
+        same_str("note", "meta_as", back->meta_as, in[i]->meta_as);
+        same_str("note", "meta_dropped", back->meta_dropped, in[i]->meta_dropped);
+        assert_int_equal(back->meta_bytes, in[i]->meta_as ? 0 : in[i]->meta_bytes);
+        /* a reference carries no copy: the writer resolves it */
+        if (in[i]->meta_as) assert_null(json_object_get(j, "metadata"));
+        json_decref(again);
+        json_decref(j);
+        ch_event_free(back);
+    }
+    free_all(in, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +586,8 @@ int main(void)
         cmocka_unit_test(ended_leg_does_not_end_a_live_call),
         cmocka_unit_test(a_call_of_legs_only_is_answered_if_one_leg_was),
         cmocka_unit_test(derived_facts),
+        cmocka_unit_test(metadata_limits_per_event),
+        cmocka_unit_test(metadata_notes_survive_the_stored_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
