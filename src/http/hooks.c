@@ -289,6 +289,14 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         }
         return ch_reply_error(r, perr.http_status, perr.code, perr.field, "%s", perr.message);
     }
+    /* metadata limits (docs/merge.md): the whole request is refused before anything is written */
+    for (size_t i = 0; i < r->parsed.n; i++) {
+        char why[160], field[48] = "metadata";
+        ch_event *e = r->parsed.records[i].event;
+        if (!e || ch_event_check_metadata(e, why, sizeof why) == CH_OK) continue;
+        if (r->parsed.batch) snprintf(field, sizeof field, "[%zu].metadata", i);
+        return ch_reply_error(r, 422, "metadata_too_large", field, "%s", why);
+    }
 
     size_t n = 0;
     r->events = ch_calloc(r->parsed.n, sizeof *r->events);
