@@ -8,25 +8,29 @@
 #include "util/phone.h"
 #include "util/result.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id)
 {
-    const struct sockaddr *peer = ch_peer(r);
-    int wait = ch_auth_lockout(r->srv->auth, peer);
+    const char *authorization = ch_header(r, "Authorization");
+    if (ch_auth_apikey(r->srv->auth, r->srv->store, authorization, tenant_id) == CH_OK)
+        return MHD_YES; /* a key that is right is never refused, whatever others did */
+    /* failures count against (client, key id): one client's bad key locks out nobody else */
+    char scope[32] = "api";
+    if (authorization && strncmp(authorization, "Bearer chk_", 11) == 0)
+        snprintf(scope, sizeof scope, "api\n%.12s", authorization + 11);
+    const struct sockaddr *client = ch_client(r);
+    ch_auth_failed(r->srv->auth, client, scope);
+    ch_metrics_auth_failure();
+    int wait = ch_auth_lockout(r->srv->auth, client, scope);
     if (wait > 0) {
         r->retry_after = wait;
         return ch_reply_error(r, 429, "rate_limited", NULL,
                               "too many failed authentications from this address; retry later");
     }
-    if (ch_auth_apikey(r->srv->auth, r->srv->store, ch_header(r, "Authorization"), tenant_id) !=
-        CH_OK) {
-        ch_auth_failed(r->srv->auth, peer);
-        ch_metrics_auth_failure();
-        return ch_reply_error(r, 401, "unauthorized", NULL, "send Authorization: Bearer <API key>");
-    }
-    return MHD_YES;
+    return ch_reply_error(r, 401, "unauthorized", NULL, "send Authorization: Bearer <API key>");
 }
 
 int ch_query_time(const char *v, const char *tz, int64_t *out_ms)

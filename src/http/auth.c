@@ -1,121 +1,290 @@
 #include "http/auth.h"
+#include "http/client.h"
 #include "util/cidr.h"
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"
 
-#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define FAIL_SLOTS     4096 /* addresses tracked at once; a new one evicts on collision */
-#define VERIFIED_SLOTS 1024
+#define FAIL_SLOTS       8192 /* (address, scope) pairs tracked at once; collisions evict */
+#define VERIFIED_SLOTS   1024
+#define PENDING_SLOTS    1024
+#define QUEUE_MAX        256 /* verifications waiting, all clients */
+#define PENDING_PER_ADDR 4   /* verifications waiting or running per client address */
 
 typedef struct {
-    unsigned char addr[16];
-    int64_t window_start; /* ms */
+    uint64_t id; /* keyed hash of (address, scope); 0 = free */
+    int64_t window_start;
     int count;
 } fail_slot;
 
+typedef struct {
+    uint64_t id;
+    int n;
+} pending_slot;
+
 struct ch_auth {
-    int limit, window_ms;
+    ch_auth_opts o;
+    int window_ms;
+    unsigned char hash_key[crypto_shorthash_KEYBYTES];
+    unsigned char cache_key[crypto_generichash_KEYBYTES];
     pthread_mutex_t lock;
     fail_slot fails[FAIL_SLOTS];
     /* argon2id costs tens of milliseconds by design. A successful verification is remembered
-     * as SHA-256(stored hash, presented password): the next request with the same password
-     * costs one hash, a changed password misses. Failures are never cached. */
+     * as a keyed hash of (stored hash, presented password) under a key that exists only in
+     * this process: the next request with the same password costs one hash, a changed
+     * password misses, and the table is no offline oracle. Failures are never cached. */
     unsigned char verified[VERIFIED_SLOTS][32];
+    /* the verification threads */
+    pthread_cond_t work;
+    pthread_t *threads;
+    int nthreads;
+    bool stop;
+    ch_verify *head, *tail;
+    int queued;
+    pending_slot pending[PENDING_SLOTS];
+    char *standin; /* hash of a random password: unknown users cost the same as known ones */
+    _Atomic uint64_t verifications, refused;
 };
 
-ch_auth *ch_auth_new(int fail_limit, int fail_window_sec)
+void ch_auth_get_stats(ch_auth *a, uint64_t *verifications, uint64_t *refused)
+{
+    *verifications = atomic_load(&a->verifications);
+    *refused = atomic_load(&a->refused);
+}
+
+static uint64_t keyed_id(ch_auth *a, const unsigned char addr[16], const char *scope)
+{
+    unsigned char buf[16 + 256];
+    size_t n = 16;
+    memcpy(buf, addr, 16);
+    if (scope) {
+        size_t sl = strnlen(scope, 255);
+        buf[n++] = 1; /* an empty scope differs from none */
+        memcpy(buf + n, scope, sl);
+        n += sl;
+    }
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, buf, n, a->hash_key);
+    return h ? h : 1;
+}
+
+static void *verify_main(void *arg);
+
+ch_auth *ch_auth_new(const ch_auth_opts *o)
 {
     ch_auth *a = ch_calloc(1, sizeof *a);
-    a->limit = fail_limit > 0 ? fail_limit : 10;
-    a->window_ms = (fail_window_sec > 0 ? fail_window_sec : 60) * 1000;
+    a->o = *o;
+    if (a->o.fail_limit <= 0) a->o.fail_limit = 10;
+    if (a->o.addr_fail_limit <= 0) a->o.addr_fail_limit = 50;
+    if (a->o.window_sec <= 0) a->o.window_sec = 60;
+    if (a->o.verify_threads <= 0) a->o.verify_threads = 1;
+    a->window_ms = a->o.window_sec * 1000;
+    randombytes_buf(a->hash_key, sizeof a->hash_key);
+    randombytes_buf(a->cache_key, sizeof a->cache_key);
     pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->work, NULL);
+    a->nthreads = a->o.verify_threads;
+    a->threads = ch_calloc((size_t)a->nthreads, sizeof *a->threads);
+    for (int i = 0; i < a->nthreads; i++)
+        if (pthread_create(&a->threads[i], NULL, verify_main, a) != 0) abort();
     return a;
 }
 
 void ch_auth_free(ch_auth *a)
 {
     if (!a) return;
+    pthread_mutex_lock(&a->lock);
+    a->stop = true;
+    pthread_cond_broadcast(&a->work);
+    pthread_mutex_unlock(&a->lock);
+    for (int i = 0; i < a->nthreads; i++)
+        pthread_join(a->threads[i], NULL);
+    free(a->threads);
+    free(a->standin);
+    pthread_cond_destroy(&a->work);
     pthread_mutex_destroy(&a->lock);
+    sodium_memzero(a, sizeof *a);
     free(a);
 }
 
-static void addr_key(const struct sockaddr *sa, unsigned char out[16])
+/* ---- failure throttling --------------------------------------------------------------- */
+
+static int slot_wait(ch_auth *a, uint64_t id, int limit, int64_t now)
 {
-    memset(out, 0, 16);
-    if (!sa) return;
-    if (sa->sa_family == AF_INET) {
-        out[10] = out[11] = 0xff; /* as IPv4-mapped IPv6 */
-        memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-    }
+    fail_slot *s = &a->fails[id % FAIL_SLOTS];
+    if (s->id != id || s->count < limit || now - s->window_start >= a->window_ms) return 0;
+    return (int)((a->window_ms - (now - s->window_start) + 999) / 1000);
 }
 
-static fail_slot *slot_for(ch_auth *a, const unsigned char key[16])
-{
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    return &a->fails[h % FAIL_SLOTS];
-}
-
-int ch_auth_lockout(ch_auth *a, const struct sockaddr *peer)
+int ch_auth_lockout(ch_auth *a, const struct sockaddr *client, const char *scope)
 {
     unsigned char key[16];
-    addr_key(peer, key);
-    int64_t now = ch_now_ms();
-    int wait = 0;
+    ch_client_key(client, key);
+    uint64_t pair = keyed_id(a, key, scope ? scope : ""), addr = keyed_id(a, key, NULL);
+    int64_t now = ch_mono_ns() / 1000000;
     pthread_mutex_lock(&a->lock);
-    fail_slot *s = slot_for(a, key);
-    if (memcmp(s->addr, key, 16) == 0 && s->count >= a->limit &&
-        now - s->window_start < a->window_ms)
-        wait = (int)((a->window_ms - (now - s->window_start) + 999) / 1000);
+    int w1 = slot_wait(a, pair, a->o.fail_limit, now);
+    int w2 = slot_wait(a, addr, a->o.addr_fail_limit, now);
     pthread_mutex_unlock(&a->lock);
-    return wait;
+    return w1 > w2 ? w1 : w2;
 }
 
-void ch_auth_failed(ch_auth *a, const struct sockaddr *peer)
+static void slot_count(ch_auth *a, uint64_t id, int64_t now)
 {
-    unsigned char key[16];
-    addr_key(peer, key);
-    int64_t now = ch_now_ms();
-    pthread_mutex_lock(&a->lock);
-    fail_slot *s = slot_for(a, key);
-    if (memcmp(s->addr, key, 16) != 0 || now - s->window_start >= a->window_ms) {
-        memcpy(s->addr, key, 16);
+    fail_slot *s = &a->fails[id % FAIL_SLOTS];
+    if (s->id != id || now - s->window_start >= a->window_ms) {
+        s->id = id;
         s->window_start = now;
         s->count = 0;
     }
     s->count++;
+}
+
+void ch_auth_failed(ch_auth *a, const struct sockaddr *client, const char *scope)
+{
+    unsigned char key[16];
+    ch_client_key(client, key);
+    uint64_t pair = keyed_id(a, key, scope ? scope : ""), addr = keyed_id(a, key, NULL);
+    int64_t now = ch_mono_ns() / 1000000;
+    pthread_mutex_lock(&a->lock);
+    slot_count(a, pair, now);
+    slot_count(a, addr, now);
     pthread_mutex_unlock(&a->lock);
 }
 
-static bool password_ok(ch_auth *a, const char *stored, const char *password)
+/* ---- password verification, off the HTTP threads ------------------------------------- */
+
+static pending_slot *pending_of(ch_auth *a, const unsigned char addr[16])
 {
-    unsigned char key[32];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)stored, strlen(stored) + 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)password, strlen(password));
-    crypto_hash_sha256_final(&st, key);
+    uint64_t id = keyed_id(a, addr, NULL);
+    pending_slot *p = &a->pending[id % PENDING_SLOTS];
+    if (p->id != id && p->n == 0) p->id = id;
+    return p->id == id ? p : NULL; /* NULL: the slot is busy with another address */
+}
+
+int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *client)
+{
+    ch_client_key(client, v->addr);
+    pthread_mutex_lock(&a->lock);
+    pending_slot *p = pending_of(a, v->addr);
+    if (!p || p->n >= PENDING_PER_ADDR || a->queued >= QUEUE_MAX) {
+        pthread_mutex_unlock(&a->lock);
+        atomic_fetch_add(&a->refused, 1);
+        return CH_ELIMIT;
+    }
+    p->n++;
+    a->queued++;
+    v->pending = true;
+    v->done = false;
+    v->next = NULL;
+    if (a->tail)
+        a->tail->next = v;
+    else
+        a->head = v;
+    a->tail = v;
+    pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->lock);
+    return CH_OK;
+}
+
+static void remember(ch_auth *a, const unsigned char key[32])
+{
+    size_t slot = (key[0] | (size_t)key[1] << 8) % VERIFIED_SLOTS;
+    pthread_mutex_lock(&a->lock);
+    memcpy(a->verified[slot], key, 32);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static bool remembered(ch_auth *a, const unsigned char key[32])
+{
     size_t slot = (key[0] | (size_t)key[1] << 8) % VERIFIED_SLOTS;
     pthread_mutex_lock(&a->lock);
     bool hit = sodium_memcmp(a->verified[slot], key, 32) == 0;
     pthread_mutex_unlock(&a->lock);
-    if (hit) return true;
-    if (!ch_password_verify(stored, password)) return false;
+    return hit;
+}
+
+static void *verify_main(void *arg)
+{
+    ch_auth *a = arg;
     pthread_mutex_lock(&a->lock);
-    memcpy(a->verified[slot], key, 32);
+    for (;;) {
+        while (!a->stop && !a->head)
+            pthread_cond_wait(&a->work, &a->lock);
+        if (a->stop) break;
+        ch_verify *v = a->head;
+        a->head = v->next;
+        if (!a->head) a->tail = NULL;
+        a->queued--;
+        if (!v->stored && !a->standin) {
+            /* made once, on first need, here rather than at start-up (it costs a verification) */
+            char pw[33], hash[CH_PWHASH_MAX];
+            ch_random_hex(pw, 16);
+            pthread_mutex_unlock(&a->lock);
+            int rc = ch_password_hash(pw, hash);
+            pthread_mutex_lock(&a->lock);
+            if (rc == CH_OK && !a->standin) a->standin = ch_strdup(hash);
+        }
+        const char *stored = v->stored ? v->stored : a->standin;
+        pthread_mutex_unlock(&a->lock);
+        bool ok = ch_password_verify(stored, v->password) && v->stored;
+        atomic_fetch_add(&a->verifications, 1);
+        if (ok) remember(a, v->key);
+        pthread_mutex_lock(&a->lock);
+        pending_slot *p = pending_of(a, v->addr);
+        if (p && p->n > 0) p->n--;
+        pthread_mutex_unlock(&a->lock);
+        v->ok = ok;
+        v->done = true;
+        v->pending = false;
+        v->on_done(v); /* v belongs to its request again from here */
+        pthread_mutex_lock(&a->lock);
+    }
     pthread_mutex_unlock(&a->lock);
-    return true;
+    return NULL;
+}
+
+void ch_verify_clear(ch_verify *v)
+{
+    free(v->stored);
+    if (v->password) {
+        sodium_memzero(v->password, strlen(v->password));
+        free(v->password);
+    }
+    memset(v, 0, sizeof *v);
+}
+
+static void cache_key(ch_auth *a, const char *stored, const char *password, unsigned char out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, a->cache_key, sizeof a->cache_key, 32);
+    crypto_generichash_update(&st, (const unsigned char *)stored, strlen(stored) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)password, strlen(password));
+    crypto_generichash_final(&st, out, 32);
+}
+
+/* CH_OK, CH_EAUTH, or CH_EAGAIN with in->verify filled for (stored, password). */
+static int password_check(ch_auth *a, const char *stored, const char *password, ch_verify *v)
+{
+    unsigned char key[32];
+    cache_key(a, stored, password, key);
+    if (remembered(a, key)) return CH_OK;
+    if (!v) return CH_EAUTH;
+    if (v->done && v->stored && sodium_memcmp(v->key, key, 32) == 0)
+        return v->ok ? CH_OK : CH_EAUTH;
+    ch_verify_clear(v);
+    v->stored = ch_strdup(stored);
+    v->password = ch_strdup(password);
+    memcpy(v->key, key, 32);
+    return CH_EAGAIN;
 }
 
 /* "Basic base64(user:pass)" → user, pass (in buf). */
@@ -139,6 +308,15 @@ static bool parse_basic(const char *h, char *buf, size_t bufsz, char **user, cha
     return true;
 }
 
+void ch_auth_basic_user(const char *authorization, char *out, size_t outsz)
+{
+    char buf[1024];
+    char *user, *pass;
+    out[0] = '\0';
+    if (parse_basic(authorization, buf, sizeof buf, &user, &pass)) snprintf(out, outsz, "%s", user);
+    sodium_memzero(buf, sizeof buf);
+}
+
 static const char *bearer(const char *h)
 {
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
@@ -160,6 +338,8 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
     if (!token && api_key && *api_key) token = api_key;
     char token_hash[CH_SHA256_HEX] = "";
     if (token) ch_sha256_hex(token, strlen(token), token_hash);
+    int rc = CH_EAUTH;
+    bool password_tried = false;
 
     /* A request that presents a secret is judged by the credentials that have one; only a
      * request with none may match an address-only credential. So a token for tenant B is never
@@ -179,11 +359,18 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
                 if (token && c->token_hash)
                     ok = ch_ct_equal(token_hash, strlen(token_hash), c->token_hash,
                                      strlen(c->token_hash));
-                if (!ok && basic && c->username && c->password_hash &&
-                    ch_ct_equal(user, strlen(user), c->username, strlen(c->username)))
-                    ok = password_ok(a, c->password_hash, pass);
                 if (!ok && signed_source)
                     ok = in->signature_ok(in->signature_ctx, c->signing_secret);
+                if (!ok && basic && c->username && c->password_hash &&
+                    ch_ct_equal(user, strlen(user), c->username, strlen(c->username))) {
+                    password_tried = true;
+                    int pc = password_check(a, c->password_hash, pass, in->verify);
+                    if (pc == CH_EAGAIN) {
+                        rc = CH_EAGAIN;
+                        goto out;
+                    }
+                    ok = pc == CH_OK;
+                }
             }
             if (!ok) continue;
             if (c->allow_ips && *c->allow_ips && !ch_cidr_list_match(c->allow_ips, peer)) {
@@ -191,11 +378,20 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
                 continue;
             }
             *matched = i;
-            sodium_memzero(buf, sizeof buf);
-            return CH_OK;
+            rc = CH_OK;
+            goto out;
         }
+    rc = forbidden ? CH_ELIMIT : CH_EAUTH;
+    /* A wrong user name must cost what a wrong password costs, or names can be enumerated:
+     * verify against a stand-in hash once before answering. */
+    if (basic && !password_tried && in->verify && !(in->verify->done && !in->verify->stored)) {
+        ch_verify_clear(in->verify);
+        in->verify->password = ch_strdup(pass);
+        rc = CH_EAGAIN;
+    }
+out:
     sodium_memzero(buf, sizeof buf);
-    return forbidden ? CH_ELIMIT : CH_EAUTH;
+    return rc;
 }
 
 int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id)

@@ -8,6 +8,7 @@
 #include "util/timeutil.h"
 #include "util/result.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,10 +151,50 @@ static bool signature_ok(const void *ctx, const char *secret)
     return c->provider->verify(c->raw, secret) == CH_OK;
 }
 
+static void on_verified(ch_verify *v)
+{
+    ch_request *r = v->arg;
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result ch_verify_later(ch_request *r, const char *scope)
+{
+    ch_server *srv = r->srv;
+    int wait = ch_auth_lockout(srv->auth, ch_client(r), scope);
+    if (wait > 0) {
+        /* no more password verifications for this client until its window ends: its
+         * failures cost bounded CPU (passwords verified before still pass, from the cache) */
+        ch_verify_clear(&r->verify);
+        r->retry_after = wait;
+        return ch_reply_error(r, 429, "rate_limited", NULL,
+                              "too many failed authentications from this address; retry later");
+    }
+    r->verify.on_done = on_verified;
+    r->verify.arg = r;
+    r->state = REQ_VERIFYING;
+    /* suspend before queueing: the verification may finish before this function returns */
+    MHD_suspend_connection(r->conn);
+    if (ch_auth_verify_submit(srv->auth, &r->verify, ch_client(r)) != CH_OK) {
+        r->verify_refused = true; /* answered on resume: a suspended request cannot queue */
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}
+
+/* What failures are counted against, besides the address: the tenant and provider addressed
+ * (or the provider alone on a fixed URL) and the user name presented. */
+void ch_hook_scope(ch_request *r, const char *tenant_slug, const char *provider_name, char *out,
+                   size_t outsz)
+{
+    char user[128];
+    ch_auth_basic_user(ch_header(r, "Authorization"), user, sizeof user);
+    snprintf(out, outsz, "hook\n%s\n%s\n%s", tenant_slug ? tenant_slug : "", provider_name, user);
+}
+
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const char *provider_name)
 {
     ch_server *srv = r->srv;
-    const struct sockaddr *peer = ch_peer(r);
+    const struct sockaddr *client = ch_client(r);
     ch_logline l;
     if (ch_log_begin(&l, CH_LOG_DEBUG, "received", r->id)) {
         ch_log_str(&l, "tenant", tenant_slug ? tenant_slug : "(from credential)");
@@ -161,13 +202,9 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_log_int(&l, "bytes", (int64_t)r->body.len);
         ch_log_end(&l);
     }
-
-    int wait = ch_auth_lockout(srv->auth, peer);
-    if (wait > 0) {
-        r->retry_after = wait;
-        return ch_reply_error(r, 429, "rate_limited", NULL,
-                              "too many failed authentications from this address; retry later");
-    }
+    char scope[512];
+    ch_hook_scope(r, tenant_slug, provider_name, scope, sizeof scope);
+    ch_tenant_clear(&r->tenant); /* the handler runs again after a password verification */
 
     r->provider = ch_provider_find(provider_name);
     ch_credential *creds = NULL;
@@ -206,11 +243,12 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
                           * in the URL they are given: ?token=… */
                          .api_key = ch_header(r, "X-Api-Key") ? ch_header(r, "X-Api-Key")
                                                               : ch_query(r, "token"),
-                         .peer = peer,
+                         .peer = client,
                          .signature_ok = r->provider->verify ? signature_ok : NULL,
-                         .signature_ctx = &(sig_ctx){r->provider, &raw}};
+                         .signature_ctx = &(sig_ctx){r->provider, &raw},
+                         .verify = &r->verify};
     rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched);
-    if (rc != CH_OK && cached) {
+    if ((rc == CH_EAUTH || rc == CH_ELIMIT) && cached) {
         /* the cache may predate a credential added since: ask the store once more */
         ch_credentials_free(creds, ncreds);
         ch_tenant_clear(&r->tenant);
@@ -223,6 +261,10 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         else if (rc2 == CH_ESTORE)
             return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
     }
+    if (rc == CH_EAGAIN) {
+        ch_credentials_free(creds, ncreds);
+        return ch_verify_later(r, scope);
+    }
     if (rc == CH_OK) cred_id = creds[matched].id;
     if (rc == CH_OK && !tenant_slug && !creds[matched].token_hash &&
         !creds[matched].password_hash && !creds[matched].signing_secret) {
@@ -232,7 +274,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
             const ch_credential *o = &creds[i];
             if (o->tenant_id != creds[matched].tenant_id && !o->token_hash && !o->password_hash &&
                 !o->signing_secret && o->allow_ips && *o->allow_ips &&
-                ch_cidr_list_match(o->allow_ips, peer)) {
+                ch_cidr_list_match(o->allow_ips, client)) {
                 ch_credentials_free(creds, ncreds);
                 return ch_reply_error(r, 401, "unauthorized", NULL,
                                       "several tenants trust this address on this shared URL; "
@@ -250,9 +292,19 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         }
     }
     ch_credentials_free(creds, ncreds);
+    ch_verify_clear(&r->verify);
     if (rc != CH_OK) {
-        ch_auth_failed(srv->auth, peer);
+        /* never refused before it was checked: a request that authenticates always passes;
+         * past the limit, failures are answered 429 instead of 401 */
+        ch_auth_failed(srv->auth, client, scope);
         ch_metrics_auth_failure();
+        int wait = ch_auth_lockout(srv->auth, client, scope);
+        if (wait > 0) {
+            r->retry_after = wait;
+            return ch_reply_error(r, 429, "rate_limited", NULL,
+                                  "too many failed authentications from this address; retry "
+                                  "later");
+        }
         if (rc == CH_ELIMIT)
             return ch_reply_error(r, 403, "forbidden_source", NULL,
                                   "requests from this address are not allowed for this source");

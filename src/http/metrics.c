@@ -4,8 +4,8 @@
 
 static const char *const route_names[CH_ROUTE_COUNT] = {
     "hooks", "calls", "call", "export", "webhooks", "healthz", "readyz", "metrics", "other"};
-static const int codes[] = {200, 201, 202, 204, 400, 401, 403, 404,
-                            405, 409, 413, 415, 422, 429, 500, 503};
+static const int codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                            408, 409, 413, 415, 422, 429, 500, 501, 503};
 #define NCODES (sizeof codes / sizeof *codes)
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
@@ -14,6 +14,7 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static atomic_uint_fast64_t requests[CH_ROUTE_COUNT][NCODES + 1]; /* last: other codes */
 static atomic_uint_fast64_t ingest_hist[NBUCKETS + 1];
 static atomic_uint_fast64_t ingest_sum_us, ingest_count, auth_failures, records_rejected;
+static atomic_uint_fast64_t aborted;
 
 void ch_metrics_request(ch_route route, int status, int64_t duration_ns)
 {
@@ -35,6 +36,11 @@ void ch_metrics_request(ch_route route, int status, int64_t duration_ns)
 void ch_metrics_auth_failure(void)
 {
     atomic_fetch_add_explicit(&auth_failures, 1, memory_order_relaxed);
+}
+
+void ch_metrics_aborted(void)
+{
+    atomic_fetch_add_explicit(&aborted, 1, memory_order_relaxed);
 }
 
 void ch_metrics_records_rejected(uint64_t n)
@@ -83,4 +89,10 @@ void ch_metrics_render(ch_buf *out)
                   "# TYPE callhook_records_rejected_total counter\n"
                   "callhook_records_rejected_total %llu\n",
                   (unsigned long long)atomic_load(&records_rejected));
+    ch_buf_printf(out,
+                  "# HELP callhook_http_aborted_total Requests whose connection ended before "
+                  "their answer was sent (client gone, reset, timed out).\n"
+                  "# TYPE callhook_http_aborted_total counter\n"
+                  "callhook_http_aborted_total %llu\n",
+                  (unsigned long long)atomic_load(&aborted));
 }

@@ -21,6 +21,8 @@ typedef enum {
 
 void ch_metrics_request(ch_route route, int status, int64_t duration_ns);
 void ch_metrics_auth_failure(void);
+/* A request whose connection ended before its answer was complete. */
+void ch_metrics_aborted(void);
 /* Records of a request that failed validation (422 per record). */
 void ch_metrics_records_rejected(uint64_t n);
 /* Appends the process's own series (requests, latency, auth failures). */

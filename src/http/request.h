@@ -9,6 +9,7 @@
 
 #include "app/config.h"
 #include "http/auth.h"
+#include "http/guard.h"
 #include "http/metrics.h"
 #include "http/sources.h"
 #include "providers/provider.h"
@@ -23,13 +24,14 @@ struct ch_server {
     ch_store *store;
     ch_auth *auth;
     ch_sources *sources;
+    ch_guard *guard;
     atomic_int inflight;
     char id_prefix[9];
     atomic_uint_fast64_t next_id;
     struct ch_dispatcher *_Atomic dispatcher; /* woken after API replays and tests; or NULL */
 };
 
-typedef enum { REQ_READING, REQ_WAITING, REQ_ANSWERED } ch_req_state;
+typedef enum { REQ_READING, REQ_VERIFYING, REQ_WAITING, REQ_ANSWERED } ch_req_state;
 
 typedef struct ch_request {
     ch_server *srv;
@@ -39,6 +41,12 @@ typedef struct ch_request {
     int64_t t0_ns;
     ch_buf body;
     bool too_large;
+    size_t discarded; /* body bytes read past max_body, to answer 413 after the whole body */
+    struct sockaddr_storage client; /* the client (behind a trusted proxy: as it reports) */
+    char method[16];
+    ch_verify verify;    /* a password verification this request waits for */
+    bool verify_refused; /* the verification queue refused it: answer 429 on resume */
+    bool close;          /* answer with Connection: close */
     ch_req_state state;
     int status;                    /* answer status, for metrics and logs */
     int retry_after;               /* seconds, sent as Retry-After with an error when > 0 */
@@ -66,6 +74,16 @@ enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow);
 const char *ch_header(ch_request *r, const char *name);
 const char *ch_query(ch_request *r, const char *name);
 const struct sockaddr *ch_peer(ch_request *r);
+/* The client address: the peer, or what a trusted proxy reports (http/client.h). */
+const struct sockaddr *ch_client(ch_request *r);
+/* Queues r->verify (filled by ch_auth_webhook's CH_EAGAIN) and suspends the request; the
+ * handler runs again when the verification is done. Answers 429 itself when the client is
+ * locked out for scope or has too many verifications waiting. */
+enum MHD_Result ch_verify_later(ch_request *r, const char *scope);
+/* The throttling scope of a webhook request: tenant (or "" on a fixed URL), provider, and the
+ * Basic user name presented. */
+void ch_hook_scope(ch_request *r, const char *tenant_slug, const char *provider_name, char *out,
+                   size_t outsz);
 /* The URL the sender used: public_url (or http://<Host>) + the raw path and query. */
 void ch_request_url(ch_request *r, char *out, size_t outsz);
 

@@ -1,6 +1,8 @@
 #include "http/server.h"
+#include "http/client.h"
 #include "http/request.h"
 #include "delivery/dispatcher.h"
+#include "util/cidr.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- responses ---------------------------------------------------------------------- */
@@ -32,6 +35,7 @@ struct MHD_Response *ch_json_response(json_t *body)
 static enum MHD_Result queue(ch_request *r, int status, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (r->close) MHD_add_response_header(resp, "Connection", "close");
     r->status = status;
     r->state = REQ_ANSWERED;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -100,6 +104,51 @@ const struct sockaddr *ch_peer(ch_request *r)
     return ci ? ci->client_addr : NULL;
 }
 
+const struct sockaddr *ch_client(ch_request *r)
+{
+    return r->client.ss_family ? (const struct sockaddr *)&r->client : ch_peer(r);
+}
+
+typedef struct {
+    const char *name;
+    char *joined; /* every value of the header, joined by ", " */
+    size_t len, max, first_len;
+    int count;
+    bool differ; /* two values that are not the same */
+} header_values;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    header_values *h = cls;
+    (void)kind;
+    if (!key || strcasecmp(key, h->name) != 0 || !value) return MHD_YES;
+    size_t n = strlen(value);
+    if (h->count && (h->first_len != n || strncmp(h->joined, value, n) != 0)) h->differ = true;
+    if (!h->count++) h->first_len = n < h->max ? n : 0;
+    if (h->len + n + 3 > h->max) return MHD_YES; /* keep what fits: proxies add on the right */
+    if (h->len) {
+        memcpy(h->joined + h->len, ", ", 2);
+        h->len += 2;
+    }
+    memcpy(h->joined + h->len, value, n);
+    h->len += n;
+    h->joined[h->len] = '\0';
+    return MHD_YES;
+}
+
+/* Every line of header name: *count lines, joined into buf (NULL when none). */
+static const char *header_all(ch_request *r, const char *name, char *buf, size_t bufsz, int *count,
+                              bool *differ)
+{
+    header_values h = {.name = name, .joined = buf, .max = bufsz};
+    buf[0] = '\0';
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &h);
+    if (count) *count = h.count;
+    if (differ) *differ = h.differ;
+    return h.count ? buf : NULL;
+}
+
 /* ---- small routes ------------------------------------------------------------------- */
 
 static enum MHD_Result handle_metrics(ch_request *r)
@@ -151,6 +200,32 @@ static enum MHD_Result handle_metrics(ch_request *r)
     }
     ch_buf_printf(&b, "callhook_commit_seconds_sum %.6f\ncallhook_commit_seconds_count %llu\n",
                   (double)st.commit_us_sum / 1e6, (unsigned long long)st.batches);
+    uint64_t pw_done, pw_refused;
+    ch_auth_get_stats(r->srv->auth, &pw_done, &pw_refused);
+    ch_buf_printf(&b,
+                  "# HELP callhook_password_verifications_total Password (argon2id) "
+                  "verifications run, off the HTTP threads.\n"
+                  "# TYPE callhook_password_verifications_total counter\n"
+                  "callhook_password_verifications_total %llu\n"
+                  "# HELP callhook_password_verifications_refused_total Verifications refused "
+                  "because the client or the queue had too many waiting.\n"
+                  "# TYPE callhook_password_verifications_refused_total counter\n"
+                  "callhook_password_verifications_refused_total %llu\n",
+                  (unsigned long long)pw_done, (unsigned long long)pw_refused);
+    ch_guard_stats gs;
+    ch_guard_get_stats(r->srv->guard, &gs);
+    ch_buf_printf(
+        &b,
+        "# HELP callhook_http_connections Open HTTP connections.\n"
+        "# TYPE callhook_http_connections gauge\ncallhook_http_connections %lld\n"
+        "# HELP callhook_http_connections_limited_total Connections refused for their "
+        "address's limit (server.max_conns_per_addr).\n"
+        "# TYPE callhook_http_connections_limited_total counter\n"
+        "callhook_http_connections_limited_total %llu\n"
+        "# HELP callhook_http_timeouts_total Connections closed at the header or body "
+        "deadline.\n"
+        "# TYPE callhook_http_timeouts_total counter\ncallhook_http_timeouts_total %llu\n",
+        (long long)gs.open, (unsigned long long)gs.limited, (unsigned long long)gs.timed_out);
     ch_dispatcher *d = atomic_load(&r->srv->dispatcher);
     if (d) {
         ch_dispatcher_stats ds;
@@ -184,24 +259,35 @@ void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
     srv->dispatcher = d;
 }
 
-/* Splits "/a/b/c" into at most max segments (copied into buf). */
-static int split_path(const char *url, char *buf, size_t bufsz, char **seg, int max)
+/* Splits the path of a request target ("/a/b/c?q") into at most max segments (copied into
+ * buf). Only the canonical form is a path: one leading slash, no empty, "." or ".." segment,
+ * no trailing slash, and no escape for a slash, a backslash or a control character (which
+ * libmicrohttpd would decode into the path it hands us: "/hooks/a%2Fb", "/x%00"). *escaped
+ * says whether any %-escape was present. -1 for anything else. */
+static int split_path(const char *target, char *buf, size_t bufsz, char **seg, int max,
+                      bool *escaped)
 {
-    size_t n = strlen(url);
-    if (n >= bufsz) return -1;
-    memcpy(buf, url, n + 1);
+    size_t n = strcspn(target, "?#");
+    if (n >= bufsz || n == 0 || target[0] != '/') return -1;
+    memcpy(buf, target, n);
+    buf[n] = '\0';
+    *escaped = false;
+    for (const char *p = buf; (p = strchr(p, '%')); p++) {
+        *escaped = true;
+        unsigned v;
+        if (sscanf(p + 1, "%2x", &v) != 1) return -1;
+        if (v < 0x20 || v == '/' || v == '\\' || v == 0x7f) return -1;
+    }
+    if (n == 1) return 0;
     int k = 0;
-    char *p = buf;
-    while (*p == '/')
-        p++;
-    while (*p) {
-        if (k == max) return -1;
-        seg[k++] = p;
+    char *p = buf + 1;
+    for (;;) {
         char *slash = strchr(p, '/');
+        if (slash) *slash = '\0';
+        if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || k == max) return -1;
+        seg[k++] = p;
         if (!slash) break;
-        *slash = '\0';
         p = slash + 1;
-        if (!*p) break; /* trailing slash */
     }
     return k;
 }
@@ -218,7 +304,11 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
 {
     char buf[1024];
     char *seg[6];
-    int n = split_path(url, buf, sizeof buf, seg, 6);
+    bool escaped;
+    int n = split_path(r->raw_uri ? r->raw_uri : url, buf, sizeof buf, seg, 6, &escaped);
+    /* tenant slugs and provider names have one spelling: no escapes on the webhook routes */
+    if (n > 0 && escaped && (strcmp(seg[0], "hooks") == 0 || strcmp(seg[0], "api") == 0)) n = -1;
+    if (n > 0 && escaped) n = split_path(url, buf, sizeof buf, seg, 6, &escaped); /* decoded */
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
 
@@ -237,6 +327,10 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
     if (n == 1 && strcmp(seg[0], "metrics") == 0) {
         r->route = CH_ROUTE_METRICS;
         if (!get) return ch_reply_not_allowed(r, "GET");
+        if (!ch_cidr_list_match(r->srv->cfg->metrics_allow, ch_client(r)))
+            return ch_reply_error(r, 403, "forbidden", NULL,
+                                  "metrics are served only to the addresses in "
+                                  "server.metrics_allow");
         return handle_metrics(r);
     }
     if (n == 3 && strcmp(seg[0], "hooks") == 0) {
@@ -305,7 +399,7 @@ static enum MHD_Result route(ch_request *r, const char *method, const char *url)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
-    (void)conn;
+    ch_guard_request_line(conn);
     ch_request *r = ch_calloc(1, sizeof *r);
     r->raw_uri = ch_strndup(uri, strnlen(uri, 8192));
     return r;
@@ -326,6 +420,103 @@ void ch_request_url(ch_request *r, char *out, size_t outsz)
     }
 }
 
+/* Body bytes read and thrown away after max_body so that a client which writes its whole body
+ * before reading gets its 413 instead of a reset (nginx's lingering close, bounded). */
+static size_t discard_max(const ch_config *cfg)
+{
+    size_t four = cfg->max_body * 4;
+    return four > ((size_t)16 << 20) ? four : (size_t)16 << 20;
+}
+
+/* Framing and Host (RFC 9112 §3.2, §6.1, §6.3): a request whose length cannot be known for
+ * certain is refused, and the connection closed, before its body is read. */
+static enum MHD_Result check_framing(ch_request *r, const char *version, bool *refused)
+{
+    char buf[512];
+    int n_cl, n_te;
+    bool cl_differ;
+    *refused = true;
+    r->close = true;
+    header_all(r, "Content-Length", buf, sizeof buf, &n_cl, &cl_differ);
+    if (n_cl > 1 && cl_differ)
+        return ch_reply_error(r, 400, "bad_request", "Content-Length",
+                              "conflicting Content-Length headers");
+    const char *te = header_all(r, "Transfer-Encoding", buf, sizeof buf, &n_te, NULL);
+    if (te) {
+        if (n_cl)
+            return ch_reply_error(r, 400, "bad_request", "Transfer-Encoding",
+                                  "Transfer-Encoding and Content-Length together");
+        size_t len = strlen(te);
+        while (len && (te[len - 1] == ' ' || te[len - 1] == '\t'))
+            len--;
+        bool final_chunked = len >= 7 && strncasecmp(te + len - 7, "chunked", 7) == 0 &&
+                             (len == 7 || te[len - 8] == ',' || te[len - 8] == ' ');
+        if (!final_chunked)
+            return ch_reply_error(r, 400, "bad_request", "Transfer-Encoding",
+                                  "the last transfer coding must be chunked");
+        if (len != 7)
+            return ch_reply_error(r, 501, "not_implemented", "Transfer-Encoding",
+                                  "only the chunked transfer coding is supported");
+    }
+    if (strcmp(version, "HTTP/1.1") == 0 && !ch_header(r, "Host"))
+        return ch_reply_error(r, 400, "bad_request", "Host", "an HTTP/1.1 request needs Host");
+    *refused = false;
+    r->close = false;
+    return MHD_YES;
+}
+
+/* The first call for a request: its headers are complete, no body byte has been read. */
+static enum MHD_Result begin_request(ch_server *srv, ch_request *r, struct MHD_Connection *conn,
+                                     const char *url, const char *method, const char *version)
+{
+    r->srv = srv;
+    r->conn = conn;
+    r->t0_ns = ch_mono_ns();
+    r->route = CH_ROUTE_OTHER;
+    snprintf(r->id, sizeof r->id, "%s-%08llx", srv->id_prefix,
+             (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
+    snprintf(r->method, sizeof r->method, "%s", method);
+    ch_buf_init(&r->body, srv->cfg->max_body);
+    atomic_fetch_add(&srv->inflight, 1);
+    if (strncmp(url, "/hooks/", 7) == 0) r->route = CH_ROUTE_HOOKS;
+
+    bool over_limit;
+    if (!ch_guard_headers_done(conn, &over_limit)) return MHD_NO; /* closed at its deadline */
+    const struct sockaddr *peer = ch_peer(r);
+    if (srv->cfg->trusted_proxies[0] && ch_cidr_list_match(srv->cfg->trusted_proxies, peer)) {
+        char xff[1024], fwd[1024];
+        ch_client_resolve(peer, srv->cfg->trusted_proxies,
+                          header_all(r, "X-Forwarded-For", xff, sizeof xff, NULL, NULL),
+                          header_all(r, "Forwarded", fwd, sizeof fwd, NULL, NULL), &r->client);
+    }
+    if (over_limit) {
+        r->close = true;
+        r->retry_after = 1;
+        return ch_reply_error(r, 429, "too_many_connections", NULL,
+                              "too many connections from this address (server.max_conns_per_addr)");
+    }
+    bool refused;
+    enum MHD_Result ret = check_framing(r, version, &refused);
+    if (refused) return ret;
+
+    /* A declared oversize body: answered before it is sent when the client waits for
+     * "100 Continue"; otherwise read and thrown away first (up to a bound), so that a client
+     * that writes before it reads sees the 413 rather than a reset. */
+    const char *cl = ch_header(r, "Content-Length");
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > srv->cfg->max_body) {
+        const char *expect = ch_header(r, "Expect");
+        if ((expect && strcasecmp(expect, "100-continue") == 0) ||
+            declared > discard_max(srv->cfg)) {
+            r->close = true;
+            return ch_reply_error(r, 413, "body_too_large", NULL,
+                                  "the body is larger than %zu bytes", srv->cfg->max_body);
+        }
+        r->too_large = true;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -334,31 +525,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ch_request *r = *con_cls;
     if (!r || !r->srv) {
         if (!r) r = ch_calloc(1, sizeof *r); /* normally made by on_uri, with the raw URI */
-        r->srv = srv;
-        r->conn = conn;
-        r->t0_ns = ch_mono_ns();
-        r->route = CH_ROUTE_OTHER;
-        snprintf(r->id, sizeof r->id, "%s-%08llx", srv->id_prefix,
-                 (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
-        ch_buf_init(&r->body, srv->cfg->max_body);
-        atomic_fetch_add(&srv->inflight, 1);
         *con_cls = r;
-        /* Refuse a declared oversize body before reading it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg->max_body) {
-            r->route = strncmp(url, "/hooks/", 7) == 0 ? CH_ROUTE_HOOKS : CH_ROUTE_OTHER;
-            return ch_reply_error(r, 413, "body_too_large", NULL,
-                                  "the body is larger than %zu bytes", srv->cfg->max_body);
-        }
-        return MHD_YES;
+        return begin_request(srv, r, conn, url, method, version);
     }
     if (r->state == REQ_ANSWERED) {
         *upload_data_size = 0; /* answered early: discard the rest */
         return MHD_YES;
     }
     if (*upload_data_size) {
+        if (!ch_guard_body_alive(conn)) return MHD_NO; /* closed at its deadline */
         if (!r->too_large && ch_buf_append(&r->body, upload_data, *upload_data_size) != CH_OK)
             r->too_large = true;
+        if (r->too_large) {
+            r->discarded += *upload_data_size;
+            if (r->discarded > discard_max(srv->cfg)) return MHD_NO; /* enough: close */
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -368,7 +549,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct MHD_Response *resp = ch_hook_answer(r, &status);
         return queue(r, status, resp);
     }
-    (void)version;
+    if (r->state == REQ_VERIFYING) {
+        /* resumed by a password verification: the handler runs again and finds its result */
+        r->state = REQ_READING;
+        if (r->verify_refused) {
+            r->verify_refused = false;
+            ch_verify_clear(&r->verify);
+            r->retry_after = 1;
+            return ch_reply_error(r, 429, "rate_limited", NULL,
+                                  "too many password checks from this address at once; retry");
+        }
+        return route(r, method, url);
+    }
+    if (!ch_guard_body_done(conn)) return MHD_NO; /* closed at its deadline */
     if (r->too_large) {
         r->route = strncmp(url, "/hooks/", 7) == 0 ? CH_ROUTE_HOOKS : CH_ROUTE_OTHER;
         return ch_reply_error(r, 413, "body_too_large", NULL, "the body is larger than %zu bytes",
@@ -386,6 +579,7 @@ static void free_request(ch_request *r)
     free(r->events);
     ch_parsed_clear(&r->parsed);
     ch_tenant_clear(&r->tenant);
+    ch_verify_clear(&r->verify);
     free(r);
 }
 
@@ -394,7 +588,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     ch_server *srv = cls;
     ch_request *r = *con_cls;
-    (void)conn;
+    ch_guard_request_done(conn);
     if (!r) return;
     if (!r->srv) { /* the request ended before its handler ever ran */
         free(r->raw_uri);
@@ -404,11 +598,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     int64_t dur = ch_mono_ns() - r->t0_ns;
     ch_metrics_request(r->route, r->status, dur);
+    bool aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (aborted) ch_metrics_aborted();
     ch_logline l;
-    if (ch_log_begin(&l, CH_LOG_INFO, "request", r->id)) {
+    /* an aborted connection is the client's doing, and cheap to cause: counted, logged only
+     * when debugging, so it cannot flood the log */
+    if (ch_log_begin(&l, aborted ? CH_LOG_DEBUG : CH_LOG_INFO, "request", r->id)) {
+        char addr[INET6_ADDRSTRLEN];
+        ch_addr_format(ch_client(r), addr, sizeof addr);
+        ch_log_str(&l, "remote", addr);
+        if (r->client.ss_family) {
+            ch_addr_format(ch_peer(r), addr, sizeof addr);
+            ch_log_str(&l, "proxy", addr);
+        }
+        ch_log_str(&l, "method", r->method);
+        /* the path only: a query may carry a token (?token=…) */
+        char path[256];
+        const char *uri = r->raw_uri ? r->raw_uri : "";
+        snprintf(path, sizeof path, "%.*s", (int)strcspn(uri, "?#"), uri);
+        ch_log_str(&l, "path", path);
         ch_log_int(&l, "status", r->status);
         ch_log_dbl(&l, "ms", (double)dur / 1e6);
-        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) ch_log_int(&l, "terminated", toe);
+        if (aborted) ch_log_int(&l, "terminated", toe);
         ch_log_end(&l);
     }
     free_request(r);
@@ -424,7 +635,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    ch_log_msg(CH_LOG_WARN, "http", msg);
+    /* libmicrohttpd reports every client's misstep (resets, bad requests, timeouts): noise a
+     * client can make at will, so only when debugging */
+    ch_log_msg(CH_LOG_DEBUG, "http", msg);
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" */
@@ -481,7 +694,14 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
     ch_server *srv = ch_calloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->store = store;
-    srv->auth = ch_auth_new(cfg->auth_fail_limit, cfg->auth_fail_window);
+    srv->auth = ch_auth_new(&(ch_auth_opts){.fail_limit = cfg->auth_fail_limit,
+                                            .addr_fail_limit = cfg->auth_addr_fail_limit,
+                                            .window_sec = cfg->auth_fail_window,
+                                            .verify_threads = cfg->auth_verify_threads});
+    srv->guard = ch_guard_new(&(ch_guard_opts){.max_per_addr = cfg->max_conns_per_addr,
+                                               .header_ms = cfg->header_timeout * 1000,
+                                               .body_ms = cfg->body_timeout * 1000,
+                                               .exempt = cfg->trusted_proxies});
     srv->sources = ch_sources_new(store);
     ch_random_hex(srv->id_prefix, 4);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -492,8 +712,8 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-        MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_CONNECTION, ch_guard_notify,
+        srv->guard, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->mhd) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "listen_failed", NULL)) {
@@ -501,6 +721,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
             ch_log_end(&l);
         }
         ch_auth_free(srv->auth);
+        ch_guard_free(srv->guard);
         ch_sources_free(srv->sources);
         free(srv);
         return CH_ERR;
@@ -522,6 +743,7 @@ void ch_server_stop(ch_server *srv, int grace_ms)
         usleep(2000);
     MHD_stop_daemon(srv->mhd);
     ch_auth_free(srv->auth);
+    ch_guard_free(srv->guard);
     ch_sources_free(srv->sources);
     free(srv);
 }

@@ -10,6 +10,7 @@
 #include "util/timeutil.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static void html_escape(ch_buf *b, const char *s)
@@ -84,6 +85,7 @@ enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant_slug,
 {
     ch_server *srv = r->srv;
     const ch_provider *p = ch_provider_find(provider_name);
+    ch_tenant_clear(&r->tenant); /* the handler runs again after a password verification */
     ch_credential *creds = NULL;
     size_t ncreds = 0;
     bool cached = false;
@@ -118,10 +120,27 @@ enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant_slug,
         ch_auth_input ain = {.authorization = ch_header(r, "Authorization"),
                              .api_key = ch_header(r, "X-Api-Key") ? ch_header(r, "X-Api-Key")
                                                                   : ch_query(r, "token"),
-                             .peer = ch_peer(r)};
+                             .peer = ch_client(r),
+                             .verify = &r->verify};
         size_t matched;
-        bool authed = (ain.authorization || ain.api_key) &&
-                      ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched) == CH_OK;
+        bool authed = false;
+        if (ain.authorization || ain.api_key) {
+            /* the same checks, throttling and verification threads as a POST */
+            char scope[512];
+            ch_hook_scope(r, tenant_slug, provider_name, scope, sizeof scope);
+            int arc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched);
+            if (arc == CH_EAGAIN) {
+                ch_credentials_free(creds, ncreds);
+                json_decref(info);
+                return ch_verify_later(r, scope);
+            }
+            ch_verify_clear(&r->verify);
+            authed = arc == CH_OK;
+            if (!authed) {
+                ch_auth_failed(srv->auth, ch_client(r), scope);
+                ch_metrics_auth_failure();
+            }
+        }
         json_object_set_new(info, "authenticated", json_boolean(authed));
         if (authed) {
             int64_t last;
