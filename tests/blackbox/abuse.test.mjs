@@ -18,7 +18,8 @@ const uid = (p) => `${p}-${process.pid}-${++uidn}`;
 // A raw HTTP exchange on a socket from localAddress: writes each part (strings or Buffers,
 // waiting gapMs between them), then reads until the server closes or timeoutMs. Returns
 // { text, status, error, closedBy } — error is the socket error (e.g. ECONNRESET), if any.
-function raw(port, parts, { localAddress = '127.0.0.1', gapMs = 0, timeoutMs = 10_000, endAfter = false } = {}) {
+// readAfterWrite: read nothing until every part is written (Python's http.client, PBX firmware).
+function raw(port, parts, { localAddress = '127.0.0.1', gapMs = 0, timeoutMs = 10_000, endAfter = false, readAfterWrite = false } = {}) {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port, localAddress });
     let buf = '';
@@ -36,13 +37,16 @@ function raw(port, parts, { localAddress = '127.0.0.1', gapMs = 0, timeoutMs = 1
     s.on('data', (d) => { buf += d.toString('latin1'); });
     s.on('error', (e) => { error = e.code || String(e); });
     s.on('close', () => finish(error ? 'error' : 'server'));
+    if (readAfterWrite) s.pause();
     s.on('connect', async () => {
       for (const p of parts) {
         if (done) return;
-        s.write(p);
+        const written = new Promise((r) => s.write(p, r));
+        if (readAfterWrite) await written;
         if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
       }
       if (endAfter) s.end();
+      if (readAfterWrite) s.resume();
     });
   });
 }
@@ -270,7 +274,7 @@ test('a 413 reaches a client that writes its whole body before reading (no reset
   const big = Buffer.alloc(3 << 20, 'x'); // 3 MiB, far past the socket buffers
   const r = await raw(S.port, [
     `POST /hooks/alpha/generic HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.token}\r\n` +
-    `Content-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n`, big]);
+    `Content-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n`, big], { readAfterWrite: true, timeoutMs: 30_000 });
   assert.equal(r.error, null, `the connection was not reset: ${r.error}`);
   assert.equal(r.status, 413, r.text.slice(0, 200));
   assert.equal(bodyOf(r)?.error, 'body_too_large');
