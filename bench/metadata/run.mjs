@@ -64,7 +64,7 @@ try {
     const r = await http(`${server.url}/v1/calls?limit=10`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
     const c = r.json.data.find((x) => x.external_id === big);
     filled = Object.keys(c.metadata).length;
-    console.log(`filled with 20 events of 200 keys x 150 bytes: the call keeps ${filled} keys, ${JSON.stringify(c.metadata).length} bytes`);
+    console.log(`filled with 20 events of 200 distinct keys x 150 bytes: the call keeps ${filled} keys, ${JSON.stringify(c.metadata).length} bytes`);
   }
   const small = `small-${process.pid}`;
   await post(server, t, { call_id: small, event_id: `${small}/0`, status: 'ringing' });

@@ -51,26 +51,27 @@ function assertTooLarge(r, field, what) {
 test('an event with 60,000 metadata keys is refused with 422 and nothing is stored', T, async () => {
   const id = uid('wide');
   const r = await post({ call_id: id, event_id: `${id}/1`, status: 'ringing', metadata: keys(60000, 'k') });
-  assertTooLarge(r, 'metadata', /60000 keys.*at most 200 per event/);
+  assertTooLarge(r, 'metadata', /60000 keys.*at most 500 per event/);
   assert.equal(eventsOf(id), 0);
-  // keys are counted at every depth: 201 spread over nested objects are too many as well
-  const r2 = await post({ call_id: id, event_id: `${id}/2`, metadata: { a: keys(100, 'a'), b: keys(99, 'b') } });
-  assertTooLarge(r2, 'metadata', /201 keys/);
-  // 200 is allowed
-  const ok = await post({ call_id: id, event_id: `${id}/3`, metadata: { a: keys(100, 'a'), b: keys(98, 'b') } });
+  // keys are counted at every depth: 501 spread over nested objects are too many as well
+  const r2 = await post({ call_id: id, event_id: `${id}/2`, metadata: { a: keys(250, 'a'), b: keys(249, 'b') } });
+  assertTooLarge(r2, 'metadata', /501 keys/);
+  // 500 is allowed
+  const ok = await post({ call_id: id, event_id: `${id}/3`, metadata: { a: keys(250, 'a'), b: keys(248, 'b') } });
   assert.equal(ok.status, 200, ok.text);
 });
 
 test('deep nesting and a large serialized size are refused with 422', T, async () => {
   const id = uid('deep');
-  const deep = await post({ call_id: id, event_id: `${id}/1`, metadata: nested(9) });
-  assertTooLarge(deep, 'metadata', /nested more than 8 levels/);
+  // nested(n): the metadata object and n - 1 objects inside it, n levels
+  const deep = await post({ call_id: id, event_id: `${id}/1`, metadata: nested(11) });
+  assertTooLarge(deep, 'metadata', /nested more than 10 levels/);
   const veryDeep = await post({ call_id: id, event_id: `${id}/2`, metadata: nested(1500) });
-  assertTooLarge(veryDeep, 'metadata', /nested more than 8 levels/);
-  const big = await post({ call_id: id, event_id: `${id}/3`, metadata: { blob: 'x'.repeat(33 * 1024) } });
-  assertTooLarge(big, 'metadata', /bytes as JSON; at most 32768 per event/);
+  assertTooLarge(veryDeep, 'metadata', /nested more than 10 levels/);
+  const big = await post({ call_id: id, event_id: `${id}/3`, metadata: { blob: 'x'.repeat(65 * 1024) } });
+  assertTooLarge(big, 'metadata', /bytes as JSON; at most 65536 per event/);
   assert.equal(eventsOf(id), 0);
-  const ok = await post({ call_id: id, event_id: `${id}/4`, metadata: nested(8) });
+  const ok = await post({ call_id: id, event_id: `${id}/4`, metadata: nested(10) });
   assert.equal(ok.status, 200, ok.text);
 });
 
@@ -78,48 +79,48 @@ test('a batch with one oversized record is refused whole, naming the record', T,
   const id = uid('batch');
   const r = await post([
     { call_id: id, event_id: `${id}/1`, status: 'ringing', metadata: { queue: 'support' } },
-    { call_id: id, event_id: `${id}/2`, status: 'ended', metadata: keys(500, 'k') },
+    { call_id: id, event_id: `${id}/2`, status: 'ended', metadata: keys(600, 'k') },
   ]);
-  assertTooLarge(r, '[1].metadata', /500 keys/);
+  assertTooLarge(r, '[1].metadata', /600 keys/);
   assert.equal(eventsOf(id), 0);
 });
 
 test('the per-call key limit: events beyond it are stored without their metadata', T, async () => {
   const id = uid('call');
-  // 5 events of 200 distinct keys reach the call's 1000 keys
-  for (let i = 1; i <= 5; i++) {
-    const r = await post({ call_id: id, event_id: `${id}/${i}`, sequence: i, status: 'in_progress', metadata: keys(200, `e${i}_`) });
+  // 4 events of 500 distinct keys reach the call's 2000 keys
+  for (let i = 1; i <= 4; i++) {
+    const r = await post({ call_id: id, event_id: `${id}/${i}`, sequence: i, status: 'in_progress', metadata: keys(500, `e${i}_`) });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.status, 'stored');
   }
   // more distinct keys: stored (2xx, so the sender does not retry), metadata not kept
-  for (let i = 6; i <= 8; i++) {
-    const r = await post({ call_id: id, event_id: `${id}/${i}`, sequence: i, status: i === 8 ? 'ended' : 'in_progress',
-      ended_at: i === 8 ? '2024-05-14T10:18:12Z' : undefined, metadata: keys(200, `e${i}_`) });
+  for (let i = 5; i <= 7; i++) {
+    const r = await post({ call_id: id, event_id: `${id}/${i}`, sequence: i, status: i === 7 ? 'ended' : 'in_progress',
+      ended_at: i === 7 ? '2024-05-14T10:18:12Z' : undefined, metadata: keys(500, `e${i}_`) });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.status, 'stored');
   }
   // a repeat is a duplicate, as always
-  const again = await post({ call_id: id, event_id: `${id}/7`, sequence: 7, status: 'in_progress', metadata: keys(200, 'e7_') });
+  const again = await post({ call_id: id, event_id: `${id}/6`, sequence: 6, status: 'in_progress', metadata: keys(500, 'e6_') });
   assert.equal(again.status, 200, again.text);
   assert.equal(again.json.status, 'duplicate');
   // a later value for a key the call has is still taken: it adds no key
-  const upd = await post({ call_id: id, event_id: `${id}/9`, sequence: 9, metadata: { e1_0: 'updated' } });
+  const upd = await post({ call_id: id, event_id: `${id}/8`, sequence: 8, metadata: { e1_0: 'updated' } });
   assert.equal(upd.status, 200, upd.text);
 
   const c = await callByExternal(id);
-  assert.equal(Object.keys(c.metadata).length, 1000);
+  assert.equal(Object.keys(c.metadata).length, 2000);
   assert.equal(c.metadata.e1_0, 'updated');
-  assert.equal(c.metadata.e5_199, 199);
-  assert.ok(!('e6_0' in c.metadata) && !('e8_0' in c.metadata), 'keys beyond the limit are not added');
+  assert.equal(c.metadata.e4_499, 499);
+  assert.ok(!('e5_0' in c.metadata) && !('e7_0' in c.metadata), 'keys beyond the limit are not added');
   assert.equal(c.status, 'ended', 'the rest of an event beyond the limit still merges');
-  assert.equal(c.event_count, 9);
+  assert.equal(c.event_count, 8);
   // the stored event says why, and keeps its raw body
-  const norm = JSON.parse(sqlite(db, `SELECT norm FROM events WHERE idem_key='generic:${id}/6'`));
-  assert.match(norm.metadata_dropped, /1200 keys; at most 1000 per call/);
+  const norm = JSON.parse(sqlite(db, `SELECT norm FROM events WHERE idem_key='generic:${id}/5'`));
+  assert.match(norm.metadata_dropped, /2500 keys; at most 2000 per call/);
   assert.equal(norm.metadata, undefined);
-  const raw = sqlite(db, `SELECT raw FROM events WHERE idem_key='generic:${id}/6'`);
-  assert.match(raw, /e6_199/);
+  const raw = sqlite(db, `SELECT raw FROM events WHERE idem_key='generic:${id}/5'`);
+  assert.match(raw, /e5_499/);
 });
 
 test('the per-call bytes limit counts what the events keep; verbatim repeats are kept once', T, async () => {

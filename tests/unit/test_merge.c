@@ -506,18 +506,20 @@ static void metadata_limits_per_event(void **state)
         snprintf(k, sizeof k, "k%d", i);
         json_object_set_new(inner, k, json_integer(i));
     }
-    json_object_set_new(e->metadata, "inner", inner); /* 199 + 1 = 200 keys */
+    json_object_set_new(e->metadata, "inner", inner); /* the limit: inner's and "inner" */
     assert_int_equal(ch_event_check_metadata(e, why, sizeof why), 0);
     assert_int_equal(e->meta_bytes, json_dumpb(e->metadata, NULL, 0, JSON_COMPACT));
     json_object_set_new(inner, "one_more", json_true());
     assert_int_not_equal(ch_event_check_metadata(e, why, sizeof why), 0);
-    assert_non_null(strstr(why, "201 keys"));
+    char want[64];
+    snprintf(want, sizeof want, "%d keys", CH_META_EVENT_MAX_KEYS + 1);
+    assert_non_null(strstr(why, want));
 
     json_decref(e->metadata);
     e->metadata = json_object();
     json_t *v = e->metadata;
-    for (int d = 1; d < CH_META_EVENT_MAX_DEPTH; d++) { /* depth 8: allowed */
-        json_t *c = d % 2 ? json_object() : json_array();
+    for (int d = 1; d < CH_META_EVENT_MAX_DEPTH; d++) { /* at the limit: allowed */
+        json_t *c = d % 2 && d != CH_META_EVENT_MAX_DEPTH - 1 ? json_object() : json_array();
         if (json_is_object(v))
             json_object_set_new(v, "d", c);
         else
@@ -525,9 +527,10 @@ static void metadata_limits_per_event(void **state)
         v = c;
     }
     assert_int_equal(ch_event_check_metadata(e, why, sizeof why), 0);
-    json_object_set_new(v, "deeper", json_array()); /* depth 9 (v is an object) */
+    json_array_append_new(v, json_object()); /* one level more */
     assert_int_not_equal(ch_event_check_metadata(e, why, sizeof why), 0);
-    assert_non_null(strstr(why, "nested more than 8"));
+    snprintf(want, sizeof want, "nested more than %d levels", CH_META_EVENT_MAX_DEPTH);
+    assert_non_null(strstr(why, want));
 
     json_decref(e->metadata);
     e->metadata = json_object();
