@@ -7,7 +7,8 @@
 // issue reported); if that is refused (422 metadata_too_large), events of 200 distinct keys of
 // ~150 bytes each until callhook stops keeping them. Phase 2 posts N small events, one at a time,
 // to that call and to a call without metadata, and reports the writer's time per event
-// (callhook_commit_seconds from /metrics: the whole write transaction, fsync included).
+// (callhook_commit_seconds from /metrics: the whole write transaction, fsync included). Last,
+// four senders post to four such calls while another tenant's latency is measured.
 import path from 'node:path';
 import { startServer, setupTenant, tmpDir, cleanup, postHook, http, hookAuth } from '../../tests/blackbox/lib.mjs';
 
@@ -47,32 +48,57 @@ async function perEvent(server, t, callId, adds) {
   return ((after.sum - before.sum) / (after.count - before.count)) * 1000;
 }
 
+// Fills call `id` with as much metadata as callhook keeps; returns the number of keys it holds.
+async function fill(server, t, id) {
+  const first = await post(server, t, { call_id: id, event_id: `${id}/0`, status: 'ringing', metadata: keys(K, 'k') });
+  if (first.status === 200) return { keys: K, note: `one event with ${K} metadata keys: 200` };
+  for (let i = 1; i <= 20; i++)
+    await post(server, t, { call_id: id, event_id: `${id}/${i}`, status: 'ringing', metadata: keys(200, `e${i}_`, 150) });
+  const r = await http(`${server.url}/v1/calls?limit=20`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
+  const c = r.json.data.find((x) => x.external_id === id);
+  const n = Object.keys(c.metadata).length;
+  return { keys: n, note: `one event with ${K} metadata keys: ${first.status} ${first.json?.error}; ` +
+    `20 events of 200 distinct keys x 150 bytes leave the call ${n} keys, ${JSON.stringify(c.metadata).length} bytes` };
+}
+
 const dir = tmpDir('callhook-bench-meta-');
 const db = path.join(dir, 'bench.db');
 const t = setupTenant(db, 'bench');
+const victim = setupTenant(db, 'victim');
 const server = await startServer({ db, env: { CALLHOOK_LOG_LEVEL: 'warn' } });
 try {
   const big = `big-${process.pid}`;
-  const first = await post(server, t, { call_id: big, event_id: `${big}/0`, status: 'ringing',
-    metadata: keys(K, 'k') });
-  let filled = first.status === 200 ? K : 0;
-  console.log(`one event with ${K} metadata keys: ${first.status} ${first.json?.error ?? ''}`);
-  if (first.status === 422) {
-    for (let i = 1; i <= 20; i++)
-      await post(server, t, { call_id: big, event_id: `${big}/${i}`, status: 'ringing',
-        metadata: keys(200, `e${i}_`, 150) });
-    const r = await http(`${server.url}/v1/calls?limit=10`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
-    const c = r.json.data.find((x) => x.external_id === big);
-    filled = Object.keys(c.metadata).length;
-    console.log(`filled with 20 events of 200 distinct keys x 150 bytes: the call keeps ${filled} keys, ${JSON.stringify(c.metadata).length} bytes`);
-  }
+  const f = await fill(server, t, big);
+  console.log(f.note);
   const small = `small-${process.pid}`;
   await post(server, t, { call_id: small, event_id: `${small}/0`, status: 'ringing' });
   const msSmall = await perEvent(server, t, small, true);
   const msSet = await perEvent(server, t, big, false);
   const msAdd = await perEvent(server, t, big, true);
   console.log(`writer ms per event (${N} events each): call without metadata ${msSmall.toFixed(2)}; ` +
-    `call with ${filled} metadata keys: setting a known key ${msSet.toFixed(2)}, adding a key ${msAdd.toFixed(2)}`);
+    `call with ${f.keys} metadata keys: setting a known key ${msSet.toFixed(2)}, adding a key ${msAdd.toFixed(2)}`);
+
+  // The issue's scenario: 4 senders keep posting to their full calls while another tenant posts
+  // small events one at a time; that tenant's latency, median and 90th percentile.
+  const senders = [];
+  for (let s = 0; s < 4; s++) senders.push(`flood-${s}-${process.pid}`);
+  for (const id of senders) await fill(server, t, id);
+  let stop = false;
+  const floods = senders.map(async (id) => {
+    for (let i = 0; !stop; i++)
+      await post(server, t, { call_id: id, event_id: `${id}/flood-${i}`, status: 'in_progress', metadata: { [`f_${i}`]: i } });
+  });
+  const lat = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    await post(server, victim, { call_id: `v-${i}`, event_id: `v-${i}/1`, status: 'ended', from: '+14155550100' });
+    lat.push(performance.now() - t0);
+  }
+  stop = true;
+  await Promise.all(floods);
+  lat.sort((a, b) => a - b);
+  console.log(`another tenant's ingest with 4 such senders: median ${lat[Math.floor(N / 2)].toFixed(1)} ms, ` +
+    `p90 ${lat[Math.floor(N * 0.9)].toFixed(1)} ms (${N} requests)`);
 } finally {
   await server.stop();
   cleanup(dir);
