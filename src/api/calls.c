@@ -22,9 +22,9 @@ enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id)
     if (authorization && strncmp(authorization, "Bearer chk_", 11) == 0)
         snprintf(scope, sizeof scope, "api\n%.12s", authorization + 11);
     const struct sockaddr *client = ch_client(r);
+    int wait = ch_auth_lockout(r->srv->auth, client, scope);
     ch_auth_failed(r->srv->auth, client, scope);
     ch_metrics_auth_failure();
-    int wait = ch_auth_lockout(r->srv->auth, client, scope);
     if (wait > 0) {
         r->retry_after = wait;
         return ch_reply_error(r, 429, "rate_limited", NULL,

@@ -296,9 +296,9 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
     if (rc != CH_OK) {
         /* never refused before it was checked: a request that authenticates always passes;
          * past the limit, failures are answered 429 instead of 401 */
+        int wait = ch_auth_lockout(srv->auth, client, scope);
         ch_auth_failed(srv->auth, client, scope);
         ch_metrics_auth_failure();
-        int wait = ch_auth_lockout(srv->auth, client, scope);
         if (wait > 0) {
             r->retry_after = wait;
             return ch_reply_error(r, 429, "rate_limited", NULL,

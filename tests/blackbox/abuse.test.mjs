@@ -62,6 +62,12 @@ async function metric(server, name) {
   return line ? Number(line.split(' ')[1]) : NaN;
 }
 
+// The request log line is written once the answer is sent: wait for a match (bounded).
+async function waitForLog(server, re) {
+  for (let i = 0; i < 50 && !re.test(server.logs()); i++) await new Promise((r) => setTimeout(r, 100));
+  return server.logs();
+}
+
 const event = (ext) => JSON.stringify({ call_id: ext, status: 'ended', from: '+14155550100' });
 
 // ---- 1. throttling per (address, tenant/credential) ------------------------------------
@@ -140,7 +146,8 @@ test('X-Forwarded-For and Forwarded are believed only from trusted proxies; IPv6
   const outc = await postHook(P, 'gamma', event(uid('g')), { headers: { ...hookAuth(c), 'X-Forwarded-For': '198.51.100.77' } });
   assert.equal(outc.status, 403, 'a client outside the allow-list behind the proxy');
   // the request log names the client and the proxy
-  assert.match(P.logs(), /"remote":"198\.51\.100\.77","proxy":"127\.0\.0\.1"/);
+  const re = /"remote":"198\.51\.100\.77","proxy":"127\.0\.0\.1"/;
+  assert.match(await waitForLog(P, re), re);
 });
 
 // ---- 2. password verification ----------------------------------------------------------
@@ -351,10 +358,8 @@ test('request logs carry address, method and path (never the query); aborts are 
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: event(uid('l')),
   });
   assert.equal(r.status, 200, r.text);
-  // the request line is written once the answer is sent: wait for it (bounded)
-  const findLine = () => S.logs().split('\n').find((l) => l.includes('"event":"request"') && l.includes('/hooks/alpha/generic'));
-  for (let i = 0; i < 50 && !findLine(); i++) await new Promise((res) => setTimeout(res, 100));
-  const line = findLine();
+  await waitForLog(S, /"event":"request".*\/hooks\/alpha\/generic/);
+  const line = S.logs().split('\n').find((l) => l.includes('"event":"request"') && l.includes('/hooks/alpha/generic'));
   assert.ok(line, S.logs().slice(-2000));
   const j = JSON.parse(line);
   assert.equal(j.level, 'info');
