@@ -8,6 +8,7 @@
 #include "util/phone.h"
 #include "util/result.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,6 @@ enum MHD_Result ch_handle_call(ch_request *r, const char *id)
 
 /* ---- export: streamed with a content reader callback --------------------------------- */
 
-#include <pthread.h>
 
 /* Exports one tenant may run at once: each holds a connection and a page of calls in memory
  * (store/sqlite_read.c reads pages in short transactions, so none holds a snapshot). One whose
