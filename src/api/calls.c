@@ -150,7 +150,6 @@ enum MHD_Result ch_handle_call(ch_request *r, const char *id)
 
 /* ---- export: streamed with a content reader callback --------------------------------- */
 
-
 /* Exports one tenant may run at once: each holds a connection and a page of calls in memory
  * (store/sqlite_read.c reads pages in short transactions, so none holds a snapshot). One whose
  * client stops reading ends with the connection timeout. */
