@@ -122,7 +122,7 @@ bool ch_endpoint_header_allowed(const char *name)
 
 const char *ch_endpoint_header_problem(const char *line)
 {
-    static _Thread_local char why[160];
+    static _Thread_local char why[256];
     const char *colon = line ? strchr(line, ':') : NULL;
     if (!colon || colon == line || colon - line > 64)
         return "a header is 'Name: value' with a name of 1 to 64 characters";
