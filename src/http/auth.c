@@ -162,12 +162,19 @@ void ch_auth_failed(ch_auth *a, const struct sockaddr *client, const char *scope
 
 /* ---- password verification, off the HTTP threads ------------------------------------- */
 
+/* The slot counting addr's waiting verifications, probing a few slots; NULL when all are busy
+ * with other addresses (lock held). */
 static pending_slot *pending_of(ch_auth *a, const unsigned char addr[16])
 {
     uint64_t id = keyed_id(a, addr, NULL);
-    pending_slot *p = &a->pending[id % PENDING_SLOTS];
-    if (p->id != id && p->n == 0) p->id = id;
-    return p->id == id ? p : NULL; /* NULL: the slot is busy with another address */
+    pending_slot *unused = NULL;
+    for (uint64_t i = 0; i < 4; i++) {
+        pending_slot *p = &a->pending[(id + i) % PENDING_SLOTS];
+        if (p->id == id) return p;
+        if (p->n == 0 && !unused) unused = p;
+    }
+    if (unused) unused->id = id;
+    return unused;
 }
 
 int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *client)
@@ -182,8 +189,6 @@ int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *clien
     }
     p->n++;
     a->queued++;
-    v->pending = true;
-    v->done = false;
     v->next = NULL;
     if (a->tail)
         a->tail->next = v;
@@ -242,9 +247,7 @@ static void *verify_main(void *arg)
         pending_slot *p = pending_of(a, v->addr);
         if (p && p->n > 0) p->n--;
         pthread_mutex_unlock(&a->lock);
-        v->ok = ok;
-        v->done = true;
-        v->pending = false;
+        ch_verify_finish(v, ok);
         v->on_done(v); /* v belongs to its request again from here */
         pthread_mutex_lock(&a->lock);
     }
@@ -252,14 +255,32 @@ static void *verify_main(void *arg)
     return NULL;
 }
 
-void ch_verify_clear(ch_verify *v)
+static void job_clear(ch_verify *v)
 {
     free(v->stored);
+    v->stored = NULL;
     if (v->password) {
         sodium_memzero(v->password, strlen(v->password));
         free(v->password);
+        v->password = NULL;
     }
-    memset(v, 0, sizeof *v);
+}
+
+void ch_verify_finish(ch_verify *v, bool ok)
+{
+    if (!v->stored) {
+        v->standin_done = true;
+    } else if (v->nseen < CH_VERIFY_SEEN) {
+        memcpy(v->seen[v->nseen].key, v->key, 32);
+        v->seen[v->nseen++].ok = ok;
+    }
+    job_clear(v);
+}
+
+void ch_verify_clear(ch_verify *v)
+{
+    job_clear(v);
+    sodium_memzero(v, sizeof *v);
 }
 
 static void cache_key(ch_auth *a, const char *stored, const char *password, unsigned char out[32])
@@ -271,16 +292,17 @@ static void cache_key(ch_auth *a, const char *stored, const char *password, unsi
     crypto_generichash_final(&st, out, 32);
 }
 
-/* CH_OK, CH_EAUTH, or CH_EAGAIN with in->verify filled for (stored, password). */
+/* CH_OK, CH_EAUTH, or CH_EAGAIN with v's job set to (stored, password). */
 static int password_check(ch_auth *a, const char *stored, const char *password, ch_verify *v)
 {
     unsigned char key[32];
     cache_key(a, stored, password, key);
     if (remembered(a, key)) return CH_OK;
     if (!v) return CH_EAUTH;
-    if (v->done && v->stored && sodium_memcmp(v->key, key, 32) == 0)
-        return v->ok ? CH_OK : CH_EAUTH;
-    ch_verify_clear(v);
+    for (int i = 0; i < v->nseen; i++)
+        if (sodium_memcmp(v->seen[i].key, key, 32) == 0) return v->seen[i].ok ? CH_OK : CH_EAUTH;
+    if (v->nseen == CH_VERIFY_SEEN) return CH_EAUTH; /* enough CPU for one request */
+    job_clear(v);
     v->stored = ch_strdup(stored);
     v->password = ch_strdup(password);
     memcpy(v->key, key, 32);
@@ -384,8 +406,8 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
     rc = forbidden ? CH_ELIMIT : CH_EAUTH;
     /* A wrong user name must cost what a wrong password costs, or names can be enumerated:
      * verify against a stand-in hash once before answering. */
-    if (basic && !password_tried && in->verify && !(in->verify->done && !in->verify->stored)) {
-        ch_verify_clear(in->verify);
+    if (basic && !password_tried && in->verify && !in->verify->standin_done) {
+        job_clear(in->verify);
         in->verify->password = ch_strdup(pass);
         rc = CH_EAGAIN;
     }

@@ -37,13 +37,22 @@ int ch_auth_lockout(ch_auth *a, const struct sockaddr *client, const char *scope
 /* Counts a failure against (client, scope) and client. */
 void ch_auth_failed(ch_auth *a, const struct sockaddr *client, const char *scope);
 
-/* A password verification handed to the verification threads. Lives in the request. */
+/* A password verification handed to the verification threads. Lives in the request, whose
+ * handler runs again after each one and finds the verdicts it already has. */
+#define CH_VERIFY_SEEN 4 /* verifications per request at most (credentials sharing a user name) */
 typedef struct ch_verify {
+    /* the job */
     char *stored;   /* the argon2id hash; NULL: a stand-in of the same cost (unknown user) */
     char *password; /* as presented */
     unsigned char key[32];
     unsigned char addr[16];
-    bool pending, done, ok;
+    /* verdicts so far */
+    struct {
+        unsigned char key[32];
+        bool ok;
+    } seen[CH_VERIFY_SEEN];
+    int nseen;
+    bool standin_done;
     void (*on_done)(struct ch_verify *v); /* on a verification thread; v may be freed after */
     void *arg;
     struct ch_verify *next;
@@ -52,6 +61,8 @@ typedef struct ch_verify {
 /* Queues v. CH_OK; CH_ELIMIT when the client already has its share of verifications waiting
  * or the queue is full (answer 429/503 and let it retry). */
 int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *client);
+/* Records the verdict of v's job (what the verification threads do before on_done). */
+void ch_verify_finish(ch_verify *v, bool ok);
 void ch_verify_clear(ch_verify *v);
 
 /* Checks a webhook request against the source's credentials:

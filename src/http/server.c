@@ -261,8 +261,8 @@ void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
 
 /* Splits the path of a request target ("/a/b/c?q") into at most max segments (copied into
  * buf). Only the canonical form is a path: one leading slash, no empty, "." or ".." segment,
- * no trailing slash, and no escape for a slash, a backslash or a control character (which
- * libmicrohttpd would decode into the path it hands us: "/hooks/a%2Fb", "/x%00"). *escaped
+ * no trailing slash, and no escape for a slash, a backslash, '?', '#' or a control character
+ * (which libmicrohttpd would decode into the path it hands us: "/hooks/a%2Fb", "/x%00"). *escaped
  * says whether any %-escape was present. -1 for anything else. */
 static int split_path(const char *target, char *buf, size_t bufsz, char **seg, int max,
                       bool *escaped)
@@ -276,7 +276,7 @@ static int split_path(const char *target, char *buf, size_t bufsz, char **seg, i
         *escaped = true;
         unsigned v;
         if (sscanf(p + 1, "%2x", &v) != 1) return -1;
-        if (v < 0x20 || v == '/' || v == '\\' || v == 0x7f) return -1;
+        if (v < 0x20 || v == '/' || v == '\\' || v == '?' || v == '#' || v == 0x7f) return -1;
     }
     if (n == 1) return 0;
     int k = 0;
@@ -428,23 +428,30 @@ static size_t discard_max(const ch_config *cfg)
     return four > ((size_t)16 << 20) ? four : (size_t)16 << 20;
 }
 
+/* A request refused for its framing: the connection is closed, the rest of it unread. */
+static enum MHD_Result refuse_framing(ch_request *r, int status, const char *code,
+                                      const char *header, const char *msg)
+{
+    r->close = true;
+    return ch_reply_error(r, status, code, header, "%s", msg);
+}
+
 /* Framing and Host (RFC 9112 §3.2, §6.1, §6.3): a request whose length cannot be known for
- * certain is refused, and the connection closed, before its body is read. */
+ * certain is refused before its body is read. *refused says whether it was. */
 static enum MHD_Result check_framing(ch_request *r, const char *version, bool *refused)
 {
     char buf[512];
     int n_cl, n_te;
     bool cl_differ;
     *refused = true;
-    r->close = true;
     header_all(r, "Content-Length", buf, sizeof buf, &n_cl, &cl_differ);
     if (n_cl > 1 && cl_differ)
-        return ch_reply_error(r, 400, "bad_request", "Content-Length",
+        return refuse_framing(r, 400, "bad_request", "Content-Length",
                               "conflicting Content-Length headers");
     const char *te = header_all(r, "Transfer-Encoding", buf, sizeof buf, &n_te, NULL);
     if (te) {
         if (n_cl)
-            return ch_reply_error(r, 400, "bad_request", "Transfer-Encoding",
+            return refuse_framing(r, 400, "bad_request", "Transfer-Encoding",
                                   "Transfer-Encoding and Content-Length together");
         size_t len = strlen(te);
         while (len && (te[len - 1] == ' ' || te[len - 1] == '\t'))
@@ -452,16 +459,15 @@ static enum MHD_Result check_framing(ch_request *r, const char *version, bool *r
         bool final_chunked = len >= 7 && strncasecmp(te + len - 7, "chunked", 7) == 0 &&
                              (len == 7 || te[len - 8] == ',' || te[len - 8] == ' ');
         if (!final_chunked)
-            return ch_reply_error(r, 400, "bad_request", "Transfer-Encoding",
+            return refuse_framing(r, 400, "bad_request", "Transfer-Encoding",
                                   "the last transfer coding must be chunked");
         if (len != 7)
-            return ch_reply_error(r, 501, "not_implemented", "Transfer-Encoding",
+            return refuse_framing(r, 501, "not_implemented", "Transfer-Encoding",
                                   "only the chunked transfer coding is supported");
     }
     if (strcmp(version, "HTTP/1.1") == 0 && !ch_header(r, "Host"))
-        return ch_reply_error(r, 400, "bad_request", "Host", "an HTTP/1.1 request needs Host");
+        return refuse_framing(r, 400, "bad_request", "Host", "an HTTP/1.1 request needs Host");
     *refused = false;
-    r->close = false;
     return MHD_YES;
 }
 
@@ -562,11 +568,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return route(r, method, url);
     }
     if (!ch_guard_body_done(conn)) return MHD_NO; /* closed at its deadline */
-    if (r->too_large) {
-        r->route = strncmp(url, "/hooks/", 7) == 0 ? CH_ROUTE_HOOKS : CH_ROUTE_OTHER;
+    if (r->too_large)
         return ch_reply_error(r, 413, "body_too_large", NULL, "the body is larger than %zu bytes",
                               srv->cfg->max_body);
-    }
     return route(r, method, url);
 }
 

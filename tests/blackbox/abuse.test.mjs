@@ -179,6 +179,16 @@ test('unknown users cost a verification like known ones; successes are cached; o
   }
   assert.equal(await v(), before, 'a password verified once is not verified again');
 
+  // a password rotation: a second credential with the same user name; both passwords work
+  cli(db, ['source', 'add', 'alpha', 'generic', '--username', a.username, '--password', 'rotated-password-2']);
+  await new Promise((r) => setTimeout(r, 2100)); // the source cache lives 2 s
+  for (const pw of ['rotated-password-2', a.password]) {
+    const r = await postHook(S, 'alpha', event(uid('rot')), { headers: { Authorization: basic(a.username, pw) } });
+    assert.equal(r.status, 200, `user ${a.username} with ${pw === a.password ? 'the first' : 'the new'} password: ${r.text}`);
+  }
+  const neither = await postHook(S, 'alpha', event(uid('rot')), { headers: { Authorization: basic(a.username, 'neither-of-them') } });
+  assert.equal(neither.status, 401, 'a password matching neither credential');
+
   // one address trying many user names: verifications stop at the address's limit (6)
   before = await v();
   const statuses = [];
