@@ -124,11 +124,20 @@ static int slot_wait(ch_auth *a, uint64_t id, int limit, int64_t now)
     return (int)((a->window_ms - (now - s->window_start) + 999) / 1000);
 }
 
-int ch_auth_lockout(ch_auth *a, const struct sockaddr *client, const char *scope)
+/* The two throttle ids of a client: (address, scope) and the address alone. */
+static void throttle_ids(ch_auth *a, const struct sockaddr *client, const char *scope,
+                         uint64_t *pair, uint64_t *addr)
 {
     unsigned char key[16];
     ch_client_key(client, key);
-    uint64_t pair = keyed_id(a, key, scope ? scope : ""), addr = keyed_id(a, key, NULL);
+    *pair = keyed_id(a, key, scope ? scope : "");
+    *addr = keyed_id(a, key, NULL);
+}
+
+int ch_auth_lockout(ch_auth *a, const struct sockaddr *client, const char *scope)
+{
+    uint64_t pair, addr;
+    throttle_ids(a, client, scope, &pair, &addr);
     int64_t now = ch_mono_ns() / 1000000;
     pthread_mutex_lock(&a->lock);
     int w1 = slot_wait(a, pair, a->o.fail_limit, now);
@@ -150,9 +159,8 @@ static void slot_count(ch_auth *a, uint64_t id, int64_t now)
 
 void ch_auth_failed(ch_auth *a, const struct sockaddr *client, const char *scope)
 {
-    unsigned char key[16];
-    ch_client_key(client, key);
-    uint64_t pair = keyed_id(a, key, scope ? scope : ""), addr = keyed_id(a, key, NULL);
+    uint64_t pair, addr;
+    throttle_ids(a, client, scope, &pair, &addr);
     int64_t now = ch_mono_ns() / 1000000;
     pthread_mutex_lock(&a->lock);
     slot_count(a, pair, now);
