@@ -13,7 +13,7 @@
 #define CH_PROVIDER_FUZZ_H
 
 #include "providers/provider.h"
-#include "store/merge.h"
+#include "core/merge.h"
 #include "util/mem.h"
 #include "util/result.h"
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 #define CH_ID_MAX           256                /* bytes of a call, leg or event id */
 #define CH_DURATION_MAX_SEC (7 * 24 * 3600)    /* a week: longer is a sender's bug */

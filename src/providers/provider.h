@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 /* A request header by name (case-insensitive), or NULL. */
 typedef const char *(*ch_header_get)(void *ctx, const char *name);

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 #include "store/store.h"
 
 /* calls.notified: one bit per lifecycle event already created for the call */

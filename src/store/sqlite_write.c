@@ -1,7 +1,7 @@
 /* The writer thread: the only code that writes call data. It takes every job queued since
  * the last commit and commits them in one transaction (group commit: one fsync for the whole
  * batch), then calls each job's done(). See docs/write-path.md. */
-#include "store/merge.h"
+#include "core/merge.h"
 #include "store/outbox.h"
 #include "store/sqlite_internal.h"
 #include "util/crypto.h"

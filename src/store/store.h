@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 typedef struct ch_store ch_store;
 

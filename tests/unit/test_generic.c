@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "providers/provider.h"
-#include "store/merge.h"
+#include "core/merge.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"

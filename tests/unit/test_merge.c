@@ -1,4 +1,4 @@
-/* The fold of a call's events into the call (src/store/merge.h, docs/merge.md): the same call
+/* The fold of a call's events into the call (src/core/merge.h, docs/merge.md): the same call
  * for every arrival order, status only forward, known values never erased by null or "",
  * duplicates changing nothing, legs that only fill gaps. States are compared field by field by
  * this file's own comparison, so a field forgotten by ch_callstate_cmp still fails here. */
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "store/merge.h"
+#include "core/merge.h"
 #include "util/mem.h"
 
 #include <stdio.h>

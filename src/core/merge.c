@@ -9,7 +9,7 @@
  *     left unknown (an agent leg cannot overwrite the number the customer dialled, and an agent
  *     leg that ended does not end a call the call-level events still describe as live);
  *   - metadata merges key by key, newest wins; null inside metadata erases nothing. */
-#include "store/merge.h"
+#include "core/merge.h"
 #include "util/mem.h"
 #include "util/phone.h"
 

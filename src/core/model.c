@@ -1,4 +1,4 @@
-#include "store/model.h"
+#include "core/model.h"
 #include "util/mem.h"
 #include "util/phone.h"
 #include "util/result.h"

@@ -4,7 +4,7 @@
 #ifndef CH_MERGE_H
 #define CH_MERGE_H
 
-#include "store/model.h"
+#include "core/model.h"
 
 typedef struct {
     ch_callstate call;
