@@ -15,4 +15,7 @@ enum {
     CH_EAGAIN = -9,    /* not decided yet: work was queued, ask again when it is done */
 };
 
+/* A short English phrase for rc (a static string), for logs and CLI messages. */
+const char *ch_strerror(int rc);
+
 #endif

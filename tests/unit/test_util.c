@@ -24,6 +24,17 @@
 #define MAY14 1715681700000LL
 #define HOUR  3600000LL
 
+/* ---- result codes ----------------------------------------------------------------------- */
+
+static void every_result_code_has_a_phrase(void **state)
+{
+    (void)state;
+    assert_string_equal(ch_strerror(CH_OK), "ok");
+    for (int rc = CH_EAGAIN; rc < CH_OK; rc++)
+        assert_string_not_equal(ch_strerror(rc), "unknown result");
+    assert_string_equal(ch_strerror(-1000), "unknown result");
+}
+
 /* ---- buf -------------------------------------------------------------------------------- */
 
 static void buf_enforces_its_ceiling(void **state)
@@ -431,6 +442,7 @@ static void argon2id_hash_and_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_result_code_has_a_phrase),
         cmocka_unit_test(buf_enforces_its_ceiling),
         cmocka_unit_test(buf_grows_past_its_first_allocation),
         cmocka_unit_test(buf_steal_of_an_empty_buffer_is_an_empty_string),
