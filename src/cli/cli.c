@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "  callhook delivery list|skipped SLUG | show|replay SLUG ID\n"
             "  callhook delivery recover|test SLUG ENDPOINT_ID [--since TIME]\n"
             "  callhook delivery schedule SLUG SCHEDULE|default\n"
+            "  callhook changes [--since CURSOR] [--limit N] [--tenant SLUG]\n"
             "  callhook migrate\n"
             "  callhook demo [--listen ADDR:PORT]\n\n"
             "Every command takes --db PATH (default var/callhook.db), --config FILE, --json\n"
@@ -53,6 +54,7 @@ int ch_cli_main(int argc, char **argv)
     if (strcmp(cmd, "migrate") == 0) return ch_cmd_migrate(argc - 2, argv + 2);
     if (strcmp(cmd, "demo") == 0) return ch_cmd_demo(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0) return ch_cmd_import(argc - 2, argv + 2);
+    if (strcmp(cmd, "changes") == 0) return ch_cmd_changes(argc - 2, argv + 2);
     if (strcmp(cmd, "endpoint") == 0 && *sub) return ch_cmd_endpoint(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "delivery") == 0 && *sub) return ch_cmd_delivery(sub, argc - 3, argv + 3);
     if ((strcmp(cmd, "employee") == 0 || strcmp(cmd, "lead") == 0) && *sub)

@@ -13,5 +13,6 @@ int ch_cmd_import(int argc, char **argv);
 int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv);
 int ch_cmd_endpoint(const char *sub, int argc, char **argv);
 int ch_cmd_delivery(const char *sub, int argc, char **argv);
+int ch_cmd_changes(int argc, char **argv);
 
 #endif

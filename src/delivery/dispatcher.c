@@ -829,6 +829,7 @@ struct ch_dispatcher {
     ch_store *s;
     ch_worker **w;
     int n;
+    ch_feed_sub *feed; /* wake-up only: the outbox itself says what is due */
 };
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
@@ -943,7 +944,9 @@ static void worker_poke(ch_worker *d)
     worker_wake(d);
 }
 
-static void on_outbox(void *arg)
+/* On the writer's thread after a commit that created deliveries: a flag and an eventfd write
+ * per worker, nothing that blocks. */
+static void on_deliveries(void *arg)
 {
     ch_dispatcher_poke(arg);
 }
@@ -971,7 +974,8 @@ int ch_dispatcher_start(ch_dispatcher **out, ch_store *s, const ch_dispatcher_op
             return CH_ESTORE;
         }
     }
-    ch_store_set_outbox_hook(s, on_outbox, g);
+    g->feed = ch_feed_subscribe(ch_store_feed(s), CH_CHANGE_MASK(CH_CHANGE_DELIVERY_CREATED), 0,
+                                on_deliveries, g);
     for (int i = 0; i < g->n; i++)
         if (pthread_create(&g->w[i]->th, NULL, run, g->w[i]) != 0) abort();
     *out = g;
@@ -995,7 +999,7 @@ void ch_dispatcher_stop(ch_dispatcher *g, int grace_ms)
     }
     for (int i = 0; i < g->n; i++)
         pthread_join(g->w[i]->th, NULL);
-    ch_store_set_outbox_hook(g->s, NULL, NULL);
+    ch_feed_unsubscribe(g->feed);
     for (int i = 0; i < g->n; i++)
         worker_free(g->w[i]);
     free(g->w);

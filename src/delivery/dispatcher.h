@@ -24,7 +24,8 @@ typedef struct {
 
 typedef struct ch_dispatcher ch_dispatcher;
 
-/* Starts the thread; it also wakes whenever the store commits new deliveries. */
+/* Starts the threads; they also wake whenever the store commits new deliveries (a wake-up
+ * subscriber of the change feed, to delivery.created). */
 int ch_dispatcher_start(ch_dispatcher **out, ch_store *s, const ch_dispatcher_opts *o);
 /* Something may be due now (a replay, a test message written by another connection). */
 void ch_dispatcher_poke(ch_dispatcher *d);

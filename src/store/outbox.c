@@ -94,6 +94,7 @@ typedef struct {
 
 struct ch_outbox {
     sqlite3 *db;
+    ch_change_log *changes;
     sqlite3_stmt *st[ST_COUNT];
     int64_t now, disable_after_ms;
     uint64_t id_state;
@@ -114,10 +115,11 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms)
+ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms, ch_change_log *changes)
 {
     ch_outbox *o = ch_calloc(1, sizeof *o);
     o->db = db;
+    o->changes = changes;
     o->disable_after_ms = disable_after_ms > 0 ? disable_after_ms : 5LL * 86400 * 1000;
     ch_random_bytes(&o->id_state, sizeof o->id_state);
     for (int i = 0; i < ST_COUNT; i++)
@@ -493,7 +495,11 @@ static int insert_message(ch_outbox *o, int64_t tenant_id, const char *tenant_sl
         sqlite3_bind_int64(st, 5, o->now);
         sqlite3_bind_int(st, 6, manual);
         rc = step_done(st);
-        if (rc == SQLITE_OK && delivery_out) *delivery_out = sqlite3_last_insert_rowid(o->db);
+        int64_t did = sqlite3_last_insert_rowid(o->db);
+        if (rc == SQLITE_OK && delivery_out) *delivery_out = did;
+        if (rc == SQLITE_OK)
+            rc = ch_change_log_add(o->changes, tenant_id, CH_CHANGE_DELIVERY_CREATED, call_id, did,
+                                   0);
     }
     if (rc == SQLITE_OK && r->n > 0) o->created = true;
     return rc;
@@ -615,6 +621,12 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         ch_bind_text(st, 5, r->error);
         sqlite3_bind_int64(st, 6, o->now);
         if ((rc = step_done(st))) return rc;
+        /* only a settle that changed the row: a late result for a delivery settled by another
+         * connection meanwhile (a disabled endpoint) reports nothing */
+        if (r->outcome != CH_DLV_RETRY && sqlite3_changes(o->db) > 0 &&
+            (rc = ch_change_log_add(o->changes, r->tenant_id, CH_CHANGE_DELIVERY_SETTLED,
+                                    r->call_id, r->delivery_id, 0)))
+            return rc;
     }
     if (r->outcome == CH_DLV_RETRY && r->call_id) {
         st = o->st[ST_DLV_BUMP_CALL];

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/model.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 
 /* calls.notified: one bit per lifecycle event already created for the call */
@@ -42,7 +43,8 @@ void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash
                     ch_call_plan *out);
 
 typedef struct ch_outbox ch_outbox;
-ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms);
+/* changes: where deliveries created and settled are reported (the change feed) */
+ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms, ch_change_log *changes);
 void ch_outbox_free(ch_outbox *o);
 /* At the start of every transaction: forgets cached endpoint lists. */
 void ch_outbox_batch_begin(ch_outbox *o, int64_t now);

@@ -216,6 +216,20 @@ static const char *const migrations[] = {
     "  UPDATE deliveries SET state='failed', last_error='endpoint removed',"
     "   updated_at=CAST(strftime('%s','now') AS INTEGER)*1000"
     "   WHERE state='pending' AND tenant_id=old.tenant_id AND endpoint_id=old.id; END;",
+    /* 5: the change feed (docs/internals/change-feed.md). A call's version counts its changes;
+     * changes is the durable log, written in the transaction of the change: seq is the cursor
+     * (one writer, so seq order is commit order). No AUTOINCREMENT: pruning never removes the
+     * newest row, so a seq is never handed out twice. */
+    "ALTER TABLE calls ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE IF NOT EXISTS changes ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  call_id TEXT,"
+    "  delivery_id INTEGER,"
+    "  version INTEGER,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS changes_tenant ON changes(tenant_id, seq);",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
@@ -450,6 +464,14 @@ int ch_store_open(ch_store **out, const ch_store_opts *opts)
     /* Checkpoints (copying WAL pages into the database, with an fsync of its own) run on a
      * thread of their own so that commits never wait for them. */
     ch_sqlite_exec(s->wdb, "PRAGMA wal_autocheckpoint=0");
+    s->feed = ch_feed_new();
+    sqlite3_stmt *hst;
+    if (sqlite3_prepare_v2(s->wdb, "SELECT COALESCE(MAX(seq),0) FROM changes", -1, &hst, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(hst) == SQLITE_ROW)
+            ch_feed_set_head(s->feed, sqlite3_column_int64(hst, 0));
+        sqlite3_finalize(hst);
+    }
     if (pthread_create(&s->writer, NULL, ch_writer_main, s) != 0) {
         rc = CH_ERR;
         goto fail;
@@ -463,6 +485,7 @@ fail:
     free(s->readers);
     free(s->free_stack);
     sqlite3_close(s->wdb);
+    ch_feed_free(s->feed);
     free(s->path);
     free(s);
     return rc ? rc : CH_ESTORE;
@@ -487,6 +510,7 @@ void ch_store_close(ch_store *s)
     sqlite3_close(s->wdb);
     free(s->readers);
     free(s->free_stack);
+    ch_feed_free(s->feed); /* its subscribers (the dispatcher) are gone by now */
     free(s->path);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);

@@ -35,9 +35,8 @@ struct ch_store {
     sqlite3 **free_stack;
     pthread_mutex_t rlock;
     pthread_cond_t rfree;
-    /* outbox wake-up (ch_store_set_outbox_hook) */
-    void (*outbox_hook)(void *arg);
-    void *outbox_hook_arg;
+    /* the change feed: published to after every commit */
+    ch_feed *feed;
 };
 
 /* Opens a connection with callhook's settings (WAL, FULL sync, busy timeout). */
@@ -65,6 +64,26 @@ json_t *ch_callstate_json(const ch_callstate *c, bool leg);
 /* The call as the read API shows it (without events), read on db — the writer's connection
  * sees its own open transaction. NULL when there is no such call. */
 json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id);
+
+/* The changes a transaction makes (changes.c): each is written to the durable log at once
+ * (seq = its rowid) and kept here until the commit publishes it, or a rollback drops it. */
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *insert, *prune;
+    ch_change *v;
+    size_t n, cap;
+    int64_t now;
+    int64_t keep, keep_ms, since_prune;
+} ch_change_log;
+
+void ch_change_log_init(ch_change_log *l, sqlite3 *db, int64_t keep, int64_t keep_ms);
+void ch_change_log_free(ch_change_log *l);
+/* Writes one change; an SQLite code. call_id may be NULL. */
+int ch_change_log_add(ch_change_log *l, int64_t tenant_id, ch_change_kind kind, const char *call_id,
+                      int64_t delivery_id, int64_t version);
+/* Drops what was retained beyond the limits, a bounded chunk at a time, inside the writer's
+ * transaction; an SQLite code. */
+int ch_change_log_prune(ch_change_log *l);
 
 /* Writer thread (sqlite_write.c). */
 void *ch_writer_main(void *arg);

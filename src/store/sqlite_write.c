@@ -36,7 +36,8 @@ enum {
 
 static const char *const sql[ST_COUNT] = {
     [ST_EVT_DUP] = "SELECT call_id FROM events WHERE tenant_id=?1 AND idem_key=?2",
-    [ST_CALL_FIND] = "SELECT id, over_limit, created_at, status, notified, state_hash FROM calls"
+    [ST_CALL_FIND] = "SELECT id, over_limit, created_at, status, notified, state_hash, version"
+                     " FROM calls"
                      " WHERE tenant_id=?1 AND provider=?2 AND external_id=?3",
     [ST_USAGE_GET] = "SELECT COALESCE(calls,0) FROM usage WHERE tenant_id=?1 AND month=?2",
     [ST_USAGE_ADD] = "INSERT INTO usage(tenant_id, month, calls, events, over_limit_calls)"
@@ -58,14 +59,14 @@ static const char *const sql[ST_COUNT] = {
         " direction, status, disposition, from_e164, to_e164, from_raw, to_raw, caller_name,"
         " extension, started_at, answered_at, ended_at, duration_sec, billsec, recording_url,"
         " transcript, summary, cost_micros, cost_currency, metadata, sort_ts, updated_at,"
-        " event_count, notified, state_hash) VALUES(?1,?2,?25,?26,?27,?28,?3,?4,?5,?6,?7,?8,?9,"
-        "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1,?29,?30)"
+        " event_count, notified, state_hash, version) VALUES(?1,?2,?25,?26,?27,?28,?3,?4,?5,?6,"
+        "?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1,?29,?30,1)"
         " ON CONFLICT(tenant_id, id) DO UPDATE SET direction=?3, status=?4, disposition=?5,"
         " from_e164=?6, to_e164=?7, from_raw=?8, to_raw=?9, caller_name=?10, extension=?11,"
         " started_at=?12, answered_at=?13, ended_at=?14, duration_sec=?15, billsec=?16,"
         " recording_url=?17, transcript=?18, summary=?19, cost_micros=?20, cost_currency=?21,"
         " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1, notified=?29,"
-        " state_hash=?30",
+        " state_hash=?30, version=version+1",
     [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
                       " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
     /* an unknown external number becomes a lead (docs/directory.md) */
@@ -115,6 +116,7 @@ typedef struct {
     uint64_t id_state; /* splitmix64 state for the random part of new call ids */
     ch_outbox *outbox;
     usage_set batch_usage, job_usage;
+    ch_change_log changes; /* this transaction's, published after its commit */
 } wctx;
 
 static usage_delta *usage_slot(usage_set *u, int64_t tenant_id, const char *month)
@@ -367,7 +369,8 @@ static void reprepare(ch_event *e)
  * its 2xx and the call everything else the event says. A merge reads back only the metadata
  * that was kept, so its cost stays within CH_META_CALL_MAX_BYTES however much a sender posts. */
 static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t created_at,
-                      ch_event *just_stored, bool over, const ch_call_before *before)
+                      ch_event *just_stored, bool over, const ch_call_before *before,
+                      int64_t version)
 {
     sqlite3_stmt *st;
     ch_event **evs = NULL;
@@ -492,6 +495,10 @@ static int merge_call(wctx *w, ch_write_job *job, const char *call_id, int64_t c
     sqlite3_bind_int64(st, 30, hash_i);
     rc = step_done(st);
     free(meta);
+    if (rc == SQLITE_OK)
+        rc = ch_change_log_add(&w->changes, job->tenant_id,
+                               before->is_new ? CH_CHANGE_CALL_CREATED : CH_CHANGE_CALL_UPDATED,
+                               call_id, 0, version);
     /* the external party: the caller of an inbound call, the callee of an outbound one */
     const char *party = c->direction == CH_DIR_OUTBOUND   ? c->to
                         : c->direction == CH_DIR_INTERNAL ? NULL
@@ -550,7 +557,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
 
     char call_id[24] = {0};
     bool is_new = true, over = false;
-    int64_t created_at = w->now;
+    int64_t created_at = w->now, version = 0;
     ch_call_before before = {.is_new = true};
     st = w->st[ST_CALL_FIND];
     sqlite3_bind_int64(st, 1, job->tenant_id);
@@ -567,6 +574,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
                                   .status = status < 0 ? CH_STATUS_NONE : (ch_status)status,
                                   .notified = sqlite3_column_int64(st, 4),
                                   .state_hash = sqlite3_column_int64(st, 5)};
+        version = sqlite3_column_int64(st, 6);
     }
     finish(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
@@ -599,7 +607,7 @@ static int process_event(wctx *w, ch_write_job *job, size_t i)
 
     ch_event_prepare(e);
     /* merge_call stores the event too, once it knows whether its metadata is kept */
-    if ((rc = merge_call(w, job, call_id, created_at, e, over, &before))) return rc;
+    if ((rc = merge_call(w, job, call_id, created_at, e, over, &before, version + 1))) return rc;
     job->outcome[i] = CH_REC_STORED;
     job->call_ids[i] = ch_strdup(call_id);
     job->over_limit[i] = over;
@@ -644,8 +652,11 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     uint64_t stored = 0, dups = 0, refused = 0;
     w->batch_usage.n = w->job_usage.n = 0;
     ch_outbox_batch_begin(w->outbox, w->now);
+    w->changes.n = 0;
+    w->changes.now = w->now;
 
     for (ch_write_job *job = batch; !failed && job; job = job->next) {
+        size_t changes_mark = w->changes.n;
         int rc = exec_stmt(w, ST_SAVEPOINT);
         for (size_t i = 0; rc == SQLITE_OK && i < job->n; i++)
             rc = process_event(w, job, i);
@@ -661,6 +672,7 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
         reset_outputs(job);
         job->result = CH_ESTORE;
         w->job_usage.n = 0;
+        w->changes.n = changes_mark; /* its rows went with its savepoint */
         ch_outbox_job_end(w->outbox, false);
         if (sqlite3_get_autocommit(db) || fatal_for_batch(rc)) {
             failed = true; /* SQLite rolled the transaction back, or the disk is at fault */
@@ -672,6 +684,7 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
     if (!failed) {
         int rc = usage_flush(w);
         if (rc == SQLITE_OK) rc = ch_outbox_batch_flush(w->outbox);
+        if (rc == SQLITE_OK) rc = ch_change_log_prune(&w->changes);
         if (rc == SQLITE_OK) rc = exec_stmt(w, ST_COMMIT);
         if (rc != SQLITE_OK) {
             ch_sqlite_log_error(db, "commit", rc);
@@ -693,8 +706,9 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
             }
     }
     atomic_store(&s->writable, !failed);
-    if (!failed && s->outbox_hook && ch_outbox_batch_has_deliveries(w->outbox))
-        s->outbox_hook(s->outbox_hook_arg);
+    /* in commit order: this thread is the only one that commits and publishes */
+    if (!failed) ch_feed_publish(s->feed, w->changes.v, w->changes.n);
+    w->changes.n = 0;
 
     pthread_mutex_lock(&s->stats_lock);
     s->stats.batches++;
@@ -736,7 +750,8 @@ void *ch_writer_main(void *arg)
             abort(); /* the schema is ours: a statement that does not prepare is a bug */
         }
     }
-    w.outbox = ch_outbox_new(s->wdb, s->opts.disable_after_ms);
+    ch_change_log_init(&w.changes, s->wdb, s->opts.changes_keep, s->opts.changes_keep_ms);
+    w.outbox = ch_outbox_new(s->wdb, s->opts.disable_after_ms, &w.changes);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         while (!s->head && !s->stopping) {
@@ -782,6 +797,7 @@ void *ch_writer_main(void *arg)
     free(w.batch_usage.v);
     free(w.job_usage.v);
     ch_outbox_free(w.outbox);
+    ch_change_log_free(&w.changes);
     return NULL;
 }
 
@@ -826,12 +842,6 @@ void ch_store_submit(ch_store *s, ch_write_job *job)
     s->depth++;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
-}
-
-void ch_store_set_outbox_hook(ch_store *s, void (*fn)(void *arg), void *arg)
-{
-    s->outbox_hook_arg = arg;
-    s->outbox_hook = fn;
 }
 
 void ch_delivery_result_clear(ch_delivery_result *r)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/feed.h"
 #include "core/model.h"
 
 typedef struct ch_store ch_store;
@@ -22,6 +23,9 @@ typedef struct {
     /* an endpoint whose messages keep exhausting their retries for this long is disabled;
      * 0 = the default, 5 days */
     int64_t disable_after_ms;
+    /* retention of the change feed's durable log: the newest changes_keep changes (0 = the
+     * default, 1,000,000), and none older than changes_keep_ms (0 = the default, 7 days) */
+    int64_t changes_keep, changes_keep_ms;
 } ch_store_opts;
 
 typedef struct {
@@ -121,9 +125,9 @@ void ch_store_submit(ch_store *s, ch_write_job *job);
  * CLI import, the UCM TCP listener), not for HTTP threads. Sets done/arg itself; returns
  * job->result. */
 int ch_store_submit_wait(ch_store *s, ch_write_job *job);
-/* Called on the writer thread after a commit that created deliveries (the dispatcher's
- * wake-up); set before traffic starts. */
-void ch_store_set_outbox_hook(ch_store *s, void (*fn)(void *arg), void *arg);
+/* The change feed of this store (core/feed.h): the writer publishes each commit's changes to
+ * it after the commit; the dispatcher subscribes to delivery.created. */
+ch_feed *ch_store_feed(ch_store *s);
 /* Jobs queued and not yet taken by the writer (a gauge for /metrics). */
 size_t ch_store_queue_depth(ch_store *s);
 
@@ -184,6 +188,26 @@ int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip
                             void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due);
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
 void ch_due_delivery_clear(ch_due_delivery *d); /* frees its strings */
+
+/* ---- the change feed's durable log (docs/internals/change-feed.md) ------------------ */
+
+typedef struct {
+    ch_change *v; /* seq > the cursor asked for, oldest first */
+    size_t n;
+    /* true when the cursor is older than the log's retention or newer than its head (another
+     * database): v is empty; the client re-reads the state it mirrors, then goes on from
+     * next_cursor (taken before it re-reads, so nothing is missed) */
+    bool reset;
+    int64_t next_cursor; /* where to go on from */
+    int64_t head;        /* the newest seq in the log */
+} ch_change_page;
+
+/* Changes after cursor (0 = from the oldest kept), of tenant_id (0 = every tenant), at most
+ * limit (1..CH_CHANGES_MAX_LIMIT). */
+#define CH_CHANGES_MAX_LIMIT 1000
+int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int limit,
+                           ch_change_page *out);
+void ch_change_page_clear(ch_change_page *p);
 
 /* ---- read API ------------------------------------------------------------------------ */
 

@@ -178,18 +178,18 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 4); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox */
+    assert_int_equal(v, 5); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 4);
+    assert_int_equal(v, 5);
 
-    const char *tables[] = {"tenants",    "credentials", "api_keys",      "calls",
-                            "legs",       "events",      "usage",         "messages",
-                            "deliveries", "attempts",    "delivery_skips"};
+    const char *tables[] = {"tenants",    "credentials", "api_keys",       "calls",
+                            "legs",       "events",      "usage",          "messages",
+                            "deliveries", "attempts",    "delivery_skips", "changes"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 4);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 5);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);
@@ -485,6 +485,177 @@ static void list_filters_and_paginates(void **state)
         ch_event_free(evs[i]);
 }
 
+/* ---- the change feed ------------------------------------------------------------------- */
+
+static void count_wake(void *arg)
+{
+    (*(int *)arg)++; /* on the writer thread; read after submit returned (done ran after it) */
+}
+
+/* Each commit's changes reach a queue subscriber in seq order (the call's version counting
+ * its changes, the delivery it caused), a wake-up subscriber is woken by delivery.created,
+ * the durable log holds the same records, and a tenant's read sees only its own. */
+static void the_feed_publishes_each_commit_in_order_and_the_log_matches(void **state)
+{
+    fixture *f = *state;
+    ch_endpoint_spec es = {.url = "https://example.com/h",
+                           .kind = "generic",
+                           .events = "*",
+                           .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    int64_t ep;
+    assert_int_equal(ch_admin_endpoint_add(f->db, f->acme, &es, &ep), CH_OK);
+    int wakes = 0;
+    ch_feed *feed = ch_store_feed(f->s);
+    ch_feed_sub *q = ch_feed_subscribe(feed, CH_CHANGE_ALL, 64, NULL, NULL);
+    ch_feed_sub *w =
+        ch_feed_subscribe(feed, CH_CHANGE_MASK(CH_CHANGE_DELIVERY_CREATED), 0, count_wake, &wakes);
+    ch_event *e1 = ev("feed-1", "generic:feed-1:a", 1), *e2 = ev("feed-1", "generic:feed-1:b", 2);
+    ch_event *e3 = ev("feed-2", "generic:feed-2:a", 1);
+    ch_write_job j1, j2, j3;
+    submit(f, f->acme, &j1, &e1, 1);
+    submit(f, f->acme, &j2, &e2, 1);
+    submit(f, f->other, &j3, &e3, 1);
+    assert_true(wakes >= 1);
+
+    ch_change got[64];
+    size_t n = 0;
+    assert_int_equal(ch_feed_read(q, got, 64, &n), CH_OK);
+    assert_true(n >= 4);
+    int calls = 0, deliveries = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i) assert_int_equal(got[i].seq, got[i - 1].seq + 1);
+        if (strcmp(got[i].call_id, j1.call_ids[0]) == 0 && got[i].kind <= CH_CHANGE_CALL_UPDATED) {
+            assert_int_equal(got[i].kind, calls ? CH_CHANGE_CALL_UPDATED : CH_CHANGE_CALL_CREATED);
+            assert_int_equal(got[i].version, ++calls);
+        }
+        if (got[i].kind == CH_CHANGE_DELIVERY_CREATED) {
+            deliveries++;
+            assert_int_equal(got[i].tenant_id, f->acme);
+            assert_true(got[i].delivery_id > 0);
+        }
+    }
+    assert_int_equal(calls, 2);
+    assert_true(deliveries >= 1);
+    assert_int_equal(ch_feed_head(feed), got[n - 1].seq);
+    assert_int_equal(sql_int(f, "SELECT version FROM calls WHERE id=%Q", j1.call_ids[0]), 2);
+
+    ch_change_page p;
+    assert_int_equal(ch_store_changes_since(f->s, 0, 0, 1000, &p), CH_OK);
+    assert_false(p.reset);
+    assert_int_equal(p.n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(p.v[i].seq, got[i].seq);
+        assert_int_equal(p.v[i].kind, got[i].kind);
+        assert_string_equal(p.v[i].call_id, got[i].call_id);
+        assert_int_equal(p.v[i].version, got[i].version);
+    }
+    assert_int_equal(p.next_cursor, got[n - 1].seq);
+    ch_change_page_clear(&p);
+    assert_int_equal(ch_store_changes_since(f->s, f->other, 0, 1000, &p), CH_OK);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].call_id, j3.call_ids[0]);
+    ch_change_page_clear(&p);
+    assert_int_equal(ch_store_changes_since(f->s, 0, -1, 10, &p), CH_EINVAL);
+    assert_int_equal(ch_store_changes_since(f->s, 0, 0, 0, &p), CH_EINVAL);
+
+    ch_feed_unsubscribe(q);
+    ch_feed_unsubscribe(w);
+    ch_write_job_clear(&j1);
+    ch_write_job_clear(&j2);
+    ch_write_job_clear(&j3);
+    ch_event_free(e1);
+    ch_event_free(e2);
+    ch_event_free(e3);
+}
+
+/* A subscriber whose queue is full falls behind instead of holding up the writer: it is told
+ * once it has drained what it has, and catches up from the durable log with its cursor. */
+static void a_slow_subscriber_falls_behind_and_catches_up_from_the_log(void **state)
+{
+    fixture *f = *state;
+    ch_feed_sub *q = ch_feed_subscribe(ch_store_feed(f->s), CH_CHANGE_ALL, 2, NULL, NULL);
+    ch_event *evs[5];
+    ch_write_job j;
+    for (int i = 0; i < 5; i++) {
+        char call[16], key[40];
+        snprintf(call, sizeof call, "slow-%d", i);
+        snprintf(key, sizeof key, "generic:slow-%d:a", i);
+        evs[i] = ev(call, key, 1);
+    }
+    submit(f, f->acme, &j, evs, 5);
+    ch_change got[8];
+    size_t n;
+    assert_int_equal(ch_feed_read(q, got, 8, &n), CH_OK);
+    assert_int_equal(n, 2);
+    int64_t cursor = got[1].seq;
+    assert_int_equal(ch_feed_read(q, got, 8, &n), CH_ELIMIT);
+    assert_int_equal(n, 0);
+    assert_int_equal(ch_feed_sub_dropped(q), 3);
+    ch_change_page p;
+    assert_int_equal(ch_store_changes_since(f->s, 0, cursor, 100, &p), CH_OK);
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.v[0].seq, cursor + 1);
+    assert_int_equal(p.v[2].kind, CH_CHANGE_CALL_CREATED);
+    ch_change_page_clear(&p);
+    /* the queue takes changes again */
+    ch_event *more = ev("slow-9", "generic:slow-9:a", 1);
+    ch_write_job j2;
+    submit(f, f->acme, &j2, &more, 1);
+    assert_int_equal(ch_feed_read(q, got, 8, &n), CH_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].seq, cursor + 4);
+    ch_feed_unsubscribe(q);
+    ch_write_job_clear(&j);
+    ch_write_job_clear(&j2);
+    for (int i = 0; i < 5; i++)
+        ch_event_free(evs[i]);
+    ch_event_free(more);
+}
+
+/* Retention: beyond changes_keep the oldest changes are pruned, the newest always stays, and
+ * a cursor older than what is kept gets a reset (as does one beyond the head). */
+static void a_cursor_older_than_retention_gets_a_reset(void **state)
+{
+    fixture *f = *state;
+    ch_store_close(f->s);
+    ch_store_opts o = {.path = f->db, .changes_keep = 10};
+    assert_int_equal(ch_store_open(&f->s, &o), CH_OK);
+    enum { N = 1100 }; /* more than one pruning interval */
+    ch_event **evs = ch_calloc(N, sizeof *evs);
+    for (int i = 0; i < N; i++) {
+        char call[16], key[40];
+        snprintf(call, sizeof call, "keep-%d", i);
+        snprintf(key, sizeof key, "generic:keep-%d:a", i);
+        evs[i] = ev(call, key, 1);
+    }
+    ch_write_job j;
+    submit(f, f->acme, &j, evs, N);
+    assert_int_equal(j.result, CH_OK);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM changes"), 10);
+    ch_change_page p;
+    assert_int_equal(ch_store_changes_since(f->s, 0, 0, 100, &p), CH_OK);
+    assert_true(p.reset);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(p.next_cursor, N);
+    assert_int_equal(p.head, N);
+    ch_change_page_clear(&p);
+    assert_int_equal(ch_store_changes_since(f->s, 0, N - 10, 100, &p), CH_OK);
+    assert_false(p.reset);
+    assert_int_equal(p.n, 10);
+    ch_change_page_clear(&p);
+    assert_int_equal(ch_store_changes_since(f->s, 0, N + 1, 100, &p), CH_OK);
+    assert_true(p.reset);
+    ch_change_page_clear(&p);
+    /* a restart keeps counting from the head */
+    ch_store_close(f->s);
+    assert_int_equal(ch_store_open(&f->s, &o), CH_OK);
+    assert_int_equal(ch_feed_head(ch_store_feed(f->s)), N);
+    ch_write_job_clear(&j);
+    for (int i = 0; i < N; i++)
+        ch_event_free(evs[i]);
+    free(evs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +668,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_tenant_inserted_by_hand_without_counters_works, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(list_filters_and_paginates, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_feed_publishes_each_commit_in_order_and_the_log_matches,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_slow_subscriber_falls_behind_and_catches_up_from_the_log,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_cursor_older_than_retention_gets_a_reset, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
