@@ -1,4 +1,4 @@
-/* The UCM TCP output's CSV lines (http/ucm_tcp.c): the line reader, then the UCM adapter on the
+/* The UCM TCP output's CSV lines (ingest/ucm_tcp.c): the line reader, then the UCM adapter on the
  * row it makes, as the listener does. */
 #include "providers/ucm.h"
 #include "provider_fuzz.h"

@@ -1,19 +1,24 @@
 /* Shared body of the provider-adapter harnesses: any bytes as a request body to one adapter,
- * called as src/http/hooks.c calls it (content type accepted first, then verify() when the
- * provider signs, then parse()), for a tenant in Europe/London with country code 44.
+ * through the real ingest pipeline as every transport runs it (ingest/ingest.h: the signature
+ * check authentication calls when the provider signs, then ch_ingest(): content type, parse,
+ * metadata limits, normalise, prepare, write job — everything but the submit), for a tenant in
+ * Europe/London with country code 44.
  * Checks:
- *   - a failure is a 4xx with a code and a message; success yields at most max_records
+ *   - a verification answers CH_OK or CH_EAUTH, never anything else;
+ *   - a refusal is a 4xx with a code and a message; success yields at most max_records
  *     records (exactly 1 unless a batch), each an event or a rejection with a message, never
  *     both;
- *   - an event's normalised form (ch_event_prepare, what the writer stores) reads back into the
- *     same event (the writer merges from it);
+ *   - every valid record's event is prepared and in the write job, in order, and its normalised
+ *     form (ch_event_prepare, what the writer stores) reads back into the same event (the
+ *     writer merges from it);
  *   - the merge of the events, deduplicated by idempotency key as the store does, does not
  *     depend on their order (docs/merge.md). */
 #ifndef CH_PROVIDER_FUZZ_H
 #define CH_PROVIDER_FUZZ_H
 
-#include "providers/provider.h"
 #include "core/merge.h"
+#include "ingest/ingest.h"
+#include "providers/provider.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -80,45 +85,54 @@ static int fuzz_provider(const char *name, const char *content_type, const unsig
     memcpy(body, data, size);
     body[size] = 0; /* the HTTP layer leaves a NUL after the body */
     fuzz_headers hdrs = {content_type};
-    ch_raw_request req = {.content_type = content_type,
-                          .body = body,
-                          .body_len = size,
-                          .tenant_tz = "Europe/London",
-                          .tenant_country = "44",
-                          .max_records = FUZZ_MAX_RECORDS,
-                          .url = "https://hooks.example.com/hooks/acme/x?a=1",
-                          .header = fuzz_header,
-                          .header_ctx = &hdrs,
-                          .now_ms = 1779444000000LL};
-    if (p->verify) {
-        int v = p->verify(&req, "fuzz-signing-secret");
-        if (v != CH_OK && v != CH_EAUTH) abort();
-    }
+    ch_tenant tenant = {.timezone = "Europe/London", .country = "44"};
     ch_parsed out = {0};
-    ch_parse_error err = {0};
-    int rc = p->parse(&req, &out, &err);
+    ch_write_job job = {0};
+    ch_ingest_ctx in = {.provider = p,
+                        .tenant = &tenant,
+                        .raw = {.content_type = content_type,
+                                .body = body,
+                                .body_len = size,
+                                .max_records = FUZZ_MAX_RECORDS,
+                                .url = "https://hooks.example.com/hooks/acme/x?a=1",
+                                .header = fuzz_header,
+                                .header_ctx = &hdrs,
+                                .now_ms = 1779444000000LL},
+                        .request_id = "fuzz",
+                        .parsed = &out,
+                        .job = &job}; /* no store: the pipeline stops before the submit */
+    if (p->verify) {
+        /* as authentication calls it; where it fails HTTP answers 401, here the parse runs on */
+        int v = p->verify(&in.raw, "fuzz-signing-secret");
+        if ((v != CH_OK && v != CH_EAUTH) ||
+            ch_ingest_signature_ok(&in, "fuzz-signing-secret") != (v == CH_OK))
+            abort();
+    }
+    int rc = ch_ingest(&in);
     if (rc == CH_OK) {
         /* a batch may hold no usable record (hooks.c answers 422); a single body is one */
         /* ...unless the delivery carries no call record at all ("ignored") */
         if (out.ignored && out.n) abort();
-        if (out.n > req.max_records || (!out.batch && !out.ignored && out.n != 1)) abort();
-        ch_event **evs = ch_calloc(out.n, sizeof *evs);
+        if (out.n > in.raw.max_records || (!out.batch && !out.ignored && out.n != 1)) abort();
         size_t n = 0;
         for (size_t i = 0; i < out.n; i++) {
             ch_record *r = &out.records[i];
             if (!r->event == !r->error) abort(); /* exactly one of the two */
             if (!r->event) continue;
             if (!r->event->external_id || !r->event->idem_key || !r->event->provider) abort();
-            ch_event_prepare(r->event);
+            if (r->event != in.events[n++] || !r->event->norm) abort(); /* prepared, in order */
             fuzz_check_norm(r->event);
-            evs[n++] = r->event;
         }
-        fuzz_check_merge_order(evs, n);
-        free(evs);
-    } else if (err.http_status < 400 || err.http_status > 499 || !err.code || !err.message[0]) {
+        if (n != in.nevents) abort();
+        if (n && (in.outcome != CH_INGEST_PREPARED || job.n != n ||
+                  job.tenant_country != tenant.country))
+            abort();
+        fuzz_check_merge_order(in.events, n);
+    } else if (in.outcome != CH_INGEST_REFUSED || in.refusal.status < 400 ||
+               in.refusal.status > 499 || !in.refusal.code || !in.refusal.message[0]) {
         abort(); /* records an adapter added before failing are freed by the caller, as here */
     }
-    ch_parsed_clear(&out);
+    ch_ingest_clear(&in);
     free(body);
     return 0;
 }

@@ -1,8 +1,10 @@
 /* callhook import asterisk-csv FILE --tenant SLUG [--utc]: backfills history from cdr_csv's
  * Master.csv through the same writer as the webhooks, so an imported CDR and the same CDR
- * posted later are one event, and importing a file twice adds nothing. */
+ * posted later are one event, and importing a file twice adds nothing. Each line is parsed here;
+ * normalising, preparing and writing are the ingest pipeline's (ingest/ingest.h). */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "ingest/ingest.h"
 #include "providers/asterisk.h"
 #include "store/store.h"
 #include "util/mem.h"
@@ -32,15 +34,9 @@ static void flush(importer *im)
 {
     if (!im->n) return;
     ch_write_job job;
-    ch_write_job_init(&job, im->evs, im->n);
-    job.tenant_id = im->t->id;
-    job.tenant_tz = im->t->timezone;
-    job.tenant_country = im->t->country;
-    job.monthly_limit = im->t->monthly_limit;
-    job.hard_limit = im->t->hard_limit;
-    job.no_auto_leads = im->t->features && strstr(im->t->features, "no-auto-leads");
-    job.request_id = "import";
-    if (ch_store_submit_wait(im->store, &job) != CH_OK) im->failed = true;
+    /* the file's lines are this transport's parse; the rest is the shared ingest pipeline */
+    if (ch_ingest_events_wait(im->store, im->t, im->evs, im->n, "import", &job) != CH_OK)
+        im->failed = true;
     for (size_t i = 0; job.result == CH_OK && i < im->n; i++) {
         im->stored += job.outcome[i] == CH_REC_STORED;
         im->duplicates += job.outcome[i] == CH_REC_DUPLICATE;
@@ -123,8 +119,6 @@ int ch_cmd_import(int argc, char **argv)
             e->raw_len = len;
             free(e->content_type);
             e->content_type = ch_strdup("text/csv");
-            ch_event_normalise(e, t.country);
-            ch_event_prepare(e);
             im.evs[im.n++] = e;
             if (im.n == CHUNK) flush(&im);
         } else {

@@ -2,7 +2,7 @@
 #include "cli/commands.h"
 #include "delivery/dispatcher.h"
 #include "http/server.h"
-#include "http/ucm_tcp.h"
+#include "ingest/ucm_tcp.h"
 #include "store/store.h"
 #include "util/crypto.h"
 #include "util/log.h"

@@ -1,6 +1,8 @@
-/* POST /hooks/{tenant}/{provider}: authenticate, let the provider's adapter parse, hand the
- * events to the writer and suspend until they are durable (docs/write-path.md). */
+/* POST /hooks/{tenant}/{provider}: authenticate, run the ingest pipeline (ingest/ingest.h:
+ * parse, limits, normalise, submit to the writer) and suspend until the events are durable
+ * (docs/write-path.md), then answer. */
 #include "http/metrics.h"
+#include "ingest/ingest.h"
 #include "http/request.h"
 #include "util/cidr.h"
 #include "util/log.h"
@@ -140,15 +142,13 @@ static const char *header_of(void *ctx, const char *name)
     return ch_header(ctx, name);
 }
 
-typedef struct {
-    const ch_provider *provider;
-    const ch_raw_request *raw;
-} sig_ctx;
-
-static bool signature_ok(const void *ctx, const char *secret)
+/* Called by ch_ingest() right before it submits: the writer may resume us before ch_ingest()
+ * returns, so the connection is suspended first. */
+static void before_submit(void *arg)
 {
-    const sig_ctx *c = ctx;
-    return c->provider->verify(c->raw, secret) == CH_OK;
+    ch_request *r = arg;
+    r->state = REQ_WAITING;
+    MHD_suspend_connection(r->conn);
 }
 
 static void on_verified(ch_verify *v)
@@ -224,17 +224,24 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
 
     const char *ct = ch_header(r, "Content-Type");
     ch_request_url(r, r->url, sizeof r->url);
-    ch_raw_request raw = {
-        .content_type = ct,
-        .body = r->body.data ? r->body.data : "",
-        .body_len = r->body.len,
-        .tenant_tz = r->tenant.timezone,
-        .tenant_country = r->tenant.country,
-        .max_records = srv->cfg->max_records,
-        .url = r->url,
-        .header = header_of,
-        .header_ctx = r,
-        .now_ms = ch_now_ms(),
+    ch_ingest_ctx ing = {
+        .provider = r->provider,
+        .tenant = &r->tenant,
+        .raw = {.content_type = ct,
+                .body = r->body.data ? r->body.data : "",
+                .body_len = r->body.len,
+                .max_records = srv->cfg->max_records,
+                .url = r->url,
+                .header = header_of,
+                .header_ctx = r,
+                .now_ms = ch_now_ms()},
+        .request_id = r->id,
+        .store = srv->store,
+        .done = on_committed,
+        .before_submit = before_submit,
+        .arg = r,
+        .parsed = &r->parsed,
+        .job = &r->job,
     };
     int64_t cred_id = 0;
     size_t matched = 0;
@@ -244,8 +251,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
                          .api_key = ch_header(r, "X-Api-Key") ? ch_header(r, "X-Api-Key")
                                                               : ch_query(r, "token"),
                          .peer = client,
-                         .signature_ok = r->provider->verify ? signature_ok : NULL,
-                         .signature_ctx = &(sig_ctx){r->provider, &raw},
+                         .signature_ok = r->provider->verify ? ch_ingest_signature_ok : NULL,
+                         .signature_ctx = &ing,
                          .verify = &r->verify};
     rc = ch_auth_webhook(srv->auth, creds, ncreds, &ain, &matched);
     if ((rc == CH_EAUTH || rc == CH_ELIMIT) && cached) {
@@ -316,62 +323,31 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         ch_log_end(&l);
     }
 
-    if (!ch_provider_accepts(r->provider, ct))
-        return ch_reply_error(r, 415, "unsupported_media_type", NULL,
-                              "content type %s is not accepted here; send %s", ct ? ct : "(none)",
-                              r->provider->content_types[0]);
-
-    raw.tenant_tz = r->tenant.timezone; /* the tenant may have been re-read after a cache miss */
-    raw.tenant_country = r->tenant.country;
-    ch_parse_error perr = {0};
-    rc = r->provider->parse(&raw, &r->parsed, &perr);
-    if (rc != CH_OK) {
-        if (perr.line > 0) {
-            json_t *b = ch_error_json(perr.code, perr.field, perr.message);
-            json_object_set_new(b, "line", json_integer(perr.line));
-            json_object_set_new(b, "column", json_integer(perr.column));
+    int irc = ch_ingest(&ing);
+    r->events = ing.events; /* freed with the request, as parsed and job are */
+    if (irc != CH_OK) {
+        const ch_ingest_refusal *f = &ing.refusal;
+        if (f->line > 0) {
+            json_t *b = ch_error_json(f->code, f->field, f->message);
+            json_object_set_new(b, "line", json_integer(f->line));
+            json_object_set_new(b, "column", json_integer(f->column));
             if (ch_log_begin(&l, CH_LOG_INFO, "rejected", r->id)) {
-                ch_log_int(&l, "status", perr.http_status);
-                ch_log_str(&l, "reason", perr.code);
-                ch_log_int(&l, "line", perr.line);
-                ch_log_int(&l, "column", perr.column);
+                ch_log_int(&l, "status", f->status);
+                ch_log_str(&l, "reason", f->code);
+                ch_log_int(&l, "line", f->line);
+                ch_log_int(&l, "column", f->column);
                 ch_log_end(&l);
             }
-            return ch_reply_json(r, perr.http_status, b);
+            return ch_reply_json(r, f->status, b);
         }
-        return ch_reply_error(r, perr.http_status, perr.code, perr.field, "%s", perr.message);
+        return ch_reply_error(r, f->status, f->code, f->field, "%s", f->message);
     }
-    /* metadata limits (docs/merge.md): the whole request is refused before anything is written */
-    for (size_t i = 0; i < r->parsed.n; i++) {
-        char why[160], field[48] = "metadata";
-        ch_event *e = r->parsed.records[i].event;
-        if (!e || ch_event_check_metadata(e, why, sizeof why) == CH_OK) continue;
-        if (r->parsed.batch) snprintf(field, sizeof field, "[%zu].metadata", i);
-        return ch_reply_error(r, 422, "metadata_too_large", field, "%s", why);
-    }
-
-    size_t n = 0;
-    r->events = ch_calloc(r->parsed.n, sizeof *r->events);
-    for (size_t i = 0; i < r->parsed.n; i++)
-        if (r->parsed.records[i].event) r->events[n++] = r->parsed.records[i].event;
-    if (n < r->parsed.n) ch_metrics_records_rejected(r->parsed.n - n);
-    if (ch_log_begin(&l, CH_LOG_DEBUG, "parsed", r->id)) {
-        ch_log_int(&l, "records", (int64_t)r->parsed.n);
-        ch_log_int(&l, "valid", (int64_t)n);
-        ch_log_end(&l);
-    }
-    if (r->parsed.n == 0 && r->parsed.ignored) {
-        if (ch_log_begin(&l, CH_LOG_DEBUG, "ignored", r->id)) {
-            ch_log_str(&l, "reason", r->parsed.ignored);
-            ch_log_end(&l);
-        }
+    if (ing.nevents < r->parsed.n) ch_metrics_records_rejected(r->parsed.n - ing.nevents);
+    if (ing.outcome == CH_INGEST_IGNORED)
         return ch_reply_json(
             r, 200, json_pack("{s:s, s:s}", "status", "ignored", "message", r->parsed.ignored));
-    }
-    if (n == 0) {
+    if (ing.outcome == CH_INGEST_NO_RECORD) {
         /* every record of a batch was rejected: answer without a write */
-        ch_write_job_init(&r->job, r->events, 0);
-        r->job.result = CH_OK;
         int status;
         struct MHD_Response *resp = ch_hook_answer(r, &status);
         MHD_add_response_header(resp, "X-Request-Id", r->id);
@@ -381,24 +357,5 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         MHD_destroy_response(resp);
         return ret;
     }
-
-    for (size_t i = 0; i < n; i++) {
-        ch_event_normalise(r->events[i], r->tenant.country);
-        ch_event_prepare(r->events[i]);
-    }
-    ch_write_job_init(&r->job, r->events, n);
-    r->job.tenant_id = r->tenant.id;
-    r->job.tenant_tz = r->tenant.timezone;
-    r->job.tenant_country = r->tenant.country;
-    r->job.monthly_limit = r->tenant.monthly_limit;
-    r->job.hard_limit = r->tenant.hard_limit;
-    r->job.no_auto_leads = r->tenant.features && strstr(r->tenant.features, "no-auto-leads");
-    r->job.request_id = r->id;
-    r->job.done = on_committed;
-    r->job.arg = r;
-    r->state = REQ_WAITING;
-    /* Suspend before submitting: the writer may resume us before this function returns. */
-    MHD_suspend_connection(r->conn);
-    ch_store_submit(srv->store, &r->job);
-    return MHD_YES;
+    return MHD_YES; /* submitted: on_committed() resumes the connection */
 }

@@ -1,4 +1,4 @@
-/* Grandstream UCM pieces shared with the TCP listener (http/ucm_tcp.c). */
+/* Grandstream UCM pieces shared with the TCP listener (ingest/ucm_tcp.c). */
 #ifndef CH_PROVIDERS_UCM_H
 #define CH_PROVIDERS_UCM_H
 

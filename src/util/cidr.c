@@ -1,4 +1,5 @@
 #include "util/cidr.h"
+#include "util/result.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -132,4 +133,46 @@ void ch_addr_format(const struct sockaddr *addr, char *out, size_t outsz)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, out, (socklen_t)outsz);
     else if (addr->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out, (socklen_t)outsz);
+}
+
+int ch_listen_parse(const char *s, struct sockaddr_storage *ss, bool *v6)
+{
+    memset(ss, 0, sizeof *ss);
+    char host[128] = "";
+    const char *port;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host) return CH_EINVAL;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon) {
+            if ((size_t)(colon - s) >= sizeof host) return CH_EINVAL;
+            memcpy(host, s, (size_t)(colon - s));
+            host[colon - s] = '\0';
+            port = colon + 1;
+        } else {
+            port = s;
+        }
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || end == port || p < 0 || p > 65535) return CH_EINVAL;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (strchr(host, ':')) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)p);
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) return CH_EINVAL;
+        *v6 = true;
+    } else {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)p);
+        if (host[0] && inet_pton(AF_INET, host, &a4->sin_addr) != 1) return CH_EINVAL;
+        if (!host[0]) a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        *v6 = false;
+    }
+    return CH_OK;
 }

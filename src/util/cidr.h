@@ -13,5 +13,8 @@ bool ch_cidr_list_valid(const char *list);
 bool ch_cidr_list_match(const char *list, const struct sockaddr *addr);
 /* Text form of addr (without port) into out. */
 void ch_addr_format(const struct sockaddr *addr, char *out, size_t outsz);
+/* A listen address: "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (every IPv4 address).
+ * CH_OK with *ss and *v6, or CH_EINVAL. */
+int ch_listen_parse(const char *s, struct sockaddr_storage *ss, bool *v6);
 
 #endif

@@ -1,5 +1,5 @@
-#include "http/ucm_tcp.h"
-#include "http/server.h"
+#include "ingest/ucm_tcp.h"
+#include "ingest/ingest.h"
 #include "providers/ucm.h"
 #include "providers/provider.h"
 #include "util/cidr.h"
@@ -66,49 +66,28 @@ static int64_t tenant_of(ch_store *s, const struct sockaddr *peer)
     return tenant;
 }
 
-/* Parses one record (JSON text) with the UCM adapter and commits it; true when durable. */
+/* Runs one record (JSON text) through the ingest pipeline with the UCM adapter; true when it is
+ * durable, or refused (acknowledged like a rejected row: resending it cannot help). */
 static bool store_record(ch_ucm_tcp *t, const ch_tenant *tenant, const char *json, size_t len)
 {
-    const ch_provider *p = ch_provider_find("ucm");
-    ch_raw_request req = {.content_type = "application/json",
-                          .body = json,
-                          .body_len = len,
-                          .tenant_tz = tenant->timezone,
-                          .tenant_country = tenant->country,
-                          .max_records = t->cfg->max_records};
     ch_parsed parsed = {0};
-    ch_parse_error err = {0};
-    bool ok = false;
-    if (p->parse(&req, &parsed, &err) != CH_OK) {
-        ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", err.message);
-        ok = true; /* acknowledged like a rejected row: resending it cannot help */
-        goto out;
-    }
-    ch_event **evs = ch_calloc(parsed.n ? parsed.n : 1, sizeof *evs);
-    size_t n = 0;
-    for (size_t i = 0; i < parsed.n; i++)
-        if (parsed.records[i].event) {
-            ch_event_normalise(parsed.records[i].event, tenant->country);
-            ch_event_prepare(parsed.records[i].event);
-            evs[n++] = parsed.records[i].event;
-        }
-    ok = true; /* rejected rows are acknowledged: resending them cannot help */
-    if (n) {
-        ch_write_job job;
-        ch_write_job_init(&job, evs, n);
-        job.tenant_id = tenant->id;
-        job.tenant_tz = tenant->timezone;
-        job.tenant_country = tenant->country;
-        job.monthly_limit = tenant->monthly_limit;
-        job.hard_limit = tenant->hard_limit;
-        job.no_auto_leads = tenant->features && strstr(tenant->features, "no-auto-leads");
-        job.request_id = "ucm-tcp";
-        ok = ch_store_submit_wait(t->store, &job) == CH_OK;
-        ch_write_job_clear(&job);
-    }
-    free(evs);
-out:
-    ch_parsed_clear(&parsed);
+    ch_write_job job = {0};
+    ch_ingest_ctx in = {.provider = ch_provider_find("ucm"),
+                        .tenant = tenant,
+                        .raw = {.content_type = "application/json",
+                                .body = json,
+                                .body_len = len,
+                                .max_records = t->cfg->max_records},
+                        .request_id = "ucm-tcp",
+                        .store = t->store,
+                        .parsed = &parsed,
+                        .job = &job};
+    bool ok = true; /* rejected rows are acknowledged: resending them cannot help */
+    if (ch_ingest(&in) != CH_OK)
+        ch_log_msg(CH_LOG_INFO, "ucm_tcp_rejected", in.refusal.message);
+    else if (in.outcome == CH_INGEST_WRITTEN)
+        ok = job.result == CH_OK;
+    ch_ingest_clear(&in);
     return ok;
 }
 
@@ -343,7 +322,7 @@ int ch_ucm_tcp_start(ch_ucm_tcp **out, const ch_config *cfg, ch_store *store, in
 {
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (ch_parse_listen(cfg->ucm_tcp_listen, &ss, &v6) != CH_OK) {
+    if (ch_listen_parse(cfg->ucm_tcp_listen, &ss, &v6) != CH_OK) {
         ch_log_msg(CH_LOG_ERROR, "startup", "ucm_tcp_listen is not ADDR:PORT");
         return CH_EINVAL;
     }
