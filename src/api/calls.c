@@ -1,7 +1,10 @@
 /* The read API: GET /v1/calls, /v1/calls/{id}, /v1/calls/export. API keys see one tenant;
  * another tenant's call is "not found", never "forbidden". */
 #include "api/query.h"
+#include "api/routes.h"
+#include "http/reply.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -12,27 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id)
-{
-    const char *authorization = ch_header(r, "Authorization");
-    if (ch_auth_apikey(r->srv->auth, r->srv->store, authorization, tenant_id) == CH_OK)
-        return MHD_YES; /* a key that is right is never refused, whatever others did */
-    /* failures count against (client, key id): one client's bad key locks out nobody else */
-    char scope[32] = "api";
-    if (authorization && strncmp(authorization, "Bearer chk_", 11) == 0)
-        snprintf(scope, sizeof scope, "api\n%.12s", authorization + 11);
-    const struct sockaddr *client = ch_client(r);
-    int wait = ch_auth_lockout(r->srv->auth, client, scope);
-    ch_auth_failed(r->srv->auth, client, scope);
-    ch_metrics_auth_failure();
-    if (wait > 0) {
-        r->retry_after = wait;
-        return ch_reply_error(r, 429, "rate_limited", NULL,
-                              "too many failed authentications from this address; retry later");
-    }
-    return ch_reply_error(r, 401, "unauthorized", NULL, "send Authorization: Bearer <API key>");
-}
 
 int ch_query_time(const char *v, const char *tz, int64_t *out_ms)
 {
@@ -114,10 +96,9 @@ static void load_tenant(ch_request *r, int64_t tenant_id, ch_tenant *t)
     t->country = ch_strdup("");
 }
 
-enum MHD_Result ch_handle_calls(ch_request *r)
+static enum MHD_Result calls_list(ch_request *r, const ch_route_args *a)
 {
-    int64_t tid;
-    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    int64_t tid = a->tenant_id;
     ch_tenant t;
     load_tenant(r, tid, &t);
     ch_call_filter f;
@@ -137,10 +118,10 @@ out:
     return ret;
 }
 
-enum MHD_Result ch_handle_call(ch_request *r, const char *id)
+static enum MHD_Result call_get(ch_request *r, const ch_route_args *a)
 {
-    int64_t tid;
-    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    int64_t tid = a->tenant_id;
+    const char *id = ch_route_param(a, "id");
     json_t *call;
     int rc = ch_store_get_call(r->srv->store, tid, id, &call);
     if (rc == CH_ENOTFOUND) return ch_reply_error(r, 404, "not_found", NULL, "no such call");
@@ -369,10 +350,10 @@ static void export_free(void *cls)
     free(st);
 }
 
-enum MHD_Result ch_handle_export(ch_request *r)
+/* A streaming route: the handler queues its own callback response (so will SSE). */
+static enum MHD_Result calls_export(ch_request *r, const ch_route_args *a)
 {
-    int64_t tid;
-    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    int64_t tid = a->tenant_id;
     const char *format = ch_query(r, "format");
     if (!format) format = "json";
     bool csv = strcmp(format, "csv") == 0;
@@ -414,12 +395,21 @@ enum MHD_Result ch_handle_export(ch_request *r)
     MHD_add_response_header(resp, "Content-Disposition",
                             csv ? "attachment; filename=\"calls.csv\""
                                 : "attachment; filename=\"calls.json\"");
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    r->status = 200;
-    r->state = REQ_ANSWERED;
-    ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
+    ret = ch_reply_queue(r, 200, resp);
 out:
     ch_tenant_clear(&t);
     return ret;
+}
+
+int ch_calls_register(ch_router *rt)
+{
+    int rc;
+    if ((rc = ch_router_add(rt, CH_M_GET, "/v1/calls", CH_RA_API_KEY, CH_ROUTE_CALLS, calls_list,
+                            NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/export", CH_RA_API_KEY, CH_ROUTE_EXPORT,
+                            calls_export, NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}", CH_RA_API_KEY, CH_ROUTE_CALL, call_get,
+                            NULL)))
+        return rc;
+    return CH_OK;
 }

@@ -1,6 +1,9 @@
 /* GET/POST /v1/employees and /v1/leads: the tenant's directory through the API key
  * (docs/directory.md). POST adds, or updates the name/email of an existing entry. */
+#include "api/routes.h"
+#include "http/reply.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "util/mem.h"
 #include "util/phone.h"
 #include "util/result.h"
@@ -17,10 +20,12 @@ static const char *member(json_t *o, const char *k, size_t max, bool *bad)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post)
+/* GET / POST /v1/employees, /v1/leads; a->data is the collection's name. */
+static enum MHD_Result directory(ch_request *r, const ch_route_args *a)
 {
-    int64_t tid = 0;
-    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
+    int64_t tid = a->tenant_id;
+    const char *which = a->data;
+    bool post = strcmp(a->method, "POST") == 0;
     const char *db = r->srv->cfg->db;
     bool emp = strcmp(which, "employees") == 0;
     if (!post) {
@@ -87,4 +92,15 @@ enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post)
 out:
     json_decref(body);
     return ret;
+}
+
+int ch_directory_register(ch_router *rt)
+{
+    int rc;
+    if ((rc = ch_router_add(rt, CH_M_GET | CH_M_POST, "/v1/employees", CH_RA_API_KEY,
+                            CH_ROUTE_CALLS, directory, "employees")) ||
+        (rc = ch_router_add(rt, CH_M_GET | CH_M_POST, "/v1/leads", CH_RA_API_KEY, CH_ROUTE_CALLS,
+                            directory, "leads")))
+        return rc;
+    return CH_OK;
 }

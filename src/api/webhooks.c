@@ -5,7 +5,10 @@
 #include "delivery/dispatcher.h"
 #include "delivery/endpoint.h"
 #include "delivery/schedule.h"
+#include "api/routes.h"
+#include "http/reply.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "providers/provider.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -489,11 +492,76 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
 }
 
-enum MHD_Result ch_handle_webhooks_api(ch_request *r, const char *method, char **seg, int n)
+/* ---- routes: the handlers above keep their own sub-routing by segments --------------- */
+
+/* seg[0] is the collection (the route's data); then {id} and the action (the route's last
+ * literal), when the route has them. */
+static enum MHD_Result collection(ch_request *r, const ch_route_args *a, const char *action)
 {
-    int64_t tid = 0;
-    if (ch_api_authenticate(r, &tid) != MHD_YES || r->state == REQ_ANSWERED) return MHD_YES;
-    if (!strcmp(seg[0], "endpoints")) return endpoints(r, tid, method, seg, n);
-    if (!strcmp(seg[0], "deliveries")) return deliveries(r, tid, method, seg, n);
-    return webhooks(r, tid, method, seg, n);
+    const char *which = a->data;
+    const char *id = ch_route_param(a, "id");
+    char *seg[3] = {(char *)which, (char *)id, (char *)action};
+    int n = action ? 3 : id ? 2 : 1;
+    if (!strcmp(which, "webhooks")) {
+        seg[1] = (char *)action; /* /v1/webhooks/{skipped,retry-schedule} */
+        return webhooks(r, a->tenant_id, a->method, seg, 2);
+    }
+    if (!strcmp(which, "endpoints")) return endpoints(r, a->tenant_id, a->method, seg, n);
+    return deliveries(r, a->tenant_id, a->method, seg, n);
+}
+
+static enum MHD_Result on_collection(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, NULL);
+}
+static enum MHD_Result on_rotate(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "rotate");
+}
+static enum MHD_Result on_test(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "test");
+}
+static enum MHD_Result on_recover(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "recover");
+}
+static enum MHD_Result on_replay(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "replay");
+}
+
+static enum MHD_Result on_skipped(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "skipped");
+}
+static enum MHD_Result on_retry_schedule(ch_request *r, const ch_route_args *a)
+{
+    return collection(r, a, "retry-schedule");
+}
+
+int ch_webhooks_api_register(ch_router *rt)
+{
+    static const struct {
+        unsigned methods;
+        const char *pattern, *data;
+        ch_route_handler h;
+    } routes[] = {
+        {CH_M_GET | CH_M_POST, "/v1/endpoints", "endpoints", on_collection},
+        {CH_M_GET | CH_M_PATCH | CH_M_DELETE, "/v1/endpoints/{id}", "endpoints", on_collection},
+        {CH_M_POST, "/v1/endpoints/{id}/rotate", "endpoints", on_rotate},
+        {CH_M_POST, "/v1/endpoints/{id}/test", "endpoints", on_test},
+        {CH_M_POST, "/v1/endpoints/{id}/recover", "endpoints", on_recover},
+        {CH_M_GET, "/v1/deliveries", "deliveries", on_collection},
+        {CH_M_GET, "/v1/deliveries/{id}", "deliveries", on_collection},
+        {CH_M_POST, "/v1/deliveries/{id}/replay", "deliveries", on_replay},
+        {CH_M_GET, "/v1/webhooks/skipped", "webhooks", on_skipped},
+        {CH_M_GET | CH_M_PUT, "/v1/webhooks/retry-schedule", "webhooks", on_retry_schedule},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        int rc = ch_router_add(rt, routes[i].methods, routes[i].pattern, CH_RA_API_KEY,
+                               CH_ROUTE_WEBHOOKS, routes[i].h, routes[i].data);
+        if (rc) return rc;
+    }
+    return CH_OK;
 }

@@ -1,4 +1,5 @@
-/* The per-request context shared by the HTTP layer's handlers (http/, api/). Internal. */
+/* The per-request context shared by the HTTP layer's handlers (http/, api/). Internal.
+ * Answers are queued with http/reply.h; routes are registered with http/router.h. */
 #ifndef CH_REQUEST_H
 #define CH_REQUEST_H
 
@@ -11,12 +12,14 @@
 #include "http/auth.h"
 #include "http/guard.h"
 #include "http/metrics.h"
+#include "http/reply.h"
 #include "http/sources.h"
 #include "providers/provider.h"
 #include "store/store.h"
 #include "util/buf.h"
 
 typedef struct ch_server ch_server;
+typedef struct ch_router ch_router;
 
 struct ch_server {
     struct MHD_Daemon *mhd;
@@ -25,6 +28,7 @@ struct ch_server {
     ch_auth *auth;
     ch_sources *sources;
     ch_guard *guard;
+    const ch_router *router; /* the route table, read-only while serving */
     atomic_int inflight;
     char id_prefix[9];
     atomic_uint_fast64_t next_id;
@@ -61,16 +65,6 @@ typedef struct ch_request {
     ch_write_job job;
 } ch_request;
 
-/* Builds a JSON response (takes the reference to body). */
-struct MHD_Response *ch_json_response(json_t *body);
-/* Queues status + JSON body now (takes the reference). */
-enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);
-/* {"error": code, "message": msg, ["field": field]} */
-enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
-                               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-json_t *ch_error_json(const char *code, const char *field, const char *msg);
-/* 405 method_not_allowed with an Allow header */
-enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow);
 const char *ch_header(ch_request *r, const char *name);
 const char *ch_query(ch_request *r, const char *name);
 const struct sockaddr *ch_peer(ch_request *r);
@@ -93,15 +87,8 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *pr
 enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant, const char *provider);
 /* The answer for a hook request whose write job has finished (called on its MHD thread). */
 struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out);
-enum MHD_Result ch_handle_calls(ch_request *r);
-/* API-key authentication of the read API: MHD_YES with *tenant_id (0 and an answer queued when
- * it fails). */
-enum MHD_Result ch_api_authenticate(ch_request *r, int64_t *tenant_id);
-/* GET / POST /v1/employees, /v1/leads (api/directory.c). */
-enum MHD_Result ch_handle_directory(ch_request *r, const char *which, bool post);
-enum MHD_Result ch_handle_call(ch_request *r, const char *id);
-enum MHD_Result ch_handle_export(ch_request *r);
-/* /v1/endpoints…, /v1/deliveries…, /v1/webhooks/… (api/webhooks.c); seg[0] is the collection. */
-enum MHD_Result ch_handle_webhooks_api(ch_request *r, const char *method, char **seg, int n);
+/* Registers the webhook routes: /hooks/{tenant}/{provider} and every provider's fixed URLs
+ * (ch_provider.fixed_paths), from the provider registry (http/setup.c). */
+int ch_hook_routes_register(ch_router *rt) __attribute__((warn_unused_result));
 
 #endif

@@ -1,6 +1,8 @@
 #include "http/server.h"
 #include "http/client.h"
+#include "http/reply.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "delivery/dispatcher.h"
 #include "util/cidr.h"
 #include "util/crypto.h"
@@ -17,75 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-/* ---- responses ---------------------------------------------------------------------- */
-
-struct MHD_Response *ch_json_response(json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    size_t n = strlen(text);
-    text = ch_realloc(text, n + 2);
-    text[n++] = '\n';
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
-    return resp;
-}
-
-static enum MHD_Result queue(ch_request *r, int status, struct MHD_Response *resp)
-{
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    if (r->close) MHD_add_response_header(resp, "Connection", "close");
-    r->status = status;
-    r->state = REQ_ANSWERED;
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body)
-{
-    return queue(r, status, ch_json_response(body));
-}
-
-json_t *ch_error_json(const char *code, const char *field, const char *msg)
-{
-    json_t *o = json_pack("{s:s, s:s}", "error", code, "message", msg);
-    if (field && *field) json_object_set_new(o, "field", json_string(field));
-    return o;
-}
-
-enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
-                               const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ch_logline l;
-    if (status != 404 &&
-        ch_log_begin(&l, status >= 500 ? CH_LOG_ERROR : CH_LOG_INFO, "rejected", r->id)) {
-        ch_log_int(&l, "status", status);
-        ch_log_str(&l, "reason", code);
-        ch_log_str(&l, "message", msg);
-        if (field && *field) ch_log_str(&l, "field", field);
-        ch_log_end(&l);
-    }
-    struct MHD_Response *resp = ch_json_response(ch_error_json(code, field, msg));
-    /* webhooks take Basic (what PBXs send); the read API takes API keys as Bearer tokens */
-    if (status == 401)
-        MHD_add_response_header(resp, "WWW-Authenticate",
-                                r->route == CH_ROUTE_HOOKS ? "Basic realm=\"callhook\""
-                                                           : "Bearer realm=\"callhook\"");
-    if (status == 503 && r->retry_after <= 0) r->retry_after = 1;
-    if (r->retry_after > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", r->retry_after);
-        MHD_add_response_header(resp, "Retry-After", ra);
-    }
-    return queue(r, status, resp);
-}
 
 const char *ch_header(ch_request *r, const char *name)
 {
@@ -251,7 +184,7 @@ static enum MHD_Result handle_metrics(ch_request *r)
     char *text = ch_buf_steal(&b, &n);
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return queue(r, 200, resp);
+    return ch_reply_queue(r, 200, resp);
 }
 
 void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
@@ -259,137 +192,41 @@ void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
     srv->dispatcher = d;
 }
 
-/* Splits the path of a request target ("/a/b/c?q") into at most max segments (copied into
- * buf). Only the canonical form is a path: one leading slash, no empty, "." or ".." segment,
- * no trailing slash, and no escape for a slash, a backslash, '?', '#' or a control character
- * (which libmicrohttpd would decode into the path it hands us: "/hooks/a%2Fb", "/x%00"). *escaped
- * says whether any %-escape was present. -1 for anything else. */
-static int split_path(const char *target, char *buf, size_t bufsz, char **seg, int max,
-                      bool *escaped)
+static enum MHD_Result handle_healthz(ch_request *r, const ch_route_args *a)
 {
-    size_t n = strcspn(target, "?#");
-    if (n >= bufsz || n == 0 || target[0] != '/') return -1;
-    memcpy(buf, target, n);
-    buf[n] = '\0';
-    *escaped = false;
-    for (const char *p = buf; (p = strchr(p, '%')); p++) {
-        *escaped = true;
-        unsigned v;
-        if (sscanf(p + 1, "%2x", &v) != 1) return -1;
-        if (v < 0x20 || v == '/' || v == '\\' || v == '?' || v == '#' || v == 0x7f) return -1;
-    }
-    if (n == 1) return 0;
-    int k = 0;
-    char *p = buf + 1;
-    for (;;) {
-        char *slash = strchr(p, '/');
-        if (slash) *slash = '\0';
-        if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || k == max) return -1;
-        seg[k++] = p;
-        if (!slash) break;
-        p = slash + 1;
-    }
-    return k;
+    (void)a;
+    return ch_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow)
+static enum MHD_Result handle_readyz(ch_request *r, const ch_route_args *a)
 {
-    struct MHD_Response *resp = ch_json_response(
-        ch_error_json("method_not_allowed", NULL, "this route does not take that method"));
-    MHD_add_response_header(resp, "Allow", allow);
-    return queue(r, 405, resp);
+    (void)a;
+    bool ok = ch_store_writable(r->srv->store);
+    return ch_reply_json(r, ok ? 200 : 503,
+                         json_pack("{s:s}", "status", ok ? "ready" : "unavailable"));
 }
 
-static enum MHD_Result route(ch_request *r, const char *method, const char *url)
+static enum MHD_Result handle_metrics_route(ch_request *r, const ch_route_args *a)
 {
-    char buf[1024];
-    char *seg[6];
-    bool escaped;
-    int n = split_path(r->raw_uri ? r->raw_uri : url, buf, sizeof buf, seg, 6, &escaped);
-    /* tenant slugs and provider names have one spelling: no escapes on the webhook routes */
-    if (n > 0 && escaped && (strcmp(seg[0], "hooks") == 0 || strcmp(seg[0], "api") == 0)) n = -1;
-    if (n > 0 && escaped) n = split_path(url, buf, sizeof buf, seg, 6, &escaped); /* decoded */
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    bool post = strcmp(method, "POST") == 0;
+    (void)a;
+    if (!ch_cidr_list_match(r->srv->cfg->metrics_allow, ch_client(r)))
+        return ch_reply_error(r, 403, "forbidden", NULL,
+                              "metrics are served only to the addresses in "
+                              "server.metrics_allow");
+    return handle_metrics(r);
+}
 
-    if (n == 1 && strcmp(seg[0], "healthz") == 0) {
-        r->route = CH_ROUTE_HEALTHZ;
-        if (!get) return ch_reply_not_allowed(r, "GET");
-        return ch_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
-    }
-    if (n == 1 && strcmp(seg[0], "readyz") == 0) {
-        r->route = CH_ROUTE_READYZ;
-        if (!get) return ch_reply_not_allowed(r, "GET");
-        bool ok = ch_store_writable(r->srv->store);
-        return ch_reply_json(r, ok ? 200 : 503,
-                             json_pack("{s:s}", "status", ok ? "ready" : "unavailable"));
-    }
-    if (n == 1 && strcmp(seg[0], "metrics") == 0) {
-        r->route = CH_ROUTE_METRICS;
-        if (!get) return ch_reply_not_allowed(r, "GET");
-        if (!ch_cidr_list_match(r->srv->cfg->metrics_allow, ch_client(r)))
-            return ch_reply_error(r, 403, "forbidden", NULL,
-                                  "metrics are served only to the addresses in "
-                                  "server.metrics_allow");
-        return handle_metrics(r);
-    }
-    if (n == 3 && strcmp(seg[0], "hooks") == 0) {
-        r->route = CH_ROUTE_HOOKS;
-        if (get) return ch_handle_hook_setup(r, seg[1], seg[2]);
-        if (!post) return ch_reply_not_allowed(r, "GET, POST");
-        return ch_handle_hook(r, seg[1], seg[2]);
-    }
-    /* the URL Grandstream integrations already use: switching is changing the host only */
-    if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhook") == 0 &&
-        strcmp(seg[2], "cdr") == 0) {
-        r->route = CH_ROUTE_HOOKS;
-        if (get) return ch_handle_hook_setup(r, seg[3], "ucm");
-        if (!post) return ch_reply_not_allowed(r, "GET, POST");
-        return ch_handle_hook(r, seg[3], "ucm");
-    }
-    /* OneCom and Bolna post to a fixed URL: the tenant is the credential's owner */
-    if (n == 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "onecom") == 0 &&
-        strcmp(seg[2], "webhook") == 0) {
-        r->route = CH_ROUTE_HOOKS;
-        if (get) return ch_handle_hook_setup(r, NULL, "asterisk");
-        if (!post) return ch_reply_not_allowed(r, "GET, POST");
-        return ch_handle_hook(r, NULL, "asterisk");
-    }
-    if (n == 4 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "webhooks") == 0 &&
-        strcmp(seg[2], "bolna") == 0 && strcmp(seg[3], "call-status") == 0) {
-        r->route = CH_ROUTE_HOOKS;
-        if (get) return ch_handle_hook_setup(r, NULL, "bolna");
-        if (!post) return ch_reply_not_allowed(r, "GET, POST");
-        return ch_handle_hook(r, NULL, "bolna");
-    }
-    if (n == 2 && strcmp(seg[0], "v1") == 0 &&
-        (strcmp(seg[1], "employees") == 0 || strcmp(seg[1], "leads") == 0)) {
-        r->route = CH_ROUTE_CALLS;
-        if (!get && !post) return ch_reply_not_allowed(r, "GET, POST");
-        return ch_handle_directory(r, seg[1], post);
-    }
-    if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "calls") == 0) {
-        if (n == 2) {
-            r->route = CH_ROUTE_CALLS;
-            return get ? ch_handle_calls(r) : ch_reply_not_allowed(r, "GET");
-        }
-        if (n == 3 && strcmp(seg[2], "export") == 0) {
-            r->route = CH_ROUTE_EXPORT;
-            return get ? ch_handle_export(r) : ch_reply_not_allowed(r, "GET");
-        }
-        if (n == 3) {
-            r->route = CH_ROUTE_CALL;
-            return get ? ch_handle_call(r, seg[2]) : ch_reply_not_allowed(r, "GET");
-        }
-    }
-    if (n >= 2 && strcmp(seg[0], "v1") == 0 &&
-        (strcmp(seg[1], "endpoints") == 0 || strcmp(seg[1], "deliveries") == 0 ||
-         (n == 3 && strcmp(seg[1], "webhooks") == 0))) {
-        r->route = CH_ROUTE_WEBHOOKS;
-        return ch_handle_webhooks_api(r, method, seg + 1, n - 1);
-    }
-    r->route = CH_ROUTE_OTHER;
-    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+int ch_server_routes(ch_router *rt)
+{
+    int rc;
+    if ((rc = ch_router_add(rt, CH_M_GET, "/healthz", CH_RA_NONE, CH_ROUTE_HEALTHZ, handle_healthz,
+                            NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/readyz", CH_RA_NONE, CH_ROUTE_READYZ, handle_readyz,
+                            NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/metrics", CH_RA_NONE, CH_ROUTE_METRICS,
+                            handle_metrics_route, NULL)))
+        return rc;
+    return CH_OK;
 }
 
 /* ---- libmicrohttpd callbacks -------------------------------------------------------- */
@@ -553,7 +390,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* resumed by the writer: the job's outcome is known */
         int status;
         struct MHD_Response *resp = ch_hook_answer(r, &status);
-        return queue(r, status, resp);
+        return ch_reply_queue(r, status, resp);
     }
     if (r->state == REQ_VERIFYING) {
         /* resumed by a password verification: the handler runs again and finds its result */
@@ -565,13 +402,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return ch_reply_error(r, 429, "rate_limited", NULL,
                                   "too many password checks from this address at once; retry");
         }
-        return route(r, method, url);
+        return ch_router_dispatch(r->srv->router, r, method, url);
     }
     if (!ch_guard_body_done(conn)) return MHD_NO; /* closed at its deadline */
     if (r->too_large)
         return ch_reply_error(r, 413, "body_too_large", NULL, "the body is larger than %zu bytes",
                               srv->cfg->max_body);
-    return route(r, method, url);
+    return ch_router_dispatch(r->srv->router, r, method, url);
 }
 
 static void free_request(ch_request *r)
@@ -687,7 +524,8 @@ int ch_parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
     return CH_OK;
 }
 
-int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int *port_out)
+int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, const ch_router *routes,
+                    int *port_out)
 {
     struct sockaddr_storage ss;
     bool v6 = false;
@@ -698,6 +536,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, int 
     ch_server *srv = ch_calloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->store = store;
+    srv->router = routes;
     srv->auth = ch_auth_new(&(ch_auth_opts){.fail_limit = cfg->auth_fail_limit,
                                             .addr_fail_limit = cfg->auth_addr_fail_limit,
                                             .window_sec = cfg->auth_fail_window,

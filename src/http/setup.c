@@ -3,8 +3,11 @@
  * With the source's credentials (a browser's Basic prompt, a token) it also tells when this
  * tenant last received a call here. It never shows a secret, and an unknown tenant or provider
  * is the same 404 as for POST. */
+#include "http/reply.h"
 #include "http/request.h"
+#include "http/router.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"
@@ -158,4 +161,60 @@ enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant_slug,
     const char *accept = ch_header(r, "Accept");
     if (accept && strstr(accept, "text/html")) return reply_html(r, info);
     return ch_reply_json(r, 200, info);
+}
+
+/* ---- the webhook routes ------------------------------------------------------------- */
+
+static enum MHD_Result hook_setup(ch_request *r, const ch_route_args *a)
+{
+    return ch_handle_hook_setup(r, ch_route_param(a, "tenant"), ch_route_param(a, "provider"));
+}
+
+static enum MHD_Result hook_post(ch_request *r, const ch_route_args *a)
+{
+    return ch_handle_hook(r, ch_route_param(a, "tenant"), ch_route_param(a, "provider"));
+}
+
+/* A provider's fixed URL: the provider is the route's; the tenant is in the path or, without
+ * {tenant}, the owner of the credential presented. */
+static enum MHD_Result fixed_setup(ch_request *r, const ch_route_args *a)
+{
+    const ch_provider *p = a->data;
+    return ch_handle_hook_setup(r, ch_route_param(a, "tenant"), p->name);
+}
+
+static enum MHD_Result fixed_post(ch_request *r, const ch_route_args *a)
+{
+    const ch_provider *p = a->data;
+    return ch_handle_hook(r, ch_route_param(a, "tenant"), p->name);
+}
+
+int ch_hook_routes_register(ch_router *rt)
+{
+    int rc;
+    if ((rc = ch_router_add(rt, CH_M_GET, "/hooks/{tenant}/{provider}", CH_RA_HOOK, CH_ROUTE_HOOKS,
+                            hook_setup, NULL)) ||
+        (rc = ch_router_add(rt, CH_M_POST, "/hooks/{tenant}/{provider}", CH_RA_HOOK, CH_ROUTE_HOOKS,
+                            hook_post, NULL)))
+        return rc;
+    size_t n;
+    const ch_provider *const *all = ch_providers(&n);
+    for (size_t i = 0; i < n; i++) {
+        for (const char *const *fp = all[i]->fixed_paths; fp && *fp; fp++) {
+            if ((rc = ch_router_add(rt, CH_M_GET, *fp, CH_RA_HOOK, CH_ROUTE_HOOKS, fixed_setup,
+                                    all[i])) ||
+                (rc = ch_router_add(rt, CH_M_POST, *fp, CH_RA_HOOK, CH_ROUTE_HOOKS, fixed_post,
+                                    all[i]))) {
+                ch_logline l;
+                if (ch_log_begin(&l, CH_LOG_ERROR, "route_refused", NULL)) {
+                    ch_log_str(&l, "provider", all[i]->name);
+                    ch_log_str(&l, "path", *fp);
+                    ch_log_str(&l, "reason", rc == CH_EEXIST ? "taken" : "not a path pattern");
+                    ch_log_end(&l);
+                }
+                return rc;
+            }
+        }
+    }
+    return CH_OK;
 }

@@ -185,4 +185,6 @@ const ch_provider ch_provider_asterisk = {
     .fields =
         "one CDR or an array: uniqueid, linkedid, sequence, call_id, src, realsrc, dst, lastdst, "
         "clid, dcontext, channel, dstchannel, start, answer, end, duration, billsec, disposition",
+    /* OneCom posts to a fixed URL: the tenant is the credential's owner */
+    .fixed_paths = (const char *const[]){"/api/onecom/webhook", NULL},
 };

@@ -192,4 +192,6 @@ const ch_provider ch_provider_bolna = {
     .fields = "the execution object: id, status, conversation_duration, total_cost (cents), "
               "transcript, summary, extracted_data, telephony_data{duration, from_number, "
               "to_number, recording_url, call_type}",
+    /* a fixed URL: the tenant is the credential's owner */
+    .fixed_paths = (const char *const[]){"/api/webhooks/bolna/call-status", NULL},
 };

@@ -69,9 +69,16 @@ typedef struct {
     /* For the setup page (GET on a webhook URL): what the sender is, how it authenticates, and
      * the fields callhook reads. May be NULL. */
     const char *title, *auth, *fields;
+    /* Fixed URLs the sender posts to besides /hooks/{tenant}/{name}, NULL-terminated; NULL for
+     * none. Path patterns: "/api/webhook/cdr/{tenant}" names the tenant; without {tenant} the
+     * tenant is the owner of the credential presented. The HTTP layer registers them from the
+     * registry (a new provider touches nothing in http/). */
+    const char *const *fixed_paths;
 } ch_provider;
 
 const ch_provider *ch_provider_find(const char *name);
+/* The registry: every provider, *n of them. */
+const ch_provider *const *ch_providers(size_t *n);
 /* "generic, ucm, …": every provider's name (for messages). */
 const char *ch_provider_names(void);
 /* True when content_type's media type (parameters ignored, case-insensitive) is type. */

@@ -39,6 +39,12 @@ const char *ch_raw_header(const ch_raw_request *req, const char *name)
     return req && req->header ? req->header(req->header_ctx, name) : NULL;
 }
 
+const ch_provider *const *ch_providers(size_t *n)
+{
+    *n = sizeof providers / sizeof *providers;
+    return providers;
+}
+
 const char *ch_provider_names(void)
 {
     static char names[256];

@@ -258,4 +258,6 @@ const ch_provider ch_provider_ucm = {
     .fields = "a flat CDR, an array or {\"cdr_root\": [...]} with main_cdr / sub_cdr_N: AcctId, "
               "session, src, dst, clid, caller_name, start, answer, end, duration, billsec, "
               "disposition, userfield, dstanswer, recordfiles, uniqueid, action_type",
+    /* the URL Grandstream integrations already use: switching is changing the host only */
+    .fixed_paths = (const char *const[]){"/api/webhook/cdr/{tenant}", NULL},
 };

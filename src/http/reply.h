@@ -1,0 +1,27 @@
+/* Answers: JSON bodies, errors in the one error shape, 405 with Allow, and the queueing every
+ * answer goes through (X-Request-Id, Connection: close, Retry-After). Handlers in http/ and
+ * api/ include this and http/request.h; nothing here knows a route. */
+#ifndef CH_REPLY_H
+#define CH_REPLY_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+typedef struct ch_request ch_request;
+
+/* Builds a JSON response (takes the reference to body). */
+struct MHD_Response *ch_json_response(json_t *body);
+/* {"error": code, "message": msg, ["field": field]} */
+json_t *ch_error_json(const char *code, const char *field, const char *msg);
+/* Queues resp with status now, with X-Request-Id and (when r->close) Connection: close; marks r
+ * answered. Takes resp. A streaming handler queues its callback response through this. */
+enum MHD_Result ch_reply_queue(ch_request *r, int status, struct MHD_Response *resp);
+/* Queues status + JSON body now (takes the reference). */
+enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);
+/* The error shape above; logged unless 404; 401 names the scheme, 503 carries Retry-After. */
+enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
+                               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* 405 method_not_allowed with an Allow header */
+enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow);
+
+#endif
