@@ -90,5 +90,8 @@ struct MHD_Response *ch_hook_answer(ch_request *r, int *status_out);
 /* Registers the webhook routes: /hooks/{tenant}/{provider} and every provider's fixed URLs
  * (ch_provider.fixed_paths), from the provider registry (http/setup.c). */
 int ch_hook_routes_register(ch_router *rt) __attribute__((warn_unused_result));
+/* The same from a given provider list (tests: a provider that is in no registry). */
+int ch_hook_routes_add(ch_router *rt, const ch_provider *const *all, size_t n)
+    __attribute__((warn_unused_result));
 
 #endif

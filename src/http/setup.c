@@ -191,14 +191,19 @@ static enum MHD_Result fixed_post(ch_request *r, const ch_route_args *a)
 
 int ch_hook_routes_register(ch_router *rt)
 {
+    size_t n;
+    const ch_provider *const *all = ch_providers(&n);
+    return ch_hook_routes_add(rt, all, n);
+}
+
+int ch_hook_routes_add(ch_router *rt, const ch_provider *const *all, size_t n)
+{
     int rc;
     if ((rc = ch_router_add(rt, CH_M_GET, "/hooks/{tenant}/{provider}", CH_RA_HOOK, CH_ROUTE_HOOKS,
                             hook_setup, NULL)) ||
         (rc = ch_router_add(rt, CH_M_POST, "/hooks/{tenant}/{provider}", CH_RA_HOOK, CH_ROUTE_HOOKS,
                             hook_post, NULL)))
         return rc;
-    size_t n;
-    const ch_provider *const *all = ch_providers(&n);
     for (size_t i = 0; i < n; i++) {
         for (const char *const *fp = all[i]->fixed_paths; fp && *fp; fp++) {
             if ((rc = ch_router_add(rt, CH_M_GET, *fp, CH_RA_HOOK, CH_ROUTE_HOOKS, fixed_setup,

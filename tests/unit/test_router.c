@@ -202,6 +202,52 @@ static void provider_fixed_urls_reach_the_hook_handler(void **state)
     ch_router_free(rt);
 }
 
+static int fake_parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
+{
+    (void)req, (void)out, (void)err;
+    return CH_OK;
+}
+
+/* A provider the registry does not know, as a test build would add one: its fixed URL is
+ * routed to the hook handler with it, and two providers claiming one URL are refused. */
+static void a_new_provider_needs_no_http_change(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"application/json", NULL};
+    static const char *const fake_paths[] = {"/api/fakevoice/{tenant}/cdr", "/fakevoice", NULL};
+    static const char *const twin_paths[] = {"/api/fakevoice/{t}/cdr", NULL};
+    static const ch_provider fake = {
+        .name = "fakevoice",
+        .content_types = types,
+        .parse = fake_parse,
+        .fixed_paths = fake_paths,
+    };
+    static const ch_provider twin = {
+        .name = "twin",
+        .content_types = types,
+        .parse = fake_parse,
+        .fixed_paths = twin_paths,
+    };
+    const ch_provider *const one[] = {&fake};
+    ch_router *rt = ch_router_new();
+    assert_int_equal(ch_hook_routes_add(rt, one, 1), CH_OK);
+    ch_route_match m = look(rt, "POST", "/api/fakevoice/acme/cdr");
+    assert_int_equal(m.status, 200);
+    assert_ptr_equal(m.args.data, &fake);
+    assert_int_equal(m.auth, CH_RA_HOOK);
+    assert_string_equal(ch_route_param(&m.args, "tenant"), "acme");
+    m = look(rt, "GET", "/fakevoice");
+    assert_int_equal(m.status, 200);
+    assert_ptr_equal(m.args.data, &fake);
+    assert_null(ch_route_param(&m.args, "tenant"));
+    ch_router_free(rt);
+
+    const ch_provider *const both[] = {&fake, &twin};
+    rt = ch_router_new();
+    assert_int_equal(ch_hook_routes_add(rt, both, 2), CH_EEXIST);
+    ch_router_free(rt);
+}
+
 /* No provider's name as a string literal in src/http/: the routes come from the registry.
  * CH_HTTP_SRC may name another folder (to check this test against an older server.c). */
 static void http_names_no_provider(void **state)
@@ -259,6 +305,7 @@ int main(void)
         cmocka_unit_test(patterns_params_and_specificity),
         cmocka_unit_test(canonical_paths_only),
         cmocka_unit_test(provider_fixed_urls_reach_the_hook_handler),
+        cmocka_unit_test(a_new_provider_needs_no_http_change),
         cmocka_unit_test(http_names_no_provider),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
