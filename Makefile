@@ -28,8 +28,10 @@ run: build
 # build of `make run` (gcc, whose warnings differ from clang's) is built first, so CI keeps it
 # compiling.
 test: deps-test build
+	@scripts/check-format.sh
 	@CC=clang CXX=clang++ cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DCH_SANITIZE=ON -DCH_TESTS=ON -DCH_FUZZ=ON >/dev/null
 	@cmake --build build-test -j$(JOBS)
+	@scripts/check-layers.sh build-test
 	@cd build-test && ctest --output-on-failure -j2
 
 fuzz: deps-test
@@ -39,7 +41,7 @@ bench:
 	@bench/ingest/run.sh
 
 format:
-	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+	@clang-format -i src/*.c src/*/*.c src/*/*.h src/*/*.cc tests/unit/*.c fuzz/*.c fuzz/*.h bench/*/*.c
 
 clean:
 	rm -rf build build-test build-fuzz

@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config tzdata ca-certificates
       libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
       libsodium-dev libinih-dev libphonenumber-dev sqlite3)
 if [ "$mode" = test ]; then
-    pkgs+=(libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk nginx-light nghttp2-client)
+    pkgs+=(libcmocka-dev clang clang-format libclang-rt-14-dev nodejs npm wrk nginx-light nghttp2-client)
 fi
 
 missing=()

@@ -453,10 +453,7 @@ static void worker_wake(ch_worker *d)
 
 static double unit_random(ch_worker *d)
 {
-    uint64_t z = (d->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
+    uint64_t z = ch_splitmix64(&d->rng);
     return (double)(z >> 11) / 9007199254740992.0;
 }
 

@@ -481,55 +481,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     ch_log_msg(CH_LOG_DEBUG, "http", msg);
 }
 
-/* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" */
-int ch_parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
-{
-    memset(ss, 0, sizeof *ss);
-    char host[128] = "";
-    const char *port;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host) return CH_EINVAL;
-        memcpy(host, s + 1, (size_t)(close - s - 1));
-        host[close - s - 1] = '\0';
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (colon) {
-            if ((size_t)(colon - s) >= sizeof host) return CH_EINVAL;
-            memcpy(host, s, (size_t)(colon - s));
-            host[colon - s] = '\0';
-            port = colon + 1;
-        } else {
-            port = s;
-        }
-    }
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (*end || end == port || p < 0 || p > 65535) return CH_EINVAL;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    if (strchr(host, ':')) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)p);
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) return CH_EINVAL;
-        *v6 = true;
-    } else {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)p);
-        if (host[0] && inet_pton(AF_INET, host, &a4->sin_addr) != 1) return CH_EINVAL;
-        if (!host[0]) a4->sin_addr.s_addr = htonl(INADDR_ANY);
-        *v6 = false;
-    }
-    return CH_OK;
-}
-
 int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, const ch_router *routes,
                     int *port_out)
 {
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (ch_parse_listen(cfg->listen, &ss, &v6)) {
+    if (ch_listen_parse(cfg->listen, &ss, &v6)) {
         ch_log_msg(CH_LOG_ERROR, "config", "listen must be ADDR:PORT");
         return CH_EINVAL;
     }

@@ -22,9 +22,4 @@ void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d);
 /* Stops accepting, lets requests in flight finish (at most grace_ms), closes. */
 void ch_server_stop(ch_server *srv, int grace_ms);
 
-#include <stdbool.h>
-#include <sys/socket.h>
-/* "127.0.0.1:8080", "[::1]:8080", ":8080", "8080" → address; CH_OK or CH_EINVAL. */
-int ch_parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6);
-
 #endif

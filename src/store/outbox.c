@@ -2,6 +2,7 @@
  * inside its open transaction, so an event and the change that causes it commit together. */
 #include "store/outbox.h"
 #include "store/sqlite_internal.h"
+#include "util/hash.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -405,10 +406,7 @@ int ch_outbox_batch_flush(ch_outbox *o)
  * primary key says so), sorting by creation. It is the webhook-id receivers deduplicate on. */
 static void new_message_id(ch_outbox *o, char out[32])
 {
-    uint64_t z = (o->id_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
+    uint64_t z = ch_splitmix64(&o->id_state);
     snprintf(out, 32, "msg_%012llx%012llx", (unsigned long long)o->now & 0xffffffffffffULL,
              (unsigned long long)(z >> 16));
 }

@@ -256,10 +256,7 @@ static void new_call_id(wctx *w, char out[24], int64_t now_ms)
 {
     /* splitmix64, seeded from the OS: ids need to be unique, not secret, and a CSPRNG call per
      * call costs the writer a getpid() and a lock */
-    uint64_t z = (w->id_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
+    uint64_t z = ch_splitmix64(&w->id_state);
     snprintf(out, 24, "c_%012llx%08x", (unsigned long long)now_ms & 0xffffffffffffULL,
              (unsigned)(z >> 32));
 }
