@@ -51,7 +51,9 @@ async function stopClean(ctx) {
 test('no receiver gets more transfers at once than its connection limit, and a slow one does not hold up another', async () => {
   // one thread with 80 slots: curl may open 64 connections per host
   const ctx = await setup('slots', { CALLHOOK_DELIVERY_THREADS: '1', CALLHOOK_DELIVERY_CONCURRENCY: '80' });
-  const slow = await receiver(() => ({ status: 200, delayMs: 600 }));
+  // 1.5 s per answer: two rounds of the slow backlog leave the fast deliveries a window of
+  // seconds, so a loaded CI machine (ASan, two test files at once) cannot close it by chance
+  const slow = await receiver(() => ({ status: 200, delayMs: 1500 }));
   const fast = await receiver(() => ({ status: 200 }), { host: '127.0.0.2' });
   const a = cli(ctx.db, ['endpoint', 'add', ctx.T.slug, `${slow.url}/a`, '--kind', 'generic', '--events', 'call.started']);
   const b = cli(ctx.db, ['endpoint', 'add', ctx.T.slug, `${fast.url}/b`, '--kind', 'generic', '--events', 'call.ended']);
