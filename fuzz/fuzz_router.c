@@ -35,9 +35,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     ch_router_match(table(), method, path, false, buf, sizeof buf, &m);
     if (m.status != 200 && m.status != 404 && m.status != 405) abort();
     if (m.status == 404) return 0;
+    size_t n = strcspn(path, "?#");
+    path[n] = '\0'; /* the rules are about the path; the query is anything */
     if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
         abort();
-    size_t n = strcspn(path, "?#");
     if (n > 1 && path[n - 1] == '/') abort();
     if (m.status == 405 && !m.allow[0]) abort();
     for (int i = 0; m.status == 200 && i < m.args.n; i++)
