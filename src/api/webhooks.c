@@ -494,50 +494,23 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
 
 /* ---- routes: the handlers above keep their own sub-routing by segments --------------- */
 
-/* seg[0] is the collection (the route's data); then {id} and the action (the route's last
- * literal), when the route has them. */
-static enum MHD_Result collection(ch_request *r, const ch_route_args *a, const char *action)
+/* seg[0] is the collection; then {id} and the action, when the route has them. Each route
+ * registers "collection" or "collection/action" as its data. */
+static enum MHD_Result on_route(ch_request *r, const ch_route_args *a)
 {
-    const char *which = a->data;
+    char which[32];
+    snprintf(which, sizeof which, "%s", (const char *)a->data);
+    char *action = strchr(which, '/');
+    if (action) *action++ = '\0';
     const char *id = ch_route_param(a, "id");
-    char *seg[3] = {(char *)which, (char *)id, (char *)action};
-    int n = action ? 3 : id ? 2 : 1;
     if (!strcmp(which, "webhooks")) {
-        seg[1] = (char *)action; /* /v1/webhooks/{skipped,retry-schedule} */
+        char *seg[2] = {which, action}; /* /v1/webhooks/{skipped,retry-schedule} */
         return webhooks(r, a->tenant_id, a->method, seg, 2);
     }
+    char *seg[3] = {which, (char *)id, action};
+    int n = action ? 3 : id ? 2 : 1;
     if (!strcmp(which, "endpoints")) return endpoints(r, a->tenant_id, a->method, seg, n);
     return deliveries(r, a->tenant_id, a->method, seg, n);
-}
-
-static enum MHD_Result on_collection(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, NULL);
-}
-static enum MHD_Result on_rotate(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "rotate");
-}
-static enum MHD_Result on_test(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "test");
-}
-static enum MHD_Result on_recover(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "recover");
-}
-static enum MHD_Result on_replay(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "replay");
-}
-
-static enum MHD_Result on_skipped(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "skipped");
-}
-static enum MHD_Result on_retry_schedule(ch_request *r, const ch_route_args *a)
-{
-    return collection(r, a, "retry-schedule");
 }
 
 int ch_webhooks_api_register(ch_router *rt)
@@ -545,22 +518,21 @@ int ch_webhooks_api_register(ch_router *rt)
     static const struct {
         unsigned methods;
         const char *pattern, *data;
-        ch_route_handler h;
     } routes[] = {
-        {CH_M_GET | CH_M_POST, "/v1/endpoints", "endpoints", on_collection},
-        {CH_M_GET | CH_M_PATCH | CH_M_DELETE, "/v1/endpoints/{id}", "endpoints", on_collection},
-        {CH_M_POST, "/v1/endpoints/{id}/rotate", "endpoints", on_rotate},
-        {CH_M_POST, "/v1/endpoints/{id}/test", "endpoints", on_test},
-        {CH_M_POST, "/v1/endpoints/{id}/recover", "endpoints", on_recover},
-        {CH_M_GET, "/v1/deliveries", "deliveries", on_collection},
-        {CH_M_GET, "/v1/deliveries/{id}", "deliveries", on_collection},
-        {CH_M_POST, "/v1/deliveries/{id}/replay", "deliveries", on_replay},
-        {CH_M_GET, "/v1/webhooks/skipped", "webhooks", on_skipped},
-        {CH_M_GET | CH_M_PUT, "/v1/webhooks/retry-schedule", "webhooks", on_retry_schedule},
+        {CH_M_GET | CH_M_POST, "/v1/endpoints", "endpoints"},
+        {CH_M_GET | CH_M_PATCH | CH_M_DELETE, "/v1/endpoints/{id}", "endpoints"},
+        {CH_M_POST, "/v1/endpoints/{id}/rotate", "endpoints/rotate"},
+        {CH_M_POST, "/v1/endpoints/{id}/test", "endpoints/test"},
+        {CH_M_POST, "/v1/endpoints/{id}/recover", "endpoints/recover"},
+        {CH_M_GET, "/v1/deliveries", "deliveries"},
+        {CH_M_GET, "/v1/deliveries/{id}", "deliveries"},
+        {CH_M_POST, "/v1/deliveries/{id}/replay", "deliveries/replay"},
+        {CH_M_GET, "/v1/webhooks/skipped", "webhooks/skipped"},
+        {CH_M_GET | CH_M_PUT, "/v1/webhooks/retry-schedule", "webhooks/retry-schedule"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         int rc = ch_router_add(rt, routes[i].methods, routes[i].pattern, CH_RA_API_KEY,
-                               CH_ROUTE_WEBHOOKS, routes[i].h, routes[i].data);
+                               CH_ROUTE_WEBHOOKS, on_route, routes[i].data);
         if (rc) return rc;
     }
     return CH_OK;

@@ -350,12 +350,7 @@ enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant_slug, const cha
         /* every record of a batch was rejected: answer without a write */
         int status;
         struct MHD_Response *resp = ch_hook_answer(r, &status);
-        MHD_add_response_header(resp, "X-Request-Id", r->id);
-        r->status = status;
-        r->state = REQ_ANSWERED;
-        enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return ch_reply_queue(r, status, resp);
     }
     return MHD_YES; /* submitted: on_committed() resumes the connection */
 }
