@@ -13,7 +13,7 @@ const T = { timeout: 60_000 };
 const CALL_KEYS = ['id', 'tenant', 'provider', 'external_id', 'direction', 'status', 'disposition',
   'from', 'to', 'from_raw', 'to_raw', 'caller_name', 'extension', 'started_at', 'answered_at',
   'ended_at', 'duration_sec', 'billsec', 'recording_url', 'transcript', 'summary', 'cost',
-  'metadata', 'legs', 'over_limit', 'event_count', 'created_at', 'updated_at'];
+  'metadata', 'legs', 'over_limit', 'event_count', 'version', 'created_at', 'updated_at'];
 // Scalar fields of the call object: the CSV columns (cost flattened).
 const CSV_COLUMNS = ['id', 'tenant', 'provider', 'external_id', 'direction', 'status', 'disposition',
   'from', 'to', 'from_raw', 'to_raw', 'caller_name', 'extension', 'started_at', 'answered_at',
@@ -31,7 +31,7 @@ const DATA = [
 ];
 const NEWEST_FIRST = ['ringing', 'legs', 'busy', 'internal', 'noanswer', 'answered'];
 
-let dir, db, S, acme;
+let dir, db, S, acme, verco;
 const id = {}; // name -> public call id
 const sent = {}; // name -> body text as posted
 const nameOf = (callId) => Object.keys(id).find((k) => id[k] === callId) ?? `?${callId}`;
@@ -40,6 +40,8 @@ before(async () => {
   dir = tmpDir('callhook-readapi-');
   db = path.join(dir, 'callhook.db');
   acme = setupTenant(db, 'acme', { tenantArgs: ['--timezone', 'Asia/Jerusalem', '--country', '972'] });
+  // the version tests' calls, in a tenant of their own so acme's list stays the six above
+  verco = setupTenant(db, 'verco', { tenantArgs: ['--country', '1'] });
   const cfg = writeConfig(dir, '[auth]\nfail_limit = 100000\nfail_window = 60\n');
   S = await startServer({ db, args: ['--config', cfg] });
   for (const [name, file] of DATA) {
@@ -101,6 +103,7 @@ describe('GET /v1/calls', () => {
       for (const k of CALL_KEYS) assert.ok(Object.hasOwn(c, k), `${nameOf(c.id)} lacks ${k}`);
       assert.equal(c.tenant, 'acme');
       assert.equal(c.provider, 'generic');
+      assert.equal(c.version, c.event_count, `${nameOf(c.id)}: one version per stored event`);
     }
     const a = r.json.data.find((c) => c.id === id.answered);
     assert.equal(a.external_id, 'pbx1-20240514-0001');
@@ -322,6 +325,70 @@ describe('GET /v1/calls/export', () => {
   test('an unknown format or a bad filter is 400', T, async () => {
     assertError(await get('/v1/calls/export?format=xml'), 400, 'bad_request');
     assertError(await get('/v1/calls/export?format=json&status=done'), 400, 'bad_request');
+  });
+});
+
+describe('version', () => {
+  const post = (body) => postHook(S, 'verco', body, { headers: hookAuth(verco) });
+  const getV = (p) => get(p, verco.apiKey);
+  // The call as GET /v1/calls/{id}, the list and the JSON export show it: all three must agree.
+  async function versions(callId) {
+    const one = await getV(`/v1/calls/${callId}`);
+    assert.equal(one.status, 200, one.text);
+    const list = await getV('/v1/calls?limit=500');
+    assert.equal(list.status, 200, list.text);
+    const exp = await getV('/v1/calls/export?format=json');
+    assert.equal(exp.status, 200, exp.text);
+    const inList = list.json.data.find((c) => c.id === callId);
+    const inExport = JSON.parse(exp.text).find((c) => c.id === callId);
+    assert.ok(inList && inExport, 'the call is listed and exported');
+    const { events, ...call } = one.json;
+    assert.ok(events.length >= 1);
+    assert.deepEqual(inList, call, 'the list shows the same state');
+    assert.deepEqual(inExport, call, 'the export shows the same state');
+    return call;
+  }
+
+  test('1 after the first event, +1 per stored event, a duplicate changes nothing', T, async () => {
+    const ext = 'ver-1';
+    const ev = (n, extra = {}) => ({ call_id: ext, event_id: `${ext}-${n}`, ...extra });
+    const ok = async (body, stored) => {
+      const r = await post(body);
+      assert.equal(r.status, 200, r.text);
+      const res = r.json.results ?? [r.json];
+      assert.deepEqual(res.map((x) => x.status), stored, r.text);
+      return res[0].call_id;
+    };
+    const callId = await ok(ev(1, { direction: 'inbound', status: 'ringing', from: '+14155550101' }), ['stored']);
+    let c = await versions(callId);
+    assert.equal(c.version, 1, 'a new call is version 1');
+    assert.equal(c.status, 'ringing');
+
+    await ok(ev(2, { status: 'in_progress', answered_at: '2026-11-23T10:00:05Z' }), ['stored']);
+    c = await versions(callId);
+    assert.equal(c.version, 2);
+    assert.equal(c.status, 'in_progress');
+
+    // the same event again (same event_id): a duplicate, nothing stored, nothing changes
+    const before = c;
+    await ok(ev(2, { status: 'in_progress', answered_at: '2026-11-23T10:00:05Z' }), ['duplicate']);
+    c = await versions(callId);
+    assert.equal(c.version, 2, 'a duplicate does not change the version');
+    assert.deepEqual(c, before, 'a duplicate does not change the call');
+
+    // a batch: each stored record is one step; its duplicate record none
+    await ok([ev(3, { status: 'ended', disposition: 'answered', ended_at: '2026-11-23T10:01:00Z' }), ev(1, { status: 'ringing' }),
+      ev(4, { summary: 'Wants a quote' })], ['stored', 'duplicate', 'stored']);
+    c = await versions(callId);
+    assert.equal(c.version, 4);
+    assert.equal(c.event_count, 4);
+    assert.equal(c.summary, 'Wants a quote');
+
+    // another call's events leave this one's version alone
+    const other = await ok({ call_id: 'ver-2', event_id: 'ver-2-1', direction: 'outbound', to: '+14155550102' }, ['stored']);
+    assert.notEqual(other, callId);
+    assert.equal((await versions(other)).version, 1);
+    assert.equal((await versions(callId)).version, 4);
   });
 });
 

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, sqlite, sampleOrders } from './lib.mjs';
+import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, sqlite, sampleOrders, apiGet } from './lib.mjs';
 import { waitFor, sleep } from './lib-ops.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
 
@@ -194,6 +194,51 @@ test('each lifecycle event once per call, whatever the order and the repeats; ca
   const f = await callOf(A, 'failed-1', [{ event_id: 'f1', direction: 'inbound', status: 'ended', disposition: 'busy', from: '+14155550178' }]);
   await waitFor(() => types(ofCall('/in', f)).includes('call.completed'), 15_000);
   assert.deepEqual(types(ofCall('/in', f)), ['call.started', 'call.status_changed', 'call.ended', 'call.failed', 'call.completed']);
+});
+
+test('data.call.version is the version of the state the message was made from, as the read API shows it; a duplicate sends nothing', async () => {
+  const ext = 'ver-1';
+  const readCall = async (id) => {
+    const r = await apiGet(server, `/v1/calls/${id}`, A.apiKey);
+    assert.equal(r.status, 200, r.text);
+    const { events, ...call } = r.json;
+    assert.ok(events.length >= 1);
+    return call;
+  };
+  let id;
+  let seen = 0;
+  // posts one event; waits for the messages it causes at /in, which must carry the call exactly
+  // as the read API shows it then, version included
+  const step = async (e, { status = 'stored', types: want = [], version }) => {
+    const r = await post(A, { call_id: ext, ...e });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, status, r.text);
+    id = r.json.call_id;
+    if (want.length) assert.ok(await waitFor(() => ofCall('/in', id).length >= seen + want.length, 15_000), `messages for ${e.event_id}`);
+    else await sleep(700); // give a wrongly created message the time to arrive
+    const got = ofCall('/in', id).slice(seen);
+    seen += got.length;
+    assert.deepEqual(types(got).sort(), [...want].sort(), `messages caused by ${e.event_id}`);
+    const call = await readCall(id);
+    assert.equal(call.version, version, `version after ${e.event_id}`);
+    for (const { msg } of got) {
+      assert.equal(msg.version, 1, 'the envelope\'s format version does not move');
+      assert.equal(msg.data.call.version, version, `${msg.type} carries the version of its state`);
+      assert.deepEqual(msg.data.call, call, `${msg.type}: data.call is the call the read API shows for that version`);
+    }
+  };
+  await step({ event_id: 'ver-1-r', direction: 'inbound', status: 'ringing', from: '+14155550166' },
+    { types: ['call.started', 'call.status_changed'], version: 1 });
+  await step({ event_id: 'ver-1-a', status: 'in_progress', answered_at: '2026-11-23T11:00:05Z' },
+    { types: ['call.status_changed', 'call.answered'], version: 2 });
+  await step({ event_id: 'ver-1-a', status: 'in_progress', answered_at: '2026-11-23T11:00:05Z' },
+    { status: 'duplicate', version: 2 });
+  await step({ event_id: 'ver-1-e', status: 'ended', disposition: 'answered', ended_at: '2026-11-23T11:02:00Z' },
+    { types: ['call.status_changed', 'call.ended', 'call.completed'], version: 3 });
+  await step({ event_id: 'ver-1-s', summary: 'Wants a quote' }, { types: ['call.updated'], version: 4 });
+  // delivered in the order they were created, so the versions a receiver sees never go down
+  const vs = ofCall('/in', id).map((x) => x.msg.data.call.version);
+  assert.deepEqual(vs, [...vs].sort((a, b) => a - b), `versions in delivery order: ${vs}`);
 });
 
 test('retries: 500 then 200 is delivered on the second attempt with the same webhook-id, every attempt logged', async () => {
