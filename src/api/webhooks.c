@@ -132,8 +132,9 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
         ch_buf b;
         ch_buf_init(&b, 8192);
         bool ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) > 0);
+        int brc = CH_OK;
         if (json_is_string(v)) {
-            ch_buf_puts(&b, json_string_value(v));
+            brc = ch_buf_puts(&b, json_string_value(v));
         } else if (ok) {
             size_t i;
             json_t *e;
@@ -141,9 +142,15 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
             {
                 if (!json_is_string(e) || strchr(json_string_value(e), ','))
                     ok = false;
-                else
-                    ch_buf_printf(&b, "%s%s", i ? "," : "", json_string_value(e));
+                else if (!brc)
+                    brc = ch_buf_printf(&b, "%s%s", i ? "," : "", json_string_value(e));
             }
+        }
+        if (brc) { /* a list cut at the ceiling would be a different filter than the one sent */
+            ch_buf_free(&b);
+            ch_reply_error(r, 422, "invalid_endpoint", "events", "events is longer than %zu bytes",
+                           b.max);
+            return false;
         }
         size_t n;
         in->events = ch_buf_steal(&b, &n);

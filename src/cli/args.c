@@ -92,12 +92,16 @@ bool ch_flag(ch_args *a, const char *name)
 
 char *ch_arg_joined(ch_args *a, const char *name)
 {
+    /* the ceiling is the whole command line, which the values and their commas cannot pass:
+     * argv is bounded by the kernel (ARG_MAX), and a failed append here would be a bug */
+    size_t all = 0;
+    for (int i = 0; i < a->argc; i++)
+        all += strlen(a->argv[i]) + 1;
     ch_buf b;
-    ch_buf_init(&b, 1 << 16);
+    ch_buf_init(&b, all);
     for (int i = 0; i + 1 < a->argc; i++) {
         if (strncmp(a->argv[i], "--", 2) == 0 && strcmp(a->argv[i] + 2, name) == 0) {
-            if (b.len) ch_buf_puts(&b, ",");
-            ch_buf_puts(&b, a->argv[i + 1]);
+            if ((b.len && ch_buf_puts(&b, ",")) || ch_buf_puts(&b, a->argv[i + 1])) abort();
             a->used[i] = a->used[i + 1] = true;
             i++;
         }

@@ -48,51 +48,53 @@ void ch_metrics_records_rejected(uint64_t n)
     atomic_fetch_add_explicit(&records_rejected, n, memory_order_relaxed);
 }
 
-void ch_metrics_render(ch_buf *out)
+int ch_metrics_render(ch_buf *out)
 {
-    ch_buf_puts(out, "# HELP callhook_http_requests_total HTTP requests answered, by route and "
-                     "status code.\n# TYPE callhook_http_requests_total counter\n");
-    for (int r = 0; r < CH_ROUTE_COUNT; r++)
-        for (size_t c = 0; c <= NCODES; c++) {
+    int rc = ch_buf_puts(out, "# HELP callhook_http_requests_total HTTP requests answered, by "
+                              "route and status code.\n"
+                              "# TYPE callhook_http_requests_total counter\n");
+    for (int r = 0; r < CH_ROUTE_COUNT && !rc; r++)
+        for (size_t c = 0; c <= NCODES && !rc; c++) {
             uint64_t v = atomic_load_explicit(&requests[r][c], memory_order_relaxed);
             if (!v) continue;
             if (c < NCODES)
-                ch_buf_printf(out, "callhook_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                              route_names[r], codes[c], (unsigned long long)v);
+                rc = ch_buf_printf(out,
+                                   "callhook_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                                   route_names[r], codes[c], (unsigned long long)v);
             else
-                ch_buf_printf(out,
-                              "callhook_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
-                              route_names[r], (unsigned long long)v);
+                rc = ch_buf_printf(
+                    out, "callhook_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                    route_names[r], (unsigned long long)v);
         }
-    ch_buf_puts(out, "# HELP callhook_ingest_seconds Time from request start to answer on "
-                     "webhook routes.\n# TYPE callhook_ingest_seconds histogram\n");
+    if (rc) return rc;
+    rc = ch_buf_puts(out, "# HELP callhook_ingest_seconds Time from request start to answer on "
+                          "webhook routes.\n# TYPE callhook_ingest_seconds histogram\n");
     uint64_t cum = 0;
-    for (size_t b = 0; b <= NBUCKETS; b++) {
+    for (size_t b = 0; b <= NBUCKETS && !rc; b++) {
         cum += atomic_load_explicit(&ingest_hist[b], memory_order_relaxed);
         if (b < NBUCKETS)
-            ch_buf_printf(out, "callhook_ingest_seconds_bucket{le=\"%g\"} %llu\n", buckets[b],
-                          (unsigned long long)cum);
+            rc = ch_buf_printf(out, "callhook_ingest_seconds_bucket{le=\"%g\"} %llu\n", buckets[b],
+                               (unsigned long long)cum);
         else
-            ch_buf_printf(out, "callhook_ingest_seconds_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)cum);
+            rc = ch_buf_printf(out, "callhook_ingest_seconds_bucket{le=\"+Inf\"} %llu\n",
+                               (unsigned long long)cum);
     }
-    ch_buf_printf(out, "callhook_ingest_seconds_sum %.6f\ncallhook_ingest_seconds_count %llu\n",
-                  (double)atomic_load(&ingest_sum_us) / 1e6,
-                  (unsigned long long)atomic_load(&ingest_count));
-    ch_buf_printf(
-        out,
-        "# HELP callhook_auth_failures_total Failed authentications.\n"
-        "# TYPE callhook_auth_failures_total counter\ncallhook_auth_failures_total %llu\n",
-        (unsigned long long)atomic_load(&auth_failures));
-    ch_buf_printf(out,
-                  "# HELP callhook_records_rejected_total Records that failed validation.\n"
-                  "# TYPE callhook_records_rejected_total counter\n"
-                  "callhook_records_rejected_total %llu\n",
-                  (unsigned long long)atomic_load(&records_rejected));
-    ch_buf_printf(out,
-                  "# HELP callhook_http_aborted_total Requests whose connection ended before "
-                  "their answer was sent (client gone, reset, timed out).\n"
-                  "# TYPE callhook_http_aborted_total counter\n"
-                  "callhook_http_aborted_total %llu\n",
-                  (unsigned long long)atomic_load(&aborted));
+    if (rc) return rc;
+    return ch_buf_printf(out,
+                         "callhook_ingest_seconds_sum %.6f\ncallhook_ingest_seconds_count %llu\n"
+                         "# HELP callhook_auth_failures_total Failed authentications.\n"
+                         "# TYPE callhook_auth_failures_total counter\n"
+                         "callhook_auth_failures_total %llu\n"
+                         "# HELP callhook_records_rejected_total Records that failed validation.\n"
+                         "# TYPE callhook_records_rejected_total counter\n"
+                         "callhook_records_rejected_total %llu\n"
+                         "# HELP callhook_http_aborted_total Requests whose connection ended "
+                         "before their answer was sent (client gone, reset, timed out).\n"
+                         "# TYPE callhook_http_aborted_total counter\n"
+                         "callhook_http_aborted_total %llu\n",
+                         (double)atomic_load(&ingest_sum_us) / 1e6,
+                         (unsigned long long)atomic_load(&ingest_count),
+                         (unsigned long long)atomic_load(&auth_failures),
+                         (unsigned long long)atomic_load(&records_rejected),
+                         (unsigned long long)atomic_load(&aborted));
 }

@@ -25,7 +25,8 @@ void ch_metrics_auth_failure(void);
 void ch_metrics_aborted(void);
 /* Records of a request that failed validation (422 per record). */
 void ch_metrics_records_rejected(uint64_t n);
-/* Appends the process's own series (requests, latency, auth failures). */
-void ch_metrics_render(ch_buf *out);
+/* Appends the process's own series (requests, latency, auth failures): CH_OK, or CH_ETOOBIG
+ * when out's ceiling is reached (the scrape must then fail, not serve a cut body). */
+int ch_metrics_render(ch_buf *out) __attribute__((warn_unused_result));
 
 #endif

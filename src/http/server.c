@@ -88,97 +88,117 @@ static enum MHD_Result handle_metrics(ch_request *r)
 {
     ch_buf b;
     ch_buf_init(&b, 1 << 20);
-    ch_metrics_render(&b);
+    int rc = ch_metrics_render(&b);
     ch_store_stats st;
     ch_store_get_stats(r->srv->store, &st);
-    ch_buf_printf(&b,
-                  "# HELP callhook_events_stored_total Events made durable.\n"
-                  "# TYPE callhook_events_stored_total counter\ncallhook_events_stored_total %llu\n"
-                  "# HELP callhook_events_duplicate_total Deliveries recognised as repeats.\n"
-                  "# TYPE callhook_events_duplicate_total counter\n"
-                  "callhook_events_duplicate_total %llu\n"
-                  "# HELP callhook_records_refused_total Records refused by a hard monthly limit.\n"
-                  "# TYPE callhook_records_refused_total counter\n"
-                  "callhook_records_refused_total %llu\n"
-                  "# HELP callhook_store_errors_total Transactions that failed to commit.\n"
-                  "# TYPE callhook_store_errors_total counter\ncallhook_store_errors_total %llu\n"
-                  "# HELP callhook_write_queue_depth Requests waiting for the writer.\n"
-                  "# TYPE callhook_write_queue_depth gauge\ncallhook_write_queue_depth %zu\n"
-                  "# HELP callhook_inflight_requests Requests being handled.\n"
-                  "# TYPE callhook_inflight_requests gauge\ncallhook_inflight_requests %d\n",
-                  (unsigned long long)st.events_stored, (unsigned long long)st.events_duplicate,
-                  (unsigned long long)st.records_refused, (unsigned long long)st.store_errors,
-                  ch_store_queue_depth(r->srv->store), atomic_load(&r->srv->inflight));
-    ch_buf_puts(&b, "# HELP callhook_batch_requests Requests committed per transaction.\n"
-                    "# TYPE callhook_batch_requests histogram\n");
-    for (int i = 0; i < CH_BATCH_BUCKETS; i++) {
+    if (!rc)
+        rc = ch_buf_printf(
+            &b,
+            "# HELP callhook_events_stored_total Events made durable.\n"
+            "# TYPE callhook_events_stored_total counter\ncallhook_events_stored_total %llu\n"
+            "# HELP callhook_events_duplicate_total Deliveries recognised as repeats.\n"
+            "# TYPE callhook_events_duplicate_total counter\n"
+            "callhook_events_duplicate_total %llu\n"
+            "# HELP callhook_records_refused_total Records refused by a hard monthly limit.\n"
+            "# TYPE callhook_records_refused_total counter\n"
+            "callhook_records_refused_total %llu\n"
+            "# HELP callhook_store_errors_total Transactions that failed to commit.\n"
+            "# TYPE callhook_store_errors_total counter\ncallhook_store_errors_total %llu\n"
+            "# HELP callhook_write_queue_depth Requests waiting for the writer.\n"
+            "# TYPE callhook_write_queue_depth gauge\ncallhook_write_queue_depth %zu\n"
+            "# HELP callhook_inflight_requests Requests being handled.\n"
+            "# TYPE callhook_inflight_requests gauge\ncallhook_inflight_requests %d\n",
+            (unsigned long long)st.events_stored, (unsigned long long)st.events_duplicate,
+            (unsigned long long)st.records_refused, (unsigned long long)st.store_errors,
+            ch_store_queue_depth(r->srv->store), atomic_load(&r->srv->inflight));
+    if (!rc)
+        rc = ch_buf_puts(&b, "# HELP callhook_batch_requests Requests committed per transaction.\n"
+                             "# TYPE callhook_batch_requests histogram\n");
+    for (int i = 0; i < CH_BATCH_BUCKETS && !rc; i++) {
         if (i < CH_BATCH_BUCKETS - 1)
-            ch_buf_printf(&b, "callhook_batch_requests_bucket{le=\"%u\"} %llu\n", 1u << i,
-                          (unsigned long long)st.batch_hist[i]);
+            rc = ch_buf_printf(&b, "callhook_batch_requests_bucket{le=\"%u\"} %llu\n", 1u << i,
+                               (unsigned long long)st.batch_hist[i]);
         else
-            ch_buf_printf(&b, "callhook_batch_requests_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)st.batch_hist[i]);
+            rc = ch_buf_printf(&b, "callhook_batch_requests_bucket{le=\"+Inf\"} %llu\n",
+                               (unsigned long long)st.batch_hist[i]);
     }
-    ch_buf_printf(&b, "callhook_batch_requests_sum %llu\ncallhook_batch_requests_count %llu\n",
-                  (unsigned long long)st.batch_requests, (unsigned long long)st.batches);
-    ch_buf_puts(&b, "# HELP callhook_commit_seconds Time of a write transaction, fsync included.\n"
-                    "# TYPE callhook_commit_seconds histogram\n");
-    for (int i = 0; i < CH_COMMIT_BUCKETS; i++) {
+    if (!rc)
+        rc = ch_buf_printf(&b,
+                           "callhook_batch_requests_sum %llu\ncallhook_batch_requests_count %llu\n",
+                           (unsigned long long)st.batch_requests, (unsigned long long)st.batches);
+    if (!rc)
+        rc = ch_buf_puts(
+            &b, "# HELP callhook_commit_seconds Time of a write transaction, fsync included.\n"
+                "# TYPE callhook_commit_seconds histogram\n");
+    for (int i = 0; i < CH_COMMIT_BUCKETS && !rc; i++) {
         if (i < CH_COMMIT_BUCKETS - 1)
-            ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"%g\"} %llu\n",
-                          (double)(250 << i) / 1e6, (unsigned long long)st.commit_hist[i]);
+            rc = ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                               (double)(250 << i) / 1e6, (unsigned long long)st.commit_hist[i]);
         else
-            ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)st.commit_hist[i]);
+            rc = ch_buf_printf(&b, "callhook_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+                               (unsigned long long)st.commit_hist[i]);
     }
-    ch_buf_printf(&b, "callhook_commit_seconds_sum %.6f\ncallhook_commit_seconds_count %llu\n",
-                  (double)st.commit_us_sum / 1e6, (unsigned long long)st.batches);
+    if (!rc)
+        rc = ch_buf_printf(&b,
+                           "callhook_commit_seconds_sum %.6f\ncallhook_commit_seconds_count %llu\n",
+                           (double)st.commit_us_sum / 1e6, (unsigned long long)st.batches);
     uint64_t pw_done, pw_refused;
     ch_auth_get_stats(r->srv->auth, &pw_done, &pw_refused);
-    ch_buf_printf(&b,
-                  "# HELP callhook_password_verifications_total Password (argon2id) "
-                  "verifications run, off the HTTP threads.\n"
-                  "# TYPE callhook_password_verifications_total counter\n"
-                  "callhook_password_verifications_total %llu\n"
-                  "# HELP callhook_password_verifications_refused_total Verifications refused "
-                  "because the client or the queue had too many waiting.\n"
-                  "# TYPE callhook_password_verifications_refused_total counter\n"
-                  "callhook_password_verifications_refused_total %llu\n",
-                  (unsigned long long)pw_done, (unsigned long long)pw_refused);
+    if (!rc)
+        rc = ch_buf_printf(
+            &b,
+            "# HELP callhook_password_verifications_total Password (argon2id) "
+            "verifications run, off the HTTP threads.\n"
+            "# TYPE callhook_password_verifications_total counter\n"
+            "callhook_password_verifications_total %llu\n"
+            "# HELP callhook_password_verifications_refused_total Verifications refused "
+            "because the client or the queue had too many waiting.\n"
+            "# TYPE callhook_password_verifications_refused_total counter\n"
+            "callhook_password_verifications_refused_total %llu\n",
+            (unsigned long long)pw_done, (unsigned long long)pw_refused);
     ch_guard_stats gs;
     ch_guard_get_stats(r->srv->guard, &gs);
-    ch_buf_printf(
-        &b,
-        "# HELP callhook_http_connections Open HTTP connections.\n"
-        "# TYPE callhook_http_connections gauge\ncallhook_http_connections %lld\n"
-        "# HELP callhook_http_connections_limited_total Connections refused for their "
-        "address's limit (server.max_conns_per_addr).\n"
-        "# TYPE callhook_http_connections_limited_total counter\n"
-        "callhook_http_connections_limited_total %llu\n"
-        "# HELP callhook_http_timeouts_total Connections closed at the header or body "
-        "deadline.\n"
-        "# TYPE callhook_http_timeouts_total counter\ncallhook_http_timeouts_total %llu\n",
-        (long long)gs.open, (unsigned long long)gs.limited, (unsigned long long)gs.timed_out);
+    if (!rc)
+        rc = ch_buf_printf(
+            &b,
+            "# HELP callhook_http_connections Open HTTP connections.\n"
+            "# TYPE callhook_http_connections gauge\ncallhook_http_connections %lld\n"
+            "# HELP callhook_http_connections_limited_total Connections refused for their "
+            "address's limit (server.max_conns_per_addr).\n"
+            "# TYPE callhook_http_connections_limited_total counter\n"
+            "callhook_http_connections_limited_total %llu\n"
+            "# HELP callhook_http_timeouts_total Connections closed at the header or body "
+            "deadline.\n"
+            "# TYPE callhook_http_timeouts_total counter\ncallhook_http_timeouts_total %llu\n",
+            (long long)gs.open, (unsigned long long)gs.limited, (unsigned long long)gs.timed_out);
     ch_dispatcher *d = atomic_load(&r->srv->dispatcher);
     if (d) {
         ch_dispatcher_stats ds;
         ch_dispatcher_get_stats(d, &ds);
-        ch_buf_printf(
-            &b,
-            "# HELP callhook_webhook_attempts_total Outbound webhook attempts, by outcome.\n"
-            "# TYPE callhook_webhook_attempts_total counter\n"
-            "callhook_webhook_attempts_total{outcome=\"succeeded\"} %llu\n"
-            "callhook_webhook_attempts_total{outcome=\"retry\"} %llu\n"
-            "callhook_webhook_attempts_total{outcome=\"failed\"} %llu\n"
-            "# HELP callhook_webhook_ssrf_refusals_total Attempts refused before connecting "
-            "(non-public address).\n"
-            "# TYPE callhook_webhook_ssrf_refusals_total counter\n"
-            "callhook_webhook_ssrf_refusals_total %llu\n"
-            "# HELP callhook_webhook_in_flight Outbound webhooks being sent.\n"
-            "# TYPE callhook_webhook_in_flight gauge\ncallhook_webhook_in_flight %lld\n",
-            (unsigned long long)ds.succeeded, (unsigned long long)ds.retried,
-            (unsigned long long)ds.dead, (unsigned long long)ds.refused_ssrf,
-            (long long)ds.in_flight);
+        if (!rc)
+            rc = ch_buf_printf(
+                &b,
+                "# HELP callhook_webhook_attempts_total Outbound webhook attempts, by outcome.\n"
+                "# TYPE callhook_webhook_attempts_total counter\n"
+                "callhook_webhook_attempts_total{outcome=\"succeeded\"} %llu\n"
+                "callhook_webhook_attempts_total{outcome=\"retry\"} %llu\n"
+                "callhook_webhook_attempts_total{outcome=\"failed\"} %llu\n"
+                "# HELP callhook_webhook_ssrf_refusals_total Attempts refused before connecting "
+                "(non-public address).\n"
+                "# TYPE callhook_webhook_ssrf_refusals_total counter\n"
+                "callhook_webhook_ssrf_refusals_total %llu\n"
+                "# HELP callhook_webhook_in_flight Outbound webhooks being sent.\n"
+                "# TYPE callhook_webhook_in_flight gauge\ncallhook_webhook_in_flight %lld\n",
+                (unsigned long long)ds.succeeded, (unsigned long long)ds.retried,
+                (unsigned long long)ds.dead, (unsigned long long)ds.refused_ssrf,
+                (long long)ds.in_flight);
+    }
+    if (rc) {
+        /* the series are a fixed set, far below the ceiling: a cut body would be read by
+         * Prometheus as counters gone to zero, so the scrape fails instead */
+        ch_buf_free(&b);
+        return ch_reply_error(r, 500, "metrics_too_large", NULL,
+                              "the metrics page is over %zu bytes", b.max);
     }
     size_t n;
     char *text = ch_buf_steal(&b, &n);

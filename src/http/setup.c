@@ -16,37 +16,40 @@
 #include <stdio.h>
 #include <string.h>
 
-static void html_escape(ch_buf *b, const char *s)
+static int html_escape(ch_buf *b, const char *s)
 {
-    for (; s && *s; s++) {
+    int rc = CH_OK;
+    for (; s && *s && !rc; s++) {
         switch (*s) {
         case '<':
-            ch_buf_puts(b, "&lt;");
+            rc = ch_buf_puts(b, "&lt;");
             break;
         case '>':
-            ch_buf_puts(b, "&gt;");
+            rc = ch_buf_puts(b, "&gt;");
             break;
         case '&':
-            ch_buf_puts(b, "&amp;");
+            rc = ch_buf_puts(b, "&amp;");
             break;
         case '"':
-            ch_buf_puts(b, "&quot;");
+            rc = ch_buf_puts(b, "&quot;");
             break;
         default:
-            ch_buf_append(b, s, 1);
+            rc = ch_buf_append(b, s, 1);
         }
     }
+    return rc;
 }
 
 static enum MHD_Result reply_html(ch_request *r, json_t *info)
 {
     ch_buf b;
     ch_buf_init(&b, 1 << 20);
-    ch_buf_puts(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>callhook webhook "
-                    "setup</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:56em;"
-                    "margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em;"
-                    "vertical-align:top}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>"
-                    "</head><body><h1>Webhook setup</h1><table>");
+    int rc = ch_buf_puts(
+        &b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>callhook webhook "
+            "setup</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:56em;"
+            "margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em;"
+            "vertical-align:top}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>"
+            "</head><body><h1>Webhook setup</h1><table>");
     static const char *const rows[][2] = {{"provider", "Provider"},
                                           {"title", "Sender"},
                                           {"url", "URL"},
@@ -55,19 +58,28 @@ static enum MHD_Result reply_html(ch_request *r, json_t *info)
                                           {"authentication", "Authentication"},
                                           {"fields", "Fields read"},
                                           {"last_received_at", "Last call received"}};
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    for (size_t i = 0; i < sizeof rows / sizeof *rows && !rc; i++) {
         json_t *v = json_object_get(info, rows[i][0]);
-        ch_buf_puts(&b, "<tr><th>");
-        html_escape(&b, rows[i][1]);
-        ch_buf_puts(&b, "</th><td>");
-        html_escape(&b, json_is_string(v) ? json_string_value(v)
-                        : json_is_null(v) ? "never (or sign in to see)"
-                                          : "");
-        ch_buf_puts(&b, "</td></tr>");
+        rc = ch_buf_puts(&b, "<tr><th>");
+        if (!rc) rc = html_escape(&b, rows[i][1]);
+        if (!rc) rc = ch_buf_puts(&b, "</th><td>");
+        if (!rc)
+            rc = html_escape(&b, json_is_string(v) ? json_string_value(v)
+                                 : json_is_null(v) ? "never (or sign in to see)"
+                                                   : "");
+        if (!rc) rc = ch_buf_puts(&b, "</td></tr>");
     }
-    ch_buf_puts(&b, "</table><h2>Try it</h2><pre>");
-    html_escape(&b, json_string_value(json_object_get(info, "example")));
-    ch_buf_puts(&b, "</pre></body></html>");
+    if (!rc) rc = ch_buf_puts(&b, "</table><h2>Try it</h2><pre>");
+    if (!rc) rc = html_escape(&b, json_string_value(json_object_get(info, "example")));
+    if (!rc) rc = ch_buf_puts(&b, "</pre></body></html>");
+    if (rc) {
+        /* the page holds the request's URL (under 2 KiB, escaped at most 6 times) and fixed
+         * provider text, far below the ceiling: a cut page would be a broken one, so refuse */
+        ch_buf_free(&b);
+        json_decref(info);
+        return ch_reply_error(r, 500, "page_too_large", NULL, "the setup page is over %zu bytes",
+                              b.max);
+    }
     size_t n;
     char *text = ch_buf_steal(&b, &n);
     json_decref(info);

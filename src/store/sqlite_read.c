@@ -284,9 +284,6 @@ int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
     return CH_OK;
 }
 
-/* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
- * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
- * matter. */
 /* Appends a fixed clause: the clauses are literals that add up to under 1.5 KiB against a
  * 4 KiB ceiling, so a failure is a bug in this file, not input. */
 static void sql_add(ch_buf *q, const char *clause)
@@ -294,6 +291,9 @@ static void sql_add(ch_buf *q, const char *clause)
     if (ch_buf_puts(q, clause) != CH_OK) abort();
 }
 
+/* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
+ * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
+ * matter. */
 static void filter_clauses(ch_buf *q, const ch_call_filter *f)
 {
     if (f->since != CH_TIME_UNSET) sql_add(q, " AND c.sort_ts >= ?2");
