@@ -15,6 +15,9 @@
 #      floor of what the machine and the load generator can measure);
 #   5. stop both servers, then count the rows of `events` with the sqlite3 CLI and compare them
 #      with the 2xx answers the load generators saw (durability sanity check).
+# During callhook's max-rate run, an API client creates and removes a (disabled) webhook
+# endpoint every BENCH_API_INTERVAL seconds: the latency of POST /v1/endpoints and DELETE under
+# full ingest load (an API write is a writer operation and must not wait on a database lock).
 # Prints a summary, writes bench/results/ingest-<time>.md and appends one row to the results
 # table of docs/BENCHMARKS.md (BENCH_UPDATE_DOCS=0 to skip).
 #
@@ -22,7 +25,7 @@
 #   BENCH_DURATION=10 BENCH_WARMUP=5 BENCH_THREADS=2 BENCH_CONNECTIONS=64
 #   BENCH_RATE=5000 BENCH_RATE_DURATION=10 BENCH_RATE_WARMUP=2 BENCH_RATE_CONNECTIONS=64
 #   BENCH_BUILD_DIR=build BENCH_UPDATE_DOCS=1 BENCH_KEEP=0 (1: keep the temp dir)
-#   BENCH_NGINX_RATE=1 (0: skip the fixed-rate run against nginx)
+#   BENCH_NGINX_RATE=1 (0: skip the fixed-rate run against nginx) BENCH_API_INTERVAL=0.05
 #   CALLHOOK_THREADS etc. are passed through to `callhook serve` (docs/cli.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,6 +44,7 @@ BUILD_DIR=${BENCH_BUILD_DIR:-build}
 UPDATE_DOCS=${BENCH_UPDATE_DOCS:-1}
 KEEP=${BENCH_KEEP:-0}
 NGINX_RATE=${BENCH_NGINX_RATE:-1}
+API_INTERVAL=${BENCH_API_INTERVAL:-0.05}
 TARGET_RATIO=0.50
 TARGET_P99_US=5000
 HOOK_PATH=/hooks/bench/generic
@@ -49,7 +53,7 @@ HOOK_PATH=/hooks/bench/generic
 . "$ROOT/bench/lib.sh"
 
 # ---- tools ---------------------------------------------------------------------------------
-require_tools wrk sqlite3 cc cmake timeout
+require_tools wrk sqlite3 cc cmake timeout curl
 
 # ---- temp dir, cleanup ---------------------------------------------------------------------
 make_run_dir bench-tmp
@@ -128,6 +132,9 @@ rm -f "$TMP/fsync-probe"
 TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 "$BIN" tenant add bench --db "$DB" --json >"$TMP/tenant.json" || die "tenant add failed"
 "$BIN" source add bench generic --token "$TOKEN" --db "$DB" --json >"$TMP/source.json" || die "source add failed"
+"$BIN" apikey add bench --db "$DB" --json >"$TMP/apikey.json" || die "apikey add failed"
+API_KEY=$(sed -n 's/.*"api_key": *"\([^"]*\)".*/\1/p' "$TMP/apikey.json")
+[ -n "$API_KEY" ] || die "no API key in $TMP/apikey.json"
 
 CH_PORT=$(pick_port)
 "$BIN" serve --db "$DB" --listen "127.0.0.1:$CH_PORT" --log-level warn >"$TMP/callhook.log" 2>&1 &
@@ -210,7 +217,48 @@ run_wrk warm-callhook "$CH_PORT" "$WARMUP" warm
 say "bench: max rate, wrk -t$THREADS -c$CONNS -d${DURATION}s"
 run_wrk nginx "$NGX_PORT" "$DURATION" max
 b0=$(batch_counters)
+# api_probe SECONDS: creates a disabled endpoint and removes it, every API_INTERVAL s, until
+# SECONDS have passed; one "post|delete STATUS SECONDS" line per request in $TMP/api.txt
+api_probe() {
+    local end=$((SECONDS + $1)) out id
+    while [ $SECONDS -lt $end ]; do
+        out=$(curl -s -m 30 -o "$TMP/api-body" -w '%{http_code} %{time_total}' -X POST \
+            -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+            -d '{"url":"https://example.com/bench-probe","enabled":false}' \
+            "http://127.0.0.1:$CH_PORT/v1/endpoints") || out="000 30"
+        echo "post $out" >>"$TMP/api.txt"
+        id=$(sed -n 's/.*"id": *\([0-9]*\).*/\1/p' "$TMP/api-body" 2>/dev/null | head -n1)
+        if [ -n "$id" ]; then
+            out=$(curl -s -m 30 -o /dev/null -w '%{http_code} %{time_total}' -X DELETE \
+                -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$CH_PORT/v1/endpoints/$id") ||
+                out="000 30"
+            echo "delete $out" >>"$TMP/api.txt"
+        fi
+        sleep "$API_INTERVAL"
+    done
+}
+: >"$TMP/api.txt"
+api_probe "$DURATION" &
+API_PID=$!
 run_wrk callhook "$CH_PORT" "$DURATION" max
+wait "$API_PID" || true
+# api_stats post|delete: "n=N non2xx=K p50 …, p99 …, max … ms"
+api_stats() {
+    local bad
+    bad=$(awk -v op="$1" '$1 == op && $2 !~ /^2/' "$TMP/api.txt" | wc -l)
+    awk -v op="$1" '$1 == op { print $3 * 1000 }' "$TMP/api.txt" | sort -n | awk -v bad="$bad" '
+        { v[NR] = $1 }
+        END {
+            if (!NR) { print "n=0"; exit }
+            i50 = int(NR * 0.50 + 0.5); i99 = int(NR * 0.99 + 0.5)
+            if (i50 < 1) i50 = 1
+            if (i99 < 1) i99 = 1
+            printf "n=%d non2xx=%d p50 %.1f ms, p99 %.1f ms, max %.1f ms", NR, bad, v[i50], v[i99], v[NR]
+        }'
+}
+API_POST=$(api_stats post)
+API_DELETE=$(api_stats delete)
+say "bench: API writes during the max-rate run: POST /v1/endpoints $API_POST; DELETE $API_DELETE"
 BATCH_MAX=$(batch_note "$b0" "$(batch_counters)" "$DURATION")
 say "bench: callhook group commit at max rate: $BATCH_MAX"
 
@@ -298,6 +346,8 @@ load: wrk -t$THREADS -c$CONNS, ${DURATION}s after ${WARMUP}s warm-up; one distin
 | callhook, durable ingest | $(fmt_int "$(kv rps "$C")") | $(ms "$(kv p50_us "$C")") ms | $(ms "$(kv p99_us "$C")") ms | $(cat "$TMP/cpu-callhook")% |
 
 callhook / nginx = **$ratio** (target >= $TARGET_RATIO: $ratio_pass); callhook group commit: $BATCH_MAX
+
+API writes during callhook's max-rate run (one client, a disabled endpoint created and removed every ${API_INTERVAL}s): POST /v1/endpoints $API_POST; DELETE /v1/endpoints/{id} $API_DELETE
 
 fixed rate ${RATE}/s for ${RATE_DURATION}s on $RATE_CONNS connections (latency from the scheduled send time):
 

@@ -108,14 +108,15 @@ int main(int argc, char **argv)
         return 2;
     }
     ch_tenant_spec t = {.slug = "bench", .name = "bench", .timezone = "UTC", .country = "1"};
-    int64_t tenant_id;
-    if (ch_admin_tenant_add(db, &t, &tenant_id) != CH_OK) {
-        fprintf(stderr, "store_bench: cannot create the tenant in %s\n", db);
-        return 1;
-    }
     ch_store *s;
     ch_store_opts o = {.path = db};
     if (ch_store_open(&s, &o) != CH_OK) return 1;
+    ch_op op = {.kind = CH_OP_TENANT_ADD, .in.tenant = t};
+    if (ch_store_write(s, &op, 1) != CH_OK) {
+        fprintf(stderr, "store_bench: cannot create the tenant in %s\n", db);
+        return 1;
+    }
+    int64_t tenant_id = op.id_out;
 
     char run[16];
     snprintf(run, sizeof run, "%lx", (long)ch_now_ms());

@@ -2,7 +2,6 @@
  * schedule through its API key — the same operations as `callhook endpoint` and
  * `callhook delivery`. Another tenant's endpoint or delivery is "not found". */
 #include "api/query.h"
-#include "delivery/dispatcher.h"
 #include "delivery/endpoint.h"
 #include "delivery/schedule.h"
 #include "api/routes.h"
@@ -23,12 +22,6 @@ static int64_t parse_id(const char *s)
     char *end;
     long long v = s && *s ? strtoll(s, &end, 10) : 0;
     return s && *s && !*end && v > 0 ? v : 0;
-}
-
-static void poke(ch_request *r)
-{
-    ch_dispatcher *d = atomic_load(&r->srv->dispatcher);
-    if (d) ch_dispatcher_poke(d);
 }
 
 static enum MHD_Result store_error(ch_request *r)
@@ -201,21 +194,60 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
     return true;
 }
 
-/* The endpoint as the list shows it (no secret); NULL when the tenant has none with that id. */
+/* The endpoint as the list shows it (no secret); CH_ENOTFOUND when the tenant has none with
+ * that id. */
 static int endpoint_get(ch_request *r, int64_t tid, int64_t id, json_t **out)
 {
     json_t *all;
     *out = NULL;
-    int rc = ch_admin_endpoint_list(r->srv->cfg->db, tid, &all);
+    int rc = ch_store_endpoint_list(r->srv->store, tid, id, &all);
     if (rc) return rc;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(all, "endpoints"), i, e)
-    {
-        if (json_integer_value(json_object_get(e, "id")) == id) *out = json_incref(e);
-    }
+    json_t *e = json_array_get(json_object_get(all, "endpoints"), 0);
+    if (e) *out = json_incref(e);
     json_decref(all);
     return *out ? CH_OK : CH_ENOTFOUND;
+}
+
+/* An API write in flight: its ops and what they point into, kept until the request ends. */
+typedef struct {
+    ch_op ops[2];
+    json_t *body;
+    endpoint_input in;
+    char secret[CH_WHSEC_MAX]; /* a new secret, shown once in the answer */
+    int64_t id;                /* the endpoint or delivery addressed */
+} api_write;
+
+static api_write *api_write_new(int64_t id, json_t *body)
+{
+    api_write *w = ch_calloc(1, sizeof *w);
+    w->id = id;
+    w->body = body;
+    return w;
+}
+
+static void api_write_free(void *p)
+{
+    api_write *w = p;
+    endpoint_input_clear(&w->in);
+    json_decref(w->body);
+    free(w);
+}
+
+static enum MHD_Result submit(ch_request *r, api_write *w, size_t nops, ch_write_then then)
+{
+    return ch_request_write(r, w->ops, nops, then, w, api_write_free);
+}
+
+/* The endpoint after a write, with the new secret when there is one. */
+static enum MHD_Result endpoint_answer(ch_request *r, api_write *w, int64_t id, int status)
+{
+    json_t *e;
+    int rc = endpoint_get(r, w->ops[0].tenant_id, id, &e);
+    if (rc == CH_ENOTFOUND) /* removed since, by another request */
+        return ch_reply_result(r, rc, NULL, "endpoint_id", "no endpoint %lld", (long long)id);
+    if (rc) return store_error(r);
+    if (w->secret[0]) json_object_set_new(e, "secret", json_string(w->secret));
+    return ch_reply_json(r, status, e);
 }
 
 static enum MHD_Result endpoint_not_found(ch_request *r, int64_t id)
@@ -229,125 +261,140 @@ static enum MHD_Result endpoint_disabled(ch_request *r, int64_t id)
                           "endpoint %lld is disabled or removed: enable it first", (long long)id);
 }
 
+static enum MHD_Result created(ch_request *r, void *ctx, int rc)
+{
+    api_write *w = ctx;
+    if (rc == CH_ELIMIT)
+        return ch_reply_result(r, rc, "endpoint_limit", NULL,
+                               "the tenant has %d endpoints, the most allowed "
+                               "(delivery.max_endpoints): remove one first",
+                               r->srv->cfg->delivery_max_endpoints);
+    if (rc) return store_error(r);
+    return endpoint_answer(r, w, w->ops[0].id_out, 201); /* the secret is shown once, here */
+}
+
 static enum MHD_Result endpoints_create(ch_request *r, int64_t tid)
 {
     json_t *body = body_object(r, false);
     if (!body) return MHD_YES;
-    endpoint_input in;
-    enum MHD_Result ret = MHD_YES;
-    if (!endpoint_input_parse(r, body, true, &in)) goto out;
-    char secret[CH_WHSEC_MAX];
-    ch_endpoint_new_secret(secret);
-    ch_endpoint_spec spec = in.spec;
-    spec.kind = spec.kind ? spec.kind : "generic";
-    spec.events = spec.events ? spec.events : "*";
-    spec.secret = secret;
-    spec.timeout_ms = spec.timeout_ms < 0 ? 15000 : spec.timeout_ms;
-    spec.rate_limit_per_min = spec.rate_limit_per_min < 0 ? 0 : spec.rate_limit_per_min;
-    spec.max_per_tenant = r->srv->cfg->delivery_max_endpoints;
-    const char *db = r->srv->cfg->db;
-    int64_t id;
-    json_t *e;
-    int rc = ch_admin_endpoint_add(db, tid, &spec, &id);
-    if (rc == CH_ELIMIT) {
-        ret = ch_reply_error(r, 409, "endpoint_limit", NULL,
-                             "the tenant has %d endpoints, the most allowed "
-                             "(delivery.max_endpoints): remove one first",
-                             r->srv->cfg->delivery_max_endpoints);
-        goto out;
+    api_write *w = api_write_new(0, body);
+    if (!endpoint_input_parse(r, body, true, &w->in)) {
+        api_write_free(w);
+        return MHD_YES;
     }
-    if (rc != CH_OK ||
-        (in.enabled == 0 &&
-         ch_admin_endpoint_set_enabled(db, tid, id, false, "disabled when created") != CH_OK) ||
-        endpoint_get(r, tid, id, &e) != CH_OK) {
-        ret = store_error(r);
-        goto out;
-    }
-    /* the secret is shown once, here */
-    json_object_set_new(e, "secret", json_string(secret));
-    ret = ch_reply_json(r, 201, e);
-out:
-    endpoint_input_clear(&in);
-    json_decref(body);
-    return ret;
+    ch_endpoint_new_secret(w->secret);
+    ch_endpoint_spec *spec = &w->ops[0].in.endpoint;
+    *spec = w->in.spec;
+    spec->kind = spec->kind ? spec->kind : "generic";
+    spec->events = spec->events ? spec->events : "*";
+    spec->secret = w->secret;
+    spec->timeout_ms = spec->timeout_ms < 0 ? 15000 : spec->timeout_ms;
+    spec->rate_limit_per_min = spec->rate_limit_per_min < 0 ? 0 : spec->rate_limit_per_min;
+    spec->max_per_tenant = r->srv->cfg->delivery_max_endpoints;
+    spec->disabled_reason = w->in.enabled == 0 ? "disabled when created" : NULL;
+    w->ops[0].kind = CH_OP_ENDPOINT_ADD;
+    w->ops[0].tenant_id = tid;
+    return submit(r, w, 1, created);
 }
 
+static enum MHD_Result endpoint_written(ch_request *r, void *ctx, int rc)
+{
+    api_write *w = ctx;
+    if (rc == CH_ENOTFOUND) return endpoint_not_found(r, w->id);
+    if (rc) return store_error(r);
+    return endpoint_answer(r, w, w->id, 200);
+}
+
+/* PATCH: the fields and the enabled state change together, or not at all. */
 static enum MHD_Result endpoint_patch(ch_request *r, int64_t tid, int64_t id)
 {
     json_t *body = body_object(r, false);
     if (!body) return MHD_YES;
-    endpoint_input in;
-    enum MHD_Result ret = MHD_YES;
-    if (!endpoint_input_parse(r, body, false, &in)) goto out;
-    const char *db = r->srv->cfg->db;
-    int rc = ch_admin_endpoint_update(db, tid, id, &in.spec);
-    if (rc == CH_OK && in.enabled >= 0)
-        rc = ch_admin_endpoint_set_enabled(db, tid, id, in.enabled, "disabled through the API");
-    json_t *e = NULL;
-    if (rc == CH_OK) rc = endpoint_get(r, tid, id, &e);
-    if (rc == CH_ENOTFOUND)
-        ret = endpoint_not_found(r, id);
-    else if (rc)
-        ret = store_error(r);
-    else
-        ret = ch_reply_json(r, 200, e);
-out:
-    endpoint_input_clear(&in);
-    json_decref(body);
-    return ret;
+    api_write *w = api_write_new(id, body);
+    if (!endpoint_input_parse(r, body, false, &w->in)) {
+        api_write_free(w);
+        return MHD_YES;
+    }
+    w->ops[0] = (ch_op){.kind = CH_OP_ENDPOINT_UPDATE, .tenant_id = tid, .id = id};
+    w->ops[0].in.endpoint = w->in.spec;
+    size_t n = 1;
+    if (w->in.enabled >= 0) {
+        w->ops[1] = (ch_op){.kind = CH_OP_ENDPOINT_ENABLE, .tenant_id = tid, .id = id};
+        w->ops[1].in.enable.enabled = w->in.enabled;
+        w->ops[1].in.enable.reason = "disabled through the API";
+        n = 2;
+    }
+    return submit(r, w, n, endpoint_written);
 }
 
-/* The answer to a test or recover of endpoint id that the store answered rc: 202
- * {endpoint_id, key: value} and the dispatcher woken, or the error. */
-static enum MHD_Result queued(ch_request *r, int rc, int64_t id, const char *key, int64_t value)
+static enum MHD_Result removed(ch_request *r, void *ctx, int rc)
 {
-    if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
-    if (rc == CH_EINVAL) return endpoint_disabled(r, id);
+    api_write *w = ctx;
+    if (rc == CH_ENOTFOUND) return endpoint_not_found(r, w->id);
     if (rc) return store_error(r);
-    poke(r);
-    return ch_reply_json(
-        r, 202, json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, key, (json_int_t)value));
+    return ch_reply_json(r, 200, json_pack("{s:I, s:b}", "id", (json_int_t)w->id, "removed", 1));
+}
+
+/* The answer to a test or recover: 202 {endpoint_id, key: value}; the dispatcher learns of the
+ * pending deliveries from the change feed. */
+static enum MHD_Result queued(ch_request *r, api_write *w, int rc, const char *key)
+{
+    if (rc == CH_ENOTFOUND) return endpoint_not_found(r, w->id);
+    if (rc == CH_EDISABLED) return endpoint_disabled(r, w->id);
+    if (rc) return store_error(r);
+    return ch_reply_json(r, 202,
+                         json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)w->id, key,
+                                   (json_int_t)w->ops[0].id_out));
+}
+
+static enum MHD_Result tested(ch_request *r, void *ctx, int rc)
+{
+    return queued(r, ctx, rc, "delivery_id");
+}
+
+static enum MHD_Result recovered(ch_request *r, void *ctx, int rc)
+{
+    return queued(r, ctx, rc, "replayed");
 }
 
 static enum MHD_Result endpoint_action(ch_request *r, int64_t tid, int64_t id, const char *what)
 {
-    const char *db = r->srv->cfg->db;
-    int rc;
+    api_write *w = api_write_new(id, NULL);
+    w->ops[0].tenant_id = tid;
+    w->ops[0].id = id;
     if (strcmp(what, "rotate") == 0) {
-        char secret[CH_WHSEC_MAX];
-        ch_endpoint_new_secret(secret);
-        rc = ch_admin_endpoint_rotate(db, tid, id, secret, ROTATE_OVERLAP_MS);
-        if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
-        if (rc) return store_error(r);
-        json_t *e;
-        if (endpoint_get(r, tid, id, &e) != CH_OK) return store_error(r);
-        json_object_set_new(e, "secret", json_string(secret));
-        return ch_reply_json(r, 200, e);
+        ch_endpoint_new_secret(w->secret);
+        w->ops[0].kind = CH_OP_ENDPOINT_ROTATE;
+        w->ops[0].in.rotate.secret = w->secret;
+        w->ops[0].in.rotate.overlap_ms = ROTATE_OVERLAP_MS;
+        return submit(r, w, 1, endpoint_written);
     }
     if (strcmp(what, "test") == 0) {
-        int64_t did = 0;
-        rc = ch_admin_endpoint_test(db, tid, id, &did);
-        return queued(r, rc, id, "delivery_id", did);
+        w->ops[0].kind = CH_OP_ENDPOINT_TEST;
+        return submit(r, w, 1, tested);
     }
-    if (strcmp(what, "recover") == 0) {
-        json_t *body = body_object(r, false);
-        if (!body) return MHD_YES;
-        json_t *v = json_object_get(body, "since");
-        int64_t since_ms;
-        ch_tenant t;
-        bool tz = ch_store_tenant_by_id(r->srv->store, tid, &t) == CH_OK;
-        bool ok = json_is_string(v) &&
-                  ch_query_time(json_string_value(v), tz ? t.timezone : "UTC", &since_ms) == CH_OK;
-        if (tz) ch_tenant_clear(&t);
-        json_decref(body);
-        if (!ok)
-            return ch_reply_error(r, 422, "invalid_request", "since",
-                                  "since is an RFC 3339 time or Unix seconds, as a string");
-        int64_t n = 0;
-        rc = ch_admin_endpoint_replay(db, tid, id, since_ms, &n);
-        return queued(r, rc, id, "replayed", n);
+    /* recover */
+    json_t *body = body_object(r, false);
+    if (!body) {
+        api_write_free(w);
+        return MHD_YES;
     }
-    return ch_reply_error(r, 404, "not_found", NULL, "no such route");
+    json_t *v = json_object_get(body, "since");
+    int64_t since_ms;
+    ch_tenant t;
+    bool tz = ch_store_tenant_by_id(r->srv->store, tid, &t) == CH_OK;
+    bool ok = json_is_string(v) &&
+              ch_query_time(json_string_value(v), tz ? t.timezone : "UTC", &since_ms) == CH_OK;
+    if (tz) ch_tenant_clear(&t);
+    json_decref(body);
+    if (!ok) {
+        api_write_free(w);
+        return ch_reply_error(r, 422, "invalid_request", "since",
+                              "since is an RFC 3339 time or Unix seconds, as a string");
+    }
+    w->ops[0].kind = CH_OP_ENDPOINT_RECOVER;
+    w->ops[0].in.since_ms = since_ms;
+    return submit(r, w, 1, recovered);
 }
 
 static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method, char **seg, int n)
@@ -356,7 +403,7 @@ static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method,
     if (n == 1) {
         if (get) {
             json_t *o;
-            if (ch_admin_endpoint_list(r->srv->cfg->db, tid, &o) != CH_OK) return store_error(r);
+            if (ch_store_endpoint_list(r->srv->store, tid, 0, &o) != CH_OK) return store_error(r);
             return ch_reply_json(r, 200, o);
         }
         if (!strcmp(method, "POST")) return endpoints_create(r, tid);
@@ -373,11 +420,9 @@ static enum MHD_Result endpoints(ch_request *r, int64_t tid, const char *method,
         }
         if (!strcmp(method, "PATCH")) return endpoint_patch(r, tid, id);
         if (!strcmp(method, "DELETE")) {
-            int rc = ch_admin_endpoint_remove(r->srv->cfg->db, tid, id);
-            if (rc == CH_ENOTFOUND) return endpoint_not_found(r, id);
-            if (rc) return store_error(r);
-            return ch_reply_json(r, 200,
-                                 json_pack("{s:I, s:b}", "id", (json_int_t)id, "removed", 1));
+            api_write *w = api_write_new(id, NULL);
+            w->ops[0] = (ch_op){.kind = CH_OP_ENDPOINT_REMOVE, .tenant_id = tid, .id = id};
+            return submit(r, w, 1, removed);
         }
         return ch_reply_not_allowed(r, "GET, PATCH, DELETE");
     }
@@ -407,7 +452,7 @@ static enum MHD_Result deliveries_list(ch_request *r, int64_t tid)
     if (limit < 1 || limit > 500)
         return ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to 500");
     json_t *o;
-    if (ch_admin_delivery_list(r->srv->cfg->db, tid, ep_id, state, before_id, (int)limit, &o) !=
+    if (ch_store_delivery_list(r->srv->store, tid, ep_id, state, before_id, (int)limit, &o) !=
         CH_OK)
         return store_error(r);
     /* the next page starts below the last id of this one */
@@ -419,16 +464,31 @@ static enum MHD_Result deliveries_list(ch_request *r, int64_t tid)
     return ch_reply_json(r, 200, o);
 }
 
+static enum MHD_Result replayed(ch_request *r, void *ctx, int rc)
+{
+    api_write *w = ctx;
+    long long id = (long long)w->id;
+    if (rc == CH_ENOTFOUND)
+        return ch_reply_result(r, rc, NULL, "delivery_id", "no delivery %lld", id);
+    if (rc == CH_EEXIST)
+        return ch_reply_result(r, rc, "delivery_pending", "delivery_id",
+                               "delivery %lld is still pending: it will be attempted anyway", id);
+    if (rc == CH_EDISABLED)
+        return ch_reply_result(r, rc, "endpoint_disabled", "delivery_id",
+                               "the endpoint of delivery %lld is disabled or removed", id);
+    if (rc) return store_error(r);
+    return ch_reply_json(r, 202, json_pack("{s:I, s:b}", "id", (json_int_t)id, "replayed", 1));
+}
+
 static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method, char **seg, int n)
 {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (n == 1) return get ? deliveries_list(r, tid) : ch_reply_not_allowed(r, "GET");
     int64_t id = parse_id(seg[1]);
-    const char *db = r->srv->cfg->db;
     if (id && n == 2) {
         if (!get) return ch_reply_not_allowed(r, "GET");
         json_t *o;
-        int rc = ch_admin_delivery_get(db, tid, id, &o);
+        int rc = ch_store_delivery_get(r->srv->store, tid, id, &o);
         if (rc == CH_ENOTFOUND)
             return ch_reply_error(r, 404, "not_found", "delivery_id", "no delivery %lld",
                                   (long long)id);
@@ -436,21 +496,9 @@ static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method
     }
     if (id && n == 3 && !strcmp(seg[2], "replay")) {
         if (strcmp(method, "POST") != 0) return ch_reply_not_allowed(r, "POST");
-        int rc = ch_admin_delivery_replay(db, tid, id);
-        if (rc == CH_ENOTFOUND)
-            return ch_reply_error(r, 404, "not_found", "delivery_id", "no delivery %lld",
-                                  (long long)id);
-        if (rc == CH_EEXIST)
-            return ch_reply_error(r, 409, "delivery_pending", "delivery_id",
-                                  "delivery %lld is still pending: it will be attempted anyway",
-                                  (long long)id);
-        if (rc == CH_EINVAL)
-            return ch_reply_error(r, 409, "endpoint_disabled", "delivery_id",
-                                  "the endpoint of delivery %lld is disabled or removed",
-                                  (long long)id);
-        if (rc) return store_error(r);
-        poke(r);
-        return ch_reply_json(r, 202, json_pack("{s:I, s:b}", "id", (json_int_t)id, "replayed", 1));
+        api_write *w = api_write_new(id, NULL);
+        w->ops[0] = (ch_op){.kind = CH_OP_DELIVERY_REPLAY, .tenant_id = tid, .id = id};
+        return submit(r, w, 1, replayed);
     }
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
 }
@@ -460,11 +508,17 @@ static enum MHD_Result deliveries(ch_request *r, int64_t tid, const char *method
 static enum MHD_Result schedule_reply(ch_request *r, int64_t tid)
 {
     char *s;
-    if (ch_admin_tenant_get_retry(r->srv->cfg->db, tid, &s) != CH_OK) return store_error(r);
+    if (ch_store_tenant_retry(r->srv->store, tid, &s) != CH_OK) return store_error(r);
     json_t *o = json_pack("{s:s, s:b}", "retry_schedule",
                           s ? s : r->srv->cfg->delivery_retry_schedule, "default", s == NULL);
     free(s);
     return ch_reply_json(r, 200, o);
+}
+
+static enum MHD_Result schedule_set(ch_request *r, void *ctx, int rc)
+{
+    api_write *w = ctx;
+    return rc ? store_error(r) : schedule_reply(r, w->id);
 }
 
 static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, char **seg, int n)
@@ -473,7 +527,7 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
     if (n == 2 && !strcmp(seg[1], "skipped")) {
         if (!get) return ch_reply_not_allowed(r, "GET");
         json_t *o;
-        if (ch_admin_delivery_skips(r->srv->cfg->db, tid, &o) != CH_OK) return store_error(r);
+        if (ch_store_delivery_skips(r->srv->store, tid, &o) != CH_OK) return store_error(r);
         return ch_reply_json(r, 200, o);
     }
     if (n == 2 && !strcmp(seg[1], "retry-schedule")) {
@@ -488,13 +542,14 @@ static enum MHD_Result webhooks(ch_request *r, int64_t tid, const char *method, 
                   (json_is_string(v) &&
                    ch_retry_schedule_parse(json_string_value(v), &rs, why, sizeof why) == CH_OK &&
                    ch_retry_schedule_tenant_check(&rs, why, sizeof why) == CH_OK);
-        int rc = ok ? ch_admin_tenant_set_retry(r->srv->cfg->db, tid,
-                                                json_is_string(v) ? json_string_value(v) : NULL)
-                    : CH_OK;
-        json_decref(body);
-        if (!ok) return ch_reply_error(r, 422, "invalid_request", "retry_schedule", "%s", why);
-        if (rc) return store_error(r);
-        return schedule_reply(r, tid);
+        if (!ok) {
+            json_decref(body);
+            return ch_reply_error(r, 422, "invalid_request", "retry_schedule", "%s", why);
+        }
+        api_write *w = api_write_new(tid, body); /* the schedule's text lives in body */
+        w->ops[0] = (ch_op){.kind = CH_OP_TENANT_SET_RETRY, .tenant_id = tid};
+        w->ops[0].in.retry_schedule = json_is_string(v) ? json_string_value(v) : NULL;
+        return submit(r, w, 1, schedule_set);
     }
     return ch_reply_error(r, 404, "not_found", NULL, "no such route");
 }

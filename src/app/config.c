@@ -222,3 +222,12 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
     }
     return CH_OK;
 }
+
+void ch_config_store_opts(const ch_config *c, ch_store_opts *out)
+{
+    *out = (ch_store_opts){.path = c->db,
+                           .max_bytes = c->db_max_bytes,
+                           .read_conns = c->threads + 2,
+                           .batch_max = c->batch_max,
+                           .disable_after_ms = c->delivery_disable_after * 1000};
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
+
 typedef struct {
     char listen[128];
     char db[1024];
@@ -39,6 +41,8 @@ typedef struct {
 } ch_config;
 
 void ch_config_defaults(ch_config *c);
+/* The store's options for this configuration (the daemon's and the CLI's: one engine). */
+void ch_config_store_opts(const ch_config *c, ch_store_opts *out);
 /* Reads an INI file over c. CH_OK, or CH_EINVAL with a message in err. */
 int ch_config_load_file(ch_config *c, const char *path, char *err, size_t errsz);
 /* Applies CALLHOOK_* variables. CH_OK or CH_EINVAL with a message. */

@@ -66,11 +66,8 @@ int ch_daemon_start(const ch_config *cfg, ch_daemon **out)
                       cfg->db);
         goto fail;
     }
-    ch_store_opts so = {.path = cfg->db,
-                        .max_bytes = cfg->db_max_bytes,
-                        .read_conns = cfg->threads + 2,
-                        .batch_max = cfg->batch_max,
-                        .disable_after_ms = cfg->delivery_disable_after * 1000};
+    ch_store_opts so;
+    ch_config_store_opts(cfg, &so);
     if (ch_store_open(&d->store, &so)) {
         startup_error("cannot open the database", cfg->db);
         goto fail;

@@ -126,8 +126,11 @@ int ch_cmd_tenant_add(int argc, char **argv)
         if (*end || end == limit || v < 0) return fail(&a, 2, "invalid --monthly-limit %s", limit);
         t.monthly_limit = v;
     }
-    int64_t id;
-    rc = ch_admin_tenant_add(a.db, &t, &id);
+    ch_store *store = ch_args_store(&a);
+    if (!store) return fail(&a, 1, "cannot open %s", a.db);
+    ch_op op = {.kind = CH_OP_TENANT_ADD, .in.tenant = t};
+    rc = ch_store_write(store, &op, 1);
+    int64_t id = op.id_out;
     if (rc == CH_EEXIST) return fail(&a, 1, "tenant '%s' already exists", t.slug);
     if (rc) return fail(&a, 1, "cannot write to %s", a.db);
     if (a.json) {
@@ -156,7 +159,8 @@ int ch_cmd_tenant_list(int argc, char **argv)
         return rc;
     }
     json_t *list;
-    if (ch_admin_tenant_list(a.db, &list)) return fail(&a, 1, "cannot read %s", a.db);
+    ch_store *store = ch_args_store(&a);
+    if (!store || ch_store_tenant_list(store, &list)) return fail(&a, 1, "cannot read %s", a.db);
     if (a.json) {
         print_json(json_pack("{s:o}", "tenants", list));
     } else {
@@ -286,7 +290,7 @@ int ch_cmd_source_add(int argc, char **argv)
     }
     if (allow) warn_broad_ranges(allow);
     rc = 1;
-    int r = ch_admin_tenant_get(a.db, slug, &t);
+    int r = ch_args_tenant(&a, slug, &t);
     if (r == CH_ENOTFOUND) {
         fprintf(stderr, "callhook: no tenant '%s' (callhook tenant add %s)\n", slug, slug);
         goto out;
@@ -310,11 +314,12 @@ int ch_cmd_source_add(int argc, char **argv)
         c.token_hash = tokhash;
     }
     c.signing_secret = (char *)secret;
-    int64_t id;
-    if (ch_admin_credential_add(a.db, t.id, &c, &id)) {
+    ch_op op = {.kind = CH_OP_CREDENTIAL_ADD, .tenant_id = t.id, .in.credential = &c};
+    if (ch_store_write(ch_args_store(&a), &op, 1)) {
         fprintf(stderr, "callhook: cannot write to %s\n", a.db);
         goto out;
     }
+    int64_t id = op.id_out;
     json_t *info = source_info(base, slug, provider, id, &c);
     if (a.json) {
         print_json(info);
@@ -364,13 +369,14 @@ int ch_cmd_apikey_add(int argc, char **argv)
     if (a.npositional != 1) return fail(&a, 2, "usage: %s", "callhook apikey add SLUG");
     const char *slug = a.positional[0];
     ch_tenant t;
-    int r = ch_admin_tenant_get(a.db, slug, &t);
+    int r = ch_args_tenant(&a, slug, &t);
     if (r == CH_ENOTFOUND) return fail(&a, 1, "no tenant '%s'", slug);
     if (r) return fail(&a, 1, "cannot read %s", a.db);
-    char *key = NULL;
-    r = ch_admin_apikey_add(a.db, t.id, &key);
+    ch_op op = {.kind = CH_OP_APIKEY_ADD, .tenant_id = t.id};
+    r = ch_store_write(ch_args_store(&a), &op, 1);
     ch_tenant_clear(&t);
     if (r) return fail(&a, 1, "cannot write to %s", a.db);
+    char *key = op.key_out;
     if (a.json)
         print_json(json_pack("{s:s, s:s}", "tenant", slug, "api_key", key));
     else

@@ -2,6 +2,7 @@
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/result.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,5 +124,26 @@ int ch_args_finish(ch_args *a)
 
 void ch_args_free(ch_args *a)
 {
+    if (a->store) ch_store_close(a->store);
+    a->store = NULL;
     free(a->used);
+}
+
+ch_store *ch_args_store(ch_args *a)
+{
+    if (a->store) return a->store;
+    ch_store_opts so;
+    ch_config_store_opts(&a->cfg, &so);
+    so.read_conns = 1;
+    if (ch_store_open(&a->store, &so) != CH_OK) {
+        fprintf(stderr, "callhook: cannot open the database %s\n", a->db);
+        a->store = NULL;
+    }
+    return a->store;
+}
+
+int ch_args_tenant(ch_args *a, const char *slug, ch_tenant *t)
+{
+    ch_store *s = ch_args_store(a);
+    return s ? ch_store_tenant_by_slug(s, slug, t) : CH_ESTORE;
 }

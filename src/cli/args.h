@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "app/config.h"
+#include "store/store.h"
 
 typedef struct {
     int argc;
@@ -14,7 +15,8 @@ typedef struct {
     int npositional;
     bool json;
     ch_config cfg;
-    const char *db; /* effective database path */
+    const char *db;  /* effective database path */
+    ch_store *store; /* opened by ch_args_store */
 } ch_args;
 
 /* Scans argv: positional arguments, then options. Loads config (file, env, --db). Returns 0
@@ -26,6 +28,13 @@ bool ch_flag(ch_args *a, const char *name);       /* --name present */
 char *ch_arg_joined(ch_args *a, const char *name);
 /* Prints an error for any option not consumed; returns 2 if there was one. */
 int ch_args_finish(ch_args *a);
+/* Commits what was written and closes the store. */
 void ch_args_free(ch_args *a);
+/* The store of a->db, opened on first use with the configuration's settings: the same engine
+ * as the daemon's (its own writer in this process, serialised with the daemon's by SQLite's
+ * lock). NULL, with a message printed, when it cannot be opened. */
+ch_store *ch_args_store(ch_args *a);
+/* Tenant slug of the store: CH_OK, CH_ENOTFOUND, or CH_ESTORE. */
+int ch_args_tenant(ch_args *a, const char *slug, ch_tenant *t);
 
 #endif

@@ -64,11 +64,7 @@ int ch_cmd_changes(int argc, char **argv)
     ch_change_page page = {0};
     ch_tenant t = {0};
     rc = 1;
-    ch_store_opts so = {.path = a.db, .read_conns = 1};
-    if (ch_store_open(&store, &so) != CH_OK) {
-        fprintf(stderr, "callhook: cannot open the database %s\n", a.db);
-        goto out;
-    }
+    if (!(store = ch_args_store(&a))) goto out;
     if (slug) {
         int r = ch_store_tenant_by_slug(store, slug, &t);
         if (r != CH_OK) {
@@ -111,7 +107,6 @@ int ch_cmd_changes(int argc, char **argv)
 out:
     ch_change_page_clear(&page);
     ch_tenant_clear(&t);
-    if (store) ch_store_close(store);
     ch_args_free(&a);
     return rc;
 }

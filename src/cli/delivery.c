@@ -69,7 +69,7 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
         rc = usage();
         goto out;
     }
-    int r = ch_admin_tenant_get(a.db, a.positional[0], &t);
+    int r = ch_args_tenant(&a, a.positional[0], &t);
     if (r) {
         fprintf(stderr, "callhook: %s\n",
                 r == CH_ENOTFOUND ? "no such tenant" : "cannot read the database");
@@ -88,13 +88,15 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
             rc = usage();
             goto out;
         }
-        r = ch_admin_delivery_list(a.db, t.id, parse_id(ep), state, 0, lim ? atoi(lim) : 100, &o);
+        r = ch_store_delivery_list(a.store, t.id, parse_id(ep), state, 0, lim ? atoi(lim) : 100,
+                                   &o);
     } else if (!strcmp(sub, "show")) {
-        r = ch_admin_delivery_get(a.db, t.id, id, &o);
+        r = ch_store_delivery_get(a.store, t.id, id, &o);
     } else if (!strcmp(sub, "skipped")) {
-        r = ch_admin_delivery_skips(a.db, t.id, &o);
+        r = ch_store_delivery_skips(a.store, t.id, &o);
     } else if (!strcmp(sub, "replay")) {
-        r = ch_admin_delivery_replay(a.db, t.id, id);
+        ch_op op = {.kind = CH_OP_DELIVERY_REPLAY, .tenant_id = t.id, .id = id};
+        r = ch_store_write(a.store, &op, 1);
         if (r == CH_EEXIST) {
             fprintf(stderr, "callhook: delivery %lld is still pending\n", (long long)id);
             goto out;
@@ -107,13 +109,16 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
             rc = 2;
             goto out;
         }
-        int64_t n = 0;
-        r = ch_admin_endpoint_replay(a.db, t.id, id, since_ms, &n);
+        ch_op op = {.kind = CH_OP_ENDPOINT_RECOVER, .tenant_id = t.id, .id = id};
+        op.in.since_ms = since_ms;
+        r = ch_store_write(a.store, &op, 1);
+        int64_t n = op.id_out;
         if (!r)
             o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "replayed", (json_int_t)n);
     } else if (!strcmp(sub, "test")) {
-        int64_t did = 0;
-        r = ch_admin_endpoint_test(a.db, t.id, id, &did);
+        ch_op op = {.kind = CH_OP_ENDPOINT_TEST, .tenant_id = t.id, .id = id};
+        r = ch_store_write(a.store, &op, 1);
+        int64_t did = op.id_out;
         if (!r)
             o = json_pack("{s:I, s:I}", "endpoint_id", (json_int_t)id, "delivery_id",
                           (json_int_t)did);
@@ -128,12 +133,14 @@ int ch_cmd_delivery(const char *sub, int argc, char **argv)
             rc = 2;
             goto out;
         }
-        r = ch_admin_tenant_set_retry(a.db, t.id, dflt ? NULL : text);
+        ch_op op = {.kind = CH_OP_TENANT_SET_RETRY, .tenant_id = t.id};
+        op.in.retry_schedule = dflt ? NULL : text;
+        r = ch_store_write(a.store, &op, 1);
         if (!r)
             o = json_pack("{s:s, s:s}", "tenant", t.slug, "retry_schedule",
                           dflt ? "default" : text);
     }
-    if (r == CH_EINVAL) {
+    if (r == CH_EDISABLED) {
         fprintf(stderr, "callhook: the endpoint is disabled or removed; enable it first\n");
         goto out;
     }

@@ -23,37 +23,33 @@ static char *creds_path(const char *db)
     return p;
 }
 
-static json_t *create(const char *db)
+/* A source and an API key for the demo tenant (tenant_id), or for a new demo tenant (0), in
+ * one transaction. */
+static json_t *create(ch_store *s, int64_t tenant_id)
 {
-    ch_tenant t;
-    int r = ch_admin_tenant_get(db, "demo", &t);
-    if (r == CH_ENOTFOUND) {
-        ch_tenant_spec spec = {
-            .slug = "demo", .name = "Demo Company", .timezone = "UTC", .country = "1"};
-        int64_t id;
-        if (ch_admin_tenant_add(db, &spec, &id)) return NULL;
-        r = ch_admin_tenant_get(db, "demo", &t);
-    }
-    if (r) return NULL;
     char token[48], password[48], tokhash[CH_SHA256_HEX], pwhash[CH_PWHASH_MAX];
     ch_random_token(token, sizeof token, 24);
     ch_random_token(password, sizeof password, 18);
     ch_sha256_hex(token, strlen(token), tokhash);
-    json_t *out = NULL;
-    char *key = NULL;
-    int64_t cid;
+    if (ch_password_hash(password, pwhash) != CH_OK) return NULL;
     ch_credential c = {.provider = "generic",
                        .username = "demo-pbx",
                        .token_hash = tokhash,
                        .password_hash = pwhash,
                        .allow_ips = ""};
-    if (ch_password_hash(password, pwhash) == CH_OK &&
-        ch_admin_credential_add(db, t.id, &c, &cid) == CH_OK &&
-        ch_admin_apikey_add(db, t.id, &key) == CH_OK)
+    /* tenant_id 0: the tenant the job's CH_OP_TENANT_ADD made */
+    ch_op ops[3] = {
+        {.kind = CH_OP_TENANT_ADD,
+         .in.tenant = {.slug = "demo", .name = "Demo Company", .timezone = "UTC", .country = "1"}},
+        {.kind = CH_OP_CREDENTIAL_ADD, .tenant_id = tenant_id, .in.credential = &c},
+        {.kind = CH_OP_APIKEY_ADD, .tenant_id = tenant_id}};
+    ch_op *first = tenant_id ? &ops[1] : &ops[0];
+    size_t n = (size_t)(&ops[3] - first);
+    json_t *out = NULL;
+    if (ch_store_write(s, first, n) == CH_OK)
         out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "tenant", "demo", "token", token, "username",
-                        "demo-pbx", "password", password, "api_key", key);
-    free(key);
-    ch_tenant_clear(&t);
+                        "demo-pbx", "password", password, "api_key", ops[2].key_out);
+    ch_ops_clear(first, n);
     return out;
 }
 
@@ -69,19 +65,22 @@ int ch_cmd_demo(int argc, char **argv)
     }
     if (!listen) listen = a.cfg.listen;
     ch_crypto_init();
-    if (ch_store_migrate(a.db, NULL)) {
-        fprintf(stderr, "callhook: cannot create the database %s\n", a.db);
+    ch_store *store = ch_args_store(&a);
+    if (!store) {
         ch_args_free(&a);
         return 1;
     }
     char *path = creds_path(a.db);
     json_t *creds = json_load_file(path, 0, NULL);
     ch_tenant t;
-    if (creds && ch_admin_tenant_get(a.db, "demo", &t) == CH_OK) {
+    int r = ch_store_tenant_by_slug(store, "demo", &t);
+    if (creds && r == CH_OK) {
         ch_tenant_clear(&t);
     } else {
         json_decref(creds);
-        creds = create(a.db);
+        /* credentials lost with the tenant kept: a new source and key for it */
+        creds = create(store, r == CH_OK ? t.id : 0);
+        if (r == CH_OK) ch_tenant_clear(&t);
         if (!creds) {
             fprintf(stderr, "callhook: cannot create the demo tenant in %s\n", a.db);
             free(path);

@@ -32,7 +32,7 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv)
         return done(&a, 2);
     }
     ch_tenant t;
-    int r = ch_admin_tenant_get(a.db, a.positional[0], &t);
+    int r = ch_args_tenant(&a, a.positional[0], &t);
     if (r) {
         fprintf(stderr, "callhook: %s\n",
                 r == CH_ENOTFOUND ? "no such tenant" : "cannot read the database");
@@ -41,7 +41,7 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv)
     rc = 1;
     if (!add) {
         json_t *list;
-        if (ch_admin_directory_list(a.db, t.id, emp ? "employees" : "leads", &list) == CH_OK) {
+        if (ch_store_directory_list(a.store, t.id, emp ? "employees" : "leads", &list) == CH_OK) {
             char *s = json_dumps(list, a.json ? JSON_COMPACT : JSON_INDENT(2));
             puts(s);
             free(s);
@@ -51,7 +51,7 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv)
         goto out;
     }
     const char *key = a.positional[1];
-    int64_t id = 0;
+    ch_op op = {.kind = emp ? CH_OP_EMPLOYEE_ADD : CH_OP_LEAD_ADD, .tenant_id = t.id};
     char e164[24];
     if (emp) {
         if (!*key || strlen(key) > 32) {
@@ -59,7 +59,9 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv)
             rc = 2;
             goto out;
         }
-        r = ch_admin_employee_add(a.db, t.id, key, name, email, &id);
+        op.in.employee.extension = key;
+        op.in.employee.name = name;
+        op.in.employee.email = email;
     } else {
         if (!ch_phone_e164(key, t.country, e164, sizeof e164)) {
             fprintf(stderr, "callhook: '%s' is not a phone number (country code %s)\n", key,
@@ -67,8 +69,12 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv)
             rc = 2;
             goto out;
         }
-        r = ch_admin_lead_add(a.db, t.id, e164, key, name, &id);
+        op.in.lead.phone_e164 = e164;
+        op.in.lead.phone_raw = key;
+        op.in.lead.name = name;
     }
+    int64_t id = 0;
+    if ((r = ch_store_write(a.store, &op, 1)) == CH_OK) id = op.id_out;
     if (r) {
         fprintf(stderr, "callhook: cannot write to %s\n", a.db);
         goto out;

@@ -63,7 +63,7 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
         rc = usage();
         goto out;
     }
-    int r = ch_admin_tenant_get(a.db, a.positional[0], &t);
+    int r = ch_args_tenant(&a, a.positional[0], &t);
     if (r) {
         fprintf(stderr, "callhook: %s\n",
                 r == CH_ENOTFOUND ? "no such tenant" : "cannot read the database");
@@ -73,7 +73,7 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
     rc = 1;
     if (list) {
         json_t *o;
-        if (ch_admin_endpoint_list(a.db, t.id, &o) != CH_OK) goto out;
+        if (ch_store_endpoint_list(a.store, t.id, 0, &o) != CH_OK) goto out;
         char *s = json_dumps(o, a.json ? JSON_COMPACT : JSON_INDENT(2));
         puts(s);
         free(s);
@@ -118,8 +118,9 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
                                  .timeout_ms = timeout,
                                  .rate_limit_per_min = rate,
                                  .max_per_tenant = a.cfg.delivery_max_endpoints};
-        int64_t id;
-        r = ch_admin_endpoint_add(a.db, t.id, &spec, &id);
+        ch_op op = {.kind = CH_OP_ENDPOINT_ADD, .tenant_id = t.id, .in.endpoint = spec};
+        r = ch_store_write(a.store, &op, 1);
+        int64_t id = op.id_out;
         if (r == CH_ELIMIT) {
             fprintf(stderr,
                     "callhook: tenant '%s' has %d endpoints, the most allowed "
@@ -149,16 +150,21 @@ int ch_cmd_endpoint(const char *sub, int argc, char **argv)
         goto out;
     }
     char secret[CH_WHSEC_MAX] = "";
+    ch_op op = {.tenant_id = t.id, .id = id};
     if (!strcmp(sub, "rotate")) {
         ch_crypto_init();
         ch_endpoint_new_secret(secret);
-        r = ch_admin_endpoint_rotate(a.db, t.id, id, secret, ROTATE_OVERLAP_MS);
+        op.kind = CH_OP_ENDPOINT_ROTATE;
+        op.in.rotate.secret = secret;
+        op.in.rotate.overlap_ms = ROTATE_OVERLAP_MS;
     } else if (!strcmp(sub, "remove")) {
-        r = ch_admin_endpoint_remove(a.db, t.id, id);
+        op.kind = CH_OP_ENDPOINT_REMOVE;
     } else {
-        r = ch_admin_endpoint_set_enabled(a.db, t.id, id, !strcmp(sub, "enable"),
-                                          "disabled by an operator");
+        op.kind = CH_OP_ENDPOINT_ENABLE;
+        op.in.enable.enabled = !strcmp(sub, "enable");
+        op.in.enable.reason = "disabled by an operator";
     }
+    r = ch_store_write(a.store, &op, 1);
     if (r == CH_ENOTFOUND) {
         fprintf(stderr, "callhook: tenant '%s' has no endpoint %lld\n", t.slug, id);
         goto out;

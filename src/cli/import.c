@@ -75,7 +75,7 @@ int ch_cmd_import(int argc, char **argv)
     char *line = ch_malloc(MAX_LINE + 2);
     rc = 1;
 
-    int r = ch_admin_tenant_get(a.db, slug, &t);
+    int r = ch_args_tenant(&a, slug, &t);
     if (r != CH_OK) {
         fprintf(stderr, "callhook: %s\n",
                 r == CH_ENOTFOUND ? "no such tenant" : "cannot read the database");
@@ -85,11 +85,7 @@ int ch_cmd_import(int argc, char **argv)
         fprintf(stderr, "callhook: cannot open %s: %s\n", path, strerror(errno));
         goto out;
     }
-    ch_store_opts so = {.path = a.db, .read_conns = 1};
-    if (ch_store_open(&store, &so) != CH_OK) {
-        fprintf(stderr, "callhook: cannot open the database %s\n", a.db);
-        goto out;
-    }
+    store = a.store; /* opened by ch_args_tenant, closed by ch_args_free */
     im.store = store;
     im.t = &t;
     ch_raw_request req = {.content_type = "text/csv",
@@ -165,7 +161,6 @@ int ch_cmd_import(int argc, char **argv)
 out:
     for (size_t i = 0; i < im.n; i++)
         ch_event_free(im.evs[i]);
-    if (store) ch_store_close(store);
     if (f) fclose(f);
     free(line);
     json_decref(bad);

@@ -2,6 +2,7 @@
 #include "http/request.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/result.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,14 +43,57 @@ json_t *ch_error_json(const char *code, const char *field, const char *msg)
     return o;
 }
 
-enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
-                               const char *fmt, ...)
+int ch_reply_status(int rc)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    switch (rc) {
+    case CH_OK:
+        return 200;
+    case CH_EINVAL:
+        return 422;
+    case CH_ETOOBIG:
+        return 413;
+    case CH_ENOTFOUND:
+        return 404;
+    case CH_EAUTH:
+        return 401;
+    case CH_EEXIST:
+    case CH_ELIMIT:
+    case CH_EDISABLED:
+        return 409;
+    case CH_ESTORE:
+    case CH_EAGAIN:
+        return 503;
+    }
+    return 500;
+}
+
+static const char *generic_code(int rc)
+{
+    switch (rc) {
+    case CH_EINVAL:
+        return "invalid_request";
+    case CH_ETOOBIG:
+        return "too_large";
+    case CH_ENOTFOUND:
+        return "not_found";
+    case CH_EAUTH:
+        return "unauthorized";
+    case CH_EEXIST:
+        return "conflict";
+    case CH_ELIMIT:
+        return "limit_reached";
+    case CH_EDISABLED:
+        return "disabled";
+    case CH_ESTORE:
+    case CH_EAGAIN:
+        return "store_unavailable";
+    }
+    return "internal_error";
+}
+
+static enum MHD_Result reply_error(ch_request *r, int status, const char *code, const char *field,
+                                   const char *msg)
+{
     ch_logline l;
     if (status != 404 &&
         ch_log_begin(&l, status >= 500 ? CH_LOG_ERROR : CH_LOG_INFO, "rejected", r->id)) {
@@ -72,6 +116,28 @@ enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, cons
         MHD_add_response_header(resp, "Retry-After", ra);
     }
     return ch_reply_queue(r, status, resp);
+}
+
+enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
+                               const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return reply_error(r, status, code, field, msg);
+}
+
+enum MHD_Result ch_reply_result(ch_request *r, int rc, const char *code, const char *field,
+                                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return reply_error(r, ch_reply_status(rc), code ? code : generic_code(rc), field, msg);
 }
 
 enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow)

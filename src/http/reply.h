@@ -21,6 +21,15 @@ enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);
 /* The error shape above; logged unless 404; 401 names the scheme, 503 carries Retry-After. */
 enum MHD_Result ch_reply_error(ch_request *r, int status, const char *code, const char *field,
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The one mapping from result codes (util/result.h) to HTTP statuses: CH_OK 200,
+ * CH_EINVAL 422, CH_ETOOBIG 413, CH_ENOTFOUND 404, CH_EAUTH 401, CH_EEXIST / CH_ELIMIT /
+ * CH_EDISABLED 409 (the request conflicts with the state), CH_ESTORE / CH_EAGAIN 503 (retry),
+ * anything else 500. */
+int ch_reply_status(int rc);
+/* An error answer for rc: its status from ch_reply_status, code (NULL: the generic code of
+ * rc, e.g. "not_found", "store_unavailable") and the message. */
+enum MHD_Result ch_reply_result(ch_request *r, int rc, const char *code, const char *field,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* 405 method_not_allowed with an Allow header */
 enum MHD_Result ch_reply_not_allowed(ch_request *r, const char *allow);
 

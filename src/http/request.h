@@ -32,10 +32,14 @@ struct ch_server {
     atomic_int inflight;
     char id_prefix[9];
     atomic_uint_fast64_t next_id;
-    struct ch_dispatcher *_Atomic dispatcher; /* woken after API replays and tests; or NULL */
+    struct ch_dispatcher *_Atomic dispatcher; /* for its counters in /metrics; or NULL */
 };
 
-typedef enum { REQ_READING, REQ_VERIFYING, REQ_WAITING, REQ_ANSWERED } ch_req_state;
+typedef enum { REQ_READING, REQ_VERIFYING, REQ_WAITING, REQ_WRITING, REQ_ANSWERED } ch_req_state;
+
+/* What answers an API write once the writer has run it (ch_request_write): runs on the
+ * request's MHD thread with the job's result (CH_OK, an op's refusal, or CH_ESTORE). */
+typedef enum MHD_Result (*ch_write_then)(ch_request *r, void *ctx, int result);
 
 typedef struct ch_request {
     ch_server *srv;
@@ -63,6 +67,10 @@ typedef struct ch_request {
     ch_parsed parsed;
     ch_event **events;
     ch_write_job job;
+    /* an API write (ch_request_write) */
+    ch_write_then then;
+    void *then_ctx;
+    void (*then_ctx_free)(void *ctx);
 } ch_request;
 
 const char *ch_header(ch_request *r, const char *name);
@@ -80,6 +88,12 @@ void ch_hook_scope(ch_request *r, const char *tenant_slug, const char *provider_
                    size_t outsz);
 /* The URL the sender used: public_url (or http://<Host>) + the raw path and query. */
 void ch_request_url(ch_request *r, char *out, size_t outsz);
+
+/* Submits ops (in ctx, which lives until the request ends; ctx_free frees it) to the store's
+ * writer as one job, so they apply in one transaction or not at all, and suspends the request:
+ * no request thread waits on the database. then() answers when the job is done. */
+enum MHD_Result ch_request_write(ch_request *r, ch_op *ops, size_t n, ch_write_then then, void *ctx,
+                                 void (*ctx_free)(void *ctx));
 
 /* Handlers. Each answers (queues a response) or suspends the connection. */
 enum MHD_Result ch_handle_hook(ch_request *r, const char *tenant, const char *provider);

@@ -262,6 +262,30 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+static void on_written(ch_write_job *job)
+{
+    ch_request *r = job->arg;
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result ch_request_write(ch_request *r, ch_op *ops, size_t n, ch_write_then then, void *ctx,
+                                 void (*ctx_free)(void *ctx))
+{
+    ch_write_job_init(&r->job, NULL, 0);
+    r->job.ops = ops;
+    r->job.nops = n;
+    r->job.done = on_written;
+    r->job.arg = r;
+    r->then = then;
+    r->then_ctx = ctx;
+    r->then_ctx_free = ctx_free;
+    r->state = REQ_WRITING;
+    /* suspended first: the writer may resume it before ch_store_submit returns */
+    MHD_suspend_connection(r->conn);
+    ch_store_submit(r->srv->store, &r->job);
+    return MHD_YES;
+}
+
 void ch_request_url(ch_request *r, char *out, size_t outsz)
 {
     const char *base = r->srv->cfg->public_url;
@@ -412,6 +436,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct MHD_Response *resp = ch_hook_answer(r, &status);
         return ch_reply_queue(r, status, resp);
     }
+    if (r->state == REQ_WRITING) {
+        /* resumed by the writer: the API write is committed, or refused, or failed */
+        r->state = REQ_READING;
+        return r->then(r, r->then_ctx, r->job.result);
+    }
     if (r->state == REQ_VERIFYING) {
         /* resumed by a password verification: the handler runs again and finds its result */
         r->state = REQ_READING;
@@ -433,6 +462,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void free_request(ch_request *r)
 {
+    if (r->job.ops) ch_ops_clear(r->job.ops, r->job.nops);
+    if (r->then_ctx_free) r->then_ctx_free(r->then_ctx);
     free(r->raw_uri);
     if (r->response) MHD_destroy_response(r->response);
     ch_buf_free(&r->body);

@@ -177,17 +177,6 @@ void ch_due_deliveries_free(ch_due_delivery *d, size_t n)
 
 /* ---- administration ------------------------------------------------------------------- */
 
-static int open_rw(const char *path, sqlite3 **db)
-{
-    int rc = ch_sqlite_open(path, false, db);
-    if (rc) return rc;
-    if ((rc = ch_sqlite_migrate(*db, NULL))) {
-        sqlite3_close(*db);
-        *db = NULL;
-    }
-    return rc;
-}
-
 static json_t *col_json_str(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
@@ -233,14 +222,12 @@ static json_t *delivery_json(sqlite3_stmt *st)
     return o;
 }
 
-int ch_admin_delivery_list(const char *path, int64_t tenant_id, int64_t endpoint_id,
-                           const char *state, int64_t before_id, int limit, json_t **out)
+int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, const char *state,
+                           int64_t before_id, int limit, json_t **out)
 {
-    sqlite3 *db;
+    sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
+    int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
                            "SELECT " DELIVERY_COLS " FROM deliveries d JOIN messages m ON"
                            " m.tenant_id=d.tenant_id AND m.id=d.message_id WHERE d.tenant_id=?1"
@@ -265,18 +252,16 @@ int ch_admin_delivery_list(const char *path, int64_t tenant_id, int64_t endpoint
     rc = CH_OK;
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    ch_store_reader_done(s, db);
     return rc;
 }
 
-int ch_admin_delivery_get(const char *path, int64_t tenant_id, int64_t id, json_t **out)
+int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
-    sqlite3 *db;
+    sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
     json_t *o = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
+    int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
                            "SELECT " DELIVERY_COLS ", m.payload FROM deliveries d JOIN messages m"
                            " ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
@@ -328,7 +313,7 @@ int ch_admin_delivery_get(const char *path, int64_t tenant_id, int64_t id, json_
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    ch_store_reader_done(s, db);
     if (rc) {
         json_decref(o);
         return rc;
@@ -337,163 +322,11 @@ out:
     return CH_OK;
 }
 
-int ch_admin_delivery_replay(const char *path, int64_t tenant_id, int64_t id)
+int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out)
 {
-    sqlite3 *db;
+    sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE deliveries SET state='pending', manual=1, next_attempt_at=?3,"
-                           " updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND state<>'pending' AND"
-                           " EXISTS (SELECT 1 FROM endpoints e WHERE e.tenant_id=?1 AND"
-                           " e.id=deliveries.endpoint_id AND e.enabled=1)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, ch_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE) goto out;
-    if (sqlite3_changes(db) == 1) {
-        rc = CH_OK;
-        goto out;
-    }
-    sqlite3_finalize(st);
-    /* nothing changed: no such delivery, it is pending already, or its endpoint is gone */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT state='pending' FROM deliveries WHERE tenant_id=?1 AND id=?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    rc = sqlite3_step(st) != SQLITE_ROW ? CH_ENOTFOUND
-         : sqlite3_column_int(st, 0)    ? CH_EEXIST
-                                        : CH_EINVAL;
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
-}
-
-/* Failed deliveries of an enabled endpoint go again, with a fresh retry schedule — what Svix
- * calls "recover": the receiver is back and wants what it missed. */
-int ch_admin_endpoint_replay(const char *path, int64_t tenant_id, int64_t endpoint_id,
-                             int64_t since_ms, int64_t *count_out)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db, "SELECT enabled FROM endpoints WHERE tenant_id=?1 AND id=?2", -1,
-                           &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, endpoint_id);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW || !sqlite3_column_int(st, 0)) {
-        rc = r == SQLITE_DONE ? CH_ENOTFOUND : r == SQLITE_ROW ? CH_EINVAL : CH_ESTORE;
-        goto out;
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE deliveries SET state='pending', attempts=0, manual=0,"
-                           " next_attempt_at=?4, updated_at=?4 WHERE tenant_id=?1 AND"
-                           " endpoint_id=?2 AND state='failed' AND created_at>=?3",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, endpoint_id);
-    sqlite3_bind_int64(st, 3, since_ms);
-    sqlite3_bind_int64(st, 4, ch_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE) goto out;
-    *count_out = sqlite3_changes(db);
-    rc = CH_OK;
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
-}
-
-int ch_admin_endpoint_test(const char *path, int64_t tenant_id, int64_t endpoint_id,
-                           int64_t *delivery_out)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    char *payload = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT t.slug, e.url, e.enabled FROM endpoints e JOIN tenants t ON"
-                           " t.id=e.tenant_id WHERE e.tenant_id=?1 AND e.id=?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, endpoint_id);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW || !sqlite3_column_int(st, 2)) {
-        rc = r == SQLITE_DONE ? CH_ENOTFOUND : r == SQLITE_ROW ? CH_EINVAL : CH_ESTORE;
-        goto out;
-    }
-    int64_t now = ch_now_ms();
-    char id[32], rnd[13], ts[40];
-    ch_random_hex(rnd, 6);
-    snprintf(id, sizeof id, "msg_%012llx%s", (unsigned long long)now & 0xffffffffffffULL, rnd);
-    ch_time_format_ms(now, ts, sizeof ts);
-    json_t *env = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:{s:I, s:s, s:s}}", "type", "test", "id", id, "timestamp", ts,
-        "version", 1, "tenant", (const char *)sqlite3_column_text(st, 0), "data", "endpoint_id",
-        (json_int_t)endpoint_id, "url", (const char *)sqlite3_column_text(st, 1), "message",
-        "A test event from callhook: this endpoint is reachable.");
-    payload = json_dumps(env, JSON_COMPACT);
-    json_decref(env);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!payload || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto out;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO messages(tenant_id, id, type, call_id, created_at,"
-                           " payload) VALUES(?1,?2,'test',NULL,?3,?4)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto rollback;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) goto rollback;
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO deliveries(tenant_id, endpoint_id, message_id, call_id,"
-                           " next_attempt_at, manual, created_at, updated_at)"
-                           " VALUES(?1,?2,?3,NULL,?4,1,?4,?4)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto rollback;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, endpoint_id);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    if (sqlite3_step(st) != SQLITE_DONE) goto rollback;
-    *delivery_out = sqlite3_last_insert_rowid(db);
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto rollback;
-    rc = CH_OK;
-    goto out;
-rollback:
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-out:
-    free(payload);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
-}
-
-int ch_admin_delivery_skips(const char *path, int64_t tenant_id, json_t **out)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
+    int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
                            "SELECT reason, type, count, last_at, last_call_id FROM delivery_skips"
                            " WHERE tenant_id=?1 ORDER BY last_at DESC, reason, type",
@@ -522,38 +355,16 @@ int ch_admin_delivery_skips(const char *path, int64_t tenant_id, json_t **out)
     rc = CH_OK;
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    ch_store_reader_done(s, db);
     return rc;
 }
 
-int ch_admin_tenant_set_retry(const char *path, int64_t tenant_id, const char *schedule)
+int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    int rc = open_rw(path, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db, "UPDATE tenants SET retry_schedule=?2 WHERE id=?1", -1, &st, NULL) !=
-        SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    ch_bind_text(st, 2, schedule);
-    if (sqlite3_step(st) != SQLITE_DONE) goto out;
-    rc = sqlite3_changes(db) == 1 ? CH_OK : CH_ENOTFOUND;
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
-}
-
-int ch_admin_tenant_get_retry(const char *path, int64_t tenant_id, char **schedule_out)
-{
-    sqlite3 *db;
+    sqlite3 *db = ch_store_reader(s);
     sqlite3_stmt *st = NULL;
     *schedule_out = NULL;
-    int rc = ch_sqlite_open(path, true, &db);
-    if (rc) return rc;
-    rc = CH_ESTORE;
+    int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db, "SELECT retry_schedule FROM tenants WHERE id=?1", -1, &st, NULL) !=
         SQLITE_OK)
         goto out;
@@ -567,6 +378,6 @@ int ch_admin_tenant_get_retry(const char *path, int64_t tenant_id, char **schedu
     }
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    ch_store_reader_done(s, db);
     return rc;
 }

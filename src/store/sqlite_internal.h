@@ -85,6 +85,10 @@ int ch_change_log_add(ch_change_log *l, int64_t tenant_id, ch_change_kind kind, 
  * transaction; an SQLite code. */
 int ch_change_log_prune(ch_change_log *l);
 
+/* Runs one administrative op on the writer's connection, inside its open transaction (ops.c):
+ * a CH_ code; on CH_ESTORE *sqlite_rc holds the SQLite error. */
+int ch_sqlite_op_apply(sqlite3 *db, ch_change_log *changes, int64_t now, ch_op *op, int *sqlite_rc);
+
 /* Writer thread (sqlite_write.c). */
 void *ch_writer_main(void *arg);
 

@@ -620,6 +620,20 @@ static void reset_outputs(ch_write_job *job)
         job->reject_reason[i] = "store_unavailable";
         job->over_limit[i] = false;
     }
+    ch_ops_clear(job->ops, job->nops);
+    for (size_t i = 0; i < job->nops; i++)
+        job->ops[i].id_out = 0;
+}
+
+/* Forgets what the job did in memory; its rows go with its savepoint (rolled back by the
+ * caller). */
+static void undo_job(wctx *w, ch_write_job *job, size_t changes_mark, int result)
+{
+    reset_outputs(job);
+    job->result = result;
+    w->job_usage.n = 0;
+    w->changes.n = changes_mark;
+    ch_outbox_job_end(w->outbox, false);
 }
 
 /* Errors that say the database as a whole cannot take writes now: the batch is abandoned. */
@@ -659,18 +673,30 @@ static void run_batch(wctx *w, ch_write_job *batch, size_t njobs)
             rc = process_event(w, job, i);
         for (size_t i = 0; rc == SQLITE_OK && i < job->nresults; i++)
             rc = ch_outbox_apply(w->outbox, &job->results[i]);
-        if (rc == SQLITE_OK && (rc = exec_stmt(w, ST_RELEASE)) == SQLITE_OK) {
+        int said_no = CH_OK; /* an op that refused: this job is undone, the batch goes on */
+        int64_t added_tenant = 0;
+        for (size_t i = 0; rc == SQLITE_OK && !said_no && i < job->nops; i++) {
+            ch_op *op = &job->ops[i];
+            if (op->kind != CH_OP_TENANT_ADD && !op->tenant_id) op->tenant_id = added_tenant;
+            int r = ch_sqlite_op_apply(db, &w->changes, w->now, op, &rc);
+            op->result = r;
+            if (r != CH_OK && r != CH_ESTORE) said_no = r;
+            if (r == CH_OK && op->kind == CH_OP_TENANT_ADD) added_tenant = op->id_out;
+        }
+        if (rc == SQLITE_OK && !said_no && (rc = exec_stmt(w, ST_RELEASE)) == SQLITE_OK) {
             usage_commit_job(w);
             ch_outbox_job_end(w->outbox, true);
             job->result = CH_OK;
             continue;
         }
+        if (rc == SQLITE_OK) {
+            undo_job(w, job, changes_mark, said_no);
+            exec_stmt(w, ST_ROLLBACK_TO);
+            exec_stmt(w, ST_RELEASE);
+            continue;
+        }
         ch_sqlite_log_error(db, "write", rc);
-        reset_outputs(job);
-        job->result = CH_ESTORE;
-        w->job_usage.n = 0;
-        w->changes.n = changes_mark; /* its rows went with its savepoint */
-        ch_outbox_job_end(w->outbox, false);
+        undo_job(w, job, changes_mark, CH_ESTORE);
         if (sqlite3_get_autocommit(db) || fatal_for_batch(rc)) {
             failed = true; /* SQLite rolled the transaction back, or the disk is at fault */
             break;
@@ -877,6 +903,17 @@ static void wake_waiter(ch_write_job *job)
     w->done = true;
     pthread_cond_signal(&w->c);
     pthread_mutex_unlock(&w->m);
+}
+
+int ch_store_write(ch_store *s, ch_op *ops, size_t n)
+{
+    ch_write_job job;
+    ch_write_job_init(&job, NULL, 0);
+    job.ops = ops;
+    job.nops = n;
+    int rc = ch_store_submit_wait(s, &job);
+    ch_write_job_clear(&job);
+    return rc;
 }
 
 int ch_store_submit_wait(ch_store *s, ch_write_job *job)

@@ -14,6 +14,7 @@
 #include "core/model.h"
 
 typedef struct ch_store ch_store;
+typedef struct ch_op ch_op; /* an administrative write (below) */
 
 typedef struct {
     const char *path;
@@ -100,13 +101,16 @@ struct ch_write_job {
     ch_event **events;
     size_t n;
     const char *request_id;
-    /* … or delivery results (the dispatcher's) */
+    /* … or delivery results (the dispatcher's) … */
     ch_delivery_result *results;
     size_t nresults;
+    /* … or administrative operations (below): all of them apply, or none */
+    ch_op *ops;
+    size_t nops;
     void (*done)(ch_write_job *job); /* called on the writer thread after commit/rollback */
     void *arg;
     /* out (valid in done) */
-    int result;                 /* CH_OK, or CH_ESTORE: nothing of this job was stored */
+    int result; /* CH_OK; CH_ESTORE: nothing of this job was stored; or the refusal of an op */
     ch_rec_outcome *outcome;    /* [n] */
     char **call_ids;            /* [n] public call ids (owned by the job; ch_write_job_clear) */
     const char **reject_reason; /* [n] static strings */
@@ -241,7 +245,10 @@ int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f
 int ch_store_export_next(ch_export *x, json_t **call);
 void ch_store_export_close(ch_export *x);
 
-/* ---- administration (CLI), on a connection of its own -------------------------------- */
+/* ---- administration: typed write operations run by the writer ------------------------
+ * Every administrative write (API, CLI, demo) is one of these, run by the writer thread in the
+ * batch's transaction under a savepoint of its job: the ops of one job all apply, or none does
+ * (docs/internals/store-operations.md). Reads go through the read pool. */
 
 typedef struct {
     const char *slug, *name, *timezone, *country;
@@ -250,20 +257,6 @@ typedef struct {
     bool hard_limit;
 } ch_tenant_spec;
 
-int ch_admin_tenant_add(const char *db, const ch_tenant_spec *t, int64_t *id_out);
-/* JSON array of tenants with this month's usage. */
-int ch_admin_tenant_list(const char *db, json_t **out);
-int ch_admin_tenant_get(const char *db, const char *slug, ch_tenant *out);
-int ch_admin_credential_add(const char *db, int64_t tenant_id, const ch_credential *c,
-                            int64_t *id_out);
-/* The directory (docs/directory.md): an employee by extension, a lead by E.164 number. Adding
- * an existing one updates its name (and email); *id_out is its id. */
-int ch_admin_employee_add(const char *db, int64_t tenant_id, const char *extension,
-                          const char *name, const char *email, int64_t *id_out);
-int ch_admin_lead_add(const char *db, int64_t tenant_id, const char *phone_e164,
-                      const char *phone_raw, const char *name, int64_t *id_out);
-/* {"employees": [...]} or {"leads": [...]}, oldest first. which: "employees" | "leads". */
-int ch_admin_directory_list(const char *db, int64_t tenant_id, const char *which, json_t **out);
 /* Outbound webhook endpoints (docs/webhooks.md); validated by the caller (delivery/endpoint.h).
  * The secret is stored so deliveries can be signed; lists never show it. */
 typedef struct {
@@ -271,46 +264,89 @@ typedef struct {
     const json_t *headers; /* object, may be NULL */
     int64_t timeout_ms, rate_limit_per_min;
     int64_t max_per_tenant; /* add: CH_ELIMIT when the tenant has this many already; 0 = no cap */
+    const char *disabled_reason; /* add: non-NULL = created disabled, for this reason */
 } ch_endpoint_spec;
-int ch_admin_endpoint_add(const char *db, int64_t tenant_id, const ch_endpoint_spec *e,
-                          int64_t *id_out);
+
+typedef enum {
+    CH_OP_TENANT_ADD = 1,   /* in.tenant; id_out. CH_EEXIST: the slug is taken */
+    CH_OP_TENANT_SET_RETRY, /* in.retry_schedule (validated by the caller; NULL = the server's) */
+    CH_OP_CREDENTIAL_ADD,   /* in.credential; id_out */
+    CH_OP_APIKEY_ADD,       /* key_out: the full key, shown once */
+    CH_OP_EMPLOYEE_ADD,     /* in.employee; adding an existing extension updates it; id_out */
+    CH_OP_LEAD_ADD,         /* in.lead; adding an existing number fills its name; id_out */
+    CH_OP_ENDPOINT_ADD,     /* in.endpoint; id_out. CH_ELIMIT: max_per_tenant reached */
+    CH_OP_ENDPOINT_UPDATE,  /* id; the fields of in.endpoint that are set (NULL / negative:
+                             * left alone; secret ignored) */
+    CH_OP_ENDPOINT_ENABLE,  /* id; in.enable */
+    CH_OP_ENDPOINT_ROTATE,  /* id; in.rotate: the new secret signs from now on, the old one
+                             * also until now + overlap_ms */
+    CH_OP_ENDPOINT_REMOVE,  /* id */
+    CH_OP_ENDPOINT_TEST,    /* id; queues a "test" message; id_out: its delivery.
+                             * CH_EDISABLED: the endpoint is disabled */
+    CH_OP_ENDPOINT_RECOVER, /* id; every failed delivery created at or after in.since_ms goes
+                             * again with a fresh schedule; id_out: how many. CH_EDISABLED */
+    CH_OP_DELIVERY_REPLAY,  /* id; one more manual attempt now, no retries after it. CH_EEXIST:
+                             * still pending; CH_EDISABLED: its endpoint is disabled or gone */
+} ch_op_kind;
+
+struct ch_op {
+    ch_op_kind kind;
+    /* every op but TENANT_ADD; another tenant's rows are "not found". 0 after a TENANT_ADD
+     * of the same job: the tenant it added */
+    int64_t tenant_id;
+    int64_t id; /* the endpoint or delivery the op is about */
+    union {
+        ch_tenant_spec tenant;
+        const char *retry_schedule;
+        const ch_credential *credential;
+        struct {
+            const char *extension, *name, *email;
+        } employee;
+        struct {
+            const char *phone_e164, *phone_raw, *name;
+        } lead;
+        ch_endpoint_spec endpoint;
+        struct {
+            bool enabled;
+            const char *reason; /* why it is disabled */
+        } enable;
+        struct {
+            const char *secret;
+            int64_t overlap_ms;
+        } rotate;
+        int64_t since_ms;
+    } in;
+    /* out */
+    int result;     /* CH_OK, or why the op refused (CH_ENOTFOUND, …): the job wrote nothing */
+    int64_t id_out; /* see the kind */
+    char *key_out;  /* freed by ch_ops_clear */
+};
+
+/* Runs ops as one job and waits for its commit: CH_OK, the result of the op that refused, or
+ * CH_ESTORE. For callers that may block (the CLI, tests), not for HTTP threads, which submit a
+ * job with ops and are resumed by its done(). */
+int ch_store_write(ch_store *s, ch_op *ops, size_t n) __attribute__((warn_unused_result));
+void ch_ops_clear(ch_op *ops, size_t n);
+
+/* ---- administration: reads ------------------------------------------------------------ */
+
+/* JSON array of tenants with this month's usage. */
+int ch_store_tenant_list(ch_store *s, json_t **out);
+/* {"employees": [...]} or {"leads": [...]}, oldest first. which: "employees" | "leads". */
+int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out);
 /* {"endpoints": [{id, url, kind, events, enabled, disabled_reason, headers, timeout_ms,
- * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]} */
-int ch_admin_endpoint_list(const char *db, int64_t tenant_id, json_t **out);
-/* CH_ENOTFOUND when the tenant has no such endpoint. */
-int ch_admin_endpoint_set_enabled(const char *db, int64_t tenant_id, int64_t id, bool enabled,
-                                  const char *reason);
-/* The new secret signs from now on; the old one also signs until now + overlap_ms. */
-int ch_admin_endpoint_rotate(const char *db, int64_t tenant_id, int64_t id, const char *new_secret,
-                             int64_t overlap_ms);
-int ch_admin_endpoint_remove(const char *db, int64_t tenant_id, int64_t id);
-/* Changes the fields of e that are set (NULL pointers and negative numbers are left alone;
- * secret is ignored). CH_ENOTFOUND when the tenant has no such endpoint. */
-int ch_admin_endpoint_update(const char *db, int64_t tenant_id, int64_t id,
-                             const ch_endpoint_spec *e);
+ * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]}; id 0 = every endpoint
+ * of the tenant, else only that one (an empty list when it has none with that id). */
+int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* Deliveries (docs/webhooks.md). {"deliveries": [...]} newest first; endpoint_id 0 = any,
  * state NULL = any, before_id 0 = from the newest. */
-int ch_admin_delivery_list(const char *db, int64_t tenant_id, int64_t endpoint_id,
-                           const char *state, int64_t before_id, int limit, json_t **out);
+int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, const char *state,
+                           int64_t before_id, int limit, json_t **out);
 /* One delivery with its message and every attempt; CH_ENOTFOUND when not the tenant's. */
-int ch_admin_delivery_get(const char *db, int64_t tenant_id, int64_t id, json_t **out);
-/* Sends the delivery once more now (one manual attempt, no retries after it). CH_ENOTFOUND;
- * CH_EEXIST when it is still pending; CH_EINVAL when its endpoint is disabled or removed. */
-int ch_admin_delivery_replay(const char *db, int64_t tenant_id, int64_t id);
-/* Replays every failed delivery of the endpoint created at or after since_ms; *count_out.
- * CH_EINVAL when the endpoint is disabled (as for test below). */
-int ch_admin_endpoint_replay(const char *db, int64_t tenant_id, int64_t endpoint_id,
-                             int64_t since_ms, int64_t *count_out);
-/* Queues a "test" message to the endpoint; *delivery_out is its delivery id. */
-int ch_admin_endpoint_test(const char *db, int64_t tenant_id, int64_t endpoint_id,
-                           int64_t *delivery_out);
+int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* {"skipped": [{reason, type, count, last_at, last_call_id}]} */
-int ch_admin_delivery_skips(const char *db, int64_t tenant_id, json_t **out);
-/* Sets the tenant's retry schedule (validated by the caller); NULL = the server's default. */
-int ch_admin_tenant_set_retry(const char *db, int64_t tenant_id, const char *schedule);
+int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
-int ch_admin_tenant_get_retry(const char *db, int64_t tenant_id, char **schedule_out);
-/* Creates an API key; *key_out is the full key, shown once (caller frees). */
-int ch_admin_apikey_add(const char *db, int64_t tenant_id, char **key_out);
+int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 
 #endif

@@ -23,6 +23,8 @@ const char *ch_strerror(int rc)
         return "a quota was reached";
     case CH_EAGAIN:
         return "not decided yet";
+    case CH_EDISABLED:
+        return "disabled";
     }
     return "unknown result";
 }

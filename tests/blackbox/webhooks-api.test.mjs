@@ -222,3 +222,31 @@ test('tenant isolation: another tenant sees none of it and cannot touch it', asy
   assert.equal(still.json.enabled, true);
   assert.equal((await api(B, 'GET', '/v1/webhooks/skipped')).json.skipped.length, 0);
 });
+
+test('one API call is one transaction: an endpoint created disabled is never enabled, a refused PATCH changes nothing', async () => {
+  // created disabled in the same write that creates it (before: a second transaction after
+  // the first had already committed an enabled endpoint)
+  const c = await api(A, 'POST', '/v1/endpoints', { url: `${rx.url}/atomic`, enabled: false });
+  assert.equal(c.status, 201, c.text);
+  assert.equal(c.json.enabled, false);
+  assert.equal(c.json.disabled_reason, 'disabled when created');
+  assert.match(c.json.secret, /^whsec_/);
+  // another tenant's PATCH of url and enabled together: 404, and neither part happened
+  const p = await api(B, 'PATCH', `/v1/endpoints/${c.json.id}`, { url: `${rx.url}/stolen`, enabled: true });
+  assert.equal(p.status, 404, p.text);
+  const after1 = await api(A, 'GET', `/v1/endpoints/${c.json.id}`);
+  assert.equal(after1.json.url, `${rx.url}/atomic`);
+  assert.equal(after1.json.enabled, false);
+  // a test message to a disabled endpoint is a 409 with its own code, and queues nothing
+  const before = (await api(A, 'GET', `/v1/deliveries?endpoint_id=${c.json.id}`)).json.deliveries.length;
+  const t = await api(A, 'POST', `/v1/endpoints/${c.json.id}/test`);
+  assert.equal(t.status, 409, t.text);
+  assert.equal(t.json.error, 'endpoint_disabled');
+  assert.equal((await api(A, 'GET', `/v1/deliveries?endpoint_id=${c.json.id}`)).json.deliveries.length, before);
+  // the owner's PATCH of both: both happen
+  const ok = await api(A, 'PATCH', `/v1/endpoints/${c.json.id}`, { url: `${rx.url}/atomic2`, enabled: true });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.url, `${rx.url}/atomic2`);
+  assert.equal(ok.json.enabled, true);
+  assert.equal(ok.json.disabled_reason, null);
+});

@@ -64,12 +64,16 @@ static int setup(void **state)
                         .monthly_limit = 1,
                         .hard_limit = true};
     ch_store_opts o = {.path = f->db};
-    if (ch_admin_tenant_add(f->db, &a, &f->acme) || ch_admin_tenant_add(f->db, &b, &f->other) ||
-        ch_store_open(&f->s, &o)) {
+    ch_op ops[2] = {{.kind = CH_OP_TENANT_ADD, .in.tenant = a},
+                    {.kind = CH_OP_TENANT_ADD, .in.tenant = b}};
+    if (ch_store_open(&f->s, &o) || ch_store_write(f->s, ops, 2)) {
+        if (f->s) ch_store_close(f->s);
         remove_dir(f->dir);
         free(f);
         return -1;
     }
+    f->acme = ops[0].id_out;
+    f->other = ops[1].id_out;
     *state = f;
     return 0;
 }
@@ -207,9 +211,9 @@ static void open_migrate_and_tenants(void **state)
     assert_true(t.hard_limit);
     ch_tenant_clear(&t);
     assert_int_equal(ch_store_tenant_by_slug(f->s, "nobody", &t), CH_ENOTFOUND);
-    ch_tenant_spec again = {.slug = "acme"};
-    int64_t id;
-    assert_int_equal(ch_admin_tenant_add(f->db, &again, &id), CH_EEXIST);
+    ch_op again = {.kind = CH_OP_TENANT_ADD, .in.tenant = {.slug = "acme"}};
+    assert_int_equal(ch_store_write(f->s, &again, 1), CH_EEXIST);
+    assert_int_equal(again.result, CH_EEXIST);
 }
 
 static void events_merge_into_one_call_and_duplicates_change_nothing(void **state)
@@ -502,8 +506,8 @@ static void the_feed_publishes_each_commit_in_order_and_the_log_matches(void **s
                            .kind = "generic",
                            .events = "*",
                            .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
-    int64_t ep;
-    assert_int_equal(ch_admin_endpoint_add(f->db, f->acme, &es, &ep), CH_OK);
+    ch_op add = {.kind = CH_OP_ENDPOINT_ADD, .tenant_id = f->acme, .in.endpoint = es};
+    assert_int_equal(ch_store_write(f->s, &add, 1), CH_OK);
     int wakes = 0;
     ch_feed *feed = ch_store_feed(f->s);
     ch_feed_sub *q = ch_feed_subscribe(feed, CH_CHANGE_ALL, 64, NULL, NULL);
@@ -656,6 +660,126 @@ static void a_cursor_older_than_retention_gets_a_reset(void **state)
     free(evs);
 }
 
+static int64_t endpoint_count(fixture *f, int64_t tenant)
+{
+    json_t *o;
+    assert_int_equal(ch_store_endpoint_list(f->s, tenant, 0, &o), CH_OK);
+    int64_t n = (int64_t)json_array_size(json_object_get(o, "endpoints"));
+    json_decref(o);
+    return n;
+}
+
+static const char *endpoint_url(fixture *f, int64_t tenant, int64_t id, char *buf, size_t n)
+{
+    json_t *o;
+    assert_int_equal(ch_store_endpoint_list(f->s, tenant, id, &o), CH_OK);
+    json_t *e = json_array_get(json_object_get(o, "endpoints"), 0);
+    snprintf(buf, n, "%s", e ? json_string_value(json_object_get(e, "url")) : "");
+    json_decref(o);
+    return buf;
+}
+
+/* The ops of one job apply together or not at all: a refusal in a later op undoes the earlier
+ * ones (one API call = one transaction), and another job of the same batch is not touched. */
+static void a_job_of_ops_applies_whole_or_not_at_all(void **state)
+{
+    fixture *f = *state;
+    ch_endpoint_spec es = {.url = "https://example.com/a",
+                           .kind = "generic",
+                           .events = "*",
+                           .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    ch_op add = {.kind = CH_OP_ENDPOINT_ADD, .tenant_id = f->acme, .in.endpoint = es};
+    assert_int_equal(ch_store_write(f->s, &add, 1), CH_OK);
+    int64_t ep = add.id_out;
+    assert_true(ep > 0);
+
+    /* an update, then a change of an endpoint that does not exist: neither happens */
+    ch_op patch[2] = {{.kind = CH_OP_ENDPOINT_UPDATE, .tenant_id = f->acme, .id = ep},
+                      {.kind = CH_OP_ENDPOINT_ENABLE, .tenant_id = f->acme, .id = ep + 100}};
+    patch[0].in.endpoint = (ch_endpoint_spec){
+        .url = "https://example.com/b", .timeout_ms = -1, .rate_limit_per_min = -1};
+    patch[1].in.enable.enabled = false;
+    assert_int_equal(ch_store_write(f->s, patch, 2), CH_ENOTFOUND);
+    assert_int_equal(patch[0].result, CH_OK);
+    assert_int_equal(patch[1].result, CH_ENOTFOUND);
+    char url[128];
+    assert_string_equal(endpoint_url(f, f->acme, ep, url, sizeof url), "https://example.com/a");
+
+    /* a new tenant with a source and an endpoint test that refuses: no tenant is left */
+    ch_credential c = {.provider = "generic", .token_hash = "00", .allow_ips = ""};
+    ch_op newco[3] = {{.kind = CH_OP_TENANT_ADD, .in.tenant = {.slug = "newco"}},
+                      {.kind = CH_OP_CREDENTIAL_ADD, .in.credential = &c},
+                      {.kind = CH_OP_ENDPOINT_TEST, .id = 1}};
+    assert_int_equal(ch_store_write(f->s, newco, 3), CH_ENOTFOUND);
+    assert_int_equal(newco[0].id_out, 0); /* outputs of an undone job are cleared */
+    ch_tenant t;
+    assert_int_equal(ch_store_tenant_by_slug(f->s, "newco", &t), CH_ENOTFOUND);
+    assert_int_equal(sql_int(f,
+                             "SELECT COUNT(*) FROM credentials WHERE tenant_id NOT IN (%lld,"
+                             " %lld)",
+                             (long long)f->acme, (long long)f->other),
+                     0);
+
+    /* a refused job and a good one queued together: the good one commits */
+    ch_write_job bad, good;
+    ch_op bad_op = {.kind = CH_OP_ENDPOINT_REMOVE, .tenant_id = f->other, .id = ep};
+    ch_op good_op = {.kind = CH_OP_ENDPOINT_ENABLE, .tenant_id = f->acme, .id = ep};
+    good_op.in.enable.reason = "paused";
+    ch_write_job_init(&bad, NULL, 0);
+    ch_write_job_init(&good, NULL, 0);
+    bad.ops = &bad_op, bad.nops = 1;
+    good.ops = &good_op, good.nops = 1;
+    waiter wb = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false}, wg = wb;
+    bad.done = good.done = on_done;
+    bad.arg = &wb;
+    good.arg = &wg;
+    ch_store_submit(f->s, &bad);
+    ch_store_submit(f->s, &good);
+    waiter *ws[2] = {&wb, &wg};
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&ws[i]->m);
+        while (!ws[i]->done)
+            pthread_cond_wait(&ws[i]->c, &ws[i]->m);
+        pthread_mutex_unlock(&ws[i]->m);
+    }
+    assert_int_equal(bad.result, CH_ENOTFOUND); /* another tenant's endpoint is not found */
+    assert_int_equal(good.result, CH_OK);
+    assert_int_equal(endpoint_count(f, f->acme), 1);
+    assert_int_equal(sql_int(f, "SELECT enabled FROM endpoints WHERE id=%lld", (long long)ep), 0);
+    ch_write_job_clear(&bad);
+    ch_write_job_clear(&good);
+
+    /* a disabled endpoint takes no test message: its own code, not "invalid" */
+    ch_op test = {.kind = CH_OP_ENDPOINT_TEST, .tenant_id = f->acme, .id = ep};
+    assert_int_equal(ch_store_write(f->s, &test, 1), CH_EDISABLED);
+}
+
+/* A test message's delivery reaches the change feed, which is what wakes the dispatcher. */
+static void an_admin_delivery_is_published_to_the_feed(void **state)
+{
+    fixture *f = *state;
+    ch_endpoint_spec es = {.url = "https://example.com/h",
+                           .kind = "generic",
+                           .events = "*",
+                           .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    ch_op add = {.kind = CH_OP_ENDPOINT_ADD, .tenant_id = f->acme, .in.endpoint = es};
+    assert_int_equal(ch_store_write(f->s, &add, 1), CH_OK);
+    int wakes = 0;
+    ch_feed_sub *w = ch_feed_subscribe(
+        ch_store_feed(f->s), CH_CHANGE_MASK(CH_CHANGE_DELIVERY_CREATED), 0, count_wake, &wakes);
+    ch_op test = {.kind = CH_OP_ENDPOINT_TEST, .tenant_id = f->acme, .id = add.id_out};
+    assert_int_equal(ch_store_write(f->s, &test, 1), CH_OK);
+    assert_true(test.id_out > 0);
+    assert_int_equal(wakes, 1);
+    ch_change_page p;
+    assert_int_equal(ch_store_changes_since(f->s, f->acme, 0, 1000, &p), CH_OK);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.v[0].kind, CH_CHANGE_DELIVERY_CREATED);
+    assert_int_equal(p.v[0].delivery_id, test.id_out);
+    ch_change_page_clear(&p);
+    ch_feed_unsubscribe(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +796,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_slow_subscriber_falls_behind_and_catches_up_from_the_log,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_job_of_ops_applies_whole_or_not_at_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_admin_delivery_is_published_to_the_feed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_cursor_older_than_retention_gets_a_reset, setup,
                                         teardown),
     };
