@@ -6,6 +6,7 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "util/buf.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/phone.h"
@@ -134,29 +135,26 @@ static enum MHD_Result call_get(ch_request *r, const ch_route_args *a)
 /* Exports one tenant may run at once: each holds a connection and a page of calls in memory
  * (store/sqlite_read.c reads pages in short transactions, so none holds a snapshot). One whose
  * client stops reading ends with the connection timeout. */
-#define EXPORTS_PER_TENANT 4
-#define EXPORT_TENANTS     256        /* tenants exporting at once, server-wide */
-#define EXPORT_PIECE       (64 << 10) /* bytes produced per call of the reader, about */
 
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int64_t tenant_id;
     int n; /* 0: a free slot */
-} exports_running[EXPORT_TENANTS];
+} exports_running[CH_EXPORT_TENANTS];
 
 static bool export_acquire(int64_t tenant_id)
 {
     bool ok = false;
     pthread_mutex_lock(&exports_lock);
     int slot = -1;
-    for (int i = 0; i < EXPORT_TENANTS; i++) {
+    for (int i = 0; i < CH_EXPORT_TENANTS; i++) {
         if (exports_running[i].n && exports_running[i].tenant_id == tenant_id) {
             slot = i;
             break;
         }
         if (!exports_running[i].n && slot < 0) slot = i;
     }
-    if (slot >= 0 && exports_running[slot].n < EXPORTS_PER_TENANT) {
+    if (slot >= 0 && exports_running[slot].n < CH_EXPORTS_PER_TENANT) {
         exports_running[slot].tenant_id = tenant_id;
         exports_running[slot].n++;
         ok = true;
@@ -168,7 +166,7 @@ static bool export_acquire(int64_t tenant_id)
 static void export_release(int64_t tenant_id)
 {
     pthread_mutex_lock(&exports_lock);
-    for (int i = 0; i < EXPORT_TENANTS; i++)
+    for (int i = 0; i < CH_EXPORT_TENANTS; i++)
         if (exports_running[i].n && exports_running[i].tenant_id == tenant_id) {
             exports_running[i].n--;
             break;
@@ -276,7 +274,7 @@ static void export_log_failure(export_state *st, const char *why)
     }
 }
 
-/* Produces the next piece of the export into st->pending: about EXPORT_PIECE bytes of whole
+/* Produces the next piece of the export into st->pending: about CH_EXPORT_PIECE bytes of whole
  * calls. False when the export cannot go on (logged). */
 static bool produce(export_state *st)
 {
@@ -295,7 +293,7 @@ static bool produce(export_state *st)
         }
         return true;
     }
-    while (st->pending.len < EXPORT_PIECE) {
+    while (st->pending.len < CH_EXPORT_PIECE) {
         json_t *call;
         if (ch_store_export_next(st->x, &call) != CH_OK) {
             export_log_failure(st, "the store cannot be read");
@@ -369,14 +367,14 @@ static enum MHD_Result calls_export(ch_request *r, const ch_route_args *a)
         r->retry_after = 10;
         ret = ch_reply_error(r, 429, "rate_limited", NULL,
                              "%d exports of this tenant are running; retry when one has ended",
-                             EXPORTS_PER_TENANT);
+                             CH_EXPORTS_PER_TENANT);
         goto out;
     }
     export_state *st = ch_calloc(1, sizeof *st);
     st->csv = csv;
     st->tenant_id = tid;
     snprintf(st->request_id, sizeof st->request_id, "%s", r->id);
-    ch_buf_init(&st->pending, 64 << 20);
+    ch_buf_init(&st->pending, CH_EXPORT_PENDING_MAX);
     if (ch_store_export_open(r->srv->store, tid, &f, &st->x) != CH_OK) {
         export_free(st);
         ret = ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");

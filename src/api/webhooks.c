@@ -9,6 +9,7 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "providers/provider.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -123,7 +124,7 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
     }
     if ((v = json_object_get(body, "events"))) {
         ch_buf b;
-        ch_buf_init(&b, 8192);
+        ch_buf_init(&b, CH_ENDPOINT_EVENTS_MAX);
         bool ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) > 0);
         int brc = CH_OK;
         if (json_is_string(v)) {

@@ -1,6 +1,7 @@
 #include "app/config.h"
 #include "delivery/schedule.h"
 #include "util/cidr.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/result.h"
 
@@ -18,8 +19,8 @@ void ch_config_defaults(ch_config *c)
     snprintf(c->db, sizeof c->db, "var/callhook.db");
     snprintf(c->log_file, sizeof c->log_file, "-");
     c->log_level = CH_LOG_INFO;
-    c->max_body = 1 << 20;
-    c->max_records = 1000;
+    c->max_body = CH_MAX_BODY_DEFAULT;
+    c->max_records = CH_MAX_RECORDS_DEFAULT;
     /* one MHD thread per CPU: more only adds context switches (the writer has its own) */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (int)ncpu;
@@ -28,9 +29,9 @@ void ch_config_defaults(ch_config *c)
     c->auth_verify_threads = 1;
     c->auth_addr_fail_limit = 50;
     snprintf(c->metrics_allow, sizeof c->metrics_allow, "127.0.0.0/8,::1/128");
-    c->max_conns_per_addr = 128;
-    c->header_timeout = 20;
-    c->body_timeout = 60;
+    c->max_conns_per_addr = CH_MAX_CONNS_PER_ADDR;
+    c->header_timeout = CH_HEADER_TIMEOUT_SEC;
+    c->body_timeout = CH_BODY_TIMEOUT_SEC;
     c->batch_max = 1024;
     snprintf(c->delivery_retry_schedule, sizeof c->delivery_retry_schedule, "%s",
              ch_retry_schedule_default);
@@ -39,7 +40,7 @@ void ch_config_defaults(ch_config *c)
     c->delivery_disable_after = 5 * 86400;
     c->delivery_max_endpoints = 50;
     c->db_mode = 0600;
-    c->ucm_tcp_record_timeout = 30;
+    c->ucm_tcp_record_timeout = CH_UCM_RECORD_TIMEOUT_SEC;
 }
 
 static int parse_num(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -76,9 +77,9 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
     else if (IS("server", "threads")) {
         if (!(rc = parse_num(value, 1, 256, &n))) c->threads = (int)n;
     } else if (IS("server", "max_body")) {
-        if (!(rc = parse_num(value, 256, 64 << 20, &n))) c->max_body = (size_t)n;
+        if (!(rc = parse_num(value, 256, CH_MAX_BODY_CEILING, &n))) c->max_body = (size_t)n;
     } else if (IS("server", "max_records")) {
-        if (!(rc = parse_num(value, 1, 100000, &n))) c->max_records = (size_t)n;
+        if (!(rc = parse_num(value, 1, CH_MAX_RECORDS_CEILING, &n))) c->max_records = (size_t)n;
     } else if (IS("store", "db"))
         rc = copy(c->db, sizeof c->db, value);
     else if (IS("store", "max_bytes")) {

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/limits.h"
+
 typedef enum {
     CH_CHANGE_CALL_CREATED = 1, /* version 1 */
     CH_CHANGE_CALL_UPDATED,     /* version: the call's new version */
@@ -60,7 +62,6 @@ typedef void (*ch_feed_notify_fn)(void *arg);
 /* A subscriber to the kinds in mask (CH_CHANGE_MASK bits) with a queue of capacity changes
  * (at most CH_FEED_MAX_QUEUE). capacity 0: a wake-up only subscriber, notified when a matching
  * change commits; it reads the durable log if it wants the records. */
-#define CH_FEED_MAX_QUEUE 65536
 ch_feed_sub *ch_feed_subscribe(ch_feed *f, unsigned mask, size_t capacity, ch_feed_notify_fn fn,
                                void *arg);
 /* After this returns, notify is not running and will not run again. */

@@ -9,21 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/limits.h"
 #include "util/timeutil.h"
 
 #define CH_NUM_UNSET INT64_MIN
 
-/* Metadata limits (docs/merge.md, "Metadata limits"). Far above what any PBX or voice-AI
- * platform sends; they keep one sender from making the single writer slow for every tenant.
- * Per event (refused with 422 metadata_too_large before anything is written): */
-#define CH_META_EVENT_MAX_KEYS  500         /* object members, at every depth */
-#define CH_META_EVENT_MAX_DEPTH 10          /* nesting; the metadata object itself is 1 */
-#define CH_META_EVENT_MAX_BYTES (64 * 1024) /* compact JSON */
-/* Per call (the event is stored, its metadata is not kept): keys in the call's merged metadata,
- * and bytes of metadata its events keep together (what every merge of the call reads back;
- * metadata an event repeats verbatim from another event of the call is kept once). */
-#define CH_META_CALL_MAX_KEYS  2000
-#define CH_META_CALL_MAX_BYTES (256 * 1024)
+/* The metadata limits (CH_META_*) are in util/limits.h. */
 
 typedef enum {
     CH_DIR_UNKNOWN = 0,

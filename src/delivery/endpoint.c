@@ -1,5 +1,6 @@
 #include "delivery/endpoint.h"
 #include "util/crypto.h"
+#include "util/limits.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -124,9 +125,12 @@ const char *ch_endpoint_header_problem(const char *line)
 {
     static _Thread_local char why[256];
     const char *colon = line ? strchr(line, ':') : NULL;
-    if (!colon || colon == line || colon - line > 64)
-        return "a header is 'Name: value' with a name of 1 to 64 characters";
-    char name[65];
+    if (!colon || colon == line || colon - line > CH_ENDPOINT_HEADER_NAME_MAX) {
+        snprintf(why, sizeof why, "a header is 'Name: value' with a name of 1 to %d characters",
+                 CH_ENDPOINT_HEADER_NAME_MAX);
+        return why;
+    }
+    char name[CH_ENDPOINT_HEADER_NAME_MAX + 1];
     snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
     for (const char *c = name; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
@@ -145,8 +149,9 @@ const char *ch_endpoint_header_problem(const char *line)
     const char *v = colon + 1;
     while (*v == ' ')
         v++;
-    if (strlen(v) > 1024) {
-        snprintf(why, sizeof why, "the value of header '%.64s' is longer than 1024 bytes", name);
+    if (strlen(v) > CH_ENDPOINT_HEADER_VALUE_MAX) {
+        snprintf(why, sizeof why, "the value of header '%.64s' is longer than %d bytes", name,
+                 CH_ENDPOINT_HEADER_VALUE_MAX);
         return why;
     }
     for (const char *c = v; *c; c++)

@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CH_ENDPOINT_URL_MAX 2048
-#define CH_WHSEC_MAX        64 /* "whsec_" + base64 of 32 bytes + NUL */
+#include "util/limits.h"
+
+#define CH_WHSEC_MAX 64 /* "whsec_" + base64 of 32 bytes + NUL */
 
 /* The event types callhook sends (docs/webhooks.md). */
 extern const char *const ch_event_types[];

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CH_RETRY_MAX 32
+#include "util/limits.h"
 
 /* Waits between attempts: delay_ms[i] follows failed attempt i+1; n + 1 attempts in all. */
 typedef struct {

@@ -2,6 +2,7 @@
 #include "http/client.h"
 #include "util/cidr.h"
 #include "util/crypto.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"
@@ -12,12 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define FAIL_SLOTS       8192 /* (address, scope) pairs tracked at once; collisions evict */
-#define VERIFIED_SLOTS   1024
-#define PENDING_SLOTS    1024
-#define QUEUE_MAX        256 /* verifications waiting, all clients */
-#define PENDING_PER_ADDR 4   /* verifications waiting or running per client address */
 
 typedef struct {
     uint64_t id; /* keyed hash of (address, scope); 0 = free */
@@ -36,12 +31,12 @@ struct ch_auth {
     unsigned char hash_key[crypto_shorthash_KEYBYTES];
     unsigned char cache_key[crypto_generichash_KEYBYTES];
     pthread_mutex_t lock;
-    fail_slot fails[FAIL_SLOTS];
+    fail_slot fails[CH_AUTH_FAIL_SLOTS];
     /* argon2id costs tens of milliseconds by design. A successful verification is remembered
      * as a keyed hash of (stored hash, presented password) under a key that exists only in
      * this process: the next request with the same password costs one hash, a changed
      * password misses, and the table is no offline oracle. Failures are never cached. */
-    unsigned char verified[VERIFIED_SLOTS][32];
+    unsigned char verified[CH_AUTH_VERIFIED_SLOTS][32];
     /* the verification threads */
     pthread_cond_t work;
     pthread_t *threads;
@@ -49,7 +44,7 @@ struct ch_auth {
     bool stop;
     ch_verify *head, *tail;
     int queued;
-    pending_slot pending[PENDING_SLOTS];
+    pending_slot pending[CH_AUTH_PENDING_SLOTS];
     char *standin; /* hash of a random password: unknown users cost the same as known ones */
     _Atomic uint64_t verifications, refused;
 };
@@ -119,7 +114,7 @@ void ch_auth_free(ch_auth *a)
 
 static int slot_wait(ch_auth *a, uint64_t id, int limit, int64_t now)
 {
-    fail_slot *s = &a->fails[id % FAIL_SLOTS];
+    fail_slot *s = &a->fails[id % CH_AUTH_FAIL_SLOTS];
     if (s->id != id || s->count < limit || now - s->window_start >= a->window_ms) return 0;
     return (int)((a->window_ms - (now - s->window_start) + 999) / 1000);
 }
@@ -148,7 +143,7 @@ int ch_auth_lockout(ch_auth *a, const struct sockaddr *client, const char *scope
 
 static void slot_count(ch_auth *a, uint64_t id, int64_t now)
 {
-    fail_slot *s = &a->fails[id % FAIL_SLOTS];
+    fail_slot *s = &a->fails[id % CH_AUTH_FAIL_SLOTS];
     if (s->id != id || now - s->window_start >= a->window_ms) {
         s->id = id;
         s->window_start = now;
@@ -177,7 +172,7 @@ static pending_slot *pending_of(ch_auth *a, const unsigned char addr[16])
     uint64_t id = keyed_id(a, addr, NULL);
     pending_slot *unused = NULL;
     for (uint64_t i = 0; i < 4; i++) {
-        pending_slot *p = &a->pending[(id + i) % PENDING_SLOTS];
+        pending_slot *p = &a->pending[(id + i) % CH_AUTH_PENDING_SLOTS];
         if (p->id == id) return p;
         if (p->n == 0 && !unused) unused = p;
     }
@@ -190,7 +185,7 @@ int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *clien
     ch_client_key(client, v->addr);
     pthread_mutex_lock(&a->lock);
     pending_slot *p = pending_of(a, v->addr);
-    if (!p || p->n >= PENDING_PER_ADDR || a->queued >= QUEUE_MAX) {
+    if (!p || p->n >= CH_VERIFY_PER_ADDR || a->queued >= CH_VERIFY_QUEUE_MAX) {
         pthread_mutex_unlock(&a->lock);
         atomic_fetch_add(&a->refused, 1);
         return CH_ELIMIT;
@@ -210,7 +205,7 @@ int ch_auth_verify_submit(ch_auth *a, ch_verify *v, const struct sockaddr *clien
 
 static void remember(ch_auth *a, const unsigned char key[32])
 {
-    size_t slot = (key[0] | (size_t)key[1] << 8) % VERIFIED_SLOTS;
+    size_t slot = (key[0] | (size_t)key[1] << 8) % CH_AUTH_VERIFIED_SLOTS;
     pthread_mutex_lock(&a->lock);
     memcpy(a->verified[slot], key, 32);
     pthread_mutex_unlock(&a->lock);
@@ -218,7 +213,7 @@ static void remember(ch_auth *a, const unsigned char key[32])
 
 static bool remembered(ch_auth *a, const unsigned char key[32])
 {
-    size_t slot = (key[0] | (size_t)key[1] << 8) % VERIFIED_SLOTS;
+    size_t slot = (key[0] | (size_t)key[1] << 8) % CH_AUTH_VERIFIED_SLOTS;
     pthread_mutex_lock(&a->lock);
     bool hit = sodium_memcmp(a->verified[slot], key, 32) == 0;
     pthread_mutex_unlock(&a->lock);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "store/store.h"
+#include "util/limits.h"
 
 typedef struct ch_auth ch_auth;
 
@@ -39,7 +40,6 @@ void ch_auth_failed(ch_auth *a, const struct sockaddr *client, const char *scope
 
 /* A password verification handed to the verification threads. Lives in the request, whose
  * handler runs again after each one and finds the verdicts it already has. */
-#define CH_VERIFY_SEEN 4 /* verifications per request at most (credentials sharing a user name) */
 typedef struct ch_verify {
     /* the job */
     char *stored;   /* the argon2id hash; NULL: a stand-in of the same cost (unknown user) */

@@ -1,6 +1,7 @@
 #include "http/guard.h"
 #include "http/client.h"
 #include "util/cidr.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -12,8 +13,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define ADDR_BUCKETS 4096
-#define OVER_MS      2000 /* a connection over its address's limit gets this long for its headers */
 #define REAP_TICK_MS 250
 
 /* What a connection is doing, as far as deadlines go. Only the reaper moves a connection to
@@ -51,7 +50,7 @@ struct ch_guard {
     pthread_t reaper;
     bool stop;
     ch_conn *conns;
-    addr_count *addrs[ADDR_BUCKETS];
+    addr_count *addrs[CH_GUARD_ADDR_BUCKETS];
     _Atomic uint64_t limited, timed_out;
     _Atomic int64_t open;
 };
@@ -66,7 +65,7 @@ static unsigned bucket_of(const unsigned char key[16])
     uint32_t h = 2166136261u;
     for (int i = 0; i < 16; i++)
         h = (h ^ key[i]) * 16777619u;
-    return h % ADDR_BUCKETS;
+    return h % CH_GUARD_ADDR_BUCKETS;
 }
 
 /* Adds one connection to key's count unless it is at the limit (lock held). */
@@ -174,7 +173,7 @@ void ch_guard_free(ch_guard *g)
     pthread_cond_signal(&g->wake);
     pthread_mutex_unlock(&g->lock);
     pthread_join(g->reaper, NULL);
-    for (int i = 0; i < ADDR_BUCKETS; i++)
+    for (int i = 0; i < CH_GUARD_ADDR_BUCKETS; i++)
         while (g->addrs[i]) {
             addr_count *a = g->addrs[i];
             g->addrs[i] = a->next;
@@ -228,8 +227,9 @@ void ch_guard_notify(void *cls, struct MHD_Connection *mc, void **socket_context
         g->conns = c;
         pthread_mutex_unlock(&g->lock);
         if (c->over) {
-            atomic_store(&c->deadline_ms,
-                         now + (g->o.header_ms < OVER_MS ? g->o.header_ms : OVER_MS));
+            atomic_store(
+                &c->deadline_ms,
+                now + (g->o.header_ms < CH_GUARD_OVER_MS ? g->o.header_ms : CH_GUARD_OVER_MS));
             atomic_fetch_add(&g->limited, 1);
         }
         atomic_fetch_add(&g->open, 1);

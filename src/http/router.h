@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "http/metrics.h"
+#include "util/limits.h"
 
 typedef struct ch_request ch_request;
 typedef struct ch_router ch_router;
@@ -30,9 +31,6 @@ typedef enum {
     CH_RA_HOOK,    /* the handler authenticates the sender itself (source credentials,
                     * provider signatures); the path takes no %-escape at all */
 } ch_route_auth;
-
-#define CH_ROUTE_MAX_SEGS   6
-#define CH_ROUTE_MAX_PARAMS 4
 
 /* What a handler receives besides the request. */
 typedef struct {

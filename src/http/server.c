@@ -6,6 +6,7 @@
 #include "delivery/dispatcher.h"
 #include "util/cidr.h"
 #include "util/crypto.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -87,7 +88,7 @@ static const char *header_all(ch_request *r, const char *name, char *buf, size_t
 static enum MHD_Result handle_metrics(ch_request *r)
 {
     ch_buf b;
-    ch_buf_init(&b, 1 << 20);
+    ch_buf_init(&b, CH_METRICS_PAGE_MAX);
     int rc = ch_metrics_render(&b);
     ch_store_stats st;
     ch_store_get_stats(r->srv->store, &st);
@@ -306,7 +307,7 @@ void ch_request_url(ch_request *r, char *out, size_t outsz)
 static size_t discard_max(const ch_config *cfg)
 {
     size_t four = cfg->max_body * 4;
-    return four > ((size_t)16 << 20) ? four : (size_t)16 << 20;
+    return four > (size_t)CH_BODY_DISCARD_MIN ? four : (size_t)CH_BODY_DISCARD_MIN;
 }
 
 /* A request refused for its framing: the connection is closed, the rest of it unread. */
@@ -560,11 +561,12 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, cons
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_CONNECTION, ch_guard_notify,
-        srv->guard, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CH_HTTP_CONNS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CH_HTTP_IDLE_SEC,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CH_HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, ch_guard_notify, srv->guard,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->mhd) {
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_ERROR, "listen_failed", NULL)) {

@@ -7,6 +7,7 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "util/buf.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -43,7 +44,7 @@ static int html_escape(ch_buf *b, const char *s)
 static enum MHD_Result reply_html(ch_request *r, json_t *info)
 {
     ch_buf b;
-    ch_buf_init(&b, 1 << 20);
+    ch_buf_init(&b, CH_SETUP_PAGE_MAX);
     int rc = ch_buf_puts(
         &b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>callhook webhook "
             "setup</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:56em;"

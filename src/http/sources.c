@@ -1,4 +1,5 @@
 #include "http/sources.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"
@@ -6,9 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SLOTS  256
-#define TTL_MS 2000
 
 typedef struct {
     char *key; /* "slug\nprovider" */
@@ -21,7 +19,7 @@ typedef struct {
 struct ch_sources {
     ch_store *store;
     pthread_mutex_t lock;
-    entry slots[SLOTS];
+    entry slots[CH_SOURCES_CACHE_SLOTS];
 };
 
 ch_sources *ch_sources_new(ch_store *store)
@@ -43,7 +41,7 @@ static void entry_clear(entry *e)
 void ch_sources_free(ch_sources *c)
 {
     if (!c) return;
-    for (int i = 0; i < SLOTS; i++)
+    for (int i = 0; i < CH_SOURCES_CACHE_SLOTS; i++)
         entry_clear(&c->slots[i]);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -87,7 +85,7 @@ int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool f
                    ch_tenant *tenant, ch_credential **creds, size_t *n, bool *cached)
 {
     char *key = ch_asprintf("%s\n%s", slug, provider);
-    entry *e = &c->slots[hash(key) % SLOTS];
+    entry *e = &c->slots[hash(key) % CH_SOURCES_CACHE_SLOTS];
     int64_t now = ch_now_ms();
     *cached = false;
     if (!fresh) {
@@ -120,7 +118,7 @@ int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool f
         entry_clear(e);
         e->key = key;
         key = NULL;
-        e->expires = now + TTL_MS;
+        e->expires = now + CH_SOURCES_CACHE_TTL_MS;
         copy_tenant(&e->tenant, tenant);
         e->creds = copy_creds(*creds, *n);
         e->n = *n;

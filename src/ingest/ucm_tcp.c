@@ -3,6 +3,7 @@
 #include "providers/ucm.h"
 #include "providers/provider.h"
 #include "util/cidr.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -19,16 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define MAX_CONNS 64
-#define MAX_BYTES (256 * 1024) /* one record: far above any CDR the UCM writes */
-#define IDLE_MS   10000
-/* After an over-long record is answered, the rest of it is read and thrown away for this long
- * at most (and this much), as nginx's lingering close does: closing with unread data sends a
- * reset, and a sender that sees a reset instead of the answer resends the record forever. */
-#define LINGER_MS      5000
-#define LINGER_IDLE_MS 1000
-#define LINGER_BYTES   (8 << 20)
 
 struct ch_ucm_tcp {
     int fd;
@@ -190,13 +181,13 @@ static void linger(int fd)
 {
     char sink[16384];
     size_t thrown = 0;
-    int64_t until = mono_ms() + LINGER_MS;
+    int64_t until = mono_ms() + CH_UCM_LINGER_MS;
     shutdown(fd, SHUT_WR); /* the answer is complete: the sender may read it now */
-    while (thrown < LINGER_BYTES) {
+    while (thrown < CH_UCM_LINGER_BYTES) {
         int64_t left = until - mono_ms();
         if (left <= 0) break;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, left < LINGER_IDLE_MS ? (int)left : LINGER_IDLE_MS);
+        int pr = poll(&pfd, 1, left < CH_UCM_LINGER_IDLE_MS ? (int)left : CH_UCM_LINGER_IDLE_MS);
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) break;
         ssize_t got = recv(fd, sink, sizeof sink, 0);
@@ -219,16 +210,16 @@ static void *serve_conn(void *arg)
         ch_log_msg(CH_LOG_WARN, "ucm_tcp_refused", addr); /* no source allow-lists this address */
         goto out;
     }
-    buf = ch_malloc(MAX_BYTES + 1);
+    buf = ch_malloc(CH_UCM_RECORD_MAX + 1);
     size_t len = 0;
     bool eof = false, failed = false, too_long = false;
     record_scan sc = {0};
     /* a total deadline per record, not only an idle one: a byte every few seconds would
-     * otherwise hold one of the MAX_CONNS connections for days */
+     * otherwise hold one of the CH_UCM_CONNS_MAX connections for days */
     const int64_t record_ms = (int64_t)t->cfg->ucm_tcp_record_timeout * 1000;
     int64_t since = 0; /* when the incomplete record at buf began to arrive */
     while (!eof && !failed && !atomic_load(&t->stopping)) {
-        int wait = IDLE_MS;
+        int wait = CH_UCM_IDLE_MS;
         if (len) {
             int64_t left = since + record_ms - mono_ms();
             if (left <= 0) {
@@ -246,9 +237,9 @@ static void *serve_conn(void *arg)
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         int pr = poll(&pfd, 1, wait);
         if (pr < 0 && errno == EINTR) continue;
-        if (pr == 0 && wait < IDLE_MS) continue; /* the record's deadline: checked above */
+        if (pr == 0 && wait < CH_UCM_IDLE_MS) continue; /* the record's deadline: checked above */
         if (pr <= 0) break; /* idle or error: what arrived complete is stored */
-        ssize_t got = recv(c->fd, buf + len, MAX_BYTES - len, 0);
+        ssize_t got = recv(c->fd, buf + len, CH_UCM_RECORD_MAX - len, 0);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
             eof = true;
@@ -259,7 +250,7 @@ static void *serve_conn(void *arg)
         size_t before = len;
         failed = !drain(t, &tenant, buf, &len, eof, &sc);
         if (len && len < before) since = mono_ms(); /* a new record began in this read */
-        if (!failed && len == MAX_BYTES) {
+        if (!failed && len == CH_UCM_RECORD_MAX) {
             too_long = true; /* one record fills the buffer: it cannot be complete */
             break;
         }
@@ -268,7 +259,7 @@ static void *serve_conn(void *arg)
         ch_logline l;
         if (ch_log_begin(&l, CH_LOG_WARN, "ucm_tcp_record_too_long", NULL)) {
             ch_log_str(&l, "peer", addr);
-            ch_log_int(&l, "max_bytes", MAX_BYTES);
+            ch_log_int(&l, "max_bytes", CH_UCM_RECORD_MAX);
             ch_log_end(&l);
         }
         len = 0; /* dropped: it can never be stored, so it is acknowledged like a rejected row */
@@ -296,7 +287,7 @@ static void *acceptor(void *arg)
         socklen_t sl = sizeof c->peer;
         c->t = t;
         c->fd = accept4(t->fd, (struct sockaddr *)&c->peer, &sl, SOCK_CLOEXEC);
-        if (c->fd < 0 || atomic_fetch_add(&t->conns, 1) >= MAX_CONNS) {
+        if (c->fd < 0 || atomic_fetch_add(&t->conns, 1) >= CH_UCM_CONNS_MAX) {
             if (c->fd >= 0) {
                 close(c->fd);
                 atomic_fetch_sub(&t->conns, 1);
@@ -355,8 +346,8 @@ void ch_ucm_tcp_stop(ch_ucm_tcp *t)
     atomic_store(&t->stopping, true);
     pthread_join(t->acceptor, NULL);
     close(t->fd);
-    /* connections end within IDLE_MS; their writes complete before the store closes */
-    for (int i = 0; i < 2 * IDLE_MS / 50 && atomic_load(&t->conns) > 0; i++)
+    /* connections end within CH_UCM_IDLE_MS; their writes complete before the store closes */
+    for (int i = 0; i < 2 * CH_UCM_IDLE_MS / 50 && atomic_load(&t->conns) > 0; i++)
         usleep(50 * 1000);
     free(t);
 }

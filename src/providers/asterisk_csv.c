@@ -1,5 +1,6 @@
 #include "providers/asterisk.h"
 #include "util/crypto.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -13,21 +14,20 @@ static const char *const columns[] = {
     "accountcode", "src",      "dst",      "dcontext",  "clid",        "channel",  "dstchannel",
     "lastapp",     "lastdata", "start",    "answer",    "end",         "duration", "billsec",
     "disposition", "amaflags", "uniqueid", "userfield", "peeraccount", "linkedid", "sequence"};
-#define MAX_COLS 21
 
 int ch_asterisk_csv_row(const char *line, size_t len, json_t **out, char *err, size_t errsz)
 {
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
-    char *fields[MAX_COLS + 1];
+    char *fields[CH_ASTERISK_CSV_MAX_COLS + 1];
     size_t nf = 0;
     int rc = CH_EINVAL;
     const char *p = line, *end = line + len;
     char *buf = ch_malloc(len + 1);
     size_t bi = 0;
     for (;;) {
-        if (nf == MAX_COLS + 1) {
-            snprintf(err, errsz, "more than %d columns", MAX_COLS);
+        if (nf == CH_ASTERISK_CSV_MAX_COLS + 1) {
+            snprintf(err, errsz, "more than %d columns", CH_ASTERISK_CSV_MAX_COLS);
             goto out;
         }
         size_t start = bi;

@@ -18,6 +18,7 @@
 #include "providers/number.h"
 #include "providers/provider.h"
 #include "util/form.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -30,8 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define MAX_PARAMS 64
 
 enum { ENC_JSON, ENC_FORM, ENC_BASE64 };
 
@@ -451,13 +450,13 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     unsigned char *owned = NULL;
     ch_form f = {0};
     if (enc == ENC_FORM) {
-        int rc = ch_form_parse(req->body, req->body_len, MAX_PARAMS, &f);
+        int rc = ch_form_parse(req->body, req->body_len, CH_FREESWITCH_MAX_PARAMS, &f);
         if (rc != CH_OK) {
             ch_parse_error_set(err, 400, "malformed_body", NULL,
                                rc == CH_ETOOBIG ? "more than %d form parameters"
                                                 : "malformed form body (a bad %%-escape, a NUL "
                                                   "byte or invalid UTF-8)",
-                               MAX_PARAMS);
+                               CH_FREESWITCH_MAX_PARAMS);
             return CH_EINVAL;
         }
         text = ch_form_get(&f, "cdr");

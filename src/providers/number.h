@@ -10,14 +10,13 @@
 #include <stdint.h>
 
 #include "core/model.h"
+#include "util/limits.h"
 
-#define CH_ID_MAX           256                /* bytes of a call, leg or event id */
 #define CH_DURATION_MAX_SEC (7 * 24 * 3600)    /* a week: longer is a sender's bug */
 #define CH_COST_MAX         1000000.0          /* currency units per call */
 #define CH_SEQ_MAX          1000000000000000.0 /* 10^15: exact in a double */
 #define CH_TIME_MIN_MS      946684800000LL     /* 2000-01-01T00:00:00Z */
 #define CH_TIME_MAX_MS      4102444800000LL    /* 2100-01-01T00:00:00Z */
-#define CH_NUM_TEXT_MAX     40                 /* characters of a number sent as text */
 #define CH_IGNORED_KEY      "callhook_ignored" /* metadata: field → why it was dropped */
 
 /* What a numeric field may hold, in the sender's unit, and how it is stored. */

@@ -14,6 +14,7 @@
 #include "providers/provider.h"
 #include "util/crypto.h"
 #include "util/form.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -23,8 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define MAX_PARAMS 256
 
 /* ---- signature ------------------------------------------------------------------------ */
 
@@ -84,7 +83,7 @@ static int verify(const ch_raw_request *req, const char *secret)
     if (!sig || !*sig || !req->url) return CH_EAUTH;
     bool form = ch_media_type_is(req->content_type, "application/x-www-form-urlencoded");
     ch_form params = {0};
-    if (form && ch_form_parse(req->body, req->body_len, MAX_PARAMS, &params) != CH_OK)
+    if (form && ch_form_parse(req->body, req->body_len, CH_TWILIO_MAX_PARAMS, &params) != CH_OK)
         return CH_EAUTH;
     if (params.n) qsort(params.v, params.n, sizeof *params.v, cmp_pair);
     bool ok = false;
@@ -286,10 +285,10 @@ static int parse(const ch_raw_request *req, ch_parsed *out, ch_parse_error *err)
     int rc;
     if (form) {
         ch_form f;
-        rc = ch_form_parse(req->body, req->body_len, MAX_PARAMS, &f);
+        rc = ch_form_parse(req->body, req->body_len, CH_TWILIO_MAX_PARAMS, &f);
         if (rc == CH_ETOOBIG) {
             ch_parse_error_set(err, 413, "body_too_large", NULL, "more than %d parameters",
-                               MAX_PARAMS);
+                               CH_TWILIO_MAX_PARAMS);
             return rc;
         }
         if (rc != CH_OK) {

@@ -2,6 +2,7 @@
  * the writer). Every query is scoped by tenant_id. */
 #include "store/sqlite_internal.h"
 #include "util/buf.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -470,13 +471,8 @@ out:
  * can be checkpointed behind it (issue 9). The keyset is the call id, which never changes and
  * sorts by creation time; started_at (the list's order) can change while an export runs, and a
  * keyset on it would skip or repeat such a call. Calls created after the first page was read
- * have greater ids than the keyset, so they are not included. */
-enum {
-    EXPORT_SCAN = 1024,            /* rows looked at per page, matching or not */
-    EXPORT_CALLS = 256,            /* calls per page */
-    EXPORT_BYTES = 4 * 1024 * 1024 /* a page ends once its rows add up to this many bytes */
-};
-
+ * have greater ids than the keyset, so they are not included. A page's bounds are CH_EXPORT_SCAN,
+ * CH_EXPORT_CALLS and CH_EXPORT_BYTES (util/limits.h). */
 struct ch_export {
     ch_store *s;
     int64_t tenant_id;
@@ -508,7 +504,7 @@ int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f
     return CH_OK;
 }
 
-/* Reads the next page into x->page. The scan looks at EXPORT_SCAN rows at most, so a page's
+/* Reads the next page into x->page. The scan looks at CH_EXPORT_SCAN rows at most, so a page's
  * transaction stays short even when few calls match. */
 static int export_page(ch_export *x)
 {
@@ -534,7 +530,7 @@ static int export_page(ch_export *x)
     in_txn = true;
     bind_filter(scan, x->tenant_id, &x->f);
     if (x->after) sqlite3_bind_text(scan, 12, x->after, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(scan, 13, EXPORT_SCAN);
+    sqlite3_bind_int(scan, 13, CH_EXPORT_SCAN);
     sqlite3_bind_int64(get, 1, x->tenant_id);
     int r, scanned = 0;
     size_t bytes = 0;
@@ -555,10 +551,10 @@ static int export_page(ch_export *x)
             r = g;
             break;
         }
-        if (json_array_size(x->page) >= EXPORT_CALLS || bytes >= EXPORT_BYTES) break;
+        if (json_array_size(x->page) >= CH_EXPORT_CALLS || bytes >= CH_EXPORT_BYTES) break;
     }
     if (r == SQLITE_DONE)
-        x->done = scanned < EXPORT_SCAN;
+        x->done = scanned < CH_EXPORT_SCAN;
     else if (r != SQLITE_ROW)
         rc = CH_ESTORE;
 out:

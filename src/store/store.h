@@ -12,6 +12,7 @@
 
 #include "core/feed.h"
 #include "core/model.h"
+#include "util/limits.h"
 
 typedef struct ch_store ch_store;
 typedef struct ch_op ch_op; /* an administrative write (below) */
@@ -85,8 +86,6 @@ typedef struct {
     int64_t pause_until;        /* > 0: nothing more to this endpoint before then */
     const char *disable_reason; /* static; non-NULL: disable the endpoint (410 Gone) */
 } ch_delivery_result;
-
-#define CH_RESPONSE_KEEP (20 * 1024)
 
 void ch_delivery_result_clear(ch_delivery_result *r);
 
@@ -208,7 +207,6 @@ typedef struct {
 
 /* Changes after cursor (0 = from the oldest kept), of tenant_id (0 = every tenant), at most
  * limit (1..CH_CHANGES_MAX_LIMIT). */
-#define CH_CHANGES_MAX_LIMIT 1000
 int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int limit,
                            ch_change_page *out);
 void ch_change_page_clear(ch_change_page *p);
