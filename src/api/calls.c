@@ -71,8 +71,9 @@ static bool parse_filter(ch_request *r, int64_t tenant_id, ch_call_filter *f, ch
     if ((v = ch_query(r, "limit"))) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (*end || end == v || n < 1 || n > 500) {
-            ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to 500");
+        if (*end || end == v || n < 1 || n > CH_PAGE_LIMIT_MAX) {
+            ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to %d",
+                           CH_PAGE_LIMIT_MAX);
             return false;
         }
         f->limit = (int)n;

@@ -159,8 +159,12 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
     if ((v = json_object_get(body, "headers"))) {
         in->headers = json_object();
         const char *problem = NULL;
-        if (!json_is_object(v) || json_object_size(v) > 32)
-            problem = "headers is an object of at most 32 \"Name\": \"value\" pairs";
+        if (!json_is_object(v) || json_object_size(v) > CH_ENDPOINT_HEADERS_MAX) {
+            ch_reply_error(r, 422, "invalid_endpoint", "headers",
+                           "headers is an object of at most %d \"Name\": \"value\" pairs",
+                           CH_ENDPOINT_HEADERS_MAX);
+            return false;
+        }
         json_t *hv;
         json_object_foreach(v, key, hv)
         {
@@ -450,8 +454,9 @@ static enum MHD_Result deliveries_list(ch_request *r, int64_t tid)
         return ch_reply_error(r, 400, "bad_request", "state",
                               "state is pending, succeeded or failed");
     int64_t limit = lim ? parse_id(lim) : 100;
-    if (limit < 1 || limit > 500)
-        return ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to 500");
+    if (limit < 1 || limit > CH_PAGE_LIMIT_MAX)
+        return ch_reply_error(r, 400, "bad_request", "limit", "limit must be 1 to %d",
+                              CH_PAGE_LIMIT_MAX);
     json_t *o;
     if (ch_store_delivery_list(r->srv->store, tid, ep_id, state, before_id, (int)limit, &o) !=
         CH_OK)

@@ -1,6 +1,7 @@
 /* The change feed's durable log on SQLite (docs/internals/change-feed.md): rows written by the
  * writer inside the transaction of the change, pruned by count and age, read by cursor. */
 #include "store/sqlite_internal.h"
+#include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -8,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_KEEP    1000000
-#define DEFAULT_KEEP_MS (7LL * 86400 * 1000)
 /* Pruning runs once per PRUNE_EVERY changes and deletes at most PRUNE_CHUNK rows: bounded work
  * inside a write transaction, and four times the rate the log grows at, so it keeps up. */
 #define PRUNE_EVERY 1024
@@ -19,8 +18,8 @@ void ch_change_log_init(ch_change_log *l, sqlite3 *db, int64_t keep, int64_t kee
 {
     memset(l, 0, sizeof *l);
     l->db = db;
-    l->keep = keep > 0 ? keep : DEFAULT_KEEP;
-    l->keep_ms = keep_ms > 0 ? keep_ms : DEFAULT_KEEP_MS;
+    l->keep = keep > 0 ? keep : CH_CHANGES_KEEP;
+    l->keep_ms = keep_ms > 0 ? keep_ms : CH_CHANGES_KEEP_MS;
     static const char ins[] = "INSERT INTO changes(tenant_id, kind, call_id, delivery_id, version,"
                               " at) VALUES(?1,?2,?3,?4,?5,?6)";
     /* the newest row always stays: seq is max(rowid)+1, so an empty table would hand out old

@@ -82,6 +82,7 @@
 
 /* ---- the read API: lists, export, change feed (api/calls.c, store/) ------------------------ */
 
+#define CH_PAGE_LIMIT_MAX     500        /* rows per page of a list (?limit=): calls, deliveries */
 #define CH_EXPORTS_PER_TENANT 4          /* exports one tenant may run at once */
 #define CH_EXPORT_TENANTS     256        /* tenants exporting at once, server-wide */
 #define CH_EXPORT_PIECE       (64 << 10) /* bytes produced per call of the reader, about */
@@ -89,13 +90,18 @@
 #define CH_EXPORT_SCAN        1024       /* rows looked at per page, matching or not */
 #define CH_EXPORT_CALLS       256        /* calls per page */
 #define CH_EXPORT_BYTES       (4 << 20)  /* a page ends once its rows add up to this many bytes */
-#define CH_CHANGES_MAX_LIMIT  1000       /* changes per page of the change feed */
-#define CH_FEED_MAX_QUEUE     65536      /* changes queued for one in-process subscriber */
+
+/* the change feed (GET /v1/changes, callhook changes, in-process subscribers) */
+#define CH_CHANGES_MAX_LIMIT 1000                 /* changes per page */
+#define CH_CHANGES_KEEP      1000000              /* changes the durable log keeps at most */
+#define CH_CHANGES_KEEP_MS   (7LL * 86400 * 1000) /* and for this long at most */
+#define CH_FEED_MAX_QUEUE    65536                /* changes queued for one in-process subscriber */
 
 /* ---- outbound webhooks (delivery/, api/webhooks.c) ---------------------------------------- */
 
 #define CH_ENDPOINT_URL_MAX          2048        /* bytes of an endpoint's URL */
 #define CH_ENDPOINT_EVENTS_MAX       8192        /* bytes of an endpoint's event filter, joined */
+#define CH_ENDPOINT_HEADERS_MAX      32          /* headers an endpoint adds to its deliveries */
 #define CH_ENDPOINT_HEADER_NAME_MAX  64          /* characters of a header name an endpoint sets */
 #define CH_ENDPOINT_HEADER_VALUE_MAX 1024        /* bytes of its value */
 #define CH_RESPONSE_KEEP             (20 * 1024) /* bytes of a receiver's answer kept per attempt */
