@@ -49,6 +49,21 @@ while IFS= read -r f; do
     done < <(sed -n 's/^#include "\([a-z_]*\/[^"]*\)".*/\1/p' "$f")
 done < <(find src -name '*.c' -o -name '*.cc' -o -name '*.h' | sort)
 
+# A store backend stays behind the backend table (docs/internals/store-backend.md): only the
+# files of src/store/<backend>/ include that backend's headers or its client library's.
+while IFS= read -r f; do
+    dir=${f%/*}
+    while IFS= read -r inc; do
+        case "$inc" in
+        sqlite3.h | libpq-fe.h) [ "$dir" = src/store/sqlite ] && [ "$inc" = sqlite3.h ] && continue ;;
+        store/*/*) [ "$dir" = "src/${inc%/*}" ] && continue ;;
+        *) continue ;;
+        esac
+        echo "layers: $f includes $inc: only its store backend's folder may (the backend table)"
+        bad=1
+    done < <(sed -n 's/^#include [<"]\([^>"]*\)[>"].*/\1/p' "$f")
+done < <(find src -name '*.c' -o -name '*.cc' -o -name '*.h' | sort)
+
 build=${1:-}
 if [ -n "$build" ] && [ -d "$build/CMakeFiles/chcore.dir/src" ]; then
     objdir="$build/CMakeFiles/chcore.dir"

@@ -134,7 +134,7 @@ static enum MHD_Result call_get(ch_request *r, const ch_route_args *a)
 /* ---- export: streamed with a content reader callback --------------------------------- */
 
 /* Exports one tenant may run at once: each holds a connection and a page of calls in memory
- * (store/sqlite_read.c reads pages in short transactions, so none holds a snapshot). One whose
+ * (store/sqlite/reads.c reads pages in short transactions, so none holds a snapshot). One whose
  * client stops reading ends with the connection timeout. */
 
 static pthread_mutex_t exports_lock = PTHREAD_MUTEX_INITIALIZER;

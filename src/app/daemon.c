@@ -55,12 +55,18 @@ int ch_daemon_start(const ch_config *cfg, ch_daemon **out)
     *out = NULL;
     int rc = CH_ERR;
 
-    /* One daemon per database: the writer thread assumes it is the only one writing events
-     * (event ids, merges). The CLI's admin commands may still run beside it. */
-    char *lockpath = ch_asprintf("%s-serve.lock", cfg->db);
-    d->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* One daemon per database file: its writer assumes it is the only one merging events.
+     * The CLI's commands may still run beside it (their one short transaction each). A
+     * database on a server takes the coordination of several nodes into its own backend. */
+    const char *file = ch_store_file(cfg->db);
+    if (!ch_store_backend_name(cfg->db)) {
+        startup_error("no store backend of this build takes this database URL", cfg->db);
+        goto fail;
+    }
+    char *lockpath = file ? ch_asprintf("%s-serve.lock", file) : NULL;
+    d->lock_fd = lockpath ? open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
     free(lockpath);
-    if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (file && (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)) {
         startup_error(d->lock_fd < 0 ? "cannot create the database's lock file"
                                      : "another callhook serve uses this database",
                       cfg->db);

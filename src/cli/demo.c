@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Beside the database file; in the current directory for a database on a server. */
 static char *creds_path(const char *db)
 {
-    char *copy = ch_strdup(db);
+    const char *file = ch_store_file(db);
+    char *copy = ch_strdup(file ? file : "./x");
     char *p = ch_asprintf("%s/demo-credentials.json", dirname(copy));
     free(copy);
     return p;

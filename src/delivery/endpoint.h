@@ -1,5 +1,5 @@
 /* Outbound webhook endpoints (docs/webhooks.md): the rules an endpoint must follow when it is
- * saved — URL, kind, event filter, headers, secret format. Storage is in store/admin.c. */
+ * saved — URL, kind, event filter, headers, secret format. Storage is in store/sqlite/ops.c. */
 #ifndef CH_ENDPOINT_H
 #define CH_ENDPOINT_H
 

@@ -13,6 +13,7 @@
 #include "core/feed.h"
 #include "core/model.h"
 #include "util/limits.h"
+#include "util/result.h"
 
 typedef struct ch_store ch_store;
 typedef struct ch_op ch_op; /* an administrative write (below) */
@@ -43,14 +44,23 @@ typedef struct {
 
 /* ---- opening ------------------------------------------------------------------------- */
 
+/* The database is named by a URL (docs/internals/store-backend.md): "sqlite:PATH",
+ * "sqlite:///abs/path" or a plain PATH choose the SQLite backend; a URL no backend of this
+ * build takes ("postgresql://…" until that backend exists) fails to open with CH_EINVAL.
+ * opts.path is that URL. */
+/* The backend's name for url ("sqlite"), NULL when no backend of this build takes it. */
+const char *ch_store_backend_name(const char *url);
+/* The file of the database when its backend keeps it in a local file (SQLite): a pointer into
+ * url. NULL for a database on a server. */
+const char *ch_store_file(const char *url);
 /* Opens (creating and migrating) the database and starts the writer thread. */
-int ch_store_open(ch_store **out, const ch_store_opts *opts);
+CH_NODISCARD int ch_store_open(ch_store **out, const ch_store_opts *opts);
 /* Commits everything queued, stops the writer, closes all connections. */
 void ch_store_close(ch_store *s);
-/* Creates or upgrades the schema of the database at path; prints nothing. */
-int ch_store_migrate(const char *path, int *version_out);
-/* The mode of the database files callhook creates, and the most an existing one may allow
- * (tightened, with a warning, when opened for writing). Default 0600. */
+/* Creates or upgrades the schema of the database at url; prints nothing. */
+CH_NODISCARD int ch_store_migrate(const char *url, int *version_out);
+/* The mode of the database files callhook creates (a backend of local files), and the most an
+ * existing one may allow (tightened, with a warning, when opened for writing). Default 0600. */
 void ch_store_set_file_mode(unsigned mode);
 /* True while the last write succeeded and the database answers (for /readyz). */
 bool ch_store_writable(ch_store *s);
@@ -151,18 +161,20 @@ void ch_store_get_stats(ch_store *s, ch_store_stats *out);
 
 /* ---- lookups for request threads ----------------------------------------------------- */
 
-int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
-int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out);
+CH_NODISCARD int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out);
+CH_NODISCARD int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out);
 /* Every enabled credential of tenant for provider (NULL provider: all; tenant_id 0: every
  * tenant's, for the URLs that find the tenant from the credential). */
-int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider, ch_credential **out,
-                         size_t *n);
+CH_NODISCARD int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider,
+                                      ch_credential **out, size_t *n);
 void ch_credentials_free(ch_credential *c, size_t n);
 /* The tenant that owns API key id key_id and the key's secret hash. */
-int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash);
+CH_NODISCARD int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id,
+                                 char **secret_hash);
 
 /* When the tenant's newest event from provider was received (ms), CH_TIME_UNSET if never. */
-int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out);
+CH_NODISCARD int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider,
+                                        int64_t *out);
 
 /* ---- outbox, for the dispatcher ------------------------------------------------------ */
 
@@ -180,15 +192,16 @@ typedef struct {
 /* A dispatcher worker's reader of the outbox (its own connection and cursor): it sees the
  * deliveries of its shard (of nshards, by blocks of delivery ids). */
 typedef struct ch_due_scan ch_due_scan;
-int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out);
+CH_NODISCARD int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out);
 void ch_due_scan_free(ch_due_scan *sc);
 /* Deliveries due at now whose endpoint is enabled and whose earlier deliveries of the same
  * call to the same endpoint are settled, oldest first; at most limit, leaving out those skip
  * says so of (in flight already). *next_due: when the next pending delivery is due
  * (CH_TIME_UNSET when none). */
 typedef bool (*ch_due_skip_fn)(void *arg, int64_t delivery_id);
-int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
-                            void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due);
+CH_NODISCARD int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit,
+                                         ch_due_skip_fn skip, void *skip_arg, ch_due_delivery **out,
+                                         size_t *n, int64_t *next_due);
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
 void ch_due_delivery_clear(ch_due_delivery *d); /* frees its strings */
 
@@ -207,8 +220,8 @@ typedef struct {
 
 /* Changes after cursor (0 = from the oldest kept), of tenant_id (0 = every tenant), at most
  * limit (1..CH_CHANGES_MAX_LIMIT). */
-int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int limit,
-                           ch_change_page *out);
+CH_NODISCARD int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int limit,
+                                        ch_change_page *out);
 void ch_change_page_clear(ch_change_page *p);
 
 /* ---- read API ------------------------------------------------------------------------ */
@@ -226,21 +239,24 @@ typedef struct {
 
 /* A cursor, "<sort_ts>.<call id>" of the last row of the previous page: CH_OK with both (id
  * NUL-terminated in idsz bytes), or CH_EINVAL. */
-int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz);
+CH_NODISCARD int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz);
 /* {"data":[call…], "next_cursor": "…"|null}. CH_EINVAL for a bad cursor. */
-int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f, json_t **out);
+CH_NODISCARD int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f,
+                                     json_t **out);
 /* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
-int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out);
+CH_NODISCARD int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id,
+                                   json_t **out);
 
 /* Streaming export: an iterator over the filtered calls (limit and cursor are ignored), newest
  * first by id (creation time). It reads pages in short read transactions of their own, so it
  * holds no snapshot between two calls of next; calls created after the first page are left
  * out, and a call appears once, as it was when its page was read. */
 typedef struct ch_export ch_export;
-int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out);
+CH_NODISCARD int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f,
+                                      ch_export **out);
 /* CH_OK with the next call in *call (caller decrefs), CH_OK with *call NULL at the end, or
  * CH_ESTORE (the export cannot go on). */
-int ch_store_export_next(ch_export *x, json_t **call);
+CH_NODISCARD int ch_store_export_next(ch_export *x, json_t **call);
 void ch_store_export_close(ch_export *x);
 
 /* ---- administration: typed write operations run by the writer ------------------------
@@ -323,28 +339,30 @@ struct ch_op {
 /* Runs ops as one job and waits for its commit: CH_OK, the result of the op that refused, or
  * CH_ESTORE. For callers that may block (the CLI, tests), not for HTTP threads, which submit a
  * job with ops and are resumed by its done(). */
-int ch_store_write(ch_store *s, ch_op *ops, size_t n) __attribute__((warn_unused_result));
+CH_NODISCARD int ch_store_write(ch_store *s, ch_op *ops, size_t n);
 void ch_ops_clear(ch_op *ops, size_t n);
 
 /* ---- administration: reads ------------------------------------------------------------ */
 
 /* JSON array of tenants with this month's usage. */
-int ch_store_tenant_list(ch_store *s, json_t **out);
+CH_NODISCARD int ch_store_tenant_list(ch_store *s, json_t **out);
 /* {"employees": [...]} or {"leads": [...]}, oldest first. which: "employees" | "leads". */
-int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out);
+CH_NODISCARD int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which,
+                                         json_t **out);
 /* {"endpoints": [{id, url, kind, events, enabled, disabled_reason, headers, timeout_ms,
  * rate_limit_per_min, secret_rotating_until, created_at, updated_at}]}; id 0 = every endpoint
  * of the tenant, else only that one (an empty list when it has none with that id). */
-int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
+CH_NODISCARD int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* Deliveries (docs/webhooks.md). {"deliveries": [...]} newest first; endpoint_id 0 = any,
  * state NULL = any, before_id 0 = from the newest. */
-int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, const char *state,
-                           int64_t before_id, int limit, json_t **out);
+CH_NODISCARD int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id,
+                                        const char *state, int64_t before_id, int limit,
+                                        json_t **out);
 /* One delivery with its message and every attempt; CH_ENOTFOUND when not the tenant's. */
-int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
+CH_NODISCARD int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* {"skipped": [{reason, type, count, last_at, last_call_id}]} */
-int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out);
+CH_NODISCARD int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
-int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
+CH_NODISCARD int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 
 #endif

@@ -18,6 +18,10 @@ enum {
     CH_EDISABLED = -10, /* the object exists but is switched off (an endpoint) */
 };
 
+/* On a function whose result must be looked at (a buffer append, a store call): ignoring it is
+ * a compile error under -Werror. */
+#define CH_NODISCARD __attribute__((warn_unused_result))
+
 /* A short English phrase for rc (a static string), for logs and CLI messages. */
 const char *ch_strerror(int rc);
 

@@ -12,7 +12,7 @@
 #include "delivery/schedule.h"
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
-#include "store/outbox.h"
+#include "core/lifecycle.h"
 #include "util/result.h"
 #include "util/timeutil.h"
 
@@ -289,7 +289,7 @@ static void plan(const ch_call_before *b, ch_status st, ch_disposition d, bool r
     c.status = st;
     c.disposition = d;
     c.recording_url = rec ? "https://rec.example/1.mp3" : NULL;
-    ch_outbox_plan(b, &c, hash, p);
+    ch_lifecycle_plan(b, &c, hash, p);
 }
 
 static void assert_types(const ch_call_plan *p, const char *const *want, int n)

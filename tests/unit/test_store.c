@@ -780,10 +780,42 @@ static void an_admin_delivery_is_published_to_the_feed(void **state)
     ch_feed_unsubscribe(w);
 }
 
+/* The database URL chooses the backend: "sqlite:PATH", "sqlite:///abs" and a plain path are
+ * SQLite's; a URL no backend of this build takes fails to open, with nothing created. */
+static void a_database_url_chooses_the_backend(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(ch_store_backend_name(f->db), "sqlite");
+    assert_string_equal(ch_store_file(f->db), f->db);
+    char url[600];
+    snprintf(url, sizeof url, "sqlite:%s", f->db);
+    assert_string_equal(ch_store_backend_name(url), "sqlite");
+    assert_string_equal(ch_store_file(url), f->db);
+    snprintf(url, sizeof url, "sqlite://%s", f->db); /* f->db is absolute: sqlite:///tmp/… */
+    assert_string_equal(ch_store_file(url), f->db);
+    const char *pg = "postgresql://callhook@127.0.0.1/callhook";
+    assert_null(ch_store_backend_name(pg));
+    assert_null(ch_store_file(pg));
+    assert_null(ch_store_backend_name("sqlite:"));
+    ch_store *s = NULL;
+    ch_store_opts o = {.path = pg};
+    assert_int_equal(ch_store_open(&s, &o), CH_EINVAL);
+    assert_null(s);
+    /* the same file through its URL: the same database */
+    ch_store_opts o2 = {.path = url};
+    assert_int_equal(ch_store_open(&s, &o2), CH_OK);
+    ch_tenant t;
+    assert_int_equal(ch_store_tenant_by_slug(s, "acme", &t), CH_OK);
+    assert_int_equal(t.id, f->acme);
+    ch_tenant_clear(&t);
+    ch_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(open_migrate_and_tenants, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_database_url_chooses_the_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(events_merge_into_one_call_and_duplicates_change_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(usage_counts_each_call_once_per_month, setup, teardown),

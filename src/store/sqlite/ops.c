@@ -5,7 +5,7 @@
  * disk abandons the batch); any other failure is the op refusing, and the writer rolls the job
  * back. Ids are taken inside the write transaction, where SQLite's single write lock makes
  * MAX()+1 safe; a backend with sequences uses them instead. */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -423,7 +423,7 @@ static int apply(op_ctx *c, ch_op *op)
     return CH_EINVAL;
 }
 
-int ch_sqlite_op_apply(sqlite3 *db, ch_change_log *changes, int64_t now, ch_op *op, int *sqlite_rc)
+int ch_sqlite_op_run(sqlite3 *db, ch_change_log *changes, int64_t now, ch_op *op, int *sqlite_rc)
 {
     op_ctx c = {.db = db, .changes = changes, .now = now, .sqlite_rc = SQLITE_OK};
     op->id_out = 0;
@@ -431,12 +431,4 @@ int ch_sqlite_op_apply(sqlite3 *db, ch_change_log *changes, int64_t now, ch_op *
     *sqlite_rc =
         rc == CH_ESTORE ? (c.sqlite_rc != SQLITE_OK ? c.sqlite_rc : SQLITE_ERROR) : SQLITE_OK;
     return rc;
-}
-
-void ch_ops_clear(ch_op *ops, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(ops[i].key_out);
-        ops[i].key_out = NULL;
-    }
 }

@@ -1,7 +1,7 @@
 /* Opening connections and the schema. tenant_id leads every primary and unique key so that
  * sharding by tenant later is mechanical; every counter is NOT NULL DEFAULT 0 so that a row
  * inserted by hand without them still works (the classic NULL-counter outage). */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -359,7 +359,7 @@ int ch_sqlite_migrate(sqlite3 *db, int *version_out)
     return CH_OK;
 }
 
-int ch_store_migrate(const char *path, int *version_out)
+int ch_sqlite_migrate_path(const char *path, int *version_out)
 {
     sqlite3 *db;
     int rc = ch_sqlite_open(path, false, &db);
@@ -392,15 +392,15 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v)
     return v == CH_NUM_UNSET ? sqlite3_bind_null(st, idx) : sqlite3_bind_int64(st, idx, v);
 }
 
-/* ---- store lifecycle ---------------------------------------------------------------- */
+/* ---- the backend's lifecycle ----------------------------------------------------------- */
 
 static void *checkpointer_main(void *arg)
 {
-    ch_store *s = arg;
+    ch_sqlite *q = arg;
     sqlite3 *db = NULL;
-    if (ch_sqlite_open(s->path, false, &db)) return NULL;
-    pthread_mutex_lock(&s->lock);
-    while (!s->ckpt_stop) {
+    if (ch_sqlite_open(q->path, false, &db)) return NULL;
+    pthread_mutex_lock(&q->ckpt_lock);
+    while (!q->ckpt_stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000L;
@@ -408,138 +408,122 @@ static void *checkpointer_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&s->ckpt_wake, &s->lock, &ts);
-        if (s->ckpt_stop) break;
-        pthread_mutex_unlock(&s->lock);
+        pthread_cond_timedwait(&q->ckpt_wake, &q->ckpt_lock, &ts);
+        if (q->ckpt_stop) break;
+        pthread_mutex_unlock(&q->ckpt_lock);
         /* PASSIVE: copies what it can without blocking the writer or readers. */
         int log = 0, done = 0;
         if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
             SQLITE_OK)
-            atomic_store(&s->ckpt_backfilled, done);
-        pthread_mutex_lock(&s->lock);
+            atomic_store(&q->ckpt_backfilled, done);
+        pthread_mutex_lock(&q->ckpt_lock);
     }
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&q->ckpt_lock);
     sqlite3_close(db);
     return NULL;
 }
 
-int ch_store_open(ch_store **out, const ch_store_opts *opts)
+static void free_backend(ch_sqlite *q)
 {
-    ch_store *s = ch_calloc(1, sizeof *s);
-    s->opts = *opts;
-    s->path = ch_strdup(opts->path);
-    if (s->opts.read_conns <= 0) s->opts.read_conns = 4;
-    if (s->opts.batch_max <= 0) s->opts.batch_max = 1024;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->ckpt_wake, NULL);
-    pthread_mutex_init(&s->rlock, NULL);
-    pthread_cond_init(&s->rfree, NULL);
-    pthread_mutex_init(&s->stats_lock, NULL);
-    atomic_store(&s->writable, true);
+    for (int i = 0; q->readers && i < q->nreaders; i++)
+        sqlite3_close(q->readers[i]);
+    free(q->readers);
+    free(q->free_stack);
+    ch_sqlite_writer_free(q);
+    /* A clean close checkpoints the WAL into the main file. */
+    sqlite3_close(q->wdb);
+    free(q->path);
+    pthread_mutex_destroy(&q->ckpt_lock);
+    pthread_cond_destroy(&q->ckpt_wake);
+    pthread_mutex_destroy(&q->rlock);
+    pthread_cond_destroy(&q->rfree);
+    free(q);
+}
 
-    int rc = ch_sqlite_open(s->path, false, &s->wdb);
+int ch_sqlite_backend_open(const char *path, const ch_store_opts *opts, ch_backend **out)
+{
+    ch_sqlite *q = ch_calloc(1, sizeof *q);
+    q->opts = *opts;
+    q->path = ch_strdup(path);
+    pthread_mutex_init(&q->ckpt_lock, NULL);
+    pthread_cond_init(&q->ckpt_wake, NULL);
+    pthread_mutex_init(&q->rlock, NULL);
+    pthread_cond_init(&q->rfree, NULL);
+
+    int rc = ch_sqlite_open(q->path, false, &q->wdb);
     if (rc) goto fail;
-    rc = ch_sqlite_migrate(s->wdb, NULL);
+    rc = ch_sqlite_migrate(q->wdb, NULL);
     if (rc) goto fail;
     if (opts->max_bytes > 0) {
         sqlite3_stmt *st;
         int64_t page = 4096;
-        if (sqlite3_prepare_v2(s->wdb, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(q->wdb, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
             if (sqlite3_step(st) == SQLITE_ROW) page = sqlite3_column_int64(st, 0);
             sqlite3_finalize(st);
         }
         char *sql = ch_asprintf("PRAGMA max_page_count=%lld", (long long)(opts->max_bytes / page));
-        ch_sqlite_exec(s->wdb, sql);
+        ch_sqlite_exec(q->wdb, sql);
         free(sql);
     }
-    s->nreaders = s->opts.read_conns;
-    s->readers = ch_calloc((size_t)s->nreaders, sizeof *s->readers);
-    s->free_stack = ch_calloc((size_t)s->nreaders, sizeof *s->free_stack);
-    for (int i = 0; i < s->nreaders; i++) {
-        rc = ch_sqlite_open(s->path, true, &s->readers[i]);
+    q->nreaders = opts->read_conns > 0 ? opts->read_conns : 4;
+    q->readers = ch_calloc((size_t)q->nreaders, sizeof *q->readers);
+    q->free_stack = ch_calloc((size_t)q->nreaders, sizeof *q->free_stack);
+    for (int i = 0; i < q->nreaders; i++) {
+        rc = ch_sqlite_open(q->path, true, &q->readers[i]);
         if (rc) goto fail;
-        s->free_stack[s->free_top++] = s->readers[i];
+        q->free_stack[q->free_top++] = q->readers[i];
     }
     /* Checkpoints (copying WAL pages into the database, with an fsync of its own) run on a
      * thread of their own so that commits never wait for them. */
-    ch_sqlite_exec(s->wdb, "PRAGMA wal_autocheckpoint=0");
-    s->feed = ch_feed_new();
-    sqlite3_stmt *hst;
-    if (sqlite3_prepare_v2(s->wdb, "SELECT COALESCE(MAX(seq),0) FROM changes", -1, &hst, NULL) ==
-        SQLITE_OK) {
-        if (sqlite3_step(hst) == SQLITE_ROW)
-            ch_feed_set_head(s->feed, sqlite3_column_int64(hst, 0));
-        sqlite3_finalize(hst);
-    }
-    if (pthread_create(&s->writer, NULL, ch_writer_main, s) != 0) {
-        rc = CH_ERR;
-        goto fail;
-    }
-    if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) abort();
-    *out = s;
+    ch_sqlite_exec(q->wdb, "PRAGMA wal_autocheckpoint=0");
+    if ((rc = ch_sqlite_writer_new(q))) goto fail;
+    if (pthread_create(&q->checkpointer, NULL, checkpointer_main, q) != 0) abort();
+    *out = (ch_backend *)q;
     return CH_OK;
 fail:
-    for (int i = 0; s->readers && i < s->nreaders; i++)
-        sqlite3_close(s->readers[i]);
-    free(s->readers);
-    free(s->free_stack);
-    sqlite3_close(s->wdb);
-    ch_feed_free(s->feed);
-    free(s->path);
-    free(s);
+    free_backend(q);
     return rc ? rc : CH_ESTORE;
 }
 
-void ch_store_close(ch_store *s)
+void ch_sqlite_backend_close(ch_backend *b)
 {
-    if (!s) return;
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->writer, NULL);
-    pthread_mutex_lock(&s->lock);
-    s->ckpt_stop = true;
-    pthread_cond_signal(&s->ckpt_wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->checkpointer, NULL);
-    for (int i = 0; i < s->nreaders; i++)
-        sqlite3_close(s->readers[i]);
-    /* A clean close checkpoints the WAL into the main file. */
-    sqlite3_close(s->wdb);
-    free(s->readers);
-    free(s->free_stack);
-    ch_feed_free(s->feed); /* its subscribers (the dispatcher) are gone by now */
-    free(s->path);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
-    pthread_cond_destroy(&s->ckpt_wake);
-    pthread_mutex_destroy(&s->rlock);
-    pthread_cond_destroy(&s->rfree);
-    pthread_mutex_destroy(&s->stats_lock);
-    free(s);
+    ch_sqlite *q = Q(b);
+    pthread_mutex_lock(&q->ckpt_lock);
+    q->ckpt_stop = true;
+    pthread_cond_signal(&q->ckpt_wake);
+    pthread_mutex_unlock(&q->ckpt_lock);
+    pthread_join(q->checkpointer, NULL);
+    free_backend(q);
 }
 
-bool ch_store_writable(ch_store *s)
+int64_t ch_sqlite_changes_head(ch_backend *b)
 {
-    return atomic_load(&s->writable);
+    int64_t head = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(Q(b)->wdb, "SELECT COALESCE(MAX(seq),0) FROM changes", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) head = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return head;
 }
 
-sqlite3 *ch_store_reader(ch_store *s)
+sqlite3 *ch_sqlite_reader(ch_backend *b)
 {
-    pthread_mutex_lock(&s->rlock);
-    while (s->free_top == 0)
-        pthread_cond_wait(&s->rfree, &s->rlock);
-    sqlite3 *db = s->free_stack[--s->free_top];
-    pthread_mutex_unlock(&s->rlock);
+    ch_sqlite *q = Q(b);
+    pthread_mutex_lock(&q->rlock);
+    while (q->free_top == 0)
+        pthread_cond_wait(&q->rfree, &q->rlock);
+    sqlite3 *db = q->free_stack[--q->free_top];
+    pthread_mutex_unlock(&q->rlock);
     return db;
 }
 
-void ch_store_reader_done(ch_store *s, sqlite3 *db)
+void ch_sqlite_reader_done(ch_backend *b, sqlite3 *db)
 {
-    pthread_mutex_lock(&s->rlock);
-    s->free_stack[s->free_top++] = db;
-    pthread_cond_signal(&s->rfree);
-    pthread_mutex_unlock(&s->rlock);
+    ch_sqlite *q = Q(b);
+    pthread_mutex_lock(&q->rlock);
+    q->free_stack[q->free_top++] = db;
+    pthread_cond_signal(&q->rfree);
+    pthread_mutex_unlock(&q->rlock);
 }

@@ -9,38 +9,9 @@
 #include <stdint.h>
 
 #include "core/model.h"
-#include "store/sqlite_internal.h"
-#include "store/store.h"
+#include "store/sqlite/sqlite.h"
 
-/* calls.notified: one bit per lifecycle event already created for the call */
-enum {
-    CH_NOTE_STARTED = 1,
-    CH_NOTE_ANSWERED = 2,
-    CH_NOTE_ENDED = 4,
-    CH_NOTE_FAILED = 8,
-    CH_NOTE_RECORDING = 16,
-    CH_NOTE_COMPLETED = 32,
-};
-
-#define CH_OUTBOX_MAX_TYPES 8
-
-typedef struct {
-    bool is_new;
-    int64_t notified;   /* bits before this change */
-    int64_t state_hash; /* before this change */
-    ch_status status;   /* before (NONE for a new call) */
-} ch_call_before;
-
-typedef struct {
-    const char *types[CH_OUTBOX_MAX_TYPES];
-    int n;
-    int64_t notified; /* bits after */
-} ch_call_plan;
-
-/* Pure: the events a change from b to c (whose hash is hash) causes, in the order they are
- * created. */
-void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash,
-                    ch_call_plan *out);
+#include "core/lifecycle.h"
 
 typedef struct ch_outbox ch_outbox;
 /* changes: where deliveries created and settled are reported (the change feed) */

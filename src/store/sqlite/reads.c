@@ -1,6 +1,6 @@
 /* Reads for request threads, on the pool of read-only connections (WAL: they never block
  * the writer). Every query is scoped by tenant_id. */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/buf.h"
 #include "util/limits.h"
 #include "util/mem.h"
@@ -21,9 +21,9 @@ static int prepare(sqlite3 *db, const char *q, sqlite3_stmt **st)
     return CH_OK;
 }
 
-static int tenant_lookup(ch_store *s, const char *slug, int64_t id, ch_tenant *out)
+int ch_sqlite_tenant_lookup(ch_backend *b, const char *slug, int64_t id, ch_tenant *out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
 #define TENANT_SELECT                                                                              \
     "SELECT id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'),"                     \
@@ -52,24 +52,14 @@ static int tenant_lookup(ch_store *s, const char *slug, int64_t id, ch_tenant *o
     }
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
 
-int ch_store_tenant_by_slug(ch_store *s, const char *slug, ch_tenant *out)
+int ch_sqlite_credentials(ch_backend *b, int64_t tenant_id, const char *provider,
+                          ch_credential **out, size_t *n)
 {
-    return tenant_lookup(s, slug, 0, out);
-}
-
-int ch_store_tenant_by_id(ch_store *s, int64_t id, ch_tenant *out)
-{
-    return tenant_lookup(s, NULL, id, out);
-}
-
-int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider, ch_credential **out,
-                         size_t *n)
-{
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     *out = NULL;
     *n = 0;
@@ -102,7 +92,7 @@ int ch_store_credentials(ch_store *s, int64_t tenant_id, const char *provider, c
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc) {
         ch_credentials_free(*out, *n);
         *out = NULL;
@@ -111,22 +101,9 @@ out:
     return rc;
 }
 
-void ch_credentials_free(ch_credential *c, size_t n)
+int ch_sqlite_apikey(ch_backend *b, const char *key_id, int64_t *tenant_id, char **secret_hash)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(c[i].provider);
-        free(c[i].username);
-        free(c[i].password_hash);
-        free(c[i].token_hash);
-        free(c[i].signing_secret);
-        free(c[i].allow_ips);
-    }
-    free(c);
-}
-
-int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **secret_hash)
-{
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = prepare(db,
                      "SELECT tenant_id, secret_hash FROM api_keys WHERE id=?1"
@@ -144,7 +121,7 @@ int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **
     }
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
 
@@ -270,21 +247,6 @@ json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id)
     return call;
 }
 
-int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
-{
-    char *end;
-    long long v = strtoll(c, &end, 10);
-    if (end == c || *end != '.') return CH_EINVAL;
-    const char *p = end + 1;
-    size_t n = strlen(p);
-    if (n < 3 || n >= idsz || strncmp(p, "c_", 2) != 0) return CH_EINVAL;
-    for (size_t i = 2; i < n; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return CH_EINVAL;
-    *ts = v;
-    memcpy(id, p, n + 1);
-    return CH_OK;
-}
-
 /* Appends a fixed clause: the clauses are literals that add up to under 1.5 KiB against a
  * 4 KiB ceiling, so a failure is a bug in this file, not input. */
 static void sql_add(ch_buf *q, const char *clause)
@@ -360,9 +322,9 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     return CH_OK;
 }
 
-int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f, json_t **out)
+int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     json_t *data = json_array();
     char next[96] = "";
@@ -387,7 +349,7 @@ int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_call_filter *f,
     if (r != SQLITE_ROW && r != SQLITE_DONE) rc = CH_ESTORE;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc) {
         json_decref(data);
         return rc;
@@ -400,9 +362,9 @@ out:
     return CH_OK;
 }
 
-int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out)
+int ch_sqlite_get_call(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL, *ev = NULL;
     json_t *call = NULL;
     int rc = prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &st);
@@ -454,7 +416,7 @@ int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_
 out:
     sqlite3_finalize(st);
     sqlite3_finalize(ev);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc) {
         json_decref(call);
         return rc;
@@ -473,8 +435,8 @@ out:
  * keyset on it would skip or repeat such a call. Calls created after the first page was read
  * have greater ids than the keyset, so they are not included. A page's bounds are CH_EXPORT_SCAN,
  * CH_EXPORT_CALLS and CH_EXPORT_BYTES (util/limits.h). */
-struct ch_export {
-    ch_store *s;
+struct ch_backend_export {
+    ch_backend *b;
     int64_t tenant_id;
     ch_call_filter f; /* strings owned */
     char *after;      /* id of the last call looked at; NULL before the first page */
@@ -488,10 +450,11 @@ static char *dup_or_null(const char *s)
     return s ? ch_strdup(s) : NULL;
 }
 
-int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f, ch_export **out)
+int ch_sqlite_export_open(ch_backend *b, int64_t tenant_id, const ch_call_filter *f,
+                          ch_backend_export **out)
 {
-    ch_export *x = ch_calloc(1, sizeof *x);
-    x->s = s;
+    ch_backend_export *x = ch_calloc(1, sizeof *x);
+    x->b = b;
     x->tenant_id = tenant_id;
     x->f = *f;
     x->f.cursor = NULL;
@@ -506,11 +469,11 @@ int ch_store_export_open(ch_store *s, int64_t tenant_id, const ch_call_filter *f
 
 /* Reads the next page into x->page. The scan looks at CH_EXPORT_SCAN rows at most, so a page's
  * transaction stays short even when few calls match. */
-static int export_page(ch_export *x)
+static int export_page(ch_backend_export *x)
 {
     json_array_clear(x->page);
     x->next = 0;
-    sqlite3 *db = ch_store_reader(x->s);
+    sqlite3 *db = ch_sqlite_reader(x->b);
     sqlite3_stmt *scan = NULL, *get = NULL;
     ch_buf q;
     ch_buf_init(&q, 4096);
@@ -561,12 +524,12 @@ out:
     sqlite3_finalize(scan);
     sqlite3_finalize(get);
     if (in_txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    ch_store_reader_done(x->s, db);
+    ch_sqlite_reader_done(x->b, db);
     ch_buf_free(&q);
     return rc;
 }
 
-int ch_store_export_next(ch_export *x, json_t **call)
+int ch_sqlite_export_next(ch_backend_export *x, json_t **call)
 {
     *call = NULL;
     while (x->next >= json_array_size(x->page)) {
@@ -578,7 +541,7 @@ int ch_store_export_next(ch_export *x, json_t **call)
     return CH_OK;
 }
 
-void ch_store_export_close(ch_export *x)
+void ch_sqlite_export_close(ch_backend_export *x)
 {
     if (!x) return;
     free((char *)x->f.number);
@@ -590,9 +553,9 @@ void ch_store_export_close(ch_export *x)
     free(x);
 }
 
-int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out)
+int ch_sqlite_last_received(ch_backend *b, int64_t tenant_id, const char *provider, int64_t *out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     *out = CH_TIME_UNSET;
     /* event ids grow with time: walking the primary key backwards finds the newest first */
@@ -608,6 +571,6 @@ int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider,
     rc = r == SQLITE_ROW || r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }

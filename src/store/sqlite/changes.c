@@ -1,6 +1,6 @@
 /* The change feed's durable log on SQLite (docs/internals/change-feed.md): rows written by the
  * writer inside the transaction of the change, pruned by count and age, read by cursor. */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/limits.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -90,23 +90,12 @@ int ch_change_log_prune(ch_change_log *l)
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-ch_feed *ch_store_feed(ch_store *s)
-{
-    return s->feed;
-}
-
-void ch_change_page_clear(ch_change_page *p)
-{
-    free(p->v);
-    memset(p, 0, sizeof *p);
-}
-
-int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int limit,
-                           ch_change_page *out)
+int ch_sqlite_changes_since(ch_backend *b, int64_t tenant_id, int64_t cursor, int limit,
+                            ch_change_page *out)
 {
     memset(out, 0, sizeof *out);
     if (cursor < 0 || limit < 1 || limit > CH_CHANGES_MAX_LIMIT) return CH_EINVAL;
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = CH_ESTORE;
     /* one read transaction: the bounds and the rows come from the same snapshot */
@@ -158,7 +147,7 @@ int ch_store_changes_since(ch_store *s, int64_t tenant_id, int64_t cursor, int l
 out:
     sqlite3_finalize(st);
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc != CH_OK) ch_change_page_clear(out);
     return rc;
 }

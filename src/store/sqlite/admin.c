@@ -1,6 +1,6 @@
 /* Administrative reads on the read pool: tenants, the directory, endpoints. The writes are
  * typed operations run by the writer (ops.c). Rows become JSON here, in C, not in SQL. */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/mem.h"
 #include "util/result.h"
 #include "util/timeutil.h"
@@ -25,9 +25,9 @@ static void fill_tenant(sqlite3_stmt *st, ch_tenant *t)
     "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,'')," \
     " COALESCE(monthly_limit,0), COALESCE(hard_limit,0), COALESCE(features,'')"
 
-int ch_store_tenant_list(ch_store *s, json_t **out)
+int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     int rc;
     char month[8];
     sqlite3_stmt *st = NULL, *us = NULL;
@@ -68,7 +68,7 @@ int ch_store_tenant_list(ch_store *s, json_t **out)
 out:
     sqlite3_finalize(st);
     sqlite3_finalize(us);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc) {
         json_decref(arr);
         return rc;
@@ -128,14 +128,14 @@ static int rows_json(sqlite3_stmt *st, const char *key, json_t **out)
     return CH_OK;
 }
 
-int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out)
+int ch_sqlite_directory_list(ch_backend *b, int64_t tenant_id, const char *which, json_t **out)
 {
     bool emp = strcmp(which, "employees") == 0;
     const char *sql = emp ? "SELECT id, extension, name, email FROM employees WHERE tenant_id=?1"
                             " ORDER BY id"
                           : "SELECT id, phone, phone_raw, name, source FROM leads"
                             " WHERE tenant_id=?1 ORDER BY id";
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
@@ -143,13 +143,13 @@ int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, j
         rc = rows_json(st, emp ? "employees" : "leads", out);
     }
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
 
-int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **out)
+int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
@@ -180,6 +180,6 @@ int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **
     }
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }

@@ -1,4 +1,7 @@
-#include "store/sqlite_internal.h"
+/* The JSON of a call's or leg's merged state, as stored with a leg and served by the read API
+ * (backend-neutral: every store backend and the payloads use it). */
+#include "core/calljson.h"
+#include "util/timeutil.h"
 
 static json_t *str_or_null(const char *s)
 {

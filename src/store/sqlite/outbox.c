@@ -1,7 +1,7 @@
 /* The outbox, writer side: see outbox.h and docs/webhooks.md. Runs on the writer thread only,
  * inside its open transaction, so an event and the change that causes it commit together. */
-#include "store/outbox.h"
-#include "store/sqlite_internal.h"
+#include "store/sqlite/outbox.h"
+#include "store/sqlite/sqlite.h"
 #include "util/hash.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -173,57 +173,6 @@ static bool ok_marked(const ch_outbox *o, int64_t tenant_id, int64_t endpoint_id
 bool ch_outbox_batch_has_deliveries(ch_outbox *o)
 {
     return o->created;
-}
-
-/* ---- which events ------------------------------------------------------------------ */
-
-static bool failure_disposition(ch_disposition d)
-{
-    return d == CH_DISP_NO_ANSWER || d == CH_DISP_BUSY || d == CH_DISP_FAILED ||
-           d == CH_DISP_CANCELED;
-}
-
-void ch_outbox_plan(const ch_call_before *b, const ch_callstate *c, int64_t hash, ch_call_plan *out)
-{
-    int64_t n = b->is_new ? 0 : b->notified;
-    out->n = 0;
-#define ADD(t) (out->types[out->n++] = (t))
-    if (!(n & CH_NOTE_STARTED)) {
-        ADD("call.started");
-        n |= CH_NOTE_STARTED;
-    }
-    ch_status before = b->is_new ? CH_STATUS_NONE : b->status;
-    ch_status now = c->status == CH_STATUS_NONE ? CH_STATUS_QUEUED : c->status;
-    if (before != now) ADD("call.status_changed");
-    bool answered = c->disposition == CH_DISP_ANSWERED || c->answered_at != CH_TIME_UNSET ||
-                    c->status == CH_STATUS_IN_PROGRESS;
-    if (answered && !(n & CH_NOTE_ANSWERED)) {
-        ADD("call.answered");
-        n |= CH_NOTE_ANSWERED;
-    }
-    if (c->recording_url && !(n & CH_NOTE_RECORDING)) {
-        ADD("call.recording_ready");
-        n |= CH_NOTE_RECORDING;
-    }
-    bool ended = c->status == CH_STATUS_ENDED;
-    if (ended && !(n & CH_NOTE_ENDED)) {
-        ADD("call.ended");
-        n |= CH_NOTE_ENDED;
-    }
-    if (ended && failure_disposition(c->disposition) && !(n & CH_NOTE_FAILED)) {
-        ADD("call.failed");
-        n |= CH_NOTE_FAILED;
-    }
-    /* Nothing is enriched yet (no pipeline in this build), so a call is complete when it
-     * ends; the pipeline will hold this bit back until its work is done. */
-    if (ended && !(n & CH_NOTE_COMPLETED)) {
-        ADD("call.completed");
-        n |= CH_NOTE_COMPLETED;
-    } else if (!b->is_new && (b->notified & CH_NOTE_COMPLETED) && hash != b->state_hash) {
-        ADD("call.updated");
-    }
-#undef ADD
-    out->notified = n;
 }
 
 /* ---- routing ------------------------------------------------------------------------ */

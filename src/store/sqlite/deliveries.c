@@ -1,7 +1,7 @@
 /* The outbox as the dispatcher and the tenant see it: due deliveries, delivery history with
  * attempts, replays, test messages and the "skipped" decisions (docs/webhooks.md). Writes here
  * run on a connection of their own (CLI, API) beside the writer thread, like store/admin.c. */
-#include "store/sqlite_internal.h"
+#include "store/sqlite/sqlite.h"
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -44,7 +44,7 @@ static const char due_after_sql[] =
  * stepping again over everything already in flight. The cursor goes back to the start whenever
  * a fetch reaches the end of what is due: deliveries passed over (an earlier one of their call
  * was pending) are looked at again then. */
-struct ch_due_scan {
+struct ch_backend_scan {
     sqlite3 *db;
     sqlite3_stmt *due, *due_after, *next;
     int shard, nshards;
@@ -60,7 +60,7 @@ struct ch_due_scan {
 static const char due_next_sql[] =
     "SELECT MIN(next_attempt_at) FROM deliveries WHERE state='pending' AND next_attempt_at>?1";
 
-void ch_due_scan_free(ch_due_scan *sc)
+void ch_sqlite_due_scan_free(ch_backend_scan *sc)
 {
     if (!sc) return;
     sqlite3_finalize(sc->due);
@@ -70,12 +70,12 @@ void ch_due_scan_free(ch_due_scan *sc)
     free(sc);
 }
 
-int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out)
+int ch_sqlite_due_scan_open(ch_backend *b, int shard, int nshards, ch_backend_scan **out)
 {
-    ch_due_scan *sc = ch_calloc(1, sizeof *sc);
+    ch_backend_scan *sc = ch_calloc(1, sizeof *sc);
     sc->shard = shard;
     sc->nshards = nshards > 0 ? nshards : 1;
-    int rc = ch_sqlite_open(s->path, true, &sc->db);
+    int rc = ch_sqlite_open(Q(b)->path, true, &sc->db);
     if (rc == CH_OK && (sqlite3_prepare_v3(sc->db, due_sql, -1, SQLITE_PREPARE_PERSISTENT, &sc->due,
                                            NULL) != SQLITE_OK ||
                         sqlite3_prepare_v3(sc->db, due_after_sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -84,15 +84,15 @@ int ch_due_scan_open(ch_store *s, int shard, int nshards, ch_due_scan **out)
                                            &sc->next, NULL) != SQLITE_OK))
         rc = CH_ESTORE;
     if (rc) {
-        ch_due_scan_free(sc);
+        ch_sqlite_due_scan_free(sc);
         return rc;
     }
     *out = sc;
     return CH_OK;
 }
 
-int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
-                            void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due)
+int ch_sqlite_due_deliveries(ch_backend_scan *sc, int64_t now, int limit, ch_due_skip_fn skip,
+                             void *skip_arg, ch_due_delivery **out, size_t *n, int64_t *next_due)
 {
     ch_due_delivery *v = ch_calloc((size_t)limit, sizeof *v);
     size_t cnt = 0;
@@ -155,26 +155,6 @@ out:
     return CH_OK;
 }
 
-void ch_due_delivery_clear(ch_due_delivery *d)
-{
-    free(d->call_id);
-    free(d->message_id);
-    free(d->payload);
-    free(d->url);
-    free(d->secret);
-    free(d->previous_secret);
-    free(d->headers);
-    free(d->retry_schedule);
-    memset(d, 0, sizeof *d);
-}
-
-void ch_due_deliveries_free(ch_due_delivery *d, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ch_due_delivery_clear(&d[i]);
-    free(d);
-}
-
 /* ---- administration ------------------------------------------------------------------- */
 
 static json_t *col_json_str(sqlite3_stmt *st, int i)
@@ -222,10 +202,10 @@ static json_t *delivery_json(sqlite3_stmt *st)
     return o;
 }
 
-int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, const char *state,
-                           int64_t before_id, int limit, json_t **out)
+int ch_sqlite_delivery_list(ch_backend *b, int64_t tenant_id, int64_t endpoint_id,
+                            const char *state, int64_t before_id, int limit, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
@@ -252,13 +232,13 @@ int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, 
     rc = CH_OK;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
 
-int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out)
+int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     json_t *o = NULL;
     int rc = CH_ESTORE;
@@ -294,11 +274,11 @@ int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **o
         json_object_set_new(a, "status", col_json_int(st, 1));
         json_object_set_new(a, "latency_ms", json_integer(sqlite3_column_int64(st, 2)));
         /* the receiver's body is shown as text; bytes that are not UTF-8 become '?' */
-        const char *b = sqlite3_column_blob(st, 3);
+        const char *raw = sqlite3_column_blob(st, 3);
         size_t bn = (size_t)sqlite3_column_bytes(st, 3);
-        json_t *body = b ? json_stringn(b, bn) : json_null();
+        json_t *body = raw ? json_stringn(raw, bn) : json_null();
         if (!body) {
-            char *copy = ch_strndup(b, bn);
+            char *copy = ch_strndup(raw, bn);
             for (size_t i = 0; i < bn; i++)
                 if ((unsigned char)copy[i] >= 0x80 || copy[i] == 0) copy[i] = '?';
             body = json_stringn(copy, bn);
@@ -313,7 +293,7 @@ int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **o
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     if (rc) {
         json_decref(o);
         return rc;
@@ -322,9 +302,9 @@ out:
     return CH_OK;
 }
 
-int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out)
+int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, json_t **out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
@@ -355,13 +335,13 @@ int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out)
     rc = CH_OK;
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
 
-int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)
+int ch_sqlite_tenant_retry(ch_backend *b, int64_t tenant_id, char **schedule_out)
 {
-    sqlite3 *db = ch_store_reader(s);
+    sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
     *schedule_out = NULL;
     int rc = CH_ESTORE;
@@ -378,6 +358,6 @@ int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)
     }
 out:
     sqlite3_finalize(st);
-    ch_store_reader_done(s, db);
+    ch_sqlite_reader_done(b, db);
     return rc;
 }
