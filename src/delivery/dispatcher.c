@@ -730,6 +730,7 @@ static int64_t start_queued(ch_worker *d, int64_t now)
 
 static void *run(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-deliver"); /* top -H, perf: docs/internals/threads.md */
     ch_worker *d = arg;
     int64_t next_fetch = 0;
     for (;;) {

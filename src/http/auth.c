@@ -222,6 +222,7 @@ static bool remembered(ch_auth *a, const unsigned char key[32])
 
 static void *verify_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-verify"); /* top -H, perf: docs/internals/threads.md */
     ch_auth *a = arg;
     pthread_mutex_lock(&a->lock);
     for (;;) {

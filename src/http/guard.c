@@ -137,6 +137,7 @@ static void reap(ch_guard *g, ch_conn *c)
 
 static void *reaper_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-guard"); /* top -H, perf: docs/internals/threads.md */
     ch_guard *g = arg;
     pthread_mutex_lock(&g->lock);
     while (!g->stop) {

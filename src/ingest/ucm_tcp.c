@@ -199,6 +199,7 @@ static void linger(int fd)
 
 static void *serve_conn(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-ucm-conn");
     conn *c = arg;
     ch_ucm_tcp *t = c->t;
     ch_tenant tenant = {0};
@@ -279,6 +280,7 @@ out:
 
 static void *acceptor(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-ucm-accept");
     ch_ucm_tcp *t = arg;
     while (!atomic_load(&t->stopping)) {
         struct pollfd pfd = {.fd = t->fd, .events = POLLIN};

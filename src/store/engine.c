@@ -496,6 +496,7 @@ static void run_batch(engine *w, ch_write_job *batch, size_t njobs)
 
 void *ch_engine_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ch-writer"); /* top -H, perf: docs/internals/threads.md */
     engine w = {.s = arg};
     ch_store *s = w.s;
     w.be = s->be;

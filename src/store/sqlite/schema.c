@@ -396,6 +396,8 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v)
 
 static void *checkpointer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(),
+                       "ch-checkpoint"); /* top -H, perf: docs/internals/threads.md */
     ch_sqlite *q = arg;
     sqlite3 *db = NULL;
     if (ch_sqlite_open(q->path, false, &db)) return NULL;
