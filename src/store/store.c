@@ -142,14 +142,6 @@ void ch_store_submit(ch_store *s, ch_write_job *job)
     pthread_mutex_unlock(&s->lock);
 }
 
-void ch_delivery_result_clear(ch_delivery_result *r)
-{
-    free(r->call_id);
-    free(r->error);
-    free(r->response);
-    memset(r, 0, sizeof *r);
-}
-
 size_t ch_store_queue_depth(ch_store *s)
 {
     pthread_mutex_lock(&s->lock);

@@ -12,6 +12,7 @@
 
 #include "core/feed.h"
 #include "core/model.h"
+#include "core/settle.h"
 #include "util/limits.h"
 #include "util/result.h"
 
@@ -73,31 +74,7 @@ typedef enum {
     CH_REC_REJECTED, /* refused by the store: reject_reason says why (e.g. monthly limit) */
 } ch_rec_outcome;
 
-/* What one delivery attempt ended in, as decided by the dispatcher (docs/webhooks.md). */
-typedef enum {
-    CH_DLV_SUCCEEDED = 0,
-    CH_DLV_RETRY,  /* failed; next attempt at next_at */
-    CH_DLV_FAILED, /* failed for good: dead letter (replayable) */
-    CH_DLV_PAUSE,  /* no attempt: the endpoint is throttled until pause_until */
-} ch_dlv_outcome;
-
-typedef struct {
-    int64_t delivery_id, tenant_id, endpoint_id;
-    char *call_id; /* NULL for messages of no call */
-    ch_dlv_outcome outcome;
-    int64_t at, latency_ms; /* start of the attempt (ms UTC), its duration */
-    int status;             /* HTTP status, 0 when there was no answer */
-    char *error;            /* why it failed, NULL on success */
-    char *response;         /* first CH_RESPONSE_KEEP bytes of the answer's body */
-    size_t response_len;
-    bool manual;                /* a replay or test: one attempt, no retries */
-    int prior_attempts;         /* attempts made before this one */
-    int64_t next_at;            /* CH_DLV_RETRY */
-    int64_t pause_until;        /* > 0: nothing more to this endpoint before then */
-    const char *disable_reason; /* static; non-NULL: disable the endpoint (410 Gone) */
-} ch_delivery_result;
-
-void ch_delivery_result_clear(ch_delivery_result *r);
+/* ch_delivery_result (a delivery attempt's result) and what it implies: core/settle.h */
 
 typedef struct ch_write_job ch_write_job;
 struct ch_write_job {

@@ -5,6 +5,7 @@
  * disk abandons the batch); any other failure is the op refusing, and the writer rolls the job
  * back. Ids are taken inside the write transaction, where SQLite's single write lock makes
  * MAX()+1 safe; a backend with sequences uses them instead. */
+#include "core/payload.h"
 #include "store/sqlite/sqlite.h"
 #include "util/crypto.h"
 #include "util/mem.h"
@@ -288,17 +289,14 @@ static int endpoint_test(op_ctx *c, ch_op *op)
     sqlite3_stmt *st = NULL;
     int rc = endpoint_usable(c, op->tenant_id, op->id, &slug, &url);
     if (rc) goto out;
-    char id[32], rnd[13], ts[40];
-    ch_random_hex(rnd, 6);
-    snprintf(id, sizeof id, "msg_%012llx%s", (unsigned long long)c->now & 0xffffffffffffULL, rnd);
-    ch_time_format_ms(c->now, ts, sizeof ts);
-    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:I, s:s, s:s}}", "type", "test", "id",
-                            id, "timestamp", ts, "version", 1, "tenant", slug, "data",
-                            "endpoint_id", (json_int_t)op->id, "url", url, "message",
-                            "A test event from callhook: this endpoint is reachable.");
-    payload = json_dumps(env, JSON_COMPACT);
-    json_decref(env);
-    if (!payload) abort(); /* jansson fails only on allocation */
+    char id[CH_MESSAGE_ID_SIZE];
+    uint64_t rnd;
+    ch_random_bytes(&rnd, sizeof rnd);
+    ch_message_id(id, c->now, rnd);
+    json_t *data = ch_payload_test_data(op->id, url);
+    payload = ch_payload_envelope("test", id, c->now, slug, data);
+    json_decref(data);
+    if (!payload) abort(); /* slug and url are NOT NULL columns: jansson fails only on allocation */
     st = prepare(c, "INSERT INTO messages(tenant_id, id, type, call_id, created_at, payload)"
                     " VALUES(?1,?2,'test',NULL,?3,?4)");
     sqlite3_bind_int64(st, 1, op->tenant_id);

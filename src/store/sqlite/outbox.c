@@ -1,6 +1,11 @@
 /* The outbox, writer side: see outbox.h and docs/webhooks.md. Runs on the writer thread only,
- * inside its open transaction, so an event and the change that causes it commit together. */
+ * inside its open transaction, so an event and the change that causes it commit together. The
+ * decisions are core's (routing.h: where an event goes; payload.h: the bodies; settle.h: what a
+ * result implies); this file reads and writes the rows they concern. */
 #include "store/sqlite/outbox.h"
+#include "core/payload.h"
+#include "core/routing.h"
+#include "core/settle.h"
 #include "store/sqlite/sqlite.h"
 #include "util/hash.h"
 #include "util/crypto.h"
@@ -69,15 +74,9 @@ static const char *const sql[ST_COUNT] = {
 };
 
 typedef struct {
-    int64_t id;
-    char kind; /* 'i' inbound, 'o' outbound, 'g' generic, 's' status */
-    bool enabled;
-    char *events; /* "*" or a comma-separated list */
-} endpoint_info;
-
-typedef struct {
     int64_t tenant_id;
-    endpoint_info *v;
+    ch_route_endpoint *v; /* events owned */
+    int64_t *ids;         /* room for n routed ids: routing allocates nothing per event */
     size_t n;
 } tenant_endpoints;
 
@@ -121,7 +120,7 @@ ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms, ch_change_log *c
     ch_outbox *o = ch_calloc(1, sizeof *o);
     o->db = db;
     o->changes = changes;
-    o->disable_after_ms = disable_after_ms > 0 ? disable_after_ms : 5LL * 86400 * 1000;
+    o->disable_after_ms = disable_after_ms; /* <= 0: core's default */
     ch_random_bytes(&o->id_state, sizeof o->id_state);
     for (int i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &o->st[i], NULL) !=
@@ -132,13 +131,18 @@ ch_outbox *ch_outbox_new(sqlite3 *db, int64_t disable_after_ms, ch_change_log *c
     return o;
 }
 
+static void endpoints_free(tenant_endpoints *t)
+{
+    for (size_t k = 0; k < t->n; k++)
+        free((char *)t->v[k].events);
+    free(t->v);
+    free(t->ids);
+}
+
 static void cache_clear(ch_outbox *o)
 {
-    for (size_t i = 0; i < o->ncache; i++) {
-        for (size_t k = 0; k < o->cache[i].n; k++)
-            free(o->cache[i].v[k].events);
-        free(o->cache[i].v);
-    }
+    for (size_t i = 0; i < o->ncache; i++)
+        endpoints_free(&o->cache[i]);
     o->ncache = o->cache_next = 0;
 }
 
@@ -188,9 +192,7 @@ static tenant_endpoints *endpoints_of(ch_outbox *o, int64_t tenant_id, int *rc)
     } else { /* evict round-robin */
         t = &o->cache[o->cache_next];
         o->cache_next = (o->cache_next + 1) % (sizeof o->cache / sizeof *o->cache);
-        for (size_t k = 0; k < t->n; k++)
-            free(t->v[k].events);
-        free(t->v);
+        endpoints_free(t);
     }
     memset(t, 0, sizeof *t);
     t->tenant_id = tenant_id;
@@ -203,82 +205,17 @@ static tenant_endpoints *endpoints_of(ch_outbox *o, int64_t tenant_id, int *rc)
             cap = cap ? cap * 2 : 4;
             t->v = ch_realloc(t->v, cap * sizeof *t->v);
         }
-        endpoint_info *e = &t->v[t->n++];
+        ch_route_endpoint *e = &t->v[t->n++];
         e->id = sqlite3_column_int64(st, 0);
-        e->kind = ((const char *)sqlite3_column_text(st, 1))[0];
+        e->kind = ch_endpoint_kind_parse((const char *)sqlite3_column_text(st, 1));
         e->events = ch_col_strdup(st, 2);
         e->enabled = sqlite3_column_int(st, 3) != 0;
     }
+    t->ids = ch_malloc((t->n ? t->n : 1) * sizeof *t->ids);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     *rc = r == SQLITE_DONE ? SQLITE_OK : r;
     return t;
-}
-
-static bool subscribed(const endpoint_info *e, const char *type)
-{
-    if (!e->events || strcmp(e->events, "*") == 0) return true;
-    size_t tl = strlen(type);
-    for (const char *p = e->events; *p;) {
-        size_t n = strcspn(p, ",");
-        if (n == tl && memcmp(p, type, n) == 0) return true;
-        p += n;
-        if (*p == ',') p++;
-    }
-    return false;
-}
-
-typedef struct {
-    int64_t ids[32];
-    int n;
-    const char *skip_reason; /* when n == 0 */
-} route;
-
-static void route_add(route *r, int64_t id)
-{
-    for (int i = 0; i < r->n; i++)
-        if (r->ids[i] == id) return;
-    if (r->n < (int)(sizeof r->ids / sizeof *r->ids)) r->ids[r->n++] = id;
-}
-
-/* docs/webhooks.md "Routing": inbound → inbound endpoints, else generic; outbound → outbound
- * only; internal/unknown → generic; call.status_changed also → status endpoints. */
-static void route_call_event(const tenant_endpoints *t, ch_direction dir, const char *type,
-                             route *r)
-{
-    r->n = 0;
-    char kind = 'g';
-    if (dir == CH_DIR_OUTBOUND) kind = 'o';
-    if (dir == CH_DIR_INBOUND) {
-        kind = 'g';
-        for (size_t i = 0; i < t->n; i++)
-            if (t->v[i].kind == 'i') kind = 'i';
-    }
-    bool any_of_kind = false;
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i].kind != kind) continue;
-        any_of_kind = true;
-        if (t->v[i].enabled && subscribed(&t->v[i], type)) route_add(r, t->v[i].id);
-    }
-    bool status = strcmp(type, "call.status_changed") == 0;
-    bool any_status = false;
-    if (status)
-        for (size_t i = 0; i < t->n; i++) {
-            if (t->v[i].kind != 's') continue;
-            any_status = true;
-            if (t->v[i].enabled && subscribed(&t->v[i], type)) route_add(r, t->v[i].id);
-        }
-    if (r->n > 0) return;
-    if (any_of_kind || any_status)
-        r->skip_reason = "no enabled endpoint is subscribed to this event type";
-    else if (dir == CH_DIR_OUTBOUND)
-        r->skip_reason = "no endpoint for outbound calls";
-    else if (dir == CH_DIR_INBOUND)
-        r->skip_reason = "no endpoint for inbound calls";
-    else if (dir == CH_DIR_INTERNAL)
-        r->skip_reason = "no endpoint for internal calls";
-    else
-        r->skip_reason = "no endpoint for calls of unknown direction";
 }
 
 static void skip_count(ch_outbox *o, int64_t tenant_id, const char *reason, const char *type,
@@ -351,78 +288,14 @@ int ch_outbox_batch_flush(ch_outbox *o)
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-/* "msg_" + 12 hex digits of the time in ms + 12 random hex digits: unique per tenant (the
- * primary key says so), sorting by creation. It is the webhook-id receivers deduplicate on. */
-static void new_message_id(ch_outbox *o, char out[32])
-{
-    uint64_t z = ch_splitmix64(&o->id_state);
-    snprintf(out, 32, "msg_%012llx%012llx", (unsigned long long)o->now & 0xffffffffffffULL,
-             (unsigned long long)(z >> 16));
-}
-
-static json_t *get_or_null(json_t *o, const char *k)
-{
-    json_t *v = o ? json_object_get(o, k) : NULL;
-    return v ? json_incref(v) : json_null();
-}
-
-/* The fields automations already consume, flat, beside the full call (docs/webhooks.md). */
-/* status_changed: the status before, "" for a call first seen (null in the payload); NULL for
- * every other type (no member) */
-static json_t *call_event_data(json_t *call, const char *prev_status)
-{
-    json_t *d = json_object();
-    json_t *lead = json_object_get(call, "lead"), *emp = json_object_get(call, "employee");
-    json_t *meta = json_object_get(call, "metadata");
-    const char *dir = json_string_value(json_object_get(call, "direction"));
-    bool outbound = dir && strcmp(dir, "outbound") == 0;
-    const char *num = outbound ? "to" : "from", *raw = outbound ? "to_raw" : "from_raw";
-    json_t *phone = json_object_get(call, num);
-    if (!json_is_string(phone)) phone = json_object_get(call, raw);
-    json_object_set_new(d, "call_id", get_or_null(call, "id"));
-    /* what the sender said (its CRM's id, in metadata) before callhook's own directory id */
-    json_t *lead_id = json_is_object(meta) ? json_object_get(meta, "lead_id") : NULL;
-    if (!json_is_string(lead_id) && !json_is_integer(lead_id))
-        lead_id = json_is_object(lead) ? json_object_get(lead, "id") : NULL;
-    json_object_set_new(d, "lead_id", lead_id ? json_incref(lead_id) : json_null());
-    json_object_set_new(d, "phone", phone ? json_incref(phone) : json_null());
-    json_t *name = json_is_object(lead) ? json_object_get(lead, "name") : NULL;
-    if (!json_is_string(name) && !outbound) name = json_object_get(call, "caller_name");
-    json_object_set_new(d, "customer_name", json_is_string(name) ? json_incref(name) : json_null());
-    json_object_set_new(d, "direction", get_or_null(call, "direction"));
-    json_object_set_new(d, "status", get_or_null(call, "status"));
-    if (prev_status)
-        json_object_set_new(d, "previous_status",
-                            *prev_status ? json_string(prev_status) : json_null());
-    json_object_set_new(d, "city", json_is_object(meta) ? get_or_null(meta, "city") : json_null());
-    json_object_set_new(d, "service_category",
-                        json_is_object(meta) ? get_or_null(meta, "service_category") : json_null());
-    static const char *const copied[] = {"started_at", "ended_at", "duration_sec",
-                                         "transcript", "summary",  "recording_url",
-                                         "disposition"};
-    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++)
-        json_object_set_new(d, copied[i], get_or_null(call, copied[i]));
-    /* the employee matched by extension, else what the sender named */
-    json_t *agent = json_is_object(emp) ? json_object_get(emp, "name") : NULL;
-    if (!json_is_string(agent) && json_is_object(meta)) agent = json_object_get(meta, "agent_name");
-    json_object_set_new(d, "agent_name", json_is_string(agent) ? json_incref(agent) : json_null());
-    json_object_set_new(d, "metadata", meta ? json_incref(meta) : json_object());
-    json_object_set_new(d, "call", json_incref(call));
-    return d;
-}
-
 /* Writes one message and its deliveries. data is borrowed. */
 static int insert_message(ch_outbox *o, int64_t tenant_id, const char *tenant_slug,
-                          const char *type, const char *call_id, json_t *data, const route *r,
-                          bool manual, int64_t *delivery_out)
+                          const char *type, const char *call_id, json_t *data, const int64_t *ids,
+                          size_t nids, bool manual, int64_t *delivery_out)
 {
-    char id[32], ts[40];
-    new_message_id(o, id);
-    ch_time_format_ms(o->now, ts, sizeof ts);
-    json_t *env = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O}", "type", type, "id", id, "timestamp",
-                            ts, "version", 1, "tenant", tenant_slug, "data", data);
-    char *payload = json_dumps(env, JSON_COMPACT);
-    json_decref(env);
+    char id[CH_MESSAGE_ID_SIZE];
+    ch_message_id(id, o->now, ch_splitmix64(&o->id_state) >> 16);
+    char *payload = ch_payload_envelope(type, id, o->now, tenant_slug, data);
     if (!payload) return SQLITE_NOMEM; /* invalid UTF-8 cannot reach here: the store checks */
     sqlite3_stmt *st = o->st[ST_MSG_INSERT];
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -433,10 +306,10 @@ static int insert_message(ch_outbox *o, int64_t tenant_id, const char *tenant_sl
     sqlite3_bind_text(st, 6, payload, -1, SQLITE_STATIC);
     int rc = step_done(st);
     free(payload);
-    for (int i = 0; rc == SQLITE_OK && i < r->n; i++) {
+    for (size_t i = 0; rc == SQLITE_OK && i < nids; i++) {
         st = o->st[ST_DLV_INSERT];
         sqlite3_bind_int64(st, 1, tenant_id);
-        sqlite3_bind_int64(st, 2, r->ids[i]);
+        sqlite3_bind_int64(st, 2, ids[i]);
         sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
         ch_bind_text(st, 4, call_id);
         sqlite3_bind_int64(st, 5, o->now);
@@ -448,7 +321,7 @@ static int insert_message(ch_outbox *o, int64_t tenant_id, const char *tenant_sl
             rc = ch_change_log_add(o->changes, tenant_id, CH_CHANGE_DELIVERY_CREATED, call_id, did,
                                    0);
     }
-    if (rc == SQLITE_OK && r->n > 0) o->created = true;
+    if (rc == SQLITE_OK && nids > 0) o->created = true;
     return rc;
 }
 
@@ -461,23 +334,19 @@ int ch_outbox_emit(ch_outbox *o, int64_t tenant_id, const char *call_id, ch_dire
     if (rc) return rc;
     json_t *call = NULL;
     for (int i = 0; rc == SQLITE_OK && i < p->n; i++) {
-        route r;
-        route_call_event(t, dir, p->types[i], &r);
-        if (r.n == 0) {
-            skip_count(o, tenant_id, r.skip_reason, p->types[i], call_id);
+        const char *skip = NULL;
+        size_t n = ch_route_call_event(t->v, t->n, dir, p->types[i], t->ids, &skip);
+        if (n == 0) {
+            skip_count(o, tenant_id, skip, p->types[i], call_id);
             continue;
         }
         /* built once per change, only when something is sent: a tenant without endpoints
          * pays nothing for it */
         if (!call && !(call = ch_sqlite_call_json(o->db, tenant_id, call_id)))
             return sqlite3_errcode(o->db) != SQLITE_OK ? sqlite3_errcode(o->db) : SQLITE_ERROR;
-        bool sc = strcmp(p->types[i], "call.status_changed") == 0;
-        json_t *data =
-            call_event_data(call, !sc                             ? NULL
-                                  : prev_status == CH_STATUS_NONE ? ""
-                                                                  : ch_status_str(prev_status));
+        json_t *data = ch_payload_call_data(call, p->types[i], prev_status);
         rc = insert_message(o, tenant_id, json_string_value(json_object_get(call, "tenant")),
-                            p->types[i], call_id, data, &r, false, NULL);
+                            p->types[i], call_id, data, t->ids, n, false, NULL);
         json_decref(data);
     }
     json_decref(call);
@@ -493,22 +362,15 @@ static int notify_disabled(ch_outbox *o, int64_t tenant_id, int64_t endpoint_id,
     int rc;
     tenant_endpoints *t = endpoints_of(o, tenant_id, &rc);
     if (rc) return rc;
-    route r = {.n = 0};
-    for (size_t i = 0; i < t->n; i++)
-        if (t->v[i].id != endpoint_id && t->v[i].enabled &&
-            subscribed(&t->v[i], "endpoint.disabled"))
-            route_add(&r, t->v[i].id);
-    if (r.n == 0) return SQLITE_OK;
+    size_t n = ch_route_endpoint_disabled(t->v, t->n, endpoint_id, t->ids);
+    if (n == 0) return SQLITE_OK;
     sqlite3_stmt *st = o->st[ST_TENANT_SLUG];
     sqlite3_bind_int64(st, 1, tenant_id);
     char *slug = sqlite3_step(st) == SQLITE_ROW ? ch_col_strdup(st, 0) : NULL;
     sqlite3_reset(st);
-    char at[40];
-    ch_time_format_ms(o->now, at, sizeof at);
-    json_t *data = json_pack("{s:I, s:s, s:s, s:s}", "endpoint_id", (json_int_t)endpoint_id, "url",
-                             url ? url : "", "reason", reason, "disabled_at", at);
-    rc = insert_message(o, tenant_id, slug ? slug : "", "endpoint.disabled", NULL, data, &r, false,
-                        NULL);
+    json_t *data = ch_payload_endpoint_disabled_data(endpoint_id, url, reason, o->now);
+    rc = insert_message(o, tenant_id, slug ? slug : "", "endpoint.disabled", NULL, data, t->ids, n,
+                        false, NULL);
     json_decref(data);
     free(slug);
     return rc;
@@ -543,11 +405,14 @@ static int disable_endpoint(ch_outbox *o, int64_t tenant_id, int64_t endpoint_id
     return rc;
 }
 
+/* Carries out what core says the result implies (settle.h), step by step in its order. */
 int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
 {
+    ch_settle_plan p;
+    ch_settle_plan_of(r, &p);
     sqlite3_stmt *st;
     int rc = SQLITE_OK;
-    if (r->outcome != CH_DLV_PAUSE) {
+    if (p.attempt) {
         st = o->st[ST_ATTEMPT_INSERT];
         sqlite3_bind_int64(st, 1, r->tenant_id);
         sqlite3_bind_int64(st, 2, r->delivery_id);
@@ -559,23 +424,21 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         sqlite3_bind_text(st, 8, r->manual ? "manual" : "scheduled", -1, SQLITE_STATIC);
         if ((rc = step_done(st))) return rc;
 
-        static const char *const states[] = {"succeeded", "pending", "failed"};
         st = o->st[ST_DLV_SETTLE];
         sqlite3_bind_int64(st, 1, r->delivery_id);
-        sqlite3_bind_text(st, 2, states[r->outcome], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p.state, -1, SQLITE_STATIC);
         if (r->outcome == CH_DLV_RETRY) sqlite3_bind_int64(st, 3, r->next_at);
         if (r->status > 0) sqlite3_bind_int(st, 4, r->status);
         ch_bind_text(st, 5, r->error);
         sqlite3_bind_int64(st, 6, o->now);
         if ((rc = step_done(st))) return rc;
-        /* only a settle that changed the row: a late result for a delivery settled by another
-         * connection meanwhile (a disabled endpoint) reports nothing */
-        if (r->outcome != CH_DLV_RETRY && sqlite3_changes(o->db) > 0 &&
+        /* only a settle that changed the row (settled by another connection meanwhile: no) */
+        if (p.report_settled && sqlite3_changes(o->db) > 0 &&
             (rc = ch_change_log_add(o->changes, r->tenant_id, CH_CHANGE_DELIVERY_SETTLED,
                                     r->call_id, r->delivery_id, 0)))
             return rc;
     }
-    if (r->outcome == CH_DLV_RETRY && r->call_id) {
+    if (p.hold_call) {
         st = o->st[ST_DLV_BUMP_CALL];
         sqlite3_bind_int64(st, 1, r->tenant_id);
         sqlite3_bind_int64(st, 2, r->endpoint_id);
@@ -584,41 +447,35 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         sqlite3_bind_int64(st, 5, r->next_at);
         if ((rc = step_done(st))) return rc;
     }
-    if (r->pause_until > 0) {
+    if (p.hold_endpoint) {
         st = o->st[ST_DLV_BUMP_ENDPOINT];
         sqlite3_bind_int64(st, 1, r->tenant_id);
         sqlite3_bind_int64(st, 2, r->endpoint_id);
         sqlite3_bind_int64(st, 3, r->pause_until);
         if ((rc = step_done(st))) return rc;
     }
-    if (r->outcome == CH_DLV_SUCCEEDED) {
-        /* only a delivery that was retried can have held later ones of its call back (they
-         * are due no earlier than its next attempt): a first-attempt success frees nothing */
-        if (r->call_id && (r->prior_attempts > 0 || r->manual)) {
-            st = o->st[ST_DLV_FORWARD_CALL];
-            sqlite3_bind_int64(st, 1, r->tenant_id);
-            sqlite3_bind_int64(st, 2, r->endpoint_id);
-            sqlite3_bind_text(st, 3, r->call_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 4, r->delivery_id);
-            sqlite3_bind_int64(st, 5, o->now);
-            if ((rc = step_done(st))) return rc;
-        }
-        if (!ok_marked(o, r->tenant_id, r->endpoint_id)) {
-            st = o->st[ST_EP_OK];
-            sqlite3_bind_int64(st, 1, r->tenant_id);
-            sqlite3_bind_int64(st, 2, r->endpoint_id);
-            if ((rc = step_done(st))) return rc;
-            if (o->nok < sizeof o->ok_marks / sizeof *o->ok_marks) {
-                o->ok_marks[o->nok][0] = r->tenant_id;
-                o->ok_marks[o->nok++][1] = r->endpoint_id;
-            }
+    if (p.release_call) {
+        st = o->st[ST_DLV_FORWARD_CALL];
+        sqlite3_bind_int64(st, 1, r->tenant_id);
+        sqlite3_bind_int64(st, 2, r->endpoint_id);
+        sqlite3_bind_text(st, 3, r->call_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, r->delivery_id);
+        sqlite3_bind_int64(st, 5, o->now);
+        if ((rc = step_done(st))) return rc;
+    }
+    /* one reset per endpoint and batch is enough: the batch's others would change nothing */
+    if (p.endpoint_ok && !ok_marked(o, r->tenant_id, r->endpoint_id)) {
+        st = o->st[ST_EP_OK];
+        sqlite3_bind_int64(st, 1, r->tenant_id);
+        sqlite3_bind_int64(st, 2, r->endpoint_id);
+        if ((rc = step_done(st))) return rc;
+        if (o->nok < sizeof o->ok_marks / sizeof *o->ok_marks) {
+            o->ok_marks[o->nok][0] = r->tenant_id;
+            o->ok_marks[o->nok++][1] = r->endpoint_id;
         }
     }
-    if (r->disable_reason)
-        return disable_endpoint(o, r->tenant_id, r->endpoint_id, r->disable_reason);
-    if (r->outcome == CH_DLV_FAILED && !r->manual) {
-        /* Svix's rule: disabled when messages still exhaust their retries this long after the
-         * first did; any success in between resets the clock (ST_EP_OK) */
+    if (p.disable) return disable_endpoint(o, r->tenant_id, r->endpoint_id, r->disable_reason);
+    if (p.endpoint_failing) {
         for (size_t i = 0; i < o->nok; i++) /* the clock starts again: a success resets it */
             if (o->ok_marks[i][0] == r->tenant_id && o->ok_marks[i][1] == r->endpoint_id)
                 o->ok_marks[i][0] = o->ok_marks[i][1] = 0;
@@ -630,9 +487,8 @@ int ch_outbox_apply(ch_outbox *o, const ch_delivery_result *r)
         int64_t since = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : o->now;
         bool enabled = s == SQLITE_ROW && sqlite3_column_int(st, 1);
         rc = step_done(st);
-        if (rc == SQLITE_OK && enabled && o->now - since >= o->disable_after_ms)
-            rc = disable_endpoint(o, r->tenant_id, r->endpoint_id,
-                                  "every message failed all its attempts for days");
+        if (rc == SQLITE_OK && enabled && ch_settle_disable_due(since, o->now, o->disable_after_ms))
+            rc = disable_endpoint(o, r->tenant_id, r->endpoint_id, CH_SETTLE_DISABLE_REASON);
     }
     return rc;
 }
