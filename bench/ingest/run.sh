@@ -240,8 +240,31 @@ api_probe() {
 : >"$TMP/api.txt"
 api_probe "$DURATION" &
 API_PID=$!
+# thread_cpu PID: "name ticks" per thread name (utime+stime, summed over threads of one name)
+thread_cpu() {
+    local t rest
+    for t in /proc/"$1"/task/*; do
+        read -r rest <"$t/stat" 2>/dev/null || continue
+        rest=${rest##*) }
+        # shellcheck disable=SC2086
+        set -- $rest
+        printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$((${12} + ${13}))"
+    done | awk '{ a[$1] += $2 } END { for (k in a) print k, a[k] }' | sort
+}
+thread_cpu "$CH_PID" >"$TMP/threads-before"
 run_wrk callhook "$CH_PORT" "$DURATION" max
+thread_cpu "$CH_PID" >"$TMP/threads-after"
 wait "$API_PID" || true
+# CPU per acknowledged event by thread name (MHD-worker: libmicrohttpd's pool, the HTTP side;
+# ch-writer: the store's writer; docs/internals/threads.md)
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+THREAD_CPU=$(join "$TMP/threads-before" "$TMP/threads-after" | awk -v n="$(kv ok "$TMP/wrk-callhook.txt")" -v us="$TICK_US" '
+    { d = ($3 - $2) * us; t[$1] += d; all += d }
+    END { if (n <= 0) exit
+          printf "%.0f µs of CPU per event:", all / n
+          for (k in t) if (t[k] > 0) printf " %s %.0f", k, t[k] / n
+          print "" }')
+say "bench: $THREAD_CPU"
 # api_stats post|delete: "n=N non2xx=K p50 …, p99 …, max … ms"
 api_stats() {
     local bad
@@ -346,6 +369,8 @@ load: wrk -t$THREADS -c$CONNS, ${DURATION}s after ${WARMUP}s warm-up; one distin
 | callhook, durable ingest | $(fmt_int "$(kv rps "$C")") | $(ms "$(kv p50_us "$C")") ms | $(ms "$(kv p99_us "$C")") ms | $(cat "$TMP/cpu-callhook")% |
 
 callhook / nginx = **$ratio** (target >= $TARGET_RATIO: $ratio_pass); callhook group commit: $BATCH_MAX
+
+callhook's threads during the max-rate run: $THREAD_CPU
 
 API writes during callhook's max-rate run (one client, a disabled endpoint created and removed every ${API_INTERVAL}s): POST /v1/endpoints $API_POST; DELETE /v1/endpoints/{id} $API_DELETE
 
