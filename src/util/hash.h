@@ -10,7 +10,7 @@
 
 static inline uint64_t ch_fnv1a(uint64_t h, const void *p, size_t n)
 {
-    const unsigned char *b = p;
+    const unsigned char *b = (const unsigned char *)p; /* (C++ too: util/phone.cc) */
     for (size_t i = 0; i < n; i++)
         h = (h ^ b[i]) * 0x100000001b3ULL;
     return h;

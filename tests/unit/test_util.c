@@ -18,6 +18,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 /* 2024-05-14T10:15:00Z: 19857 days × 86400 + 10 h 15 min = 1715681700 s */
@@ -301,6 +303,62 @@ static void phone_numbers_to_e164(void **state)
     assert_false(ch_phone_e164("050-123-4567", "972", small, sizeof small));
 }
 
+/* The per-thread cache of answers (phone.cc) never changes one: every number of the table
+ * above, asked again after hundreds of other numbers have gone through the same slots, and in
+ * another thread whose cache is empty, gives the same answer; one raw string with two
+ * countries gives two answers. */
+static const char *const cache_probe[][2] = {
+    {"050-123-4567", "972"},
+    {"0501234567", "972"},
+    {"(415) 555-0142", "1"},
+    {"1001", "972"},
+    {"anonymous", "972"},
+    {"050-123-4567", "1"},
+    {"050-123-4567", NULL},
+    {"+1 (415) 555-0142", "972"},
+    {"sip:+14155550142@pbx.example.com", "972"},
+};
+#define NPROBE (sizeof cache_probe / sizeof *cache_probe)
+
+typedef struct {
+    char out[NPROBE][24];
+    bool ok[NPROBE];
+} probe_answers;
+
+static void *answer_probes(void *arg)
+{
+    probe_answers *a = arg;
+    for (size_t i = 0; i < NPROBE; i++)
+        a->ok[i] = ch_phone_e164(cache_probe[i][0], cache_probe[i][1], a->out[i], sizeof a->out[i]);
+    return NULL;
+}
+
+static void phone_cache_keeps_every_answer(void **state)
+{
+    (void)state;
+    probe_answers fresh = {0}, here = {0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, answer_probes, &fresh), 0);
+    pthread_join(t, NULL);
+    for (int round = 0; round < 3; round++) {
+        answer_probes(&here);
+        for (size_t i = 0; i < NPROBE; i++) {
+            assert_int_equal(here.ok[i], fresh.ok[i]);
+            if (fresh.ok[i]) assert_string_equal(here.out[i], fresh.out[i]);
+        }
+        char raw[32], out[24];
+        for (int k = 0; k < 1000; k++) { /* through every slot, several times */
+            snprintf(raw, sizeof raw, "+1 415 555 %04d", k);
+            assert_true(ch_phone_e164(raw, "1", out, sizeof out));
+            char want[24];
+            snprintf(want, sizeof want, "+1415555%04d", k);
+            assert_string_equal(out, want);
+        }
+    }
+    assert_true(fresh.ok[0]);
+    assert_false(fresh.ok[5]); /* "050-123-4567" is no US number: the country is in the key */
+}
+
 /* ---- CIDR ------------------------------------------------------------------------------- */
 
 static struct sockaddr *v4(const char *ip, struct sockaddr_in *sa)
@@ -443,6 +501,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_result_code_has_a_phrase),
+        cmocka_unit_test(phone_cache_keeps_every_answer),
         cmocka_unit_test(buf_enforces_its_ceiling),
         cmocka_unit_test(buf_grows_past_its_first_allocation),
         cmocka_unit_test(buf_steal_of_an_empty_buffer_is_an_empty_string),
