@@ -46,7 +46,7 @@ int ch_cmd_serve(int argc, char **argv)
     if ((rc = ch_args_finish(&a))) goto out;
     const ch_config *cfg = &a.cfg;
 
-    if (ch_log_open(cfg->log_file, cfg->log_level) < 0) {
+    if (ch_log_open(cfg->log_file, cfg->log_level) != CH_OK) {
         fprintf(stderr, "callhook: cannot open log file %s: %s\n", cfg->log_file, strerror(errno));
         rc = 1;
         goto out;

@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/result.h"
 #include "util/timeutil.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ int ch_log_open(const char *path, int level)
     if (!path || !*path || strcmp(path, "-") == 0) {
         log_path[0] = '\0';
         log_fd = STDERR_FILENO;
-        return 0;
+        return CH_OK;
     }
     snprintf(log_path, sizeof log_path, "%s", path);
     return ch_log_reopen();
@@ -38,9 +39,9 @@ int ch_log_open(const char *path, int level)
 
 int ch_log_reopen(void)
 {
-    if (!log_path[0]) return 0;
+    if (!log_path[0]) return CH_OK;
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return -errno;
+    if (fd < 0) return CH_ERR; /* errno says why */
     pthread_mutex_lock(&reopen_lock);
     if (log_fd == STDERR_FILENO) {
         log_fd = fd;
@@ -51,7 +52,7 @@ int ch_log_reopen(void)
         close(fd);
     }
     pthread_mutex_unlock(&reopen_lock);
-    return 0;
+    return CH_OK;
 }
 
 void ch_log_close(void)

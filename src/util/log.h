@@ -23,9 +23,10 @@ typedef struct {
     bool truncated;
 } ch_logline;
 
-/* path NULL or "-" means stderr. Returns 0 or -errno. */
+/* path NULL or "-" means stderr. CH_OK, or CH_ERR with errno set. */
 int ch_log_open(const char *path, int level);
-/* Reopen the log file (after rotation); safe to call from the main loop on SIGHUP. */
+/* Reopen the log file (after rotation); safe to call from the main loop on SIGHUP. CH_OK, or
+ * CH_ERR with errno set (the old file stays in use). */
 int ch_log_reopen(void);
 void ch_log_close(void);
 int ch_log_level_parse(const char *s); /* -1 when unknown */
