@@ -8,23 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fill_tenant(sqlite3_stmt *st, ch_tenant *t)
-{
-    memset(t, 0, sizeof *t);
-    t->id = sqlite3_column_int64(st, 0);
-    t->slug = ch_col_strdup(st, 1);
-    t->name = ch_col_strdup(st, 2);
-    t->timezone = ch_col_strdup(st, 3);
-    t->country = ch_col_strdup(st, 4);
-    t->monthly_limit = sqlite3_column_int64(st, 5);
-    t->hard_limit = sqlite3_column_int(st, 6) != 0;
-    t->features = ch_col_strdup(st, 7);
-}
-
-#define TENANT_COLS                                                                                \
-    "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,'')," \
-    " COALESCE(monthly_limit,0), COALESCE(hard_limit,0), COALESCE(features,'')"
-
 int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
 {
     sqlite3 *db = ch_sqlite_reader(b);
@@ -33,8 +16,8 @@ int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
     sqlite3_stmt *st = NULL, *us = NULL;
     json_t *arr = json_array();
     rc = CH_ESTORE;
-    if (sqlite3_prepare_v2(db, "SELECT " TENANT_COLS " FROM tenants ORDER BY slug", -1, &st,
-                           NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db, "SELECT " CH_SQLITE_TENANT_COLS " FROM tenants ORDER BY slug", -1,
+                           &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT COALESCE(calls,0), COALESCE(events,0),"
                            " COALESCE(over_limit_calls,0) FROM usage"
@@ -44,7 +27,7 @@ int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         ch_tenant t;
-        fill_tenant(st, &t);
+        ch_sqlite_tenant_row(st, &t);
         ch_time_month(ch_now_ms(), t.timezone, month);
         int64_t calls = 0, events = 0, over = 0;
         sqlite3_bind_int64(us, 1, t.id);

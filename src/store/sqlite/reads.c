@@ -21,15 +21,27 @@ static int prepare(sqlite3 *db, const char *q, sqlite3_stmt **st)
     return CH_OK;
 }
 
+void ch_sqlite_tenant_row(sqlite3_stmt *st, ch_tenant *t)
+{
+    memset(t, 0, sizeof *t);
+    t->id = sqlite3_column_int64(st, 0);
+    t->slug = ch_col_strdup(st, 1);
+    t->name = ch_col_strdup(st, 2);
+    t->timezone = ch_col_strdup(st, 3);
+    t->country = ch_col_strdup(st, 4);
+    t->monthly_limit = sqlite3_column_int64(st, 5);
+    t->hard_limit = sqlite3_column_int(st, 6) != 0;
+    t->features = ch_col_strdup(st, 7);
+}
+
 int ch_sqlite_tenant_lookup(ch_backend *b, const char *slug, int64_t id, ch_tenant *out)
 {
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
-#define TENANT_SELECT                                                                              \
-    "SELECT id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'),"                     \
-    " COALESCE(country_code,''), COALESCE(monthly_limit,0), COALESCE(hard_limit,0),"               \
-    " COALESCE(features,'') FROM tenants"
-    int rc = prepare(db, slug ? TENANT_SELECT " WHERE slug=?1" : TENANT_SELECT " WHERE id=?1", &st);
+    int rc = prepare(db,
+                     slug ? "SELECT " CH_SQLITE_TENANT_COLS " FROM tenants WHERE slug=?1"
+                          : "SELECT " CH_SQLITE_TENANT_COLS " FROM tenants WHERE id=?1",
+                     &st);
     if (rc) goto out;
     if (slug)
         sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
@@ -37,15 +49,7 @@ int ch_sqlite_tenant_lookup(ch_backend *b, const char *slug, int64_t id, ch_tena
         sqlite3_bind_int64(st, 1, id);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
-        memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(st, 0);
-        out->slug = ch_col_strdup(st, 1);
-        out->name = ch_col_strdup(st, 2);
-        out->timezone = ch_col_strdup(st, 3);
-        out->country = ch_col_strdup(st, 4);
-        out->monthly_limit = sqlite3_column_int64(st, 5);
-        out->hard_limit = sqlite3_column_int(st, 6) != 0;
-        out->features = ch_col_strdup(st, 7);
+        ch_sqlite_tenant_row(st, out);
         rc = CH_OK;
     } else {
         rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;

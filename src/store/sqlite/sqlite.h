@@ -50,6 +50,13 @@ void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc);
 sqlite3 *ch_sqlite_reader(ch_backend *b);
 void ch_sqlite_reader_done(ch_backend *b, sqlite3 *db);
 
+/* A tenant row: "SELECT " CH_SQLITE_TENANT_COLS " FROM tenants …", read by
+ * ch_sqlite_tenant_row (reads.c). */
+#define CH_SQLITE_TENANT_COLS                                                                      \
+    "id, slug, COALESCE(name,''), COALESCE(NULLIF(timezone,''),'UTC'), COALESCE(country_code,'')," \
+    " COALESCE(monthly_limit,0), COALESCE(hard_limit,0), COALESCE(features,'')"
+void ch_sqlite_tenant_row(sqlite3_stmt *st, ch_tenant *t);
+
 /* Text column or NULL, copied. */
 char *ch_col_strdup(sqlite3_stmt *st, int col);
 /* Integer column, or CH_NUM_UNSET when NULL. */
