@@ -3,6 +3,9 @@
 #include "core/calljson.h"
 #include "util/timeutil.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -45,5 +48,79 @@ json_t *ch_callstate_json(const ch_callstate *c, bool leg)
         json_object_set_new(o, "transcript", str_or_null(c->transcript));
         json_object_set_new(o, "summary", str_or_null(c->summary));
     }
+    return o;
+}
+
+void ch_call_view_init(ch_call_view *v)
+{
+    memset(v, 0, sizeof *v);
+    ch_callstate_init(&v->state);
+}
+
+void ch_call_view_clear(ch_call_view *v)
+{
+    free(v->id);
+    free(v->tenant);
+    free(v->provider);
+    free(v->external_id);
+    ch_callstate_clear(&v->state);
+    json_decref(v->legs);
+    free(v->employee_extension);
+    free(v->employee_name);
+    free(v->employee_email);
+    free(v->lead_phone);
+    free(v->lead_name);
+    ch_call_view_init(v);
+}
+
+static json_t *time_ms(int64_t ms)
+{
+    char buf[40];
+    ch_time_format_ms(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+json_t *ch_call_view_json(const ch_call_view *v)
+{
+    const ch_callstate *c = &v->state;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", str_or_null(v->id));
+    json_object_set_new(o, "tenant", str_or_null(v->tenant));
+    json_object_set_new(o, "provider", str_or_null(v->provider));
+    json_object_set_new(o, "external_id", str_or_null(v->external_id));
+    /* direction … summary: what ch_callstate_json says of the call */
+    json_t *st = ch_callstate_json(c, false);
+    const char *key;
+    json_t *val;
+    json_object_foreach(st, key, val) json_object_set(o, key, val);
+    json_decref(st);
+    if (c->cost_micros == CH_NUM_UNSET) {
+        json_object_set_new(o, "cost", json_null());
+    } else {
+        json_object_set_new(o, "cost",
+                            json_pack("{s:f, s:o}", "amount", (double)c->cost_micros / 1e6,
+                                      "currency", str_or_null(c->cost_currency)));
+    }
+    json_object_set_new(o, "metadata", c->metadata ? json_incref(c->metadata) : json_object());
+    json_object_set_new(o, "legs", v->legs ? json_incref(v->legs) : json_array());
+    json_object_set_new(o, "employee",
+                        v->employee_id
+                            ? json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)v->employee_id,
+                                        "extension", str_or_null(v->employee_extension), "name",
+                                        str_or_null(v->employee_name), "email",
+                                        str_or_null(v->employee_email))
+                            : json_null());
+    json_object_set_new(o, "lead",
+                        v->lead_id ? json_pack("{s:I, s:o, s:o}", "id", (json_int_t)v->lead_id,
+                                               "phone", str_or_null(v->lead_phone), "name",
+                                               str_or_null(v->lead_name))
+                                   : json_null());
+    json_object_set_new(o, "over_limit", json_boolean(v->over_limit));
+    json_object_set_new(o, "event_count", json_integer(v->event_count));
+    /* +1 per stored event, in the statement that writes the call: what a webhook receiver or a
+     * change-feed subscriber compares to drop a stale state (docs/webhooks.md) */
+    json_object_set_new(o, "version", json_integer(v->version));
+    json_object_set_new(o, "created_at", time_ms(v->created_at));
+    json_object_set_new(o, "updated_at", time_ms(v->updated_at));
     return o;
 }

@@ -1,5 +1,6 @@
 /* Reads for request threads, on the pool of read-only connections (WAL: they never block
  * the writer). Every query is scoped by tenant_id. */
+#include "core/calljson.h"
 #include "store/sqlite/sqlite.h"
 #include "util/buf.h"
 #include "util/limits.h"
@@ -136,13 +137,15 @@ out:
     " c.direction, c.status, c.disposition, c.from_e164, c.to_e164, c.from_raw, c.to_raw,"         \
     " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"        \
     " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"        \
-    " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts,"             \
-    " (SELECT json_object('id', e.id, 'extension', e.extension, 'name', e.name, 'email',"          \
-    "  e.email) FROM employees e WHERE e.tenant_id=c.tenant_id AND e.extension=c.extension),"      \
-    " (SELECT json_object('id', l.id, 'phone', l.phone, 'name', l.name) FROM leads l"              \
-    "  WHERE l.tenant_id=c.tenant_id AND l.phone=CASE c.direction WHEN 'outbound' THEN"            \
-    "  c.to_e164 WHEN 'internal' THEN NULL ELSE c.from_e164 END), c.version"
-enum { COL_SORT_TS = 28, COL_EMPLOYEE = 29, COL_LEAD = 30, COL_VERSION = 31 };
+    " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts, c.version,"  \
+    " e.id, e.extension, e.name, e.email, l.id, l.phone, l.name"
+/* the directory's employee of the call's extension and the lead of its external party (both
+ * unique per tenant: at most one row each) */
+#define CALL_FROM                                                                                  \
+    " FROM calls c LEFT JOIN employees e ON e.tenant_id=c.tenant_id AND e.extension=c.extension"   \
+    " LEFT JOIN leads l ON l.tenant_id=c.tenant_id AND l.phone=CASE c.direction"                   \
+    " WHEN 'outbound' THEN c.to_e164 WHEN 'internal' THEN NULL ELSE c.from_e164 END"
+enum { COL_SORT_TS = 28, COL_VERSION = 29, COL_EMPLOYEE = 30, COL_LEAD = 34 };
 
 static json_t *col_str(sqlite3_stmt *st, int i)
 {
@@ -183,58 +186,63 @@ static json_t *legs_of(sqlite3 *db, int64_t tenant_id, const char *call_id)
     return legs;
 }
 
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    return ch_col_strdup(st, i);
+}
+
+/* A row of CALL_COLS as the view every backend fills; the JSON is core's. */
 static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
 {
-    static const char *const names[] = {
-        "id",   "tenant", "provider", "external_id", "direction",   "status",   "disposition",
-        "from", "to",     "from_raw", "to_raw",      "caller_name", "extension"};
-    json_t *o = json_object();
-    for (int i = 0; i < 13; i++)
-        json_object_set_new(o, names[i], col_str(st, i));
-    json_object_set_new(o, "started_at", col_time(st, 13));
-    json_object_set_new(o, "answered_at", col_time(st, 14));
-    json_object_set_new(o, "ended_at", col_time(st, 15));
-    json_object_set_new(o, "duration_sec", col_num(st, 16));
-    json_object_set_new(o, "billsec", col_num(st, 17));
-    json_object_set_new(o, "recording_url", col_str(st, 18));
-    json_object_set_new(o, "transcript", col_str(st, 19));
-    json_object_set_new(o, "summary", col_str(st, 20));
-    if (sqlite3_column_type(st, 21) == SQLITE_NULL) {
-        json_object_set_new(o, "cost", json_null());
-    } else {
-        json_t *cost = json_object();
-        json_object_set_new(cost, "amount", json_real((double)sqlite3_column_int64(st, 21) / 1e6));
-        json_object_set_new(cost, "currency", col_str(st, 22));
-        json_object_set_new(o, "cost", cost);
-    }
-    json_t *meta = NULL;
+    ch_call_view v;
+    ch_call_view_init(&v);
+    v.id = col_text(st, 0);
+    v.tenant = col_text(st, 1);
+    v.provider = col_text(st, 2);
+    v.external_id = col_text(st, 3);
+    ch_callstate *c = &v.state;
+    const char *t;
+    int k;
+    if ((t = (const char *)sqlite3_column_text(st, 4)) && (k = ch_direction_parse(t)) >= 0)
+        c->direction = (ch_direction)k;
+    if ((t = (const char *)sqlite3_column_text(st, 5)) && (k = ch_status_parse(t)) >= 0)
+        c->status = (ch_status)k;
+    if ((t = (const char *)sqlite3_column_text(st, 6)) && (k = ch_disposition_parse(t)) >= 0)
+        c->disposition = (ch_disposition)k;
+    c->from = col_text(st, 7);
+    c->to = col_text(st, 8);
+    c->from_raw = col_text(st, 9);
+    c->to_raw = col_text(st, 10);
+    c->caller_name = col_text(st, 11);
+    c->extension = col_text(st, 12);
+    c->started_at = ch_col_i64(st, 13);
+    c->answered_at = ch_col_i64(st, 14);
+    c->ended_at = ch_col_i64(st, 15);
+    c->duration_sec = ch_col_i64(st, 16);
+    c->billsec = ch_col_i64(st, 17);
+    c->recording_url = col_text(st, 18);
+    c->transcript = col_text(st, 19);
+    c->summary = col_text(st, 20);
+    c->cost_micros = ch_col_i64(st, 21);
+    c->cost_currency = col_text(st, 22);
     if (sqlite3_column_type(st, 23) != SQLITE_NULL)
-        meta = json_loadb((const char *)sqlite3_column_text(st, 23),
-                          (size_t)sqlite3_column_bytes(st, 23), 0, NULL);
-    json_object_set_new(o, "metadata", meta ? meta : json_object());
-    json_object_set_new(o, "legs",
-                        legs_of(db, tenant_id, (const char *)sqlite3_column_text(st, 0)));
-    static const struct {
-        int col;
-        const char *name;
-    } links[] = {{COL_EMPLOYEE, "employee"}, {COL_LEAD, "lead"}};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = NULL;
-        if (sqlite3_column_type(st, links[i].col) != SQLITE_NULL)
-            v = json_loadb((const char *)sqlite3_column_text(st, links[i].col),
-                           (size_t)sqlite3_column_bytes(st, links[i].col), 0, NULL);
-        json_object_set_new(o, links[i].name, v ? v : json_null());
-    }
-    json_object_set_new(o, "over_limit", json_boolean(sqlite3_column_int(st, 24)));
-    json_object_set_new(o, "event_count", col_num(st, 25));
-    /* +1 per stored event, in the statement that writes the call: what a webhook receiver or a
-     * change-feed subscriber compares to drop a stale state (docs/webhooks.md) */
-    json_object_set_new(o, "version", json_integer(sqlite3_column_int64(st, COL_VERSION)));
-    char buf[40];
-    ch_time_format_ms(sqlite3_column_int64(st, 26), buf, sizeof buf);
-    json_object_set_new(o, "created_at", json_string(buf));
-    ch_time_format_ms(sqlite3_column_int64(st, 27), buf, sizeof buf);
-    json_object_set_new(o, "updated_at", json_string(buf));
+        c->metadata = json_loadb((const char *)sqlite3_column_text(st, 23),
+                                 (size_t)sqlite3_column_bytes(st, 23), 0, NULL);
+    v.over_limit = sqlite3_column_int(st, 24) != 0;
+    v.event_count = sqlite3_column_int64(st, 25);
+    v.created_at = sqlite3_column_int64(st, 26);
+    v.updated_at = sqlite3_column_int64(st, 27);
+    v.version = sqlite3_column_int64(st, COL_VERSION);
+    v.employee_id = sqlite3_column_int64(st, COL_EMPLOYEE); /* 0 when NULL: none */
+    v.employee_extension = col_text(st, COL_EMPLOYEE + 1);
+    v.employee_name = col_text(st, COL_EMPLOYEE + 2);
+    v.employee_email = col_text(st, COL_EMPLOYEE + 3);
+    v.lead_id = sqlite3_column_int64(st, COL_LEAD);
+    v.lead_phone = col_text(st, COL_LEAD + 1);
+    v.lead_name = col_text(st, COL_LEAD + 2);
+    v.legs = legs_of(db, tenant_id, v.id);
+    json_t *o = ch_call_view_json(&v);
+    ch_call_view_clear(&v);
     return o;
 }
 
@@ -242,7 +250,7 @@ json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id)
 {
     sqlite3_stmt *st;
     json_t *call = NULL;
-    if (prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &st))
+    if (prepare(db, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id=?2", &st))
         return NULL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
@@ -308,7 +316,7 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
     ch_buf q;
     ch_buf_init(&q, 4096);
-    sql_add(&q, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1");
+    sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
     filter_clauses(&q, f);
     if (cid[0]) sql_add(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
     sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13");
@@ -371,7 +379,7 @@ int ch_sqlite_get_call(ch_backend *b, int64_t tenant_id, const char *call_id, js
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL, *ev = NULL;
     json_t *call = NULL;
-    int rc = prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &st);
+    int rc = prepare(db, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id=?2", &st);
     if (rc) goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
@@ -489,8 +497,7 @@ static int export_page(ch_backend_export *x)
     bool in_txn = false;
     int rc = prepare(db, q.data, &scan);
     if (!rc)
-        rc =
-            prepare(db, "SELECT " CALL_COLS " FROM calls c WHERE c.tenant_id=?1 AND c.id=?2", &get);
+        rc = prepare(db, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id=?2", &get);
     /* one snapshot for the page: the scan, the calls and their legs agree */
     if (!rc) rc = ch_sqlite_exec(db, "BEGIN") == SQLITE_OK ? CH_OK : CH_ESTORE;
     if (rc) goto out;
