@@ -19,13 +19,14 @@
  *   the change; tx_changes hands the committed batch's records over, in commit order, for the
  *   engine to publish. The cursor of the durable log must stay monotonic in commit order on
  *   the backend (docs/internals/change-feed.md).
- * - Reads run on any thread, on connections of their own, and return C structs or JSON built
- *   in C.
+ * - Reads run on any thread, on connections of their own, and return C values (core/model.h,
+ *   core/calljson.h, core/views.h); the JSON is built once, in core, from those.
  * The conformance suite is tests/unit/test_store.c: every backend must pass it. */
 #ifndef CH_STORE_BACKEND_H
 #define CH_STORE_BACKEND_H
 
 #include "core/lifecycle.h"
+#include "core/views.h"
 #include "store/store.h"
 
 typedef struct ch_backend ch_backend; /* a backend's own state */
@@ -125,13 +126,16 @@ typedef struct {
                        ch_backend_export **out);
     int (*export_next)(ch_backend_export *x, json_t **call);
     void (*export_close)(ch_backend_export *x);
-    int (*tenant_list)(ch_backend *b, json_t **out);
-    int (*directory_list)(ch_backend *b, int64_t tenant_id, const char *which, json_t **out);
-    int (*endpoint_list)(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out);
+    int (*tenant_list)(ch_backend *b, ch_tenant_usage **out, size_t *n);
+    int (*directory_list)(ch_backend *b, int64_t tenant_id, bool employees,
+                          ch_directory_entry **out, size_t *n);
+    int (*endpoint_list)(ch_backend *b, int64_t tenant_id, int64_t id, ch_endpoint_view **out,
+                         size_t *n);
     int (*delivery_list)(ch_backend *b, int64_t tenant_id, int64_t endpoint_id, const char *state,
-                         int64_t before_id, int limit, json_t **out);
-    int (*delivery_get)(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out);
-    int (*delivery_skips)(ch_backend *b, int64_t tenant_id, json_t **out);
+                         int64_t before_id, int limit, ch_delivery_view **out, size_t *n);
+    /* CH_ENOTFOUND when the tenant has no such delivery */
+    int (*delivery_get)(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out);
+    int (*delivery_skips)(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n);
     int (*tenant_retry)(ch_backend *b, int64_t tenant_id, char **schedule_out);
 } ch_store_backend;
 

@@ -350,33 +350,84 @@ void ch_store_export_close(ch_export *x)
 
 int ch_store_tenant_list(ch_store *s, json_t **out)
 {
-    return s->be->tenant_list(s->b, out);
+    ch_tenant_usage *v;
+    size_t n;
+    int rc = s->be->tenant_list(s->b, &v, &n);
+    if (rc) return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ch_tenant_usage_json(&v[i]));
+    ch_tenant_usage_free(v, n);
+    *out = list;
+    return CH_OK;
 }
 
 int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out)
 {
-    return s->be->directory_list(s->b, tenant_id, which, out);
+    bool employees = strcmp(which, "employees") == 0;
+    ch_directory_entry *v;
+    size_t n;
+    int rc = s->be->directory_list(s->b, tenant_id, employees, &v, &n);
+    if (rc) return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ch_directory_entry_json(&v[i], employees));
+    ch_directory_entries_free(v, n);
+    *out = json_pack("{s:o}", employees ? "employees" : "leads", list);
+    return CH_OK;
 }
 
 int ch_store_endpoint_list(ch_store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
-    return s->be->endpoint_list(s->b, tenant_id, id, out);
+    ch_endpoint_view *v;
+    size_t n;
+    int rc = s->be->endpoint_list(s->b, tenant_id, id, &v, &n);
+    if (rc) return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ch_endpoint_view_json(&v[i]));
+    ch_endpoint_views_free(v, n);
+    *out = json_pack("{s:o}", "endpoints", list);
+    return CH_OK;
 }
 
 int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t endpoint_id, const char *state,
                            int64_t before_id, int limit, json_t **out)
 {
-    return s->be->delivery_list(s->b, tenant_id, endpoint_id, state, before_id, limit, out);
+    ch_delivery_view *v;
+    size_t n;
+    int rc = s->be->delivery_list(s->b, tenant_id, endpoint_id, state, before_id, limit, &v, &n);
+    if (rc) return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ch_delivery_view_json(&v[i], false));
+    ch_delivery_views_free(v, n);
+    *out = json_pack("{s:o}", "deliveries", list);
+    return CH_OK;
 }
 
 int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
-    return s->be->delivery_get(s->b, tenant_id, id, out);
+    ch_delivery_view d;
+    int rc = s->be->delivery_get(s->b, tenant_id, id, &d);
+    if (rc) return rc;
+    *out = ch_delivery_view_json(&d, true);
+    ch_delivery_view_clear(&d);
+    return CH_OK;
 }
 
 int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out)
 {
-    return s->be->delivery_skips(s->b, tenant_id, out);
+    ch_skip_view *v;
+    size_t n;
+    int rc = s->be->delivery_skips(s->b, tenant_id, &v, &n);
+    if (rc) return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, ch_skip_view_json(&v[i]));
+    ch_skip_views_free(v, n);
+    *out = json_pack("{s:o}", "skipped", list);
+    return CH_OK;
 }
 
 int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)

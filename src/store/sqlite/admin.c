@@ -1,5 +1,6 @@
-/* Administrative reads on the read pool: tenants, the directory, endpoints. The writes are
- * typed operations run by the writer (ops.c). Rows become JSON here, in C, not in SQL. */
+/* Administrative reads on the read pool: tenants with their usage, the directory, endpoints
+ * (core/views.h: C values; the JSON is core's). The writes are typed operations run by the
+ * writer (ops.c). */
 #include "store/sqlite/sqlite.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -8,14 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
+/* Grows *v (of *cap) to hold one more of size sz; returns the new slot, zeroed. */
+static void *grow(void **v, size_t *n, size_t *cap, size_t sz)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *v = ch_realloc(*v, *cap * sz);
+    }
+    void *slot = (char *)*v + (*n)++ * sz;
+    memset(slot, 0, sz);
+    return slot;
+}
+
+int ch_sqlite_tenant_list(ch_backend *b, ch_tenant_usage **out, size_t *n)
 {
     sqlite3 *db = ch_sqlite_reader(b);
-    int rc;
-    char month[8];
     sqlite3_stmt *st = NULL, *us = NULL;
-    json_t *arr = json_array();
-    rc = CH_ESTORE;
+    ch_tenant_usage *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db, "SELECT " CH_SQLITE_TENANT_COLS " FROM tenants ORDER BY slug", -1,
                            &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
@@ -25,27 +37,19 @@ int ch_sqlite_tenant_list(ch_backend *b, json_t **out)
                            -1, &us, NULL) != SQLITE_OK)
         goto out;
     int r;
+    int64_t now = ch_now_ms();
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        ch_tenant t;
-        ch_sqlite_tenant_row(st, &t);
-        ch_time_month(ch_now_ms(), t.timezone, month);
-        int64_t calls = 0, events = 0, over = 0;
-        sqlite3_bind_int64(us, 1, t.id);
-        sqlite3_bind_text(us, 2, month, -1, SQLITE_STATIC);
+        ch_tenant_usage *u = grow((void **)&v, &cnt, &cap, sizeof *v);
+        ch_sqlite_tenant_row(st, &u->tenant);
+        ch_time_month(now, u->tenant.timezone, u->month);
+        sqlite3_bind_int64(us, 1, u->tenant.id);
+        sqlite3_bind_text(us, 2, u->month, -1, SQLITE_STATIC);
         if (sqlite3_step(us) == SQLITE_ROW) {
-            calls = sqlite3_column_int64(us, 0);
-            events = sqlite3_column_int64(us, 1);
-            over = sqlite3_column_int64(us, 2);
+            u->calls = sqlite3_column_int64(us, 0);
+            u->events = sqlite3_column_int64(us, 1);
+            u->over_limit_calls = sqlite3_column_int64(us, 2);
         }
         sqlite3_reset(us);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I}}", "id",
-                           (json_int_t)t.id, "slug", t.slug, "name", t.name, "timezone", t.timezone,
-                           "country", t.country, "monthly_limit", (json_int_t)t.monthly_limit,
-                           "hard_limit", t.hard_limit, "features", t.features, "usage", "month",
-                           month, "calls", (json_int_t)calls, "events", (json_int_t)events,
-                           "over_limit_calls", (json_int_t)over));
-        ch_tenant_clear(&t);
     }
     if (r == SQLITE_DONE) rc = CH_OK;
 out:
@@ -53,116 +57,97 @@ out:
     sqlite3_finalize(us);
     ch_sqlite_reader_done(b, db);
     if (rc) {
-        json_decref(arr);
+        ch_tenant_usage_free(v, cnt);
         return rc;
     }
-    *out = arr;
+    *out = v;
+    *n = cnt;
     return CH_OK;
 }
 
-static json_t *col_json(sqlite3_stmt *st, int i)
+int ch_sqlite_directory_list(ch_backend *b, int64_t tenant_id, bool employees,
+                             ch_directory_entry **out, size_t *n)
 {
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_NULL:
-        return json_null();
-    case SQLITE_INTEGER:
-        return json_integer(sqlite3_column_int64(st, i));
-    default:
-        return json_stringn((const char *)sqlite3_column_text(st, i),
-                            (size_t)sqlite3_column_bytes(st, i));
-    }
-}
-
-/* RFC 3339 UTC to the second, as these lists have always shown times */
-static json_t *time_json(int64_t ms)
-{
-    char buf[40];
-    ch_time_format(ms / 1000 * 1000, buf, sizeof buf);
-    return json_string(buf);
-}
-
-static json_t *col_json_time(sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
-    return time_json(sqlite3_column_int64(st, i));
-}
-
-/* Each row of st as an object whose keys are the column names; columns named *_at are times.
- * {"<key>": [...]} */
-static int rows_json(sqlite3_stmt *st, const char *key, json_t **out)
-{
-    json_t *list = json_array();
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const char *name = sqlite3_column_name(st, i);
-            size_t n = strlen(name);
-            bool time = n > 3 && strcmp(name + n - 3, "_at") == 0;
-            json_object_set_new(o, name, time ? col_json_time(st, i) : col_json(st, i));
-        }
-        json_array_append_new(list, o);
-    }
-    if (r != SQLITE_DONE) {
-        json_decref(list);
-        return CH_ESTORE;
-    }
-    *out = json_pack("{s:o}", key, list);
-    return CH_OK;
-}
-
-int ch_sqlite_directory_list(ch_backend *b, int64_t tenant_id, const char *which, json_t **out)
-{
-    bool emp = strcmp(which, "employees") == 0;
-    const char *sql = emp ? "SELECT id, extension, name, email FROM employees WHERE tenant_id=?1"
-                            " ORDER BY id"
-                          : "SELECT id, phone, phone_raw, name, source FROM leads"
-                            " WHERE tenant_id=?1 ORDER BY id";
+    const char *sql = employees ? "SELECT id, extension, name, email FROM employees"
+                                  " WHERE tenant_id=?1 ORDER BY id"
+                                : "SELECT id, phone, phone_raw, name, source FROM leads"
+                                  " WHERE tenant_id=?1 ORDER BY id";
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
-    int rc = CH_ESTORE;
+    ch_directory_entry *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = CH_ESTORE, r = SQLITE_ERROR;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, tenant_id);
-        rc = rows_json(st, emp ? "employees" : "leads", out);
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            ch_directory_entry *e = grow((void **)&v, &cnt, &cap, sizeof *v);
+            e->id = sqlite3_column_int64(st, 0);
+            if (employees) {
+                e->extension = ch_col_strdup(st, 1);
+                e->name = ch_col_strdup(st, 2);
+                e->email = ch_col_strdup(st, 3);
+            } else {
+                e->phone = ch_col_strdup(st, 1);
+                e->phone_raw = ch_col_strdup(st, 2);
+                e->name = ch_col_strdup(st, 3);
+                e->source = ch_col_strdup(st, 4);
+            }
+        }
+        if (r == SQLITE_DONE) rc = CH_OK;
     }
     sqlite3_finalize(st);
     ch_sqlite_reader_done(b, db);
-    return rc;
+    if (rc) {
+        ch_directory_entries_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return CH_OK;
 }
 
-int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out)
+int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, ch_endpoint_view **out,
+                            size_t *n)
 {
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
-    int rc = CH_ESTORE;
+    ch_endpoint_view *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = CH_ESTORE, r = SQLITE_ERROR;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, url, kind, events, enabled, disabled_reason, headers,"
                            " timeout_ms, rate_limit_per_min, CASE WHEN previous_secret_until > ?3"
-                           " THEN previous_secret_until END AS secret_rotating_until, created_at,"
-                           " updated_at FROM endpoints WHERE tenant_id=?1 AND (?2=0 OR id=?2)"
-                           " ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, ch_now_ms());
-    /* secret_rotating_until is not named *_at: converted below */
-    if ((rc = rows_json(st, "endpoints", out))) goto out;
-    /* enabled is a boolean, headers an object, secret_rotating_until a time */
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(*out, "endpoints"), i, e)
-    {
-        json_object_set_new(e, "enabled",
-                            json_boolean(json_integer_value(json_object_get(e, "enabled"))));
-        json_t *h = json_loads(json_string_value(json_object_get(e, "headers")), 0, NULL);
-        json_object_set_new(e, "headers", h ? h : json_object());
-        json_t *until = json_object_get(e, "secret_rotating_until");
-        if (json_is_integer(until))
-            json_object_set_new(e, "secret_rotating_until", time_json(json_integer_value(until)));
+                           " THEN previous_secret_until END, created_at, updated_at"
+                           " FROM endpoints WHERE tenant_id=?1 AND (?2=0 OR id=?2) ORDER BY id",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, tenant_id);
+        sqlite3_bind_int64(st, 2, id);
+        sqlite3_bind_int64(st, 3, ch_now_ms());
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            ch_endpoint_view *e = grow((void **)&v, &cnt, &cap, sizeof *v);
+            e->id = sqlite3_column_int64(st, 0);
+            e->url = ch_col_strdup(st, 1);
+            e->kind = ch_col_strdup(st, 2);
+            e->events = ch_col_strdup(st, 3);
+            e->enabled = sqlite3_column_int(st, 4) != 0;
+            e->disabled_reason = ch_col_strdup(st, 5);
+            const char *h = (const char *)sqlite3_column_text(st, 6);
+            e->headers = h ? json_loads(h, 0, NULL) : NULL;
+            e->timeout_ms = sqlite3_column_int64(st, 7);
+            e->rate_limit_per_min = sqlite3_column_int64(st, 8);
+            e->secret_rotating_until = ch_col_i64(st, 9);
+            e->created_at = sqlite3_column_int64(st, 10);
+            e->updated_at = sqlite3_column_int64(st, 11);
+        }
+        if (r == SQLITE_DONE) rc = CH_OK;
     }
-out:
     sqlite3_finalize(st);
     ch_sqlite_reader_done(b, db);
-    return rc;
+    if (rc) {
+        ch_endpoint_views_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return CH_OK;
 }

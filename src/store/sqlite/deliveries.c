@@ -2,6 +2,7 @@
  * attempts, replays, test messages and the "skipped" decisions (docs/webhooks.md). Writes here
  * run on a connection of their own (CLI, API) beside the writer thread, like store/admin.c. */
 #include "store/sqlite/sqlite.h"
+#include "util/limits.h"
 #include "util/crypto.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -157,57 +158,38 @@ out:
 
 /* ---- administration ------------------------------------------------------------------- */
 
-static json_t *col_json_str(sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
-    return json_stringn((const char *)sqlite3_column_text(st, i),
-                        (size_t)sqlite3_column_bytes(st, i));
-}
-
-static json_t *col_json_int(sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
-    return json_integer(sqlite3_column_int64(st, i));
-}
-
-static json_t *col_json_time(sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
-    char buf[40];
-    ch_time_format_ms(sqlite3_column_int64(st, i), buf, sizeof buf);
-    return json_string(buf);
-}
-
 #define DELIVERY_COLS                                                                              \
     "d.id, d.endpoint_id, d.message_id, m.type, d.call_id, d.state, d.attempts,"                   \
     " d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at, d.manual"
 
-static json_t *delivery_json(sqlite3_stmt *st)
+static void delivery_row(sqlite3_stmt *st, ch_delivery_view *d)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-    json_object_set_new(o, "endpoint_id", json_integer(sqlite3_column_int64(st, 1)));
-    json_object_set_new(o, "message_id", col_json_str(st, 2));
-    json_object_set_new(o, "type", col_json_str(st, 3));
-    json_object_set_new(o, "call_id", col_json_str(st, 4));
-    json_object_set_new(o, "state", col_json_str(st, 5));
-    json_object_set_new(o, "attempts", json_integer(sqlite3_column_int64(st, 6)));
-    bool pending = strcmp((const char *)sqlite3_column_text(st, 5), "pending") == 0;
-    json_object_set_new(o, "next_attempt_at", pending ? col_json_time(st, 7) : json_null());
-    json_object_set_new(o, "last_status", col_json_int(st, 8));
-    json_object_set_new(o, "last_error", col_json_str(st, 9));
-    json_object_set_new(o, "created_at", col_json_time(st, 10));
-    json_object_set_new(o, "updated_at", col_json_time(st, 11));
-    json_object_set_new(o, "manual", json_boolean(sqlite3_column_int(st, 12)));
-    return o;
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(st, 0);
+    d->endpoint_id = sqlite3_column_int64(st, 1);
+    d->message_id = ch_col_strdup(st, 2);
+    d->type = ch_col_strdup(st, 3);
+    d->call_id = ch_col_strdup(st, 4);
+    d->state = ch_col_strdup(st, 5);
+    d->attempts = sqlite3_column_int64(st, 6);
+    d->next_attempt_at = ch_col_i64(st, 7);
+    d->last_status = ch_col_i64(st, 8);
+    d->last_error = ch_col_strdup(st, 9);
+    d->created_at = sqlite3_column_int64(st, 10);
+    d->updated_at = sqlite3_column_int64(st, 11);
+    d->manual = sqlite3_column_int(st, 12) != 0;
 }
 
 int ch_sqlite_delivery_list(ch_backend *b, int64_t tenant_id, int64_t endpoint_id,
-                            const char *state, int64_t before_id, int limit, json_t **out)
+                            const char *state, int64_t before_id, int limit, ch_delivery_view **out,
+                            size_t *n)
 {
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
+    ch_delivery_view *v = NULL;
+    size_t cnt = 0;
     int rc = CH_ESTORE;
+    limit = limit > 0 && limit <= CH_PAGE_LIMIT_MAX ? limit : 100;
     if (sqlite3_prepare_v2(db,
                            "SELECT " DELIVERY_COLS " FROM deliveries d JOIN messages m ON"
                            " m.tenant_id=d.tenant_id AND m.id=d.message_id WHERE d.tenant_id=?1"
@@ -219,29 +201,30 @@ int ch_sqlite_delivery_list(ch_backend *b, int64_t tenant_id, int64_t endpoint_i
     sqlite3_bind_int64(st, 2, endpoint_id);
     ch_bind_text(st, 3, state);
     sqlite3_bind_int64(st, 4, before_id);
-    sqlite3_bind_int(st, 5, limit > 0 && limit <= 500 ? limit : 100);
-    json_t *list = json_array();
+    sqlite3_bind_int(st, 5, limit);
+    v = ch_calloc((size_t)limit, sizeof *v);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(list, delivery_json(st));
-    if (r != SQLITE_DONE) {
-        json_decref(list);
-        goto out;
-    }
-    *out = json_pack("{s:o}", "deliveries", list);
-    rc = CH_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && cnt < (size_t)limit)
+        delivery_row(st, &v[cnt++]);
+    if (r == SQLITE_DONE || r == SQLITE_ROW) rc = CH_OK;
 out:
     sqlite3_finalize(st);
     ch_sqlite_reader_done(b, db);
-    return rc;
+    if (rc) {
+        ch_delivery_views_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return CH_OK;
 }
 
-int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out)
+int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out)
 {
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
-    json_t *o = NULL;
     int rc = CH_ESTORE;
+    memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db,
                            "SELECT " DELIVERY_COLS ", m.payload FROM deliveries d JOIN messages m"
                            " ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
@@ -255,57 +238,49 @@ int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, json_t 
         rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
         goto out;
     }
-    o = delivery_json(st);
-    json_t *payload = json_loadb((const char *)sqlite3_column_text(st, 13),
-                                 (size_t)sqlite3_column_bytes(st, 13), 0, NULL);
-    json_object_set_new(o, "payload", payload ? payload : json_null());
+    delivery_row(st, out);
+    out->payload = ch_col_strdup(st, 13);
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(db,
                            "SELECT at, status, latency_ms, response, error, trigger FROM attempts"
                            " WHERE delivery_id=?1 AND tenant_id=?2 ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, &st, NULL) != SQLITE_OK) {
+        st = NULL;
         goto out;
+    }
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, tenant_id);
-    json_t *attempts = json_array();
+    size_t cap = 0;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *a = json_object();
-        json_object_set_new(a, "at", col_json_time(st, 0));
-        json_object_set_new(a, "status", col_json_int(st, 1));
-        json_object_set_new(a, "latency_ms", json_integer(sqlite3_column_int64(st, 2)));
-        /* the receiver's body is shown as text; bytes that are not UTF-8 become '?' */
-        const char *raw = sqlite3_column_blob(st, 3);
-        size_t bn = (size_t)sqlite3_column_bytes(st, 3);
-        json_t *body = raw ? json_stringn(raw, bn) : json_null();
-        if (!body) {
-            char *copy = ch_strndup(raw, bn);
-            for (size_t i = 0; i < bn; i++)
-                if ((unsigned char)copy[i] >= 0x80 || copy[i] == 0) copy[i] = '?';
-            body = json_stringn(copy, bn);
-            free(copy);
+        if (out->nlog == cap) {
+            cap = cap ? cap * 2 : 8;
+            out->log = ch_realloc(out->log, cap * sizeof *out->log);
         }
-        json_object_set_new(a, "response", body);
-        json_object_set_new(a, "error", col_json_str(st, 4));
-        json_object_set_new(a, "trigger", col_json_str(st, 5));
-        json_array_append_new(attempts, a);
+        ch_attempt_view *a = &out->log[out->nlog++];
+        memset(a, 0, sizeof *a);
+        a->at = ch_col_i64(st, 0);
+        a->status = ch_col_i64(st, 1);
+        a->latency_ms = sqlite3_column_int64(st, 2);
+        const char *raw = sqlite3_column_blob(st, 3);
+        a->response_len = (size_t)sqlite3_column_bytes(st, 3);
+        a->response = raw ? ch_strndup(raw, a->response_len) : NULL;
+        a->error = ch_col_strdup(st, 4);
+        a->trigger = ch_col_strdup(st, 5);
     }
-    json_object_set_new(o, "attempt_log", attempts);
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
     sqlite3_finalize(st);
     ch_sqlite_reader_done(b, db);
-    if (rc) {
-        json_decref(o);
-        return rc;
-    }
-    *out = o;
-    return CH_OK;
+    if (rc) ch_delivery_view_clear(out);
+    return rc;
 }
 
-int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, json_t **out)
+int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n)
 {
     sqlite3 *db = ch_sqlite_reader(b);
     sqlite3_stmt *st = NULL;
+    ch_skip_view *v = NULL;
+    size_t cnt = 0, cap = 0;
     int rc = CH_ESTORE;
     if (sqlite3_prepare_v2(db,
                            "SELECT reason, type, count, last_at, last_call_id FROM delivery_skips"
@@ -313,30 +288,30 @@ int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, json_t **out)
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, tenant_id);
-    json_t *list = json_array();
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        char *why = ch_asprintf("skipped: %s", (const char *)sqlite3_column_text(st, 0));
-        json_object_set_new(o, "decision", json_string(why));
-        free(why);
-        json_object_set_new(o, "reason", col_json_str(st, 0));
-        json_object_set_new(o, "type", col_json_str(st, 1));
-        json_object_set_new(o, "count", json_integer(sqlite3_column_int64(st, 2)));
-        json_object_set_new(o, "last_at", col_json_time(st, 3));
-        json_object_set_new(o, "last_call_id", col_json_str(st, 4));
-        json_array_append_new(list, o);
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = ch_realloc(v, cap * sizeof *v);
+        }
+        ch_skip_view *k = &v[cnt++];
+        k->reason = ch_col_strdup(st, 0);
+        k->type = ch_col_strdup(st, 1);
+        k->count = sqlite3_column_int64(st, 2);
+        k->last_at = ch_col_i64(st, 3);
+        k->last_call_id = ch_col_strdup(st, 4);
     }
-    if (r != SQLITE_DONE) {
-        json_decref(list);
-        goto out;
-    }
-    *out = json_pack("{s:o}", "skipped", list);
-    rc = CH_OK;
+    if (r == SQLITE_DONE) rc = CH_OK;
 out:
     sqlite3_finalize(st);
     ch_sqlite_reader_done(b, db);
-    return rc;
+    if (rc) {
+        ch_skip_views_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return CH_OK;
 }
 
 int ch_sqlite_tenant_retry(ch_backend *b, int64_t tenant_id, char **schedule_out)

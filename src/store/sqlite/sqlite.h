@@ -151,13 +151,16 @@ int ch_sqlite_export_open(ch_backend *b, int64_t tenant_id, const ch_call_filter
                           ch_backend_export **out);
 int ch_sqlite_export_next(ch_backend_export *x, json_t **call);
 void ch_sqlite_export_close(ch_backend_export *x);
-int ch_sqlite_tenant_list(ch_backend *b, json_t **out);
-int ch_sqlite_directory_list(ch_backend *b, int64_t tenant_id, const char *which, json_t **out);
-int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out);
+int ch_sqlite_tenant_list(ch_backend *b, ch_tenant_usage **out, size_t *n);
+int ch_sqlite_directory_list(ch_backend *b, int64_t tenant_id, bool employees,
+                             ch_directory_entry **out, size_t *n);
+int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, ch_endpoint_view **out,
+                            size_t *n);
 int ch_sqlite_delivery_list(ch_backend *b, int64_t tenant_id, int64_t endpoint_id,
-                            const char *state, int64_t before_id, int limit, json_t **out);
-int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, json_t **out);
-int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, json_t **out);
+                            const char *state, int64_t before_id, int limit, ch_delivery_view **out,
+                            size_t *n);
+int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out);
+int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n);
 int ch_sqlite_tenant_retry(ch_backend *b, int64_t tenant_id, char **schedule_out);
 
 #endif
