@@ -27,7 +27,7 @@ typedef struct ch_dispatcher ch_dispatcher;
 /* Starts the threads; they also wake whenever the store commits new deliveries (a wake-up
  * subscriber of the change feed, to delivery.created). */
 int ch_dispatcher_start(ch_dispatcher **out, ch_store *s, const ch_dispatcher_opts *o);
-/* Something may be due now (a replay, a test message written by another connection). */
+/* Something may be due now: the change feed's notification (delivery.created) calls it. */
 void ch_dispatcher_poke(ch_dispatcher *d);
 /* Stops taking new work, lets transfers in flight finish for up to grace_ms (their results are
  * recorded), abandons the rest (still pending: sent again, with the same webhook-id, after a

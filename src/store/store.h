@@ -1,7 +1,8 @@
-/* The store: the only module that speaks SQL. One writer thread owns the write connection and
- * commits whatever requests arrived meanwhile in one transaction (group commit, see
- * docs/write-path.md); request threads read through a small pool of read-only connections.
- * A PostgreSQL backend fills the same interface later. */
+/* The store: every write and read of callhook's data. One writer thread runs whatever jobs
+ * arrived meanwhile (events, delivery results, administrative operations) in one transaction
+ * (group commit, docs/write-path.md); request threads read on connections of their own. The
+ * database is a backend behind a table (store/backend.h, docs/internals/store-backend.md),
+ * chosen by the database URL: SQLite today, PostgreSQL later, with this interface unchanged. */
 #ifndef CH_STORE_H
 #define CH_STORE_H
 
