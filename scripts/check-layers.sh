@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Lowest first. "config" is src/app/config.*: settings every layer above delivery may read.
-LAYERS=(util core providers store delivery config ingest http api app cli main)
+LAYERS=(util core providers store delivery enrich config ingest http api app cli main)
 
 unit_of() { # path under src/ → unit name
     case "$1" in

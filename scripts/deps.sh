@@ -9,9 +9,12 @@ mode=${1:-run}
 
 pkgs=(build-essential cmake pkg-config tzdata ca-certificates
       libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
-      libsodium-dev libinih-dev libphonenumber-dev sqlite3)
+      libsodium-dev libinih-dev libphonenumber-dev sqlite3
+      libpocketsphinx-dev pocketsphinx-en-us libsndfile1-dev libmpg123-dev libsamplerate0-dev
+      libicu-dev)
 if [ "$mode" = test ]; then
-    pkgs+=(libcmocka-dev clang clang-format libclang-rt-14-dev nodejs npm wrk nginx-light nghttp2-client)
+    pkgs+=(libcmocka-dev clang clang-format libclang-rt-14-dev nodejs npm wrk nginx-light nghttp2-client
+           espeak-ng sox libsox-fmt-mp3 sctk)
 fi
 
 missing=()
