@@ -2,6 +2,7 @@
  * schedule through its API key — the same operations as `callhook endpoint` and
  * `callhook delivery`. Another tenant's endpoint or delivery is "not found". */
 #include "api/query.h"
+#include "core/payload.h"
 #include "delivery/endpoint.h"
 #include "delivery/schedule.h"
 #include "api/routes.h"
@@ -93,7 +94,8 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
     json_object_foreach(body, key, v)
     {
         static const char *const known[] = {
-            "url", "kind", "events", "headers", "enabled", "timeout_ms", "rate_limit_per_min"};
+            "url",    "kind", "events", "headers", "enabled", "timeout_ms", "rate_limit_per_min",
+            "payload"};
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
             ok |= strcmp(key, known[i]) == 0;
@@ -121,6 +123,13 @@ static bool endpoint_input_parse(ch_request *r, json_t *body, bool create, endpo
             return false;
         }
         in->spec.kind = json_string_value(v);
+    }
+    if ((v = json_object_get(body, "payload"))) {
+        if (ch_payload_shape_parse(json_string_value(v)) < 0) {
+            ch_reply_error(r, 422, "invalid_endpoint", "payload", "payload is standard or flat");
+            return false;
+        }
+        in->spec.payload = json_string_value(v);
     }
     if ((v = json_object_get(body, "events"))) {
         ch_buf b;

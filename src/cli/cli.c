@@ -24,6 +24,8 @@ static void usage(FILE *f)
             "  callhook lead add SLUG PHONE [--name N]\n"
             "  callhook employee|lead list SLUG\n"
             "  callhook endpoint add SLUG URL [--kind K] [--events LIST] [--header 'N: v']...\n"
+            "                [--payload standard|flat]\n"
+            "  callhook endpoint update SLUG ID [--kind K] [--events LIST] [--payload P] ...\n"
             "  callhook endpoint list SLUG | disable|enable|rotate|remove SLUG ID\n"
             "  callhook delivery list|skipped SLUG | show|replay SLUG ID\n"
             "  callhook delivery recover|test SLUG ENDPOINT_ID [--since TIME]\n"

@@ -31,6 +31,28 @@ char *ch_payload_envelope(const char *type, const char *msg_id, int64_t now_ms, 
  * call.status_changed: prev's name, null for a call first seen (CH_STATUS_NONE). */
 json_t *ch_payload_call_data(json_t *call, const char *type, ch_status prev);
 
+/* The body shapes an endpoint may choose (docs/webhooks.md "Flat payload"): the envelope, or
+ * the flat body automations built for the systems callhook replaces read. */
+typedef enum { CH_PAYLOAD_STANDARD = 0, CH_PAYLOAD_FLAT = 1 } ch_payload_shape;
+
+/* "standard" | "flat" → its shape; -1 for anything else (NULL included). */
+int ch_payload_shape_parse(const char *s);
+const char *ch_payload_shape_str(ch_payload_shape s);
+
+/* The flat body of a call event {event_type, timestamp, business_id, call_id, lead_id, phone,
+ * customer_name, direction, city, service_category, started_at, ended_at, duration_sec,
+ * transcript, summary, agent_name, metadata, message_id, version}, from the same call JSON as
+ * ch_payload_call_data (borrowed) and the envelope's type, id, timestamp (ISO 8601) and tenant
+ * slug. NULL only when a string is missing. */
+json_t *ch_payload_flat(const char *type, const char *msg_id, const char *timestamp,
+                        const char *tenant, json_t *call);
+
+/* The flat body (compact JSON, heap) of a stored envelope of a call.* event, built from its
+ * data.call with ch_payload_flat: the message id and the event's time stay the envelope's, so
+ * every attempt and replay sends the same bytes. NULL when the envelope is not one (another
+ * type, no data.call, not JSON): it is sent as it is. */
+char *ch_payload_flat_from_envelope(const char *envelope, size_t len);
+
 /* data of endpoint.disabled (to the tenant's other endpoints); reason says why, at_ms when. */
 json_t *ch_payload_endpoint_disabled_data(int64_t endpoint_id, const char *url, const char *reason,
                                           int64_t at_ms);

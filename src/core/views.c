@@ -61,6 +61,7 @@ void ch_endpoint_views_free(ch_endpoint_view *v, size_t n)
         free(v[i].kind);
         free(v[i].events);
         free(v[i].disabled_reason);
+        free(v[i].payload);
         json_decref(v[i].headers);
     }
     free(v);
@@ -135,6 +136,7 @@ json_t *ch_endpoint_view_json(const ch_endpoint_view *e)
     json_object_set_new(o, "url", str_or_null(e->url));
     json_object_set_new(o, "kind", str_or_null(e->kind));
     json_object_set_new(o, "events", str_or_null(e->events));
+    json_object_set_new(o, "payload", json_string(e->payload ? e->payload : "standard"));
     json_object_set_new(o, "enabled", json_boolean(e->enabled));
     json_object_set_new(o, "disabled_reason", str_or_null(e->disabled_reason));
     json_object_set_new(o, "headers", e->headers ? json_incref(e->headers) : json_object());

@@ -29,6 +29,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     char *url, *kind, *events, *disabled_reason;
+    char *payload; /* "standard" | "flat" */
     bool enabled;
     json_t *headers; /* object; owned */
     int64_t timeout_ms, rate_limit_per_min;

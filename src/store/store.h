@@ -257,6 +257,7 @@ typedef struct {
     int64_t timeout_ms, rate_limit_per_min;
     int64_t max_per_tenant; /* add: CH_ELIMIT when the tenant has this many already; 0 = no cap */
     const char *disabled_reason; /* add: non-NULL = created disabled, for this reason */
+    const char *payload; /* "standard" | "flat" (core/payload.h); NULL: standard, or unchanged */
 } ch_endpoint_spec;
 
 typedef enum {

@@ -117,7 +117,7 @@ int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, ch_end
     if (sqlite3_prepare_v2(db,
                            "SELECT id, url, kind, events, enabled, disabled_reason, headers,"
                            " timeout_ms, rate_limit_per_min, CASE WHEN previous_secret_until > ?3"
-                           " THEN previous_secret_until END, created_at, updated_at"
+                           " THEN previous_secret_until END, created_at, updated_at, payload"
                            " FROM endpoints WHERE tenant_id=?1 AND (?2=0 OR id=?2) ORDER BY id",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, tenant_id);
@@ -138,6 +138,7 @@ int ch_sqlite_endpoint_list(ch_backend *b, int64_t tenant_id, int64_t id, ch_end
             e->secret_rotating_until = ch_col_i64(st, 9);
             e->created_at = sqlite3_column_int64(st, 10);
             e->updated_at = sqlite3_column_int64(st, 11);
+            e->payload = ch_col_strdup(st, 12);
         }
         if (r == SQLITE_DONE) rc = CH_OK;
     }

@@ -1,6 +1,7 @@
 /* The outbox as the dispatcher and the tenant see it: due deliveries, delivery history with
  * attempts, replays, test messages and the "skipped" decisions (docs/webhooks.md). Writes here
  * run on a connection of their own (CLI, API) beside the writer thread, like store/admin.c. */
+#include "core/payload.h"
 #include "store/sqlite/sqlite.h"
 #include "util/limits.h"
 #include "util/crypto.h"
@@ -25,7 +26,7 @@
     "SELECT d.id, d.next_attempt_at, d.tenant_id, d.endpoint_id, d.call_id, d.message_id,"         \
     " m.payload, e.url, e.secret, CASE WHEN e.previous_secret_until>?1 THEN"                       \
     " e.previous_secret END, e.headers, e.timeout_ms, e.rate_limit_per_min, d.attempts,"           \
-    " d.manual, t.retry_schedule"                                                                  \
+    " d.manual, t.retry_schedule, e.payload"                                                       \
     " FROM deliveries d"                                                                           \
     " JOIN endpoints e ON e.tenant_id=d.tenant_id AND e.id=d.endpoint_id"                          \
     " JOIN messages m ON m.tenant_id=d.tenant_id AND m.id=d.message_id"                            \
@@ -39,6 +40,20 @@ static const char due_sql[] = DUE_SELECT " ORDER BY d.next_attempt_at, d.id";
 static const char due_after_sql[] =
     DUE_SELECT " AND (d.next_attempt_at>?4 OR (d.next_attempt_at=?4 AND d.id>?5))"
                " ORDER BY d.next_attempt_at, d.id";
+
+/* The body an endpoint gets (core/payload.h): the stored envelope (column env), or its flat
+ * shape when the endpoint's payload (column shape) is "flat" and the message a call event.
+ * Built when it is sent, from the message's one stored body: the endpoint's shape is read then,
+ * as its URL and secret are, so a replay to a flat endpoint sends the flat body. */
+static char *endpoint_body(sqlite3_stmt *st, int env, int shape)
+{
+    const char *text = (const char *)sqlite3_column_text(st, env);
+    char *flat = text && ch_payload_shape_parse((const char *)sqlite3_column_text(st, shape)) ==
+                             CH_PAYLOAD_FLAT
+                     ? ch_payload_flat_from_envelope(text, (size_t)sqlite3_column_bytes(st, env))
+                     : NULL;
+    return flat ? flat : ch_col_strdup(st, env);
+}
 
 /* A dispatcher worker's view of the outbox: a read connection of its own with its statements
  * prepared once, and where its last fetch stopped, so a backlog is walked once instead of
@@ -123,7 +138,7 @@ int ch_sqlite_due_deliveries(ch_backend_scan *sc, int64_t now, int limit, ch_due
         d->endpoint_id = sqlite3_column_int64(st, 3);
         d->call_id = ch_col_strdup(st, 4);
         d->message_id = ch_col_strdup(st, 5);
-        d->payload = ch_col_strdup(st, 6);
+        d->payload = endpoint_body(st, 6, 16);
         d->url = ch_col_strdup(st, 7);
         d->secret = ch_col_strdup(st, 8);
         d->previous_secret = ch_col_strdup(st, 9);
@@ -226,7 +241,9 @@ int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, ch_deli
     int rc = CH_ESTORE;
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db,
-                           "SELECT " DELIVERY_COLS ", m.payload FROM deliveries d JOIN messages m"
+                           "SELECT " DELIVERY_COLS ", m.payload, (SELECT e.payload FROM endpoints e"
+                           " WHERE e.tenant_id=d.tenant_id AND e.id=d.endpoint_id)"
+                           " FROM deliveries d JOIN messages m"
                            " ON m.tenant_id=d.tenant_id AND m.id=d.message_id"
                            " WHERE d.tenant_id=?1 AND d.id=?2",
                            -1, &st, NULL) != SQLITE_OK)
@@ -239,7 +256,7 @@ int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, ch_deli
         goto out;
     }
     delivery_row(st, out);
-    out->payload = ch_col_strdup(st, 13);
+    out->payload = endpoint_body(st, 13, 14); /* what the endpoint gets */
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(db,
                            "SELECT at, status, latency_ms, response, error, trigger FROM attempts"

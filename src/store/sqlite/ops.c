@@ -159,13 +159,14 @@ static int endpoint_add(op_ctx *c, ch_op *op)
     /* the cap is checked in the INSERT itself */
     sqlite3_stmt *st = prepare(
         c, "INSERT INTO endpoints(tenant_id, id, url, kind, events, secret, headers,"
-           " timeout_ms, rate_limit_per_min, created_at, updated_at, enabled, disabled_reason)"
+           " timeout_ms, rate_limit_per_min, created_at, updated_at, enabled, disabled_reason,"
+           " payload)"
            " SELECT ?1,"
            /* never reuse a removed endpoint's id: its deliveries keep it */
            "(SELECT COALESCE(MAX(m),0)+1 FROM (SELECT MAX(id) m FROM endpoints WHERE"
            " tenant_id=?1 UNION ALL SELECT MAX(endpoint_id) FROM deliveries WHERE"
            " tenant_id=?1)),"
-           "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9,?11 IS NULL,?11"
+           "?2,?3,?4,?5,COALESCE(?6,'{}'),?7,?8,?9,?9,?11 IS NULL,?11,COALESCE(?12,'standard')"
            " WHERE ?10 <= 0 OR (SELECT COUNT(*) FROM endpoints WHERE tenant_id=?1) < ?10"
            " RETURNING id");
     sqlite3_bind_int64(st, 1, op->tenant_id);
@@ -179,6 +180,7 @@ static int endpoint_add(op_ctx *c, ch_op *op)
     sqlite3_bind_int64(st, 9, c->now);
     sqlite3_bind_int64(st, 10, e->max_per_tenant);
     ch_bind_text(st, 11, e->disabled_reason);
+    ch_bind_text(st, 12, e->payload);
     int rc = step_one(c, st, &op->id_out, false, 0);
     sqlite3_finalize(st);
     free(headers);
@@ -194,6 +196,7 @@ static int endpoint_update(op_ctx *c, ch_op *op)
                                   " headers=COALESCE(?6,headers),"
                                   " timeout_ms=COALESCE(?7,timeout_ms),"
                                   " rate_limit_per_min=COALESCE(?8,rate_limit_per_min),"
+                                  " payload=COALESCE(?10,payload),"
                                   " updated_at=?9 WHERE tenant_id=?1 AND id=?2 RETURNING id");
     sqlite3_bind_int64(st, 1, op->tenant_id);
     sqlite3_bind_int64(st, 2, op->id);
@@ -204,6 +207,7 @@ static int endpoint_update(op_ctx *c, ch_op *op)
     if (e->timeout_ms >= 0) sqlite3_bind_int64(st, 7, e->timeout_ms);
     if (e->rate_limit_per_min >= 0) sqlite3_bind_int64(st, 8, e->rate_limit_per_min);
     sqlite3_bind_int64(st, 9, c->now);
+    ch_bind_text(st, 10, e->payload);
     int rc = step_one(c, st, NULL, false, 0);
     sqlite3_finalize(st);
     free(headers);

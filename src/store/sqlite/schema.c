@@ -230,6 +230,11 @@ static const char *const migrations[] = {
     "  version INTEGER,"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS changes_tenant ON changes(tenant_id, seq);",
+    /* 6: the body shape each endpoint gets (docs/webhooks.md "Flat payload"); the envelope for
+     * every endpoint saved before */
+    "ALTER TABLE endpoints ADD COLUMN payload TEXT NOT NULL"
+    "  DEFAULT 'standard'"
+    "  CHECK (payload IN ('standard','flat'));",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
