@@ -9,9 +9,10 @@ import Ajv2020 from 'ajv/dist/2020.js';
 // docs/schema/webhook-event.schema.json, compiled once: every verified payload must match it
 const schemaDir = new URL('../../docs/schema/', import.meta.url);
 const ajv = new Ajv2020({ strict: true, strictRequired: false, allowUnionTypes: true, allErrors: true, validateFormats: false });
-for (const f of ['call.schema.json', 'webhook-event.schema.json'])
+for (const f of ['call.schema.json', 'webhook-event.schema.json', 'webhook-flat.schema.json'])
   ajv.addSchema(JSON.parse(readFileSync(new URL(f, schemaDir), 'utf8')));
 const validEvent = ajv.getSchema('webhook-event.schema.json');
+const validFlat = ajv.getSchema('webhook-flat.schema.json');
 
 // handler(req) -> { status=200, body='', headers={}, delayMs=0 } | 'hang' (never answers)
 // host: any loopback address (127.0.0.2 is another receiver to curl); keepAliveMs: how long an
@@ -74,5 +75,23 @@ export function verify(secret, rec) {
   });
   if (!validEvent(msg))
     throw new Error(`payload does not match webhook-event.schema.json: ${ajv.errorsText(validEvent.errors)}\n${rec.body}`);
+  return msg;
+}
+
+// null when msg matches docs/schema/webhook-flat.schema.json, else the errors as text.
+export function flatProblems(msg) {
+  return validFlat(msg) ? null : ajv.errorsText(validFlat.errors);
+}
+
+// The same as verify for an endpoint whose payload is "flat": the signature is checked the same way, the
+// body against docs/schema/webhook-flat.schema.json.
+export function verifyFlat(secret, rec) {
+  const msg = new Webhook(secret).verify(rec.body, {
+    'webhook-id': rec.headers['webhook-id'],
+    'webhook-timestamp': rec.headers['webhook-timestamp'],
+    'webhook-signature': rec.headers['webhook-signature'],
+  });
+  if (!validFlat(msg))
+    throw new Error(`payload does not match webhook-flat.schema.json: ${ajv.errorsText(validFlat.errors)}\n${rec.body}`);
   return msg;
 }
