@@ -1,0 +1,375 @@
+/* The offline text engines on a transcript (src/enrich/): dictionary matching (English, Hebrew
+ * with prefixes, niqqud and final letters, mixed), the extractive summary, lexicon sentiment
+ * and the heuristic fields (customer name, intent). Expected values are worked out by hand from
+ * the rules in docs/internals/enrichment-text.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "enrich/dictmatch.h"
+#include "enrich/textseg.h"
+#include "util/limits.h"
+#include "util/mem.h"
+#include "util/result.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static const char *str_or_null(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    assert_non_null(v); /* the member is always there, null or not */
+    return json_is_null(v) ? NULL : json_string_value(v);
+}
+
+#define assert_field(o, key, want)                                                                 \
+    do {                                                                                           \
+        const char *got_ = str_or_null(o, key);                                                    \
+        const char *want_ = (want);                                                                \
+        if (!want_)                                                                                \
+            assert_null(got_);                                                                     \
+        else                                                                                       \
+            assert_string_equal(got_ ? got_ : "(null)", want_);                                    \
+    } while (0)
+
+static ch_dict *english_dict(void)
+{
+    ch_dict *d = ch_dict_new();
+    const char *ny[] = {"NYC", "the Big Apple"};
+    assert_int_equal(ch_dict_add(d, "city", "New York", ny, 2), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "York", NULL, 0), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "Boston", NULL, 0), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "Ra", NULL, 0), CH_OK);
+    const char *pl[] = {"plumber", "leak", "pipes"};
+    assert_int_equal(ch_dict_add(d, "service", "Plumbing", pl, 3), CH_OK);
+    const char *el[] = {"electrician"};
+    assert_int_equal(ch_dict_add(d, "service", "Electrical", el, 1), CH_OK);
+    return d;
+}
+
+static ch_dict *hebrew_dict(void)
+{
+    ch_dict *d = ch_dict_new();
+    const char *ta[] = {"Tel Aviv", "תל-אביב-יפו", "ת״א"};
+    assert_int_equal(ch_dict_add(d, "city", "תל אביב", ta, 3), CH_OK);
+    const char *jr[] = {"Jerusalem"};
+    assert_int_equal(ch_dict_add(d, "city", "ירושלים", jr, 1), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "חיפה", NULL, 0), CH_OK);
+    const char *pl[] = {"אינסטלטור", "plumber"};
+    assert_int_equal(ch_dict_add(d, "service", "אינסטלציה", pl, 2), CH_OK);
+    const char *el[] = {"חשמלאי"};
+    assert_int_equal(ch_dict_add(d, "service", "חשמל", el, 1), CH_OK);
+    return d;
+}
+
+/* the i-th match: its name, the text as written and its byte offset */
+static void assert_match(const json_t *r, size_t i, const char *kind, const char *name,
+                         const char *text, long long offset)
+{
+    const json_t *m = json_array_get(json_object_get(r, "matches"), i);
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "kind")), kind);
+    assert_string_equal(json_string_value(json_object_get(m, "name")), name);
+    assert_string_equal(json_string_value(json_object_get(m, "text")), text);
+    assert_int_equal(json_integer_value(json_object_get(m, "offset")), offset);
+}
+
+static size_t nmatches(const json_t *r)
+{
+    return json_array_size(json_object_get(r, "matches"));
+}
+
+/* ---- dictionary: English ------------------------------------------------------------------ */
+
+static void dict_matches_english_case_punctuation_and_phrases(void **state)
+{
+    (void)state;
+    ch_dict *d = english_dict();
+    json_t *r = ch_dict_match(d, "Hi! I'm in NEW YORK, need a PLUMBER... new york again.");
+    assert_field(r, "city", "New York");
+    assert_field(r, "service_category", "Plumbing");
+    assert_int_equal(nmatches(r), 3);
+    /* the longest phrase wins: "New York", not "York" */
+    assert_match(r, 0, "city", "New York", "NEW YORK", 11);
+    assert_match(r, 1, "service", "Plumbing", "PLUMBER", 28);
+    assert_match(r, 2, "city", "New York", "new york", 39);
+    json_decref(r);
+
+    /* synonyms, multi-word synonyms; a phrase may span a dash, not a comma or a line */
+    r = ch_dict_match(d, "from nyc to the big apple, new-york; new, york; new\nyork");
+    assert_int_equal(nmatches(r), 5);
+    assert_match(r, 0, "city", "New York", "nyc", 5);
+    assert_match(r, 1, "city", "New York", "the big apple", 12);
+    assert_match(r, 2, "city", "New York", "new-york", 27);
+    assert_match(r, 3, "city", "York", "york", 42);
+    assert_match(r, 4, "city", "York", "york", 52);
+    /* New York 3 times, York twice */
+    assert_field(r, "city", "New York");
+    assert_field(r, "service_category", NULL);
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_matches_whole_words_only(void **state)
+{
+    (void)state;
+    ch_dict *d = english_dict();
+    /* "Ra" is in "Rain", "Boston" in "Bostonian", "leak" in "leaking": none is a word of it */
+    json_t *r = ch_dict_match(d, "Rain in Bostonian parks, leaking Yorkshire");
+    assert_int_equal(nmatches(r), 0);
+    assert_field(r, "city", NULL);
+    assert_field(r, "service_category", NULL);
+    json_decref(r);
+    r = ch_dict_match(d, "Ra, the city; (Boston)");
+    assert_int_equal(nmatches(r), 2);
+    assert_match(r, 0, "city", "Ra", "Ra", 0);
+    assert_match(r, 1, "city", "Boston", "Boston", 15);
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_most_mentioned_wins_ties_go_to_first(void **state)
+{
+    (void)state;
+    ch_dict *d = english_dict();
+    json_t *r = ch_dict_match(d, "Boston or New York? New York. Electrician and a plumber.");
+    assert_field(r, "city", "New York");               /* 2 against 1 */
+    assert_field(r, "service_category", "Electrical"); /* 1 each: the first mentioned */
+    json_decref(r);
+    r = ch_dict_match(d, "a leak, then an electrician, electrician, and pipes; plumber");
+    assert_field(r, "service_category", "Plumbing"); /* 3 against 2 */
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_add_refuses_bad_entries(void **state)
+{
+    (void)state;
+    ch_dict *d = ch_dict_new();
+    assert_int_equal(ch_dict_add(d, "country", "Israel", NULL, 0), CH_EINVAL);
+    assert_int_equal(ch_dict_add(d, NULL, "Israel", NULL, 0), CH_EINVAL);
+    assert_int_equal(ch_dict_add(d, "city", "", NULL, 0), CH_EINVAL);
+    assert_int_equal(ch_dict_add(d, "city", NULL, NULL, 0), CH_EINVAL);
+    assert_int_equal(ch_dict_add(d, "city", " , !", NULL, 0), CH_EINVAL);     /* no word */
+    assert_int_equal(ch_dict_add(d, "city", "\xd6\xb8", NULL, 0), CH_EINVAL); /* only a mark */
+    assert_int_equal(ch_dict_add(d, "city", "Bad\xff", NULL, 0), CH_EINVAL);  /* not UTF-8 */
+    char longname[CH_DICT_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(ch_dict_add(d, "city", longname, NULL, 0), CH_EINVAL);
+    longname[CH_DICT_NAME_MAX] = 0; /* exactly the ceiling */
+    assert_int_equal(ch_dict_add(d, "city", longname, NULL, 0), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "a b c d e f g h i", NULL, 0), CH_EINVAL); /* 9 */
+    assert_int_equal(ch_dict_add(d, "city", "a b c d e f g h", NULL, 0), CH_OK);
+    /* a bad synonym refuses the whole entry */
+    const char *syn[] = {"Fine", ""};
+    assert_int_equal(ch_dict_add(d, "city", "Haifa", syn, 2), CH_EINVAL);
+    assert_int_equal(ch_dict_size(d), 2);
+    json_t *r = ch_dict_match(d, "Haifa and Fine");
+    assert_int_equal(nmatches(r), 0);
+    json_decref(r);
+    assert_int_equal(ch_dict_add(d, "city", "Haifa", syn, 1), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "Haifa", NULL, 0), CH_EEXIST);
+    assert_int_equal(ch_dict_add(d, "service", "Haifa", NULL, 0), CH_OK); /* another kind */
+    assert_int_equal(ch_dict_size(d), 4);
+    ch_dict_free(d);
+}
+
+/* ---- dictionary: Hebrew ------------------------------------------------------------------- */
+
+static void dict_matches_hebrew_with_prefixes(void **state)
+{
+    (void)state;
+    ch_dict *d = hebrew_dict();
+    const char *text = "אני צריך אינסטלטור בתל אביב";
+    json_t *r = ch_dict_match(d, text);
+    assert_field(r, "city", "תל אביב");
+    assert_field(r, "service_category", "אינסטלציה");
+    assert_int_equal(nmatches(r), 2);
+    /* "אני צריך " is 3 + 1 + 4 + 1 letters and spaces: 2×7 + 2 bytes */
+    assert_match(r, 0, "service", "אינסטלציה", "אינסטלטור", 16);
+    assert_match(r, 1, "city", "תל אביב", "בתל אביב", strstr(text, "בתל") - text);
+    json_decref(r);
+
+    /* מ, ו+ב, ש+ב, ו+ש+ב; the final mem of ירושלים compares equal to a base mem */
+    text = "הגעתי מירושלים, ובחיפה יש חשמלאי. שבירושלים? ושבחיפה!";
+    r = ch_dict_match(d, text);
+    assert_int_equal(nmatches(r), 5);
+    assert_match(r, 0, "city", "ירושלים", "מירושלים", strstr(text, "מירושלים") - text);
+    assert_match(r, 1, "city", "חיפה", "ובחיפה", strstr(text, "ובחיפה") - text);
+    assert_match(r, 2, "service", "חשמל", "חשמלאי", strstr(text, "חשמלאי") - text);
+    assert_match(r, 3, "city", "ירושלים", "שבירושלים", strstr(text, "שבירושלים") - text);
+    assert_match(r, 4, "city", "חיפה", "ושבחיפה", strstr(text, "ושבחיפה") - text);
+    assert_field(r, "city", "ירושלים"); /* 2 each: the first mentioned */
+    json_decref(r);
+
+    /* letters that are not prefixes are not stripped ("נחיפה"), nor is ו after another one
+     * ("בוחיפה"), nor a prefix that would leave less than two letters */
+    r = ch_dict_match(d, "נחיפה בוחיפה אחיפה");
+    assert_int_equal(nmatches(r), 0);
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_ignores_niqqud_and_finals(void **state)
+{
+    (void)state;
+    ch_dict *d = hebrew_dict();
+    /* "יְרוּשָׁלַיִם" with niqqud; "בְּתֵל אָבִיב" likewise; and the dictionary's own synonym with a
+     * maqaf instead of hyphens */
+    json_t *r = ch_dict_match(d, "גרתי ביְרוּשָׁלַיִם ועכשיו בְּתֵל אָבִיב, תל־אביב־יפו");
+    assert_int_equal(nmatches(r), 3);
+    assert_match(r, 0, "city", "ירושלים", "ביְרוּשָׁלַיִם", 9);
+    assert_field(r, "city", "תל אביב");
+    const json_t *m = json_array_get(json_object_get(r, "matches"), 2);
+    assert_string_equal(json_string_value(json_object_get(m, "text")), "תל־אביב־יפו");
+    json_decref(r);
+
+    /* a dictionary written with niqqud matches text without it; a name ending in a base
+     * letter matches the same word written with a final one (and back) */
+    ch_dict *n = ch_dict_new();
+    assert_int_equal(ch_dict_add(n, "city", "חֵיפָה", NULL, 0), CH_OK);
+    assert_int_equal(ch_dict_add(n, "city", "ראשון לציונ", NULL, 0), CH_OK);
+    r = ch_dict_match(n, "בחיפה או בראשון לציון");
+    assert_int_equal(nmatches(r), 2);
+    assert_match(r, 1, "city", "ראשון לציונ", "בראשון לציון", 16);
+    json_decref(r);
+
+    /* the gershayim abbreviation, typed with an ASCII double quote */
+    r = ch_dict_match(d, "אני גר בת\"א");
+    assert_int_equal(nmatches(r), 1);
+    assert_field(r, "city", "תל אביב");
+    json_decref(r);
+    ch_dict_free(n);
+    ch_dict_free(d);
+}
+
+static void dict_matches_mixed_hebrew_and_english(void **state)
+{
+    (void)state;
+    ch_dict *d = hebrew_dict();
+    const char *text = "I need a plumber בירושלים, actually in Tel-Aviv; אינסטלטור";
+    json_t *r = ch_dict_match(d, text);
+    assert_int_equal(nmatches(r), 4);
+    assert_match(r, 0, "service", "אינסטלציה", "plumber", 9);
+    assert_match(r, 1, "city", "ירושלים", "בירושלים", 17);
+    assert_match(r, 2, "city", "תל אביב", "Tel-Aviv", strstr(text, "Tel") - text);
+    assert_field(r, "service_category", "אינסטלציה");
+    assert_field(r, "city", "ירושלים"); /* 1 each: the first */
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_survives_invalid_utf8_and_accents(void **state)
+{
+    (void)state;
+    ch_dict *d = ch_dict_new();
+    assert_int_equal(ch_dict_add(d, "city", "Bogotá", NULL, 0), CH_OK);
+    assert_int_equal(ch_dict_add(d, "city", "Zürich", NULL, 0), CH_OK);
+    /* accents are ignored both ways; full-width letters and ligatures are folded */
+    json_t *r = ch_dict_match(d, "bogota BOGOTÁ zurich Ｚｕｒｉｃｈ");
+    assert_int_equal(nmatches(r), 4);
+    assert_field(r, "city", "Bogotá");
+    json_decref(r);
+    /* invalid bytes never match and never cut a word in two that is matched */
+    r = ch_dict_match(d, "\xff\xfe Bogot\xc3 zurich\xe2\x82 \xc0\xaf bogot\xe1");
+    assert_int_equal(nmatches(r), 1);
+    assert_match(r, 0, "city", "Zürich", "zurich", 10);
+    json_decref(r);
+    r = ch_dict_match(d, "");
+    assert_int_equal(nmatches(r), 0);
+    json_decref(r);
+    assert_null(ch_dict_match(d, NULL));
+    ch_dict_free(d);
+
+    /* an empty dictionary matches nothing */
+    d = ch_dict_new();
+    r = ch_dict_match(d, "Zürich");
+    assert_int_equal(nmatches(r), 0);
+    assert_field(r, "city", NULL);
+    json_decref(r);
+    ch_dict_free(d);
+}
+
+static void dict_lists_at_most_the_ceiling_but_counts_all(void **state)
+{
+    (void)state;
+    ch_dict *d = english_dict();
+    size_t n = CH_DICT_MATCHES_MAX + 50;
+    char *text = ch_malloc(n * 7 + 16);
+    char *p = text;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "Boston ");
+    strcpy(p, "NYC NYC");
+    json_t *r = ch_dict_match(d, text);
+    assert_int_equal(nmatches(r), CH_DICT_MATCHES_MAX);
+    assert_field(r, "city", "Boston");
+    json_decref(r);
+    free(text);
+    ch_dict_free(d);
+}
+
+/* many threads match one dictionary at once (run under TSan it would also prove no race) */
+static void *match_thread(void *arg)
+{
+    const ch_dict *d = arg;
+    for (int i = 0; i < 200; i++) {
+        json_t *r = ch_dict_match(d, "אני צריך אינסטלטור בתל אביב");
+        const char *c = json_string_value(json_object_get(r, "city"));
+        if (!c || strcmp(c, "תל אביב") != 0) abort();
+        json_decref(r);
+    }
+    return NULL;
+}
+
+static void dict_is_shared_by_threads(void **state)
+{
+    (void)state;
+    ch_dict *d = hebrew_dict();
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, match_thread, d), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ch_dict_free(d);
+}
+
+static void text_keys_and_prefixes(void **state)
+{
+    (void)state;
+    char *k = ch_text_key("ﬁNAL Straße ירוּשָׁלַיִם ך");
+    assert_string_equal(k, "final strasse ירושלימ כ");
+    free(k);
+    size_t skip[3];
+    assert_int_equal(ch_text_prefixes("ושבחיפה", skip), 3);
+    assert_int_equal(skip[0], 2);
+    assert_int_equal(skip[2], 6);
+    assert_int_equal(ch_text_prefixes("בת", skip), 0); /* one letter would be left */
+    assert_int_equal(ch_text_prefixes("בוחיפה", skip), 1);
+    assert_int_equal(ch_text_prefixes("plumber", skip), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dict_matches_english_case_punctuation_and_phrases),
+        cmocka_unit_test(dict_matches_whole_words_only),
+        cmocka_unit_test(dict_most_mentioned_wins_ties_go_to_first),
+        cmocka_unit_test(dict_add_refuses_bad_entries),
+        cmocka_unit_test(dict_matches_hebrew_with_prefixes),
+        cmocka_unit_test(dict_ignores_niqqud_and_finals),
+        cmocka_unit_test(dict_matches_mixed_hebrew_and_english),
+        cmocka_unit_test(dict_survives_invalid_utf8_and_accents),
+        cmocka_unit_test(dict_lists_at_most_the_ceiling_but_counts_all),
+        cmocka_unit_test(dict_is_shared_by_threads),
+        cmocka_unit_test(text_keys_and_prefixes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
