@@ -5,6 +5,7 @@
 #include "util/mem.h"
 #include "util/result.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,4 +273,74 @@ bool ch_text_valid_utf8(const char *s)
         if (c < 0) return false;
     }
     return true;
+}
+
+/* ---- word tables -------------------------------------------------------------------------- */
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ch_text_table_build(ch_text_table *t)
+{
+    size_t n = 0;
+    while (t->words[n])
+        n++;
+    t->keys = ch_malloc((n ? n : 1) * sizeof *t->keys);
+    for (size_t i = 0; i < n; i++)
+        t->keys[i] = ch_text_key(t->words[i]);
+    qsort(t->keys, n, sizeof *t->keys, key_cmp);
+    t->n = n;
+}
+
+bool ch_text_table_has(const ch_text_table *t, const char *key)
+{
+    return bsearch(&key, t->keys, t->n, sizeof *t->keys, key_cmp) != NULL;
+}
+
+/* Words that carry no topic: pronouns, articles, prepositions, auxiliaries, fillers and phone
+ * courtesies. Written for callhook, short on purpose: a word missing here costs a little
+ * score, a content word listed here would be lost. */
+static const char *const stop_words[] = {
+    /* English */
+    "a", "an", "the", "and", "or", "but", "if", "so", "to", "of", "in", "on", "at", "for", "with",
+    "from", "by", "about", "as", "into", "up", "out", "is", "are", "was", "were", "be", "been",
+    "am", "do", "does", "did", "have", "has", "had", "i", "i'm", "i've", "i'd", "i'll", "me", "my",
+    "you", "you're", "your", "we", "we're", "our", "us", "they", "them", "their", "he", "she",
+    "him", "his", "her", "it", "it's", "its", "this", "that", "that's", "these", "those", "there",
+    "here", "what", "which", "who", "how", "when", "where", "why", "can", "could", "would",
+    "should", "will", "shall", "may", "might", "must", "just", "yes", "no", "not", "don't", "ok",
+    "okay", "yeah", "yep", "uh", "um", "hmm", "hi", "hello", "hey", "bye", "goodbye", "thanks",
+    "thank", "please", "well", "like", "really", "very", "oh", "also", "then", "than", "some",
+    "any", "all", "get", "got", "know", "think", "want", "need", "let", "one", "right", "sure",
+    "great", "now", "too", "again", "more", "much", "other", "over",
+    /* Hebrew (final letters as written: keys fold them) */
+    "אני", "אתה", "את", "הוא", "היא", "אנחנו", "אתם", "אתן", "הם", "הן", "זה", "זאת", "זו", "אלה",
+    "של", "על", "עם", "אל", "כי", "אם", "גם", "רק", "כן", "לא", "מה", "מי", "איך", "איפה", "למה",
+    "מתי", "כמה", "יש", "אין", "היה", "הייתה", "היו", "יהיה", "להיות", "אז", "עוד", "כבר", "פה",
+    "כאן", "שם", "כל", "אבל", "או", "אחד", "אחת", "בסדר", "שלום", "תודה", "רבה", "רגע", "אוקיי",
+    "אוקי", "נו", "אה", "אמ", "יופי", "ממש", "מאוד", "הזה", "הזאת", "לי", "לך", "לו", "לה", "לנו",
+    "לכם", "להם", "אותי", "אותך", "אותו", "אותה", "אותנו", "שלי", "שלך", "שלו", "שלה", "שלנו",
+    "שלכם", "צריך", "צריכה", "רוצה", "רציתי", "אפשר", "בבקשה", "עכשיו", "טוב", "ככה", "כזה", "כזאת",
+    "בדיוק", "אולי", "הרבה", "קצת", "יודע", "יודעת", "חושב", "חושבת", "ואז", "לגבי", "אצל", "בין",
+    "עד", "אחרי", "לפני", NULL};
+
+static ch_text_table stops = {.words = stop_words};
+static pthread_once_t stops_once = PTHREAD_ONCE_INIT;
+
+static void stops_build(void)
+{
+    ch_text_table_build(&stops);
+}
+
+bool ch_text_stopword(const char *key)
+{
+    pthread_once(&stops_once, stops_build);
+    if (ch_text_table_has(&stops, key)) return true;
+    size_t skip[3];
+    size_t n = ch_text_prefixes(key, skip);
+    for (size_t i = 0; i < n; i++)
+        if (ch_text_table_has(&stops, key + skip[i])) return true;
+    return false;
 }

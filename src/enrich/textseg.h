@@ -43,6 +43,20 @@ char *ch_textseg_utf8(const ch_textseg *ts, int32_t from, int32_t to);
 /* True when s is well-formed UTF-8. */
 bool ch_text_valid_utf8(const char *s);
 
+/* A table of words as comparison keys, sorted for ch_text_table_has: built from UTF-8 words on
+ * first use, thread-safely (pthread_once). */
+typedef struct ch_text_table {
+    const char *const *words; /* NULL-terminated, as written in the source */
+    char **keys;
+    size_t n;
+} ch_text_table;
+void ch_text_table_build(ch_text_table *t);
+bool ch_text_table_has(const ch_text_table *t, const char *key);
+
+/* Function words (English and Hebrew, a short list of callhook's own): key, or key without
+ * its Hebrew prefixes ("ושאני" → "אני"), is one. */
+bool ch_text_stopword(const char *key);
+
 /* Hebrew one-letter prefixes (ו ש ב ל מ ה כ; ו only first, at most 3 letters, at least 2
  * letters left) that key may carry: fills skip[] with the byte offsets at which key without
  * 1, 2, 3 of them begins, and returns how many. */

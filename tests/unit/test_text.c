@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "enrich/dictmatch.h"
+#include "enrich/summary.h"
 #include "enrich/textseg.h"
 #include "util/limits.h"
 #include "util/mem.h"
@@ -356,6 +357,99 @@ static void text_keys_and_prefixes(void **state)
     assert_int_equal(ch_text_prefixes("plumber", skip), 0);
 }
 
+/* ---- summary ------------------------------------------------------------------------------ */
+
+#define CALL_EN                                                                                    \
+    "agent: Hello, thank you for calling Acme, how can I help?\n"                                  \
+    "caller: Hi. My kitchen sink is leaking and the pipes under the sink are old. It started "     \
+    "yesterday.\n"                                                                                 \
+    "agent: I see. Where are you located?\n"                                                       \
+    "caller: I am in Tel Aviv, near the port.\n"                                                   \
+    "agent: We can send someone tomorrow morning to fix the sink and replace the pipes.\n"         \
+    "caller: Great, thanks."
+
+static void assert_summary(const char *text, size_t max, const ch_dict *d, const char *want)
+{
+    char *got = ch_summary_extractive(text, max, d);
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void summary_keeps_the_best_sentences_of_turns_in_order(void **state)
+{
+    (void)state;
+    /* "sink" ×3 and "pipes" ×2 make the two sentences that carry them the best; the caller's
+     * comes first in the call, so it is the one kept alone */
+    assert_summary(CALL_EN, 1, NULL,
+                   "caller: My kitchen sink is leaking and the pipes under the sink are old.");
+    assert_summary(CALL_EN, 2, NULL,
+                   "caller: My kitchen sink is leaking and the pipes under the sink are old.\n"
+                   "agent: We can send someone tomorrow morning to fix the sink and replace the "
+                   "pipes.");
+    /* without a dictionary the third is the agent's greeting (early, many words); with one,
+     * the sentence that names Tel Aviv is worth twice as much and takes its place */
+    assert_summary(CALL_EN, 3, NULL,
+                   "agent: Hello, thank you for calling Acme, how can I help?\n"
+                   "caller: My kitchen sink is leaking and the pipes under the sink are old.\n"
+                   "agent: We can send someone tomorrow morning to fix the sink and replace the "
+                   "pipes.");
+    ch_dict *d = hebrew_dict();
+    assert_summary(CALL_EN, 3, d,
+                   "caller: My kitchen sink is leaking and the pipes under the sink are old.\n"
+                   "caller: I am in Tel Aviv, near the port.\n"
+                   "agent: We can send someone tomorrow morning to fix the sink and replace the "
+                   "pipes.");
+    ch_dict_free(d);
+}
+
+static void summary_splits_sentences_in_hebrew_and_plain_text(void **state)
+{
+    (void)state;
+    ch_dict *d = hebrew_dict();
+    const char *he = "לקוח: שלום. יש לי נזילה במטבח והצנרת במטבח ישנה מאוד.\n"
+                     "נציג: הבנתי, איפה אתה גר?\n"
+                     "לקוח: אני גר בתל אביב, ליד הנמל. אפשר אינסטלטור מחר בבוקר לנזילה?\n"
+                     "נציג: כן.";
+    /* the two sentences that name the dictionary's entries; one turn, one line */
+    assert_summary(he, 2, d, "לקוח: אני גר בתל אביב, ליד הנמל. אפשר אינסטלטור מחר בבוקר לנזילה?");
+    ch_dict_free(d);
+    /* no labels: sentences joined by a space; "Mr." does not end a sentence; times and URLs
+     * with a colon are not labels */
+    const char *plain = "The boiler broke on Monday. Mr. Cohen called twice about the boiler! "
+                        "Is the boiler covered? Bye.\nAt 10:30 see http://example.com now please.";
+    assert_summary(plain, 1, NULL, "Mr. Cohen called twice about the boiler!");
+    assert_summary(plain, 10, NULL,
+                   "The boiler broke on Monday. Mr. Cohen called twice about the boiler! Is the "
+                   "boiler covered? Bye.\nAt 10:30 see http://example.com now please.");
+}
+
+static void summary_of_nothing_is_null(void **state)
+{
+    (void)state;
+    assert_summary(NULL, 3, NULL, NULL);
+    assert_summary("", 3, NULL, NULL);
+    assert_summary(" \n\t \n", 3, NULL, NULL);
+    assert_summary("caller:\nagent: \n", 3, NULL, NULL); /* labels, no words */
+    assert_summary(CALL_EN, 0, NULL, NULL);
+    /* a single short sentence is still the summary */
+    assert_summary("caller: Hi.", 3, NULL, "caller: Hi.");
+}
+
+static void summary_is_valid_utf8_from_invalid_input(void **state)
+{
+    (void)state;
+    char *got = ch_summary_extractive("caller: bad \xff bytes here\xc3 in a sentence.", 1, NULL);
+    assert_non_null(got);
+    assert_true(ch_text_valid_utf8(got));
+    assert_string_equal(got, "caller: bad \xef\xbf\xbd bytes here\xef\xbf\xbd in a sentence.");
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +464,10 @@ int main(void)
         cmocka_unit_test(dict_lists_at_most_the_ceiling_but_counts_all),
         cmocka_unit_test(dict_is_shared_by_threads),
         cmocka_unit_test(text_keys_and_prefixes),
+        cmocka_unit_test(summary_keeps_the_best_sentences_of_turns_in_order),
+        cmocka_unit_test(summary_splits_sentences_in_hebrew_and_plain_text),
+        cmocka_unit_test(summary_of_nothing_is_null),
+        cmocka_unit_test(summary_is_valid_utf8_from_invalid_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
