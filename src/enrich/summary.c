@@ -22,15 +22,6 @@
 #include <unicode/ubrk.h>
 #include <unicode/uchar.h>
 
-#define LABEL_MAX_UNITS 32 /* "Customer service:" fits, a sentence with a colon does not */
-#define LABEL_MAX_WORDS 3
-
-typedef struct line {
-    int32_t start, end;             /* the line, without its line break */
-    int32_t label_start, label_end; /* the speaker label, or label_start == label_end */
-    int32_t content;                /* where the turn's words begin */
-} line;
-
 typedef struct sentence {
     int32_t start, end;
     size_t line;
@@ -38,60 +29,6 @@ typedef struct sentence {
     size_t index;
     bool chosen;
 } sentence;
-
-static bool line_break(UChar c)
-{
-    return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 ||
-           c == 0x2029;
-}
-
-/* "caller:", "Agent 2:", "נציג:": up to LABEL_MAX_WORDS words of letters and digits, then a
- * colon that ends the text or is followed by a space */
-static void find_label(const UChar *u, line *l)
-{
-    int32_t i = l->start;
-    while (i < l->end && u_isUWhiteSpace(u[i]))
-        i++;
-    l->label_start = l->label_end = l->content = i;
-    int32_t from = i, words = 0;
-    bool in_word = false, letters = false;
-    for (; i < l->end && i - from <= LABEL_MAX_UNITS; i++) {
-        UChar c = u[i];
-        if (c == ':') break;
-        if (u_isalpha(c) || u_isdigit(c) || c == '_' || c == '-') {
-            letters = letters || u_isalpha(c);
-            if (!in_word) words++;
-            in_word = true;
-        } else if (c == ' ') {
-            in_word = false;
-        } else {
-            return;
-        }
-    }
-    if (i >= l->end || u[i] != ':' || !letters || words > LABEL_MAX_WORDS) return;
-    if (i + 1 < l->end && !u_isUWhiteSpace(u[i + 1])) return; /* "10:30", "http://" */
-    l->label_end = i;
-    while (l->label_end > from && u[l->label_end - 1] == ' ')
-        l->label_end--;
-    l->content = i + 1;
-}
-
-static line *split_lines(const ch_textseg *ts, size_t *nlines)
-{
-    size_t n = 0, cap = 16;
-    line *ls = ch_malloc(cap * sizeof *ls);
-    int32_t start = 0;
-    for (int32_t i = 0; i <= ts->ulen; i++) {
-        if (i < ts->ulen && !line_break(ts->u[i])) continue;
-        if (n == cap) ls = ch_realloc(ls, (cap *= 2) * sizeof *ls);
-        ls[n] = (line){.start = start, .end = i};
-        find_label(ts->u, &ls[n]);
-        n++;
-        start = i + 1;
-    }
-    *nlines = n;
-    return ls;
-}
 
 static int str_cmp(const void *a, const void *b)
 {
@@ -159,7 +96,7 @@ static void score(const ch_textseg *ts, sentence *ss, size_t ns, const ch_dict *
     free(keys);
 }
 
-static sentence *split_sentences(const ch_textseg *ts, const line *ls, size_t nl, size_t *ns)
+static sentence *split_sentences(const ch_textseg *ts, const ch_textline *ls, size_t nl, size_t *ns)
 {
     size_t n = 0, cap = 16, l = 0;
     sentence *ss = ch_malloc(cap * sizeof *ss);
@@ -174,9 +111,9 @@ static sentence *split_sentences(const ch_textseg *ts, const line *ls, size_t nl
         while (l + 1 < nl && ls[l].end < from)
             l++;
         int32_t a = from > ls[l].content ? from : ls[l].content, b = to;
-        while (a < b && (u_isUWhiteSpace(ts->u[a]) || line_break(ts->u[a])))
+        while (a < b && (u_isUWhiteSpace(ts->u[a]) || ch_text_line_break(ts->u[a])))
             a++;
-        while (b > a && (u_isUWhiteSpace(ts->u[b - 1]) || line_break(ts->u[b - 1])))
+        while (b > a && (u_isUWhiteSpace(ts->u[b - 1]) || ch_text_line_break(ts->u[b - 1])))
             b--;
         if (a == b) continue;
         if (n == cap) ss = ch_realloc(ss, (cap *= 2) * sizeof *ss);
@@ -195,7 +132,7 @@ static int by_score(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static char *compose(const ch_textseg *ts, const line *ls, const sentence *ss, size_t ns)
+static char *compose(const ch_textseg *ts, const ch_textline *ls, const sentence *ss, size_t ns)
 {
     ch_buf b;
     ch_buf_init(&b, (size_t)ts->ulen * 3 + 64); /* never reached: UTF-8 of the sentences */
@@ -203,7 +140,7 @@ static char *compose(const ch_textseg *ts, const line *ls, const sentence *ss, s
     int rc = CH_OK;
     for (size_t s = 0; s < ns && rc == CH_OK; s++) {
         if (!ss[s].chosen) continue;
-        const line *l = &ls[ss[s].line];
+        const ch_textline *l = &ls[ss[s].line];
         if (ss[s].line != last_line) {
             if (b.len) rc = ch_buf_puts(&b, "\n");
             if (rc == CH_OK && l->label_end > l->label_start) {
@@ -232,11 +169,11 @@ char *ch_summary_extractive(const char *transcript, size_t max_sentences, const 
     ch_textseg ts;
     char *out = NULL;
     size_t nl = 0, ns = 0;
-    line *ls = NULL;
+    ch_textline *ls = NULL;
     sentence *ss = NULL;
     sentence **order = NULL;
     if (ch_textseg_init(&ts, transcript) != CH_OK) goto out;
-    ls = split_lines(&ts, &nl);
+    ls = ch_textseg_lines(&ts, &nl);
     ss = split_sentences(&ts, ls, nl, &ns);
     if (!ns) goto out;
     score(&ts, ss, ns, dict, transcript);

@@ -344,3 +344,86 @@ bool ch_text_stopword(const char *key)
         if (ch_text_table_has(&stops, key + skip[i])) return true;
     return false;
 }
+
+/* ---- lines and speakers ------------------------------------------------------------------- */
+
+/* Labels of the business's side of a call: its name is not the customer's. */
+static const char *const agent_words[] = {
+    "agent", "assistant",    "bot",  "ai",    "representative", "rep",   "operator", "support",
+    "staff", "receptionist", "נציג", "נציגה", "סוכן",           "סוכנת", "מוקדן",    "מוקדנית",
+    "בוט",   "מזכירה",       NULL};
+static ch_text_table agents = {.words = agent_words};
+static pthread_once_t agents_once = PTHREAD_ONCE_INIT;
+
+static void agents_build(void)
+{
+    ch_text_table_build(&agents);
+}
+
+/* any word of the label is an agent word ("Agent 2", "AI assistant") */
+static bool agent_label(const ch_textseg *ts, const ch_textline *l)
+{
+    for (size_t i = 0; i < ts->nwords && ts->words[i].ustart < l->label_end; i++)
+        if (ts->words[i].ustart >= l->label_start && ch_text_table_has(&agents, ts->words[i].key))
+            return true;
+    return false;
+}
+
+#define LABEL_MAX_UNITS 32 /* "Customer service:" fits, a sentence with a colon does not */
+#define LABEL_MAX_WORDS 3
+
+bool ch_text_line_break(UChar32 c)
+{
+    return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 ||
+           c == 0x2029;
+}
+
+/* "caller:", "Agent 2:", "נציג:": up to LABEL_MAX_WORDS words of letters and digits, then a
+ * colon that ends the text or is followed by a space */
+static void find_label(const UChar *u, ch_textline *l)
+{
+    int32_t i = l->start;
+    while (i < l->end && u_isUWhiteSpace(u[i]))
+        i++;
+    l->label_start = l->label_end = l->content = i;
+    int32_t from = i, words = 0;
+    bool in_word = false, letters = false;
+    for (; i < l->end && i - from <= LABEL_MAX_UNITS; i++) {
+        UChar c = u[i];
+        if (c == ':') break;
+        if (u_isalpha(c) || u_isdigit(c) || c == '_' || c == '-') {
+            letters = letters || u_isalpha(c);
+            if (!in_word) words++;
+            in_word = true;
+        } else if (c == ' ') {
+            in_word = false;
+        } else {
+            return;
+        }
+    }
+    if (i >= l->end || u[i] != ':' || !letters || words > LABEL_MAX_WORDS) return;
+    if (i + 1 < l->end && !u_isUWhiteSpace(u[i + 1])) return; /* "10:30", "http://" */
+    l->label_end = i;
+    while (l->label_end > from && u[l->label_end - 1] == ' ')
+        l->label_end--;
+    l->content = i + 1;
+}
+
+ch_textline *ch_textseg_lines(const ch_textseg *ts, size_t *nlines)
+{
+    pthread_once(&agents_once, agents_build);
+    size_t n = 0, cap = 16;
+    ch_textline *ls = ch_malloc(cap * sizeof *ls);
+    int32_t start = 0;
+    for (int32_t i = 0; i <= ts->ulen; i++) {
+        if (i < ts->ulen && !ch_text_line_break(ts->u[i])) continue;
+        if (n == cap) ls = ch_realloc(ls, (cap *= 2) * sizeof *ls);
+        ls[n] = (ch_textline){.start = start, .end = i};
+        find_label(ts->u, &ls[n]);
+        ls[n].agent = agent_label(ts, &ls[n]);
+        n++;
+        start = i + 1;
+    }
+    *nlines = n;
+    return ls;
+}

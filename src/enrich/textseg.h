@@ -57,6 +57,18 @@ bool ch_text_table_has(const ch_text_table *t, const char *key);
  * its Hebrew prefixes ("ושאני" → "אני"), is one. */
 bool ch_text_stopword(const char *key);
 
+/* A line of the text (units of ch_textseg.u); a transcript given as turns has one per line,
+ * "<label>: <words>", the label being at most 3 words of letters and digits. */
+typedef struct ch_textline {
+    int32_t start, end;             /* the line, without its line break */
+    int32_t label_start, label_end; /* the speaker label, or label_start == label_end */
+    int32_t content;                /* where the turn's words begin */
+    bool agent; /* the label names the business's side: agent, assistant, bot, נציג, … */
+} ch_textline;
+/* Every line of ts (one at least). Caller frees. */
+ch_textline *ch_textseg_lines(const ch_textseg *ts, size_t *nlines);
+bool ch_text_line_break(UChar32 c);
+
 /* Hebrew one-letter prefixes (ו ש ב ל מ ה כ; ו only first, at most 3 letters, at least 2
  * letters left) that key may carry: fills skip[] with the byte offsets at which key without
  * 1, 2, 3 of them begins, and returns how many. */
