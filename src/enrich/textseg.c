@@ -334,10 +334,15 @@ static void stops_build(void)
     ch_text_table_build(&stops);
 }
 
-bool ch_text_stopword(const char *key)
+bool ch_text_stopword_exact(const char *key)
 {
     pthread_once(&stops_once, stops_build);
-    if (ch_text_table_has(&stops, key)) return true;
+    return ch_text_table_has(&stops, key);
+}
+
+bool ch_text_stopword(const char *key)
+{
+    if (ch_text_stopword_exact(key)) return true;
     size_t skip[3];
     size_t n = ch_text_prefixes(key, skip);
     for (size_t i = 0; i < n; i++)

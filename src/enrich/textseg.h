@@ -56,6 +56,8 @@ bool ch_text_table_has(const ch_text_table *t, const char *key);
 /* Function words (English and Hebrew, a short list of callhook's own): key, or key without
  * its Hebrew prefixes ("ושאני" → "אני"), is one. */
 bool ch_text_stopword(const char *key);
+/* key itself is one (a name like "כהן" is not "הן" with a prefix). */
+bool ch_text_stopword_exact(const char *key);
 
 /* A line of the text (units of ch_textseg.u); a transcript given as turns has one per line,
  * "<label>: <words>", the label being at most 3 words of letters and digits. */

@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include "enrich/dictmatch.h"
+#include "enrich/heuristics.h"
+#include "enrich/sentiment.h"
 #include "enrich/summary.h"
 #include "enrich/textseg.h"
 #include "util/limits.h"
@@ -450,6 +452,127 @@ static void summary_is_valid_utf8_from_invalid_input(void **state)
     free(got);
 }
 
+/* ---- sentiment ---------------------------------------------------------------------------- */
+
+/* label and score (to 3 decimals, as the engine rounds) */
+static void assert_sentiment(const char *text, const char *label, double score)
+{
+    json_t *r = ch_sentiment_lexicon(text);
+    assert_non_null(r);
+    const char *got = json_string_value(json_object_get(r, "label"));
+    if (!got || strcmp(got, label) != 0)
+        fail_msg("\"%s\": %s, want %s", text, got ? got : "(none)", label);
+    double s = json_real_value(json_object_get(r, "score"));
+    if (s < score - 0.0005 || s > score + 0.0005)
+        fail_msg("\"%s\": score %.3f, want %.3f", text, s, score);
+    json_decref(r);
+}
+
+static void sentiment_weighs_words_with_negation_and_intensifiers(void **state)
+{
+    (void)state;
+    /* s / (|s| + 4): good 2 → 0.333 */
+    assert_sentiment("The plumber was good", "positive", 0.333);
+    /* negated: 2 × -0.75 = -1.5 → -0.273; "not bad": +1.5 → 0.273 */
+    assert_sentiment("The plumber was not good", "negative", -0.273);
+    assert_sentiment("not bad at all", "positive", 0.273);
+    /* intensified: 3 → 0.429; negated and intensified: -2.25 → -0.36 */
+    assert_sentiment("very good", "positive", 0.429);
+    assert_sentiment("The service was not very good", "negative", -0.36);
+    /* a comma ends the negation: "No, it was great" is great (2.5 → 0.385) */
+    assert_sentiment("No, it was great", "positive", 0.385);
+    /* terrible -3, very disappointed -3.75: -6.75 → -0.628 */
+    assert_sentiment("This is terrible, I am very disappointed.", "negative", -0.628);
+    /* one polite "thanks" is not a positive call (0.5 → 0.111) */
+    assert_sentiment("I need a plumber tomorrow, thanks", "neutral", 0.111);
+    assert_sentiment("I need a plumber in Tel Aviv", "neutral", 0);
+    assert_sentiment("", "neutral", 0);
+    assert_null(ch_sentiment_lexicon(NULL));
+}
+
+static void sentiment_reads_hebrew(void **state)
+{
+    (void)state;
+    assert_sentiment("השירות היה מצוין", "positive", 0.429);            /* 3 */
+    assert_sentiment("השירות לא היה טוב", "negative", -0.273);          /* 2 × -0.75 */
+    assert_sentiment("טוב מאוד", "positive", 0.429);                    /* intensifier after: 3 */
+    assert_sentiment("נורא טוב", "positive", 0.429);                    /* "נורא" as "very" */
+    assert_sentiment("נורא", "negative", -0.385);                       /* "נורא" alone: -2.5 */
+    assert_sentiment("אני מאוד מאוכזב מהשירות", "negative", -0.484);    /* -3.75 */
+    assert_sentiment("ולא מרוצה", "negative", -0.273);                  /* ו + לא negates */
+    assert_sentiment("והשירות היה מעולה, תודה רבה", "positive", 0.467); /* 3.5 */
+    assert_sentiment("מְצֻיָּן", "neutral", 0);       /* spelled otherwise: not in the lexicon */
+    assert_sentiment("מְצוּיָן", "positive", 0.429); /* with niqqud: found */
+}
+
+/* ---- heuristic fields --------------------------------------------------------------------- */
+
+static void assert_fields(const char *text, const char *name, const char *intent)
+{
+    json_t *r = ch_fields_heuristic(text);
+    assert_non_null(r);
+    const json_t *n = json_object_get(r, "customer_name");
+    assert_non_null(n);
+    if (!name && !json_is_null(n))
+        fail_msg("\"%s\": name %s, want null", text, json_string_value(n));
+    if (name && (!json_is_string(n) || strcmp(json_string_value(n), name) != 0))
+        fail_msg("\"%s\": name %s, want %s", text,
+                 json_is_string(n) ? json_string_value(n) : "null", name);
+    const char *got = json_string_value(json_object_get(r, "intent"));
+    if (!got || strcmp(got, intent) != 0)
+        fail_msg("\"%s\": intent %s, want %s", text, got ? got : "(none)", intent);
+    json_decref(r);
+}
+
+static void fields_find_english_names_and_intents(void **state)
+{
+    (void)state;
+    assert_fields("Hi, my name is John Smith and I need a quote for a new boiler.", "John Smith",
+                  "quote");
+    /* ASR output has no capitals: title-cased; "i" ends the name */
+    assert_fields("my name is john smith i want to book an appointment", "John Smith", "booking");
+    /* the agent's "this is Dana" is not the customer's name */
+    assert_fields("agent: Hello, this is Dana from Acme, how can I help?\n"
+                  "caller: Hi Dana, this is Robert Cohen. I want to cancel my appointment.",
+                  "Robert Cohen", "cancellation");
+    /* "I am calling", "I'm in": no capitalised name after them */
+    assert_fields("I am calling about the price. How much does it cost?", NULL, "quote");
+    assert_fields("I'm in Tel Aviv", NULL, "other");
+    /* apostrophes and hyphens stay in a name; a comma ends it */
+    assert_fields("My name's O'Brien-Smith, I'd like a refund, this is unacceptable",
+                  "O'Brien-Smith", "complaint");
+    assert_fields("What are your opening hours?", NULL, "information");
+    assert_fields("The weather is nice", NULL, "other");
+    assert_fields("", NULL, "other");
+    assert_null(ch_fields_heuristic(NULL));
+}
+
+static void fields_find_hebrew_names_and_intents(void **state)
+{
+    (void)state;
+    assert_fields("שלום, קוראים לי יוסי ואני רוצה לקבוע תור", "יוסי", "booking");
+    /* "מתל" starts with מ: a preposition, not a surname */
+    assert_fields("שמי דנה מתל אביב, אני רוצה לבטל את ההזמנה", "דנה", "cancellation");
+    /* "כהן" is a name, not "הן" behind a prefix */
+    assert_fields("השם שלי הוא משה כהן. כמה עולה התיקון?", "משה כהן", "quote");
+    assert_fields("נציג: שלום, מדברת רונית.\nלקוח: מדבר אבי, יש לי תלונה על הטכנאי", "אבי",
+                  "complaint");
+    assert_fields("רציתי לברר מה שעות הפעילות שלכם", NULL, "information");
+}
+
+static void fields_intent_ties_and_agent_weight(void **state)
+{
+    (void)state;
+    /* one booking word, one quote word: the tie goes to booking (before quote) */
+    assert_fields("I want an appointment, and the price", NULL, "booking");
+    /* cancellation comes first of all in a tie */
+    assert_fields("cancel the booking", NULL, "cancellation");
+    /* two quote words of the agent (0.5 each) against one booking word of the caller: a tie
+     * (1 each), booking first; a third agent word would tip it */
+    assert_fields("agent: a quote? the price?\ncaller: appointment", NULL, "booking");
+    assert_fields("agent: a quote? the price? the cost?\ncaller: appointment", NULL, "quote");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +591,11 @@ int main(void)
         cmocka_unit_test(summary_splits_sentences_in_hebrew_and_plain_text),
         cmocka_unit_test(summary_of_nothing_is_null),
         cmocka_unit_test(summary_is_valid_utf8_from_invalid_input),
+        cmocka_unit_test(sentiment_weighs_words_with_negation_and_intensifiers),
+        cmocka_unit_test(sentiment_reads_hebrew),
+        cmocka_unit_test(fields_find_english_names_and_intents),
+        cmocka_unit_test(fields_find_hebrew_names_and_intents),
+        cmocka_unit_test(fields_intent_ties_and_agent_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
