@@ -1,11 +1,17 @@
-/* Dictionary matching (src/enrich/dictmatch.h) on arbitrary bytes, invalid UTF-8 included.
+/* The text engines on arbitrary bytes, invalid UTF-8 included: dictionary matching
+ * (src/enrich/dictmatch.h) above all, and the summary, sentiment and heuristic fields.
  * Input: "<name>\n<text>" — name is added to a fresh dictionary beside a fixed English and
  * Hebrew one; both match text (and the fixed one matches the whole input too).
  * Checks: a result always comes back and dumps as JSON (valid UTF-8); every match's "text" is
  * the input's bytes at its "offset"; the chosen names are names of the dictionary; at most
  * CH_DICT_MATCHES_MAX matches are listed; a name that was accepted and whose words are only
- * separated by spaces is found in itself. */
+ * separated by spaces is found in itself; the summary is NULL or valid UTF-8 no longer than
+ * three bytes per input byte (U+FFFD for an invalid one) plus its line breaks; the sentiment's
+ * label agrees with its score in [-1, 1]; the intent is one of the six. */
 #include "enrich/dictmatch.h"
+#include "enrich/heuristics.h"
+#include "enrich/sentiment.h"
+#include "enrich/summary.h"
 #include "enrich/textseg.h"
 #include "util/limits.h"
 #include "util/result.h"
@@ -73,6 +79,32 @@ static bool plain_phrase(const char *name)
     return plain;
 }
 
+static void other_engines(const char *text)
+{
+    char *sum = ch_summary_extractive(text, 3, fixed);
+    if (sum && (!ch_text_valid_utf8(sum) || strlen(sum) > 3 * strlen(text) + 8)) abort();
+    free(sum);
+
+    json_t *r = ch_sentiment_lexicon(text);
+    double score = json_real_value(json_object_get(r, "score"));
+    const char *label = json_string_value(json_object_get(r, "label"));
+    const char *want = score >= 0.25 ? "positive" : score <= -0.25 ? "negative" : "neutral";
+    if (!label || strcmp(label, want) != 0 || score < -1 || score > 1) abort();
+    json_decref(r);
+
+    r = ch_fields_heuristic(text);
+    char *dump = json_dumps(r, 0);
+    if (!dump) abort();
+    free(dump);
+    const char *intent = json_string_value(json_object_get(r, "intent"));
+    const char *intents[] = {"booking",      "quote",       "complaint",
+                             "cancellation", "information", "other"};
+    if (!intent || !known(intent, intents, 6)) abort();
+    const json_t *name = json_object_get(r, "customer_name");
+    if (!json_is_null(name) && !(json_is_string(name) && *json_string_value(name))) abort();
+    json_decref(r);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     if (size > 64 * 1024) return 0;
@@ -82,6 +114,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     in[size] = 0;
     const char *fixed_names[] = {"New York", "York", "תל אביב", "ירושלים", "אינסטלציה"};
     check(fixed, in, fixed_names, 5);
+    other_engines(in);
 
     char *text = strchr(in, '\n');
     if (text) *text++ = 0;

@@ -59,16 +59,29 @@ static void set_build(phrase_set *s)
     }
 }
 
-/* does p start at word i (its first word also without Hebrew prefixes)? */
-static bool phrase_at(const phrase *p, const ch_textseg *ts, size_t i)
+/* The word as written, then without 1, 2, 3 Hebrew prefix letters. */
+typedef struct variants {
+    const char *v[4];
+    size_t n;
+} variants;
+
+static variants variants_of(const char *key)
+{
+    size_t skip[3];
+    variants vs = {.v = {key}, .n = 1};
+    size_t n = ch_text_prefixes(key, skip);
+    for (size_t i = 0; i < n; i++)
+        vs.v[vs.n++] = key + skip[i];
+    return vs;
+}
+
+/* does p start at word i, whose variants are vs? */
+static bool phrase_at(const phrase *p, const ch_textseg *ts, size_t i, const variants *vs)
 {
     if (!p->n || i + p->n > ts->nwords) return false;
-    const char *key = ts->words[i].key;
-    bool first = strcmp(key, p->keys[0]) == 0;
-    size_t skip[3];
-    size_t ns = ch_text_prefixes(key, skip);
-    for (size_t k = 0; k < ns && !first; k++)
-        first = strcmp(key + skip[k], p->keys[0]) == 0;
+    bool first = false;
+    for (size_t k = 0; k < vs->n && !first; k++)
+        first = strcmp(vs->v[k], p->keys[0]) == 0;
     if (!first) return false;
     for (size_t j = 1; j < p->n; j++)
         if (strcmp(ts->words[i + j].key, p->keys[j]) != 0) return false;
@@ -217,9 +230,10 @@ static char *find_name(const ch_textseg *ts, const ch_textline *ls, size_t nl)
         while (l + 1 < nl && ls[l].end < ts->words[i].ustart)
             l++;
         if (ls[l].agent || ts->words[i].ustart < ls[l].content) continue;
+        variants vs = variants_of(ts->words[i].key);
         for (size_t k = 0; k < intros.n; k++) {
             const phrase *p = &intros.p[k];
-            if (!phrase_at(p, ts, i) || ts->words[i + p->n - 1].uend > ls[l].end) continue;
+            if (!phrase_at(p, ts, i, &vs) || ts->words[i + p->n - 1].uend > ls[l].end) continue;
             /* the introduction's words follow one another closely too */
             bool close = true;
             for (size_t j = 1; j < p->n && close; j++)
@@ -241,9 +255,10 @@ static const char *find_intent(const ch_textseg *ts, const ch_textline *ls, size
         while (l + 1 < nl && ls[l].end < ts->words[i].ustart)
             l++;
         if (ts->words[i].ustart < ls[l].content) continue; /* the label itself */
+        variants vs = variants_of(ts->words[i].key);
         for (int c = 0; c < INTENTS; c++)
             for (size_t k = 0; k < intents[c].n; k++)
-                if (phrase_at(&intents[c].p[k], ts, i)) score[c] += ls[l].agent ? 0.5 : 1;
+                if (phrase_at(&intents[c].p[k], ts, i, &vs)) score[c] += ls[l].agent ? 0.5 : 1;
     }
     int best = -1;
     for (int c = 0; c < INTENTS; c++)

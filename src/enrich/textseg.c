@@ -365,13 +365,16 @@ static void agents_build(void)
     ch_text_table_build(&agents);
 }
 
-/* any word of the label is an agent word ("Agent 2", "AI assistant") */
-static bool agent_label(const ch_textseg *ts, const ch_textline *l)
+/* any word of the label is an agent word ("Agent 2", "AI assistant"); *w: the first word not
+ * before the label, moved on (lines come in order, so the walk is linear) */
+static bool agent_label(const ch_textseg *ts, const ch_textline *l, size_t *w)
 {
-    for (size_t i = 0; i < ts->nwords && ts->words[i].ustart < l->label_end; i++)
-        if (ts->words[i].ustart >= l->label_start && ch_text_table_has(&agents, ts->words[i].key))
-            return true;
-    return false;
+    bool agent = false;
+    while (*w < ts->nwords && ts->words[*w].ustart < l->label_start)
+        (*w)++;
+    for (size_t i = *w; i < ts->nwords && ts->words[i].ustart < l->label_end; i++)
+        agent = agent || ch_text_table_has(&agents, ts->words[i].key);
+    return agent;
 }
 
 #define LABEL_MAX_UNITS 32 /* "Customer service:" fits, a sentence with a colon does not */
@@ -417,7 +420,7 @@ static void find_label(const UChar *u, ch_textline *l)
 ch_textline *ch_textseg_lines(const ch_textseg *ts, size_t *nlines)
 {
     pthread_once(&agents_once, agents_build);
-    size_t n = 0, cap = 16;
+    size_t n = 0, cap = 16, w = 0;
     ch_textline *ls = ch_malloc(cap * sizeof *ls);
     int32_t start = 0;
     for (int32_t i = 0; i <= ts->ulen; i++) {
@@ -425,7 +428,7 @@ ch_textline *ch_textseg_lines(const ch_textseg *ts, size_t *nlines)
         if (n == cap) ls = ch_realloc(ls, (cap *= 2) * sizeof *ls);
         ls[n] = (ch_textline){.start = start, .end = i};
         find_label(ts->u, &ls[n]);
-        ls[n].agent = agent_label(ts, &ls[n]);
+        ls[n].agent = agent_label(ts, &ls[n], &w);
         n++;
         start = i + 1;
     }
