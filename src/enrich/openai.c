@@ -206,7 +206,7 @@ static int exchange(const ch_openai_target *t, const char *path, ch_fetch_req *r
     char *url = ch_asprintf("%.*s%s", (int)bl, t->base_url, path);
     char *auth =
         t->api_key && *t->api_key ? ch_asprintf("Authorization: Bearer %s", t->api_key) : NULL;
-    const char *headers[3] = {"Accept: application/json", NULL, NULL};
+    const char *headers[4] = {"Accept: application/json", NULL, NULL, NULL};
     if (req->body) headers[1] = "Content-Type: application/json";
     const char **h = headers;
     while (*h)

@@ -19,7 +19,8 @@ function fileBody(f) {
 }
 
 // behaviour: { files, auth: {user, pass} | null, delayMs, redirects: { path: location },
-//              contentType: { path: type }, status: { path: code } }
+//              contentType: { path: type }, status: { path: code } (with retryAfter),
+//              chunked: true (no Content-Length) }. Replaced, not merged.
 export async function startMedia(initial = {}, { host = '127.0.0.1' } = {}) {
   let b = {};
   const received = [];
@@ -60,8 +61,11 @@ export async function startMedia(initial = {}, { host = '127.0.0.1' } = {}) {
           return res.end('not found');
         }
         const type = b.contentType[path] ?? (path.endsWith('.mp3') ? 'audio/mpeg' : path.endsWith('.wav') ? 'audio/x-wav' : 'application/octet-stream');
-        res.writeHead(200, { 'Content-Type': type, 'Content-Length': f.length });
-        res.end(req.method === 'HEAD' ? undefined : f);
+        // chunked: no Content-Length, so a client learns the size only while reading
+        res.writeHead(200, { 'Content-Type': type, ...(b.chunked ? {} : { 'Content-Length': f.length }) });
+        if (req.method === 'HEAD') return res.end();
+        if (b.chunked) res.write(f.subarray(0, f.length >> 1));
+        res.end(b.chunked ? f.subarray(f.length >> 1) : f);
       };
       if (b.delayMs > 0) setTimeout(answer, b.delayMs);
       else answer();
