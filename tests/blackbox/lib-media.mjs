@@ -7,6 +7,8 @@
 // Run:    node tests/blackbox/lib-media.mjs  → prints "PORT <n>"; behaviour set over HTTP with
 //         POST /__control/behaviour (JSON), read with GET /__control/received (C unit tests).
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 // files: path → Buffer | string | { size, byte } (size bytes of `byte`, default 'x') | { base64 }
@@ -21,14 +23,16 @@ function fileBody(f) {
 // behaviour: { files, auth: {user, pass} | null, delayMs, redirects: { path: location },
 //              contentType: { path: type }, status: { path: code } (with retryAfter),
 //              chunked: true (no Content-Length) }. Replaced, not merged.
-export async function startMedia(initial = {}, { host = '127.0.0.1' } = {}) {
+// tls: { key, cert } (PEM) or { keyFile, certFile }: HTTPS with that certificate (a UCM's or a
+// storage host's self-signed one).
+export async function startMedia(initial = {}, { host = '127.0.0.1', tls = null } = {}) {
   let b = {};
   const received = [];
   const setBehaviour = (nb = {}) => {
     b = { files: {}, auth: null, delayMs: 0, redirects: {}, contentType: {}, status: {}, ...nb };
   };
   setBehaviour(initial);
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -70,8 +74,11 @@ export async function startMedia(initial = {}, { host = '127.0.0.1' } = {}) {
       if (b.delayMs > 0) setTimeout(answer, b.delayMs);
       else answer();
     });
-  });
-  return listen(server, host, { received, setBehaviour });
+  };
+  const server = tls
+    ? https.createServer({ key: tls.key ?? readFileSync(tls.keyFile), cert: tls.cert ?? readFileSync(tls.certFile) }, handler)
+    : http.createServer(handler);
+  return listen(server, host, { received, setBehaviour }, tls ? 'https' : 'http');
 }
 
 // ---- shared by the three doubles (each file stands alone: no imports between them) ---------
@@ -93,7 +100,7 @@ function control(req, res, body, setBehaviour, received) {
   return true;
 }
 
-function listen(server, host, extra) {
+function listen(server, host, extra, scheme = 'http') {
   const sockets = new Set();
   server.on('connection', (s) => {
     sockets.add(s);
@@ -104,7 +111,7 @@ function listen(server, host, extra) {
       const port = server.address().port;
       resolve({
         port,
-        url: `http://${host}:${port}`,
+        url: `${scheme}://${host}:${port}`,
         close: () => new Promise((r) => {
           for (const s of sockets) s.destroy();
           server.close(() => r());
@@ -117,7 +124,8 @@ function listen(server, host, extra) {
 
 // `node lib-media.mjs`: serve until stdin closes (the parent died or closed it), 5 min at most.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const m = await startMedia(process.argv[2] ? JSON.parse(process.argv[2]) : {});
+  // argv[2]: the initial behaviour (JSON); argv[3]: options ({"tls":{"keyFile","certFile"}})
+  const m = await startMedia(process.argv[2] ? JSON.parse(process.argv[2]) : {}, process.argv[3] ? JSON.parse(process.argv[3]) : {});
   process.stdout.write(`PORT ${m.port}\n`);
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));

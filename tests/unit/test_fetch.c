@@ -19,6 +19,10 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,9 +44,11 @@ typedef struct {
     char url[64];
 } dbl;
 
-static dbl media, ucm, oai;
+static dbl media, ucm, oai, tls;
+static char tmpdir[] = "/tmp/test_fetch.XXXXXX";
+static char key_path[128], cert_path[128], tls_pin[128];
 
-static int spawn_double(dbl *d, const char *script)
+static int spawn_double(dbl *d, const char *script, const char *arg1, const char *arg2)
 {
     const char *fx = getenv("CH_FIXTURES");
     char path[1024];
@@ -55,7 +61,7 @@ static int spawn_double(dbl *d, const char *script)
     posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
     posix_spawn_file_actions_addclose(&fa, pin[1]);
     posix_spawn_file_actions_addclose(&fa, pout[0]);
-    char *argv[] = {"node", path, NULL};
+    char *argv[] = {"node", path, (char *)arg1, (char *)arg2, NULL};
     int rc = posix_spawnp(&d->pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(pin[0]);
@@ -76,7 +82,7 @@ static int spawn_double(dbl *d, const char *script)
     }
     line[got] = 0;
     if (sscanf(line, "PORT %d", &d->port) != 1) return -1;
-    snprintf(d->url, sizeof d->url, "http://127.0.0.1:%d", d->port);
+    snprintf(d->url, sizeof d->url, "%s://127.0.0.1:%d", arg2 ? "https" : "http", d->port);
     return 0;
 }
 
@@ -90,13 +96,62 @@ static void stop_double(dbl *d)
     d->pid = 0;
 }
 
+/* A self-signed P-256 certificate for 127.0.0.1 (as a UCM's own), written to tmpdir, and the
+ * "sha256//<base64>" pin of its public key. Made here with libcrypto: no openssl tool needed. */
+static int make_certificate(void)
+{
+    if (!mkdtemp(tmpdir)) return -1;
+    snprintf(key_path, sizeof key_path, "%s/key.pem", tmpdir);
+    snprintf(cert_path, sizeof cert_path, "%s/cert.pem", tmpdir);
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"UCM6301", -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(x, k, EVP_sha256());
+    FILE *kf = fopen(key_path, "w"), *cf = fopen(cert_path, "w");
+    int rc =
+        kf && cf && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, NULL, NULL) && PEM_write_X509(cf, x)
+            ? 0
+            : -1;
+    if (kf) fclose(kf);
+    if (cf) fclose(cf);
+    unsigned char *der = NULL, md[32];
+    int len = i2d_PUBKEY(k, &der);
+    SHA256(der, (size_t)len, md);
+    OPENSSL_free(der);
+    char b64[64];
+    EVP_EncodeBlock((unsigned char *)b64, md, 32);
+    snprintf(tls_pin, sizeof tls_pin, "sha256//%s", b64);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 static int setup(void **state)
 {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (spawn_double(&media, "lib-media.mjs") || spawn_double(&ucm, "lib-ucmapi.mjs") ||
-        spawn_double(&oai, "lib-openai.mjs")) {
+    if (make_certificate()) return -1;
+    char opts[512];
+    snprintf(opts, sizeof opts, "{\"tls\":{\"keyFile\":\"%s\",\"certFile\":\"%s\"}}", key_path,
+             cert_path);
+    if (spawn_double(&media, "lib-media.mjs", NULL, NULL) ||
+        spawn_double(&ucm, "lib-ucmapi.mjs", NULL, NULL) ||
+        spawn_double(&oai, "lib-openai.mjs", NULL, NULL) ||
+        spawn_double(&tls, "lib-media.mjs", "{\"files\":{\"/rec.wav\":\"RIFFtls\"}}", opts)) {
         fprintf(stderr, "could not start the node doubles\n");
         return -1;
     }
@@ -109,6 +164,10 @@ static int teardown(void **state)
     stop_double(&media);
     stop_double(&ucm);
     stop_double(&oai);
+    stop_double(&tls);
+    unlink(key_path);
+    unlink(cert_path);
+    rmdir(tmpdir);
     curl_global_cleanup();
     return 0;
 }
@@ -322,6 +381,39 @@ static void retry_after_and_5xx_are_retryable(void **state)
 
     ch_fetch_req bad = {.method = "GET", .url = "ftp://127.0.0.1/x", .allow_private = LOOPBACK};
     assert_int_equal(ch_fetch(&bad, &r), CH_EINVAL); /* only http and https */
+}
+
+static void tls_is_verified_unless_pinned_or_trusted(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/rec.wav", tls.url);
+    ch_fetch_resp r;
+    /* a self-signed certificate fails the default verification: permanent */
+    ch_fetch_req req = {.method = "GET", .url = url, .allow_private = LOOPBACK};
+    assert_int_equal(ch_fetch(&req, &r), CH_EINVAL);
+    assert_int_equal(r.status, 0);
+    assert_true(r.error[0] != 0);
+    /* pinned: its key and no other */
+    req.pinned_pubkey = tls_pin;
+    assert_int_equal(ch_fetch(&req, &r), CH_OK);
+    assert_int_equal(r.status, 200);
+    assert_memory_equal(r.body, "RIFFtls", 7);
+    ch_fetch_resp_free(&r);
+    req.pinned_pubkey = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    assert_int_equal(ch_fetch(&req, &r), CH_EINVAL);
+    req.insecure_tls = true; /* a pin holds even when verification is switched off */
+    assert_int_equal(ch_fetch(&req, &r), CH_EINVAL);
+    req.pinned_pubkey = NULL;
+    assert_int_equal(ch_fetch(&req, &r), CH_OK);
+    assert_int_equal(r.status, 200);
+    ch_fetch_resp_free(&r);
+    /* trusted as a CA file: verified, names included (it says IP:127.0.0.1) */
+    ch_fetch_req ca = {
+        .method = "GET", .url = url, .allow_private = LOOPBACK, .ca_file = cert_path};
+    assert_int_equal(ch_fetch(&ca, &r), CH_OK);
+    assert_int_equal(r.status, 200);
+    ch_fetch_resp_free(&r);
 }
 
 /* ---- the UCM API ------------------------------------------------------------------------ */
@@ -761,6 +853,7 @@ int main(void)
         cmocka_unit_test(a_slow_server_times_out_as_retryable),
         cmocka_unit_test(the_ssrf_guard_refuses_loopback_unless_allowed),
         cmocka_unit_test(retry_after_and_5xx_are_retryable),
+        cmocka_unit_test(tls_is_verified_unless_pinned_or_trusted),
         cmocka_unit_test(a_ucm_recording_after_challenge_and_login),
         cmocka_unit_test(a_wrong_ucm_password_is_an_auth_failure),
         cmocka_unit_test(an_expired_ucm_session_logs_in_again_once),
