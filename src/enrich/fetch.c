@@ -3,6 +3,7 @@
 
 #include "delivery/schedule.h"
 #include "delivery/ssrf.h"
+#include "util/buf.h"
 #include "util/cidr.h"
 #include "util/limits.h"
 #include "util/mem.h"
@@ -19,8 +20,7 @@
 typedef struct {
     const ch_fetch_req *req;
     ch_fetch_resp *resp;
-    size_t max;
-    size_t cap;
+    ch_buf body; /* the answer, up to the ceiling */
     bool too_big;
     const char *refused; /* the SSRF guard's reason */
     char refused_addr[64];
@@ -29,23 +29,11 @@ typedef struct {
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     xfer *x = arg;
-    size_t len = size * n;
-    ch_fetch_resp *r = x->resp;
-    if (len > x->max - r->len) { /* past the ceiling: returning short aborts the transfer */
+    if (ch_buf_append(&x->body, p, size * n) != CH_OK) { /* short count: curl aborts */
         x->too_big = true;
         return 0;
     }
-    if (r->len + len + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 16384;
-        while (cap < r->len + len + 1)
-            cap *= 2;
-        r->body = ch_realloc(r->body, cap);
-        x->cap = cap;
-    }
-    memcpy(r->body + r->len, p, len);
-    r->len += len;
-    r->body[r->len] = 0;
-    return len;
+    return size * n;
 }
 
 /* The value of header `name` ("retry-after:") in the line p, trimmed; NULL when another. */
@@ -128,7 +116,7 @@ static void setup(CURL *c, const ch_fetch_req *req, xfer *x, long timeout, char 
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout < CH_FETCH_CONNECT_TIMEOUT_MS ? timeout : CH_FETCH_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max); /* early, by length */
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->body.max); /* early */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -171,7 +159,7 @@ static int finish(CURL *c, CURLcode cc, xfer *x, long timeout, const char *errbu
         return CH_EINVAL;
     }
     if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(r->error, sizeof r->error, "answer over %zu bytes", x->max);
+        snprintf(r->error, sizeof r->error, "answer over %zu bytes", x->body.max);
         return CH_ETOOBIG;
     }
     if (cc == CURLE_OPERATION_TIMEDOUT) {
@@ -191,7 +179,8 @@ int ch_fetch(const ch_fetch_req *req, ch_fetch_resp *resp)
     memset(resp, 0, sizeof *resp);
     resp->retry_after_s = -1;
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : CH_FETCH_TIMEOUT_MS;
-    xfer x = {.req = req, .resp = resp, .max = req->max_body ? req->max_body : CH_FETCH_MAX_BODY};
+    xfer x = {.req = req, .resp = resp};
+    ch_buf_init(&x.body, req->max_body ? req->max_body : CH_FETCH_MAX_BODY);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
     curl_mime *mime = NULL;
@@ -225,11 +214,9 @@ int ch_fetch(const ch_fetch_req *req, ch_fetch_resp *resp)
     CURLcode cc = curl_easy_perform(c);
     rc = finish(c, cc, &x, timeout, errbuf);
 out:
-    if (rc != CH_OK) {
-        free(resp->body);
-        resp->body = NULL;
-        resp->len = 0;
-    }
+    if (rc == CH_OK) /* an empty answer is "" */
+        resp->body = (unsigned char *)ch_buf_steal(&x.body, &resp->len);
+    ch_buf_free(&x.body);
     curl_easy_cleanup(c);
     curl_mime_free(mime);
     curl_slist_free_all(h);
