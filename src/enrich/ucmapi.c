@@ -128,18 +128,21 @@ void ch_ucm_names_free(char **names)
 typedef struct {
     char *key; /* base_url "\n" user */
     char cookie[CH_UCM_TOKEN_MAX];
+    bool busy; /* a worker is logging in for this key: the others wait for its cookie */
 } session;
 
 struct ch_ucm_client {
     pthread_mutex_t mu;
+    pthread_cond_t cv; /* a login ended */
     session s[CH_UCM_SESSIONS_MAX];
-    size_t next; /* the slot a new session takes when none is free (oldest first) */
+    size_t next; /* where the search for a slot to reuse starts (oldest first) */
 };
 
 ch_ucm_client *ch_ucm_client_new(void)
 {
     ch_ucm_client *c = ch_calloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
     return c;
 }
 
@@ -148,6 +151,7 @@ void ch_ucm_client_free(ch_ucm_client *c)
     if (!c) return;
     for (size_t i = 0; i < CH_UCM_SESSIONS_MAX; i++)
         free(c->s[i].key);
+    pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -164,33 +168,60 @@ static session *find(ch_ucm_client *c, const char *key)
     return NULL;
 }
 
-static bool session_get(ch_ucm_client *c, const ch_ucm_target *t, char *cookie)
+/* A slot for a new key: a free one, else the oldest not logging in; NULL when all are. */
+static session *take_slot(ch_ucm_client *c, const char *key)
 {
-    char *key = session_key(t);
-    pthread_mutex_lock(&c->mu);
-    session *s = find(c, key);
-    bool ok = s && s->cookie[0];
-    if (ok) memcpy(cookie, s->cookie, sizeof s->cookie);
-    pthread_mutex_unlock(&c->mu);
-    free(key);
-    return ok;
+    session *s = NULL;
+    for (size_t i = 0; i < CH_UCM_SESSIONS_MAX && !s; i++)
+        if (!c->s[i].key) s = &c->s[i];
+    for (size_t i = 0; i < CH_UCM_SESSIONS_MAX && !s; i++) {
+        size_t k = (c->next + i) % CH_UCM_SESSIONS_MAX;
+        if (!c->s[k].busy) {
+            s = &c->s[k];
+            c->next = (k + 1) % CH_UCM_SESSIONS_MAX;
+        }
+    }
+    if (s) {
+        free(s->key);
+        s->key = ch_strdup(key);
+        s->cookie[0] = 0;
+    }
+    return s;
 }
 
-static void session_put(ch_ucm_client *c, const ch_ucm_target *t, const char *cookie)
+static int login(const ch_ucm_target *t, char *cookie, ch_fetch_resp *r);
+
+/* The cached cookie, or a new login's. One login at a time per (UCM, user): workers needing
+ * the same session wait for the one logging in instead of each logging in (a UCM rate-limits,
+ * and a backlog of jobs would otherwise start with a burst of logins). The lock is never held
+ * across the network. */
+static int session_acquire(ch_ucm_client *c, const ch_ucm_target *t, char *cookie, ch_fetch_resp *r)
 {
     char *key = session_key(t);
+    int rc = CH_OK;
+    session *s;
     pthread_mutex_lock(&c->mu);
-    session *s = find(c, key);
-    if (!s) {
-        s = &c->s[c->next];
-        c->next = (c->next + 1) % CH_UCM_SESSIONS_MAX;
-        free(s->key);
-        s->key = key;
-        key = NULL;
+    for (;;) {
+        s = find(c, key);
+        if (s && s->cookie[0]) {
+            memcpy(cookie, s->cookie, sizeof s->cookie);
+            goto out;
+        }
+        if (s && !s->busy) break;
+        if (!s && (s = take_slot(c, key))) break;
+        pthread_cond_wait(&c->cv, &c->mu);
     }
-    snprintf(s->cookie, sizeof s->cookie, "%s", cookie);
+    s->busy = true; /* a busy slot is never taken for another key: s stays ours */
+    pthread_mutex_unlock(&c->mu);
+    rc = login(t, cookie, r);
+    pthread_mutex_lock(&c->mu);
+    s->busy = false;
+    if (rc == CH_OK) memcpy(s->cookie, cookie, sizeof s->cookie);
+    pthread_cond_broadcast(&c->cv);
+out:
     pthread_mutex_unlock(&c->mu);
     free(key);
+    return rc;
 }
 
 /* Forgets the session if it is still `cookie`: another worker may have logged in already. */
@@ -206,8 +237,13 @@ static void session_drop(ch_ucm_client *c, const ch_ucm_target *t, const char *c
 
 bool ch_ucm_client_has_session(ch_ucm_client *c, const ch_ucm_target *t)
 {
-    char cookie[CH_UCM_TOKEN_MAX];
-    return session_get(c, t, cookie);
+    char *key = session_key(t);
+    pthread_mutex_lock(&c->mu);
+    session *s = find(c, key);
+    bool ok = s && s->cookie[0];
+    pthread_mutex_unlock(&c->mu);
+    free(key);
+    return ok;
 }
 
 /* ---- exchanges ---------------------------------------------------------------------------- */
@@ -279,8 +315,8 @@ static void md5_hex(const char *a, const char *b, char out[33])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* challenge → login: the new session's cookie, cached. */
-static int login(ch_ucm_client *c, const ch_ucm_target *t, char *cookie, ch_fetch_resp *r)
+/* challenge → login: the new session's cookie (CH_UCM_TOKEN_MAX bytes). */
+static int login(const ch_ucm_target *t, char *cookie, ch_fetch_resp *r)
 {
     const char *user = t->user ? t->user : "";
     char challenge[CH_UCM_TOKEN_MAX], token[33];
@@ -302,7 +338,6 @@ static int login(ch_ucm_client *c, const ch_ucm_target *t, char *cookie, ch_fetc
         return CH_EINVAL;
     }
     ch_fetch_resp_free(r);
-    session_put(c, t, cookie);
     return CH_OK;
 }
 
@@ -332,7 +367,7 @@ static int with_session(ch_ucm_client *c, const ch_ucm_target *t, const char *wh
     char cookie[CH_UCM_TOKEN_MAX];
     int rc = CH_ERR;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!session_get(c, t, cookie) && (rc = login(c, t, cookie, r)) != CH_OK) return rc;
+        if ((rc = session_acquire(c, t, cookie, r)) != CH_OK) return rc;
         int status = 0;
         if (file) {
             rc = api_post(t, make(arg, cookie), t->max_body, r);

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -538,6 +539,56 @@ static void a_rate_limited_ucm_is_retried_after_15_s(void **state)
     ch_ucm_client_free(c);
 }
 
+typedef struct {
+    ch_ucm_client *c;
+    ch_ucm_target t;
+    int rc;
+    size_t len;
+} ucm_job;
+
+static void *ucm_worker(void *arg)
+{
+    ucm_job *j = arg;
+    ch_fetch_resp r;
+    j->rc = ch_ucm_fetch_recording(j->c, &j->t, "auto-1700000000-1001-2002.wav", &r);
+    j->len = r.len;
+    ch_fetch_resp_free(&r);
+    return NULL;
+}
+
+static void workers_share_one_ucm_login(void **state)
+{
+    (void)state;
+    /* every answer waits a little, so the four jobs overlap while the first logs in */
+    behave(&ucm,
+           "{\"reset\":true,\"resetSessions\":true,\"password\":\"pw\",\"delayMs\":150," UCM_FILES
+           "}");
+    json_int_t logins = ucm_count("logins");
+    ch_ucm_client *c = ch_ucm_client_new();
+    ucm_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (ucm_job){.c = c, .t = ucm_target("pw"), .rc = -100};
+        assert_int_equal(pthread_create(&th[i], NULL, ucm_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, CH_OK);
+        assert_int_equal(jobs[i].len, 8);
+    }
+    assert_int_equal(ucm_count("logins"), logins + 1);
+    json_t *j = received(&ucm);
+    json_t *reqs = json_object_get(j, "requests");
+    size_t n = json_array_size(reqs), recapi = 0;
+    for (size_t i = n - 6; i < n; i++) /* challenge, login, then the four downloads */
+        recapi += strcmp(json_string_value(json_object_get(json_array_get(reqs, i), "action")),
+                         "recapi") == 0;
+    assert_int_equal(recapi, 4);
+    json_decref(j);
+    behave(&ucm, "{\"delayMs\":0}");
+    ch_ucm_client_free(c);
+}
+
 static void a_ucm_lists_the_recordings_of_a_call(void **state)
 {
     (void)state;
@@ -858,6 +909,7 @@ int main(void)
         cmocka_unit_test(a_wrong_ucm_password_is_an_auth_failure),
         cmocka_unit_test(an_expired_ucm_session_logs_in_again_once),
         cmocka_unit_test(a_rate_limited_ucm_is_retried_after_15_s),
+        cmocka_unit_test(workers_share_one_ucm_login),
         cmocka_unit_test(a_ucm_lists_the_recordings_of_a_call),
         cmocka_unit_test(the_ucm_parsers_take_only_what_the_api_says),
         cmocka_unit_test(a_verbose_transcription_gives_segments),
