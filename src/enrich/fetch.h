@@ -2,7 +2,8 @@
  * with the outbound webhooks' SSRF guard on every connection, redirects only when asked (each
  * hop re-checked), no proxy, http/https only, a ceiling on the answer and a total timeout
  * (docs/internals/enrichment-net.md). Each worker thread runs one job at a time, so a blocking
- * libcurl easy handle per exchange is enough. */
+ * libcurl easy handle per exchange is enough. curl_global_init must have run before any
+ * thread calls it (cli/serve.c does it at start-up). */
 #ifndef CH_FETCH_H
 #define CH_FETCH_H
 
