@@ -120,4 +120,18 @@
 #define CH_DICT_MATCHES_MAX   200   /* matches listed in a result (all are counted) */
 #define CH_JSCHEMA_MAX_DEPTH  32    /* nesting of a JSON Schema, and of the value it checks */
 
+/* ---- enrichment's network clients (enrich/fetch.c, enrich/ucmapi.c, enrich/openai.c) ------ */
+
+#define CH_FETCH_MAX_BODY           (50 << 20) /* an answer's body by default (a recording) */
+#define CH_FETCH_TIMEOUT_MS         30000      /* one exchange by default, connect included */
+#define CH_FETCH_CONNECT_TIMEOUT_MS 10000      /* connecting, at most */
+#define CH_FETCH_REDIRECTS_MAX      3          /* hops followed (Twilio: one, to its storage) */
+#define CH_UCM_API_ANSWER_MAX       (1 << 20)  /* a UCM API JSON answer (challenge, login, lists) */
+#define CH_UCM_TOKEN_MAX            128        /* bytes of a UCM challenge or session cookie */
+#define CH_UCM_SESSIONS_MAX         64         /* UCM (address, user) sessions cached */
+#define CH_UCM_RECORDFILES_MAX      64         /* recordings of one call listed by a UCM */
+#define CH_UCM_RATE_LIMIT_S         15         /* wait after a UCM's "rate limited" (-45) */
+#define CH_OPENAI_ANSWER_MAX        (8 << 20)  /* a transcription or chat completion answer */
+#define CH_TRANSCRIPT_SEGMENTS_MAX  20000      /* segments of one transcript (hours of speech) */
+
 #endif
