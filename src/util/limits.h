@@ -134,4 +134,18 @@
 #define CH_OPENAI_ANSWER_MAX        (8 << 20)  /* a transcription or chat completion answer */
 #define CH_TRANSCRIPT_SEGMENTS_MAX  20000      /* segments of one transcript (hours of speech) */
 
+/* ---- recordings: decoding and speech recognition (enrich/audio.c, enrich/sphinx.c) --------- */
+
+#define CH_AUDIO_MAX_SECONDS_DEFAULT (2 * 3600) /* a recording decoded at most this long */
+#define CH_AUDIO_MAX_SECONDS_CEILING (4 * 3600) /* what a caller may ask for at most */
+/* 16 kHz samples kept per channel: 4 h = 230 MB per channel; a recording decodes in pieces, so
+ * nothing but the output grows with its length */
+#define CH_AUDIO_MAX_SAMPLES   ((size_t)CH_AUDIO_MAX_SECONDS_CEILING * 16000)
+#define CH_AUDIO_MAX_CHANNELS  16     /* channels a file may declare (the first two are kept) */
+#define CH_AUDIO_MIN_RATE      4000   /* Hz a file may declare */
+#define CH_AUDIO_MAX_RATE      192000 /* Hz a file may declare */
+#define CH_SPHINX_CHUNK_MAX_SEC 20    /* speech decoded as one utterance at most (memory) */
+#define CH_SPHINX_KEYPHRASES_MAX 256  /* keyphrases spotted in one pass */
+#define CH_SPHINX_KEYPHRASE_MAX  64   /* bytes of one keyphrase */
+
 #endif
