@@ -2,6 +2,8 @@
  * another tenant's call is "not found", never "forbidden". */
 #include "api/query.h"
 #include "api/routes.h"
+#include "app/config.h"
+#include "enrich/recordings.h"
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -12,10 +14,13 @@
 #include "util/phone.h"
 #include "util/result.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int ch_query_time(const char *v, const char *tz, int64_t *out_ms)
 {
@@ -129,6 +134,103 @@ static enum MHD_Result call_get(ch_request *r, const ch_route_args *a)
     if (rc == CH_ENOTFOUND) return ch_reply_error(r, 404, "not_found", NULL, "no such call");
     if (rc) return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
     return ch_reply_json(r, 200, call);
+}
+
+/* ---- GET /v1/calls/{id}/recording: the kept file, with Range (a player seeks) ---------- */
+
+/* "bytes=A-B", "bytes=A-", "bytes=-N" against size: CH_OK with [*from, *to], CH_ENOTFOUND
+ * for no usable range (the whole file is sent, as RFC 9110 allows for what it ignores),
+ * CH_EINVAL when unsatisfiable (416). One range only: several are answered whole. */
+static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) return CH_ENOTFOUND;
+    const char *p = h + 6;
+    char *end;
+    if (*p == '-') {
+        unsigned long long n = strtoull(p + 1, &end, 10);
+        if (end == p + 1 || *end) return CH_ENOTFOUND;
+        if (n == 0 || size == 0) return CH_EINVAL;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return CH_OK;
+    }
+    if (*p < '0' || *p > '9') return CH_ENOTFOUND;
+    unsigned long long a = strtoull(p, &end, 10);
+    if (*end != '-') return CH_ENOTFOUND;
+    p = end + 1;
+    unsigned long long b = size ? size - 1 : 0;
+    if (*p) {
+        if (*p < '0' || *p > '9') return CH_ENOTFOUND;
+        b = strtoull(p, &end, 10);
+        if (*end) return CH_ENOTFOUND;
+        if (b < a) return CH_ENOTFOUND;
+        if (b >= size) b = size ? size - 1 : 0;
+    }
+    if (a >= size) return CH_EINVAL;
+    *from = a;
+    *to = b;
+    return CH_OK;
+}
+
+static enum MHD_Result call_recording(ch_request *r, const ch_route_args *a)
+{
+    const char *id = ch_route_param(a, "id");
+    ch_job_row jobs[CH_STAGE_COUNT];
+    int rc = ch_store_call_jobs(r->srv->store, a->tenant_id, id, jobs);
+    if (rc) return ch_reply_result(r, rc, NULL, NULL, "the store cannot be read");
+    json_t *res = jobs[CH_STAGE_RECORDING].state == CH_JOB_DONE && jobs[CH_STAGE_RECORDING].result
+                      ? json_loads(jobs[CH_STAGE_RECORDING].result, 0, NULL)
+                      : NULL;
+    for (int i = 0; i < CH_STAGE_COUNT; i++)
+        ch_job_row_clear(&jobs[i]);
+    char path[1100], mime[64];
+    snprintf(mime, sizeof mime, "%s",
+             json_string_value(json_object_get(res, "mime"))
+                 ? json_string_value(json_object_get(res, "mime"))
+                 : "application/octet-stream");
+    const char *sha = json_string_value(json_object_get(res, "sha256"));
+    char dir[1024];
+    ch_config_recordings_dir(r->srv->cfg, dir, sizeof dir);
+    rc = sha ? ch_recording_path(dir, sha, path, sizeof path) : CH_ENOTFOUND;
+    json_decref(res);
+    if (rc) /* another tenant's call, no call, or no recording kept (yet) */
+        return ch_reply_error(r, 404, "not_found", NULL, "no recording is kept for this call");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return ch_reply_error(r, 404, "not_found", NULL,
+                              "the recording is no longer kept (retention)");
+    }
+    uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
+    int status = 200;
+    rc = parse_range(ch_header(r, "Range"), size, &from, &to);
+    if (rc == CH_EINVAL) {
+        close(fd);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        char cr[64];
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        return ch_reply_queue(r, 416, resp);
+    }
+    if (rc == CH_OK) status = 206;
+    uint64_t n = size ? to - from + 1 : 0;
+    /* the file is sent by MHD from the descriptor (sendfile), never read into memory */
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(n, fd, from);
+    if (!resp) {
+        close(fd);
+        return ch_reply_error(r, 503, "unavailable", NULL, "the recording cannot be sent");
+    }
+    MHD_add_response_header(resp, "Content-Type", mime);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=3600");
+    if (status == 206) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)from,
+                 (unsigned long long)to, (unsigned long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+    }
+    return ch_reply_queue(r, status, resp);
 }
 
 /* ---- export: streamed with a content reader callback --------------------------------- */
@@ -408,7 +510,9 @@ int ch_calls_register(ch_router *rt)
         (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/export", CH_RA_API_KEY, CH_ROUTE_EXPORT,
                             calls_export, NULL)) ||
         (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}", CH_RA_API_KEY, CH_ROUTE_CALL, call_get,
-                            NULL)))
+                            NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}/recording", CH_RA_API_KEY, CH_ROUTE_CALL,
+                            call_recording, NULL)))
         return rc;
     return CH_OK;
 }

@@ -12,4 +12,7 @@ int ch_directory_register(ch_router *rt) __attribute__((warn_unused_result));
 /* /v1/endpoints…, /v1/deliveries…, /v1/webhooks/… (api/webhooks.c). */
 int ch_webhooks_api_register(ch_router *rt) __attribute__((warn_unused_result));
 
+/* GET/PUT /v1/pipeline, /v1/dictionaries (api/pipeline.c). */
+int ch_pipeline_api_register(ch_router *rt) __attribute__((warn_unused_result));
+
 #endif

@@ -41,6 +41,25 @@ void ch_config_defaults(ch_config *c)
     c->delivery_max_endpoints = 50;
     c->db_mode = 0600;
     c->ucm_tcp_record_timeout = CH_UCM_RECORD_TIMEOUT_SEC;
+    snprintf(c->enrich_retry_schedule, sizeof c->enrich_retry_schedule, "10s,1m,5m");
+    c->enrich_threads = 2;
+    c->enrich_cpu_threads = 1;
+    c->enrich_timeout = 60;
+    c->enrich_max_recording_bytes = CH_RECORDING_MAX_BYTES;
+}
+
+void ch_config_recordings_dir(const ch_config *c, char *out, size_t outsz)
+{
+    if (c->enrich_recordings_dir[0]) {
+        snprintf(out, outsz, "%s", c->enrich_recordings_dir);
+        return;
+    }
+    const char *file = ch_store_file(c->db);
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (slash)
+        snprintf(out, outsz, "%.*s/recordings", (int)(slash - file), file);
+    else
+        snprintf(out, outsz, "recordings");
 }
 
 static int parse_num(const char *v, int64_t min, int64_t max, int64_t *out)
@@ -110,6 +129,24 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
             c->db_mode = (unsigned)m;
             rc = CH_OK;
         }
+    } else if (IS("enrich", "allow_private")) {
+        if (ch_cidr_list_valid(value))
+            rc = copy(c->enrich_allow_private, sizeof c->enrich_allow_private, value);
+    } else if (IS("enrich", "recordings_dir")) {
+        rc = copy(c->enrich_recordings_dir, sizeof c->enrich_recordings_dir, value);
+    } else if (IS("enrich", "retry_schedule")) {
+        ch_retry_schedule rs;
+        char why[160];
+        if (ch_retry_schedule_parse(value, &rs, why, sizeof why) == CH_OK)
+            rc = copy(c->enrich_retry_schedule, sizeof c->enrich_retry_schedule, value);
+    } else if (IS("enrich", "threads")) {
+        if (!(rc = parse_num(value, 1, 64, &n))) c->enrich_threads = (int)n;
+    } else if (IS("enrich", "cpu_threads")) {
+        if (!(rc = parse_num(value, 1, 64, &n))) c->enrich_cpu_threads = (int)n;
+    } else if (IS("enrich", "timeout")) {
+        if (!(rc = parse_num(value, 1, 3600, &n))) c->enrich_timeout = (int)n;
+    } else if (IS("enrich", "max_recording_bytes")) {
+        if (!(rc = parse_num(value, 1024, (int64_t)4 << 30, &n))) c->enrich_max_recording_bytes = n;
     } else if (IS("server", "ucm_tcp_record_timeout")) {
         if (!(rc = parse_num(value, 1, 3600, &n))) c->ucm_tcp_record_timeout = (int)n;
     } else if (IS("log", "level")) {
@@ -211,6 +248,13 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_AUTH_FAIL_WINDOW", "auth", "fail_window"},
         {"CALLHOOK_AUTH_ADDRESS_FAIL_LIMIT", "auth", "address_fail_limit"},
         {"CALLHOOK_AUTH_VERIFY_THREADS", "auth", "verify_threads"},
+        {"CALLHOOK_ENRICH_ALLOW_PRIVATE", "enrich", "allow_private"},
+        {"CALLHOOK_ENRICH_RECORDINGS_DIR", "enrich", "recordings_dir"},
+        {"CALLHOOK_ENRICH_RETRY_SCHEDULE", "enrich", "retry_schedule"},
+        {"CALLHOOK_ENRICH_THREADS", "enrich", "threads"},
+        {"CALLHOOK_ENRICH_CPU_THREADS", "enrich", "cpu_threads"},
+        {"CALLHOOK_ENRICH_TIMEOUT", "enrich", "timeout"},
+        {"CALLHOOK_ENRICH_MAX_RECORDING_BYTES", "enrich", "max_recording_bytes"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         const char *v = getenv(map[i].env);

@@ -38,9 +38,20 @@ typedef struct {
     int delivery_max_endpoints;        /* endpoints per tenant (default 50) */
     unsigned db_mode;                  /* mode of the database files (default 0600) */
     int ucm_tcp_record_timeout;        /* seconds a UCM TCP record may take to arrive (30) */
+    /* enrichment (docs/enrichment.md) */
+    char enrich_allow_private[1024]; /* CIDRs a recording or engine may be fetched from */
+    char enrich_recordings_dir[1024]; /* "" = "recordings" beside the database file */
+    char enrich_retry_schedule[512];  /* between attempts of a stage */
+    int enrich_threads;               /* stages at once (default 2) */
+    int enrich_cpu_threads;           /* CPU-bound stages at once (default 1) */
+    int enrich_timeout;               /* seconds of one network exchange (60) */
+    int64_t enrich_max_recording_bytes;
 } ch_config;
 
 void ch_config_defaults(ch_config *c);
+/* Where recordings are kept: enrich.recordings_dir, or "recordings" beside the database file
+ * (a database on a server: "recordings" in the working directory). */
+void ch_config_recordings_dir(const ch_config *c, char *out, size_t outsz);
 /* The store's options for this configuration (the daemon's and the CLI's: one engine). */
 void ch_config_store_opts(const ch_config *c, ch_store_opts *out);
 /* Reads an INI file over c. CH_OK, or CH_EINVAL with a message in err. */

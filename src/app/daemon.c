@@ -1,6 +1,7 @@
 #include "app/daemon.h"
 #include "api/routes.h"
 #include "delivery/dispatcher.h"
+#include "enrich/worker.h"
 #include "http/request.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -20,6 +21,7 @@ struct ch_daemon {
     int lock_fd;
     ch_store *store;
     ch_dispatcher *disp;
+    ch_enrich *enrich;
     ch_router *routes;
     ch_server *srv;
     int port;
@@ -42,7 +44,7 @@ static int build_routes(ch_router *rt)
     int rc;
     if ((rc = ch_server_routes(rt)) || (rc = ch_hook_routes_register(rt)) ||
         (rc = ch_calls_register(rt)) || (rc = ch_directory_register(rt)) ||
-        (rc = ch_webhooks_api_register(rt)))
+        (rc = ch_webhooks_api_register(rt)) || (rc = ch_pipeline_api_register(rt)))
         return rc;
     return CH_OK;
 }
@@ -83,6 +85,19 @@ int ch_daemon_start(const ch_config *cfg, ch_daemon **out)
                                 .concurrency = cfg->delivery_concurrency,
                                 .threads = cfg->delivery_threads};
     if (ch_dispatcher_start(&d->disp, d->store, &dopts)) goto fail;
+    char recdir[1024];
+    ch_config_recordings_dir(cfg, recdir, sizeof recdir);
+    ch_enrich_opts eopts = {.allow_private = cfg->enrich_allow_private,
+                            .recordings_dir = recdir,
+                            .retry_schedule = cfg->enrich_retry_schedule,
+                            .threads = cfg->enrich_threads,
+                            .cpu_threads = cfg->enrich_cpu_threads,
+                            .timeout_ms = (int64_t)cfg->enrich_timeout * 1000,
+                            .max_recording_bytes = cfg->enrich_max_recording_bytes};
+    if (ch_enrich_start(&d->enrich, d->store, &eopts)) {
+        startup_error("the enrichment workers could not start (enrich.* settings)", NULL);
+        goto fail;
+    }
     d->routes = ch_router_new();
     if ((rc = build_routes(d->routes)) != CH_OK) {
         startup_error("the route table could not be built (two routes for one path?)", NULL);
@@ -130,6 +145,8 @@ void ch_daemon_stop(ch_daemon *d)
     if (d->srv) ch_server_stop(d->srv, d->store ? 25000 : 0);
     /* transfers in flight get a moment to finish; what does not is sent again after restart */
     if (d->disp) ch_dispatcher_stop(d->disp, 5000);
+    /* a running stage finishes; what does not is pending and runs again after a restart */
+    if (d->enrich) ch_enrich_stop(d->enrich, 5000);
     if (d->store) ch_store_close(d->store);
     ch_router_free(d->routes);              /* after the server: its threads read the table */
     if (d->lock_fd >= 0) close(d->lock_fd); /* releases the lock */

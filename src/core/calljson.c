@@ -70,6 +70,7 @@ void ch_call_view_clear(ch_call_view *v)
     free(v->employee_email);
     free(v->lead_phone);
     free(v->lead_name);
+    free(v->enriched);
     ch_call_view_init(v);
 }
 
@@ -78,6 +79,26 @@ static json_t *time_ms(int64_t ms)
     char buf[40];
     ch_time_format_ms(ms, buf, sizeof buf);
     return json_string(buf);
+}
+
+/* The pipeline's output (core/pipeline.h: ch_pipeline_enriched) laid over the call: its own
+ * keys, and the transcript and summary it made (only made when the provider sent none, or
+ * the tenant asked to redo them). */
+static void enriched_over(json_t *o, const char *enriched)
+{
+    json_t *e = enriched ? json_loads(enriched, 0, NULL) : NULL;
+    static const char *const own[] = {"enrichment", "recording", "transcript_segments", "fields",
+                                      "sentiment"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+        json_t *v = e ? json_object_get(e, own[i]) : NULL;
+        json_object_set_new(o, own[i], v ? json_incref(v) : json_null());
+    }
+    static const char *const filled[] = {"transcript", "summary"};
+    for (size_t i = 0; e && i < sizeof filled / sizeof *filled; i++) {
+        json_t *v = json_object_get(e, filled[i]);
+        if (json_is_string(v)) json_object_set(o, filled[i], v);
+    }
+    json_decref(e);
 }
 
 json_t *ch_call_view_json(const ch_call_view *v)
@@ -116,9 +137,11 @@ json_t *ch_call_view_json(const ch_call_view *v)
                                                str_or_null(v->lead_name))
                                    : json_null());
     json_object_set_new(o, "over_limit", json_boolean(v->over_limit));
+    enriched_over(o, v->enriched);
     json_object_set_new(o, "event_count", json_integer(v->event_count));
-    /* +1 per stored event, in the statement that writes the call: what a webhook receiver or a
-     * change-feed subscriber compares to drop a stale state (docs/webhooks.md) */
+    /* +1 per stored event and per enrichment result, in the statement that writes the call:
+     * what a webhook receiver or a change-feed subscriber compares to drop a stale state
+     * (docs/webhooks.md) */
     json_object_set_new(o, "version", json_integer(v->version));
     json_object_set_new(o, "created_at", time_ms(v->created_at));
     json_object_set_new(o, "updated_at", time_ms(v->updated_at));

@@ -25,6 +25,7 @@ typedef struct {
     int64_t lead_id;
     char *lead_phone, *lead_name;
     bool over_limit;
+    char *enriched; /* the pipeline's output (core/pipeline.h), JSON text, or NULL */
     int64_t event_count, version, created_at, updated_at;
 } ch_call_view;
 
@@ -33,7 +34,8 @@ void ch_call_view_clear(ch_call_view *v);
 /* {id, tenant, provider, external_id, direction, status, disposition, from, to, from_raw,
  * to_raw, caller_name, extension, started_at, answered_at, ended_at, duration_sec, billsec,
  * recording_url, transcript, summary, cost, metadata, legs, employee, lead, over_limit,
- * event_count, version, created_at, updated_at}, in this order (docs/schema/call.schema.json). */
+ * enrichment, recording, transcript_segments, fields, sentiment, event_count, version,
+ * created_at, updated_at}, in this order (docs/schema/call.schema.json). */
 json_t *ch_call_view_json(const ch_call_view *v);
 
 #endif

@@ -40,9 +40,9 @@ void ch_lifecycle_plan(const ch_call_before *b, const ch_callstate *c, int64_t h
         ADD("call.failed");
         n |= CH_NOTE_FAILED;
     }
-    /* Nothing is enriched yet (no pipeline in this build), so a call is complete when it
-     * ends; the pipeline will hold this bit back until its work is done. */
-    if (ended && !(n & CH_NOTE_COMPLETED)) {
+    /* A call is complete when it ends, unless its enrichment pipeline runs: then the stage
+     * result that finishes the pipeline (or its deadline) creates call.completed. */
+    if (ended && !(n & CH_NOTE_COMPLETED) && !b->hold_completed) {
         ADD("call.completed");
         n |= CH_NOTE_COMPLETED;
     } else if (!b->is_new && (b->notified & CH_NOTE_COMPLETED) && hash != b->state_hash) {

@@ -17,6 +17,8 @@ enum {
     CH_NOTE_FAILED = 8,
     CH_NOTE_RECORDING = 16,
     CH_NOTE_COMPLETED = 32,
+    CH_NOTE_PIPELINE = 64,  /* the enrichment pipeline was planned (core/pipeline.h) */
+    CH_NOTE_ENRICHED = 128, /* … and is finished */
 };
 
 #define CH_OUTBOX_MAX_TYPES 8
@@ -26,6 +28,9 @@ typedef struct {
     int64_t notified;   /* bits before this change */
     int64_t state_hash; /* before this change */
     ch_status status;   /* before (NONE for a new call) */
+    /* the enrichment pipeline is running: call.completed waits for its end (the writer's
+     * stage result creates it then) */
+    bool hold_completed;
 } ch_call_before;
 
 typedef struct {

@@ -48,6 +48,7 @@ typedef struct {
     int64_t created_at, sort_ts, updated_at;
     const ch_callstate *state;
     const char *metadata; /* JSON text, or NULL */
+    const char *enriched; /* the pipeline's output (JSON text); NULL: left as it is */
     int64_t notified, state_hash;
 } ch_call_row;
 
@@ -106,6 +107,20 @@ typedef struct {
     int (*outbox_emit)(ch_backend *b, int64_t tenant_id, const char *call_id, ch_direction dir,
                        const ch_call_plan *plan, ch_status prev_status);
     int (*delivery_result)(ch_backend *b, const ch_delivery_result *r);
+    /* enrichment (core/pipeline.h): the tenant's settings (JSON text or NULL), a call's
+     * jobs, one job written whole, the call's enriched output with its lifecycle bits
+     * (version + 1; CH_ENOTFOUND), the call as a stage result finds it, the usage's
+     * transcribed time */
+    int (*pipeline_settings)(ch_backend *b, int64_t tenant_id, char **text);
+    int (*call_jobs)(ch_backend *b, int64_t tenant_id, const char *call_id,
+                     ch_job_row jobs[CH_STAGE_COUNT]);
+    int (*job_put)(ch_backend *b, int64_t tenant_id, const char *call_id, const ch_job_row *j,
+                   int64_t now);
+    int (*call_enrich)(ch_backend *b, int64_t tenant_id, const char *call_id, const char *enriched,
+                       int64_t notified, int64_t now, int64_t *version);
+    int (*call_state)(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_found *out,
+                      ch_direction *dir);
+    int (*usage_transcribed)(ch_backend *b, int64_t tenant_id, const char *month, int64_t ms);
     int (*op_apply)(ch_backend *b, ch_op *op);
 
     /* ---- reads (any thread) ---- */
@@ -137,6 +152,13 @@ typedef struct {
     int (*delivery_get)(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out);
     int (*delivery_skips)(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n);
     int (*tenant_retry)(ch_backend *b, int64_t tenant_id, char **schedule_out);
+    int (*jobs_due)(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
+                    ch_due_job **out, size_t *n, int64_t *next_due);
+    int (*jobs_expired)(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
+    int (*jobs_read)(ch_backend *b, int64_t tenant_id, const char *call_id,
+                     ch_job_row jobs[CH_STAGE_COUNT]);
+    int (*pipeline_get)(ch_backend *b, int64_t tenant_id, char **text); /* CH_ENOTFOUND */
+    int (*dictionary_list)(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
 } ch_store_backend;
 
 /* The backends compiled in, in the order their claims are tried. */

@@ -5,6 +5,7 @@
  * change feed are driven here; the rows are the backend's (store/backend.h). */
 #include "core/calljson.h"
 #include "core/merge.h"
+#include "core/pipeline.h"
 #include "store/engine.h"
 #include "util/crypto.h"
 #include "util/hash.h"
@@ -208,6 +209,136 @@ static void reprepare(ch_event *e)
     ch_event_prepare(e);
 }
 
+/* ---- the enrichment pipeline (docs/internals/enrichment.md) ---------------------------- */
+
+/* The stage jobs of a call that ended, by the tenant's settings (read in the transaction). */
+static int plan_pipeline(engine *w, int64_t tenant_id, const ch_callstate *c, bool over_limit,
+                         ch_pipeline_plan *out)
+{
+    char *text = NULL;
+    int rc = w->be->pipeline_settings(w->b, tenant_id, &text);
+    if (rc) return rc;
+    ch_pipeline_settings ps;
+    char err[160];
+    if (ch_pipeline_settings_parse(text, &ps, err, sizeof err) != CH_OK) {
+        /* cannot happen: the settings were validated when they were set */
+        ch_pipeline_settings_clear(&ps);
+        ch_pipeline_settings_parse(NULL, &ps, err, sizeof err);
+    }
+    ch_pipeline_plan_call(&ps, c, over_limit, w->now, out);
+    ch_pipeline_settings_clear(&ps);
+    free(text);
+    return CH_OK;
+}
+
+/* Writes a call's planned jobs; a job.due change when one is due, for the workers. */
+static int put_jobs(engine *w, int64_t tenant_id, const char *call_id,
+                    const ch_job_row jobs[CH_STAGE_COUNT])
+{
+    bool due = false;
+    for (int st = 0; st < CH_STAGE_COUNT; st++) {
+        if (jobs[st].state == CH_JOB_NONE) continue;
+        int rc = w->be->job_put(w->b, tenant_id, call_id, &jobs[st], w->now);
+        if (rc) return rc;
+        due |= jobs[st].state == CH_JOB_PENDING;
+    }
+    return due ? w->be->change_add(w->b, tenant_id, CH_CHANGE_JOB_DUE, call_id, 0, 0) : CH_OK;
+}
+
+/* After a call's jobs changed: their output onto the call (version + 1), and call.completed
+ * once the pipeline is finished — or call.updated when the call completed before. */
+static int jobs_changed(engine *w, int64_t tenant_id, const char *call_id,
+                        ch_job_row jobs[CH_STAGE_COUNT])
+{
+    const ch_store_backend *be = w->be;
+    int rc = put_jobs(w, tenant_id, call_id, jobs);
+    if (rc) return rc;
+    ch_call_found found;
+    ch_direction dir;
+    if ((rc = be->call_state(w->b, tenant_id, call_id, &found, &dir))) return rc;
+    int64_t bits = found.before.notified;
+    ch_call_plan plan = {.n = 0};
+    bool finished = ch_pipeline_finished(jobs);
+    if (finished) bits |= CH_NOTE_ENRICHED;
+    if (!(bits & CH_NOTE_COMPLETED) && finished && found.before.status == CH_STATUS_ENDED) {
+        plan.types[plan.n++] = "call.completed";
+        bits |= CH_NOTE_COMPLETED;
+    } else if (bits & CH_NOTE_COMPLETED) {
+        plan.types[plan.n++] = "call.updated";
+    }
+    plan.notified = bits;
+    char *enriched = ch_pipeline_enriched(jobs, NULL);
+    int64_t version = 0;
+    rc = be->call_enrich(w->b, tenant_id, call_id, enriched, bits, w->now, &version);
+    free(enriched);
+    if (rc == CH_OK)
+        rc = be->change_add(w->b, tenant_id, CH_CHANGE_CALL_UPDATED, call_id, 0, version);
+    if (rc == CH_OK)
+        rc = be->outbox_emit(w->b, tenant_id, call_id, dir, &plan, found.before.status);
+    return rc;
+}
+
+static void jobs_clear(ch_job_row jobs[CH_STAGE_COUNT])
+{
+    for (int st = 0; st < CH_STAGE_COUNT; st++)
+        ch_job_row_clear(&jobs[st]);
+}
+
+/* CH_OP_STAGE_RESULT: a worker's outcome of one stage. */
+static int stage_result(engine *w, ch_op *op)
+{
+    const ch_stage_outcome *o = &op->in.stage;
+    if (o->stage < 0 || o->stage >= CH_STAGE_COUNT || !o->call_id) return CH_EINVAL;
+    ch_job_row jobs[CH_STAGE_COUNT];
+    int rc = w->be->call_jobs(w->b, op->tenant_id, o->call_id, jobs);
+    if (rc) return rc;
+    ch_job_row *j = &jobs[o->stage];
+    bool open = j->state == CH_JOB_PENDING || j->state == CH_JOB_WAITING;
+    if (j->state == CH_JOB_NONE) {
+        rc = CH_ENOTFOUND;
+        goto out;
+    }
+    /* a result after the deadline failed the stage is still kept (call.updated); a retry
+     * or failure of a closed stage changes nothing */
+    if (!open && o->state != CH_JOB_DONE) goto out;
+    j->attempts++;
+    j->started_at = o->started_at;
+    j->ms = o->ms;
+    free(j->error);
+    j->error = o->error ? ch_strdup(o->error) : NULL;
+    if (o->state == CH_JOB_PENDING) { /* retry later: nothing for the call yet */
+        j->next_at = o->next_at;
+        rc = w->be->job_put(w->b, op->tenant_id, o->call_id, j, w->now);
+        if (rc == CH_OK)
+            rc = w->be->change_add(w->b, op->tenant_id, CH_CHANGE_JOB_DUE, o->call_id, 0, 0);
+        goto out;
+    }
+    j->state = o->state == CH_JOB_DONE ? CH_JOB_DONE : CH_JOB_FAILED;
+    j->finished_at = w->now;
+    if (j->state == CH_JOB_DONE) {
+        free(j->result);
+        j->result = o->result ? ch_strdup(o->result) : NULL;
+    }
+    ch_pipeline_advance(jobs, w->now);
+    if (o->transcribed_ms > 0 && o->month)
+        rc = w->be->usage_transcribed(w->b, op->tenant_id, o->month, o->transcribed_ms);
+    if (rc == CH_OK) rc = jobs_changed(w, op->tenant_id, o->call_id, jobs);
+out:
+    jobs_clear(jobs);
+    return rc;
+}
+
+/* CH_OP_PIPELINE_EXPIRE: the call's open stages passed its deadline. */
+static int pipeline_expire(engine *w, ch_op *op)
+{
+    ch_job_row jobs[CH_STAGE_COUNT];
+    int rc = w->be->call_jobs(w->b, op->tenant_id, op->in.stage.call_id, jobs);
+    if (rc == CH_OK && ch_pipeline_expire(jobs, w->now) > 0)
+        rc = jobs_changed(w, op->tenant_id, op->in.stage.call_id, jobs);
+    jobs_clear(jobs);
+    return rc;
+}
+
 /* Folds the call's stored events and the new one, stores the new event, and writes the call
  * and its legs. Metadata an event repeats verbatim from an earlier event of the call is stored
  * as a reference to it. When the new event's metadata would take the call over a per-call
@@ -223,6 +354,8 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
     int rc = CH_OK;
     char **leg_states = NULL;
     char *meta = NULL;
+    ch_pipeline_plan pp = {0};
+    char *enriched = NULL;
     if (!before->is_new) {
         if ((rc = be->call_events(w->b, job->tenant_id, found->id, &evs, &n))) goto out;
         for (size_t i = 0; i < n; i++) {
@@ -283,10 +416,27 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
         json_decref(lj);
         hash = hash_str(hash, leg_states[i]);
     }
+    /* the enrichment pipeline, planned when the call ends (docs/internals/enrichment.md) */
+    ch_call_before lc = *before;
+    int64_t bits = before->is_new ? 0 : before->notified;
+    if (c->status == CH_STATUS_ENDED && !(bits & CH_NOTE_PIPELINE)) {
+        if ((rc = plan_pipeline(w, job->tenant_id, c, found->over_limit, &pp))) {
+            ch_merged_clear(&m);
+            goto out;
+        }
+        if (!pp.skip_reason) {
+            bits |= CH_NOTE_PIPELINE;
+            lc.hold_completed = true;
+        }
+        enriched = ch_pipeline_enriched(pp.jobs, pp.skip_reason);
+    } else if ((bits & CH_NOTE_PIPELINE) && !(bits & CH_NOTE_ENRICHED)) {
+        lc.hold_completed = true;
+    }
     ch_call_plan plan;
     /* stored as a signed integer; only equality matters */
     int64_t hash_i = (int64_t)(hash & 0x7fffffffffffffffULL);
-    ch_lifecycle_plan(before, c, hash_i, &plan);
+    ch_lifecycle_plan(&lc, c, hash_i, &plan);
+    plan.notified |= bits & (CH_NOTE_PIPELINE | CH_NOTE_ENRICHED);
     ch_call_row row = {.tenant_id = job->tenant_id,
                        .id = found->id,
                        .provider = e->provider,
@@ -298,6 +448,7 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
                        .updated_at = w->now,
                        .state = c,
                        .metadata = meta,
+                       .enriched = enriched,
                        .notified = plan.notified,
                        .state_hash = hash_i};
     rc = be->call_upsert(w->b, &row);
@@ -315,6 +466,8 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
                             c->direction == CH_DIR_OUTBOUND ? NULL : c->caller_name);
     for (size_t i = 0; rc == CH_OK && i < m.nlegs; i++)
         rc = be->leg_upsert(w->b, job->tenant_id, found->id, m.legs[i].id, leg_states[i]);
+    if (rc == CH_OK && !pp.skip_reason && enriched)
+        rc = put_jobs(w, job->tenant_id, found->id, pp.jobs);
     /* the events this change causes, in this same transaction (docs/webhooks.md) */
     if (rc == CH_OK)
         rc = be->outbox_emit(w->b, job->tenant_id, found->id, c->direction, &plan, before->status);
@@ -323,6 +476,8 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
     free(leg_states);
     ch_merged_clear(&m);
 out:
+    ch_pipeline_plan_clear(&pp);
+    free(enriched);
     free(meta);
     for (size_t i = 0; i < n; i++)
         if (evs[i] != e) ch_event_free(evs[i]);
@@ -403,7 +558,12 @@ static int run_ops(engine *w, ch_write_job *job)
         ch_op *op = &job->ops[i];
         if (op->kind != CH_OP_TENANT_ADD && !op->tenant_id) op->tenant_id = added_tenant;
         op->id_out = 0;
-        op->result = w->be->op_apply(w->b, op);
+        if (op->kind == CH_OP_STAGE_RESULT)
+            op->result = stage_result(w, op);
+        else if (op->kind == CH_OP_PIPELINE_EXPIRE)
+            op->result = pipeline_expire(w, op);
+        else
+            op->result = w->be->op_apply(w->b, op);
         if (op->result != CH_OK) return op->result;
         if (op->kind == CH_OP_TENANT_ADD) added_tenant = op->id_out;
     }

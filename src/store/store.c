@@ -231,6 +231,7 @@ void ch_credentials_free(ch_credential *c, size_t n)
         free(c[i].token_hash);
         free(c[i].signing_secret);
         free(c[i].allow_ips);
+        free(c[i].media);
     }
     free(c);
 }
@@ -433,6 +434,45 @@ int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out)
 int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)
 {
     return s->be->tenant_retry(s->b, tenant_id, schedule_out);
+}
+
+/* ---- enrichment ------------------------------------------------------------------------ */
+
+int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
+                      ch_due_job **out, size_t *n, int64_t *next_due)
+{
+    return s->be->jobs_due(s->b, now, limit, skip, arg, out, n, next_due);
+}
+
+int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out, size_t *n)
+{
+    return s->be->jobs_expired(s->b, now, limit, out, n);
+}
+
+int ch_store_call_jobs(ch_store *s, int64_t tenant_id, const char *call_id,
+                       ch_job_row jobs[CH_STAGE_COUNT])
+{
+    return s->be->jobs_read(s->b, tenant_id, call_id, jobs);
+}
+
+int ch_store_pipeline_text(ch_store *s, int64_t tenant_id, char **text)
+{
+    return s->be->pipeline_get(s->b, tenant_id, text);
+}
+
+int ch_store_dictionary(ch_store *s, int64_t tenant_id, ch_dict_view **out, size_t *n)
+{
+    return s->be->dictionary_list(s->b, tenant_id, out, n);
+}
+
+void ch_dict_views_free(ch_dict_view *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].kind);
+        free(v[i].name);
+        free(v[i].synonyms);
+    }
+    free(v);
 }
 
 int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)

@@ -13,6 +13,7 @@
 
 #include "core/feed.h"
 #include "core/model.h"
+#include "core/pipeline.h"
 #include "core/settle.h"
 #include "util/limits.h"
 #include "util/result.h"
@@ -42,6 +43,10 @@ typedef struct {
     char *token_hash;    /* sha256 hex of the bearer / x-api-key token */
     char *signing_secret;
     char *allow_ips; /* CIDR list; empty = any address */
+    /* how the source's recordings are fetched (docs/enrichment.md), JSON object text or NULL:
+     * UCM {"api_url", "api_user", "api_password", "insecure_tls"}; Twilio {"basic_user",
+     * "basic_password"} when "Enforce HTTP Auth on Media URLs" is on */
+    char *media;
 } ch_credential;
 
 /* ---- opening ------------------------------------------------------------------------- */
@@ -183,6 +188,27 @@ CH_NODISCARD int ch_store_due_deliveries(ch_due_scan *sc, int64_t now, int limit
 void ch_due_deliveries_free(ch_due_delivery *d, size_t n);
 void ch_due_delivery_clear(ch_due_delivery *d); /* frees its strings */
 
+/* ---- enrichment jobs, for the workers (src/enrich/) --------------------------------- */
+
+typedef struct {
+    int64_t tenant_id;
+    char call_id[CH_CHANGE_CALL_ID];
+    int stage; /* ch_stage */
+    char engine[16];
+    int attempts; /* made before this one */
+    int64_t deadline;
+} ch_due_job;
+
+typedef bool (*ch_job_skip_fn)(void *arg, const ch_due_job *j);
+/* Stage jobs due at now, oldest first, at most limit, leaving out those skip says so of (in
+ * flight already). *next_due: when the next one is due (CH_TIME_UNSET when none; now when
+ * more are due than were taken). */
+CH_NODISCARD int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip,
+                                   void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
+/* Calls with open stages past their deadline (call_id and tenant_id filled), at most limit. */
+CH_NODISCARD int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out,
+                                       size_t *n);
+
 /* ---- the change feed's durable log (docs/internals/change-feed.md) ------------------ */
 
 typedef struct {
@@ -280,7 +306,32 @@ typedef enum {
                              * again with a fresh schedule; id_out: how many. CH_EDISABLED */
     CH_OP_DELIVERY_REPLAY,  /* id; one more manual attempt now, no retries after it. CH_EEXIST:
                              * still pending; CH_EDISABLED: its endpoint is disabled or gone */
+    /* enrichment (docs/internals/enrichment.md) */
+    CH_OP_PIPELINE_SET,   /* in.text: the tenant's pipeline settings, validated JSON (NULL: the
+                           * defaults) */
+    CH_OP_DICT_ADD,       /* in.dict; adding an existing name replaces its synonyms. CH_ELIMIT:
+                           * CH_DICT_ENTRIES_MAX reached */
+    CH_OP_DICT_REMOVE,    /* in.dict (kind, name). CH_ENOTFOUND */
+    CH_OP_SOURCE_MEDIA,   /* id: a credential (source); in.text: how its recordings are fetched
+                           * (JSON object, validated by the caller; NULL: none) */
+    CH_OP_STAGE_RESULT,   /* in.stage: a worker's outcome of one stage job (the engine runs it:
+                           * the job, the call's enriched output, call.completed/updated).
+                           * CH_ENOTFOUND: no such job (the call is gone) */
+    CH_OP_PIPELINE_EXPIRE /* in.stage.call_id: the open stages of a call past its deadline fail */
 } ch_op_kind;
+
+/* A worker's outcome of one stage job (CH_OP_STAGE_RESULT). */
+typedef struct {
+    const char *call_id;
+    int stage;       /* ch_stage */
+    int state;       /* CH_JOB_DONE, CH_JOB_FAILED, or CH_JOB_PENDING: retry at next_at */
+    int64_t next_at; /* a retry's due time */
+    int64_t started_at, ms;
+    const char *error;      /* why it failed, or why the last attempt did */
+    const char *result;     /* JSON text (done) */
+    int64_t transcribed_ms; /* audio transcribed, for the usage */
+    const char *month;      /* the tenant's month of now, for the usage */
+} ch_stage_outcome;
 
 struct ch_op {
     ch_op_kind kind;
@@ -308,6 +359,12 @@ struct ch_op {
             int64_t overlap_ms;
         } rotate;
         int64_t since_ms;
+        const char *text;
+        struct {
+            const char *kind, *name;
+            const char *synonyms; /* JSON array text */
+        } dict;
+        ch_stage_outcome stage;
     } in;
     /* out */
     int result;     /* CH_OK, or why the op refused (CH_ENOTFOUND, …): the job wrote nothing */
@@ -341,6 +398,18 @@ CH_NODISCARD int ch_store_delivery_list(ch_store *s, int64_t tenant_id, int64_t 
 CH_NODISCARD int ch_store_delivery_get(ch_store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* {"skipped": [{reason, type, count, last_at, last_call_id}]} */
 CH_NODISCARD int ch_store_delivery_skips(ch_store *s, int64_t tenant_id, json_t **out);
+/* The tenant's pipeline settings as stored (JSON text, NULL: the defaults). CH_ENOTFOUND. */
+CH_NODISCARD int ch_store_pipeline_text(ch_store *s, int64_t tenant_id, char **text);
+/* A dictionary entry (docs/enrichment.md). */
+typedef struct {
+    char *kind, *name, *synonyms; /* synonyms: JSON array text */
+    int64_t created_at;
+} ch_dict_view;
+CH_NODISCARD int ch_store_dictionary(ch_store *s, int64_t tenant_id, ch_dict_view **out, size_t *n);
+void ch_dict_views_free(ch_dict_view *v, size_t n);
+/* The stage jobs of a call (core/pipeline.h), indexed by stage; state NONE where none. */
+CH_NODISCARD int ch_store_call_jobs(ch_store *s, int64_t tenant_id, const char *call_id,
+                                    ch_job_row jobs[CH_STAGE_COUNT]);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
 CH_NODISCARD int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 

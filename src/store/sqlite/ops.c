@@ -79,9 +79,9 @@ static int credential_add(op_ctx *c, ch_op *op)
 {
     const ch_credential *cr = op->in.credential;
     sqlite3_stmt *st = prepare(c, "INSERT INTO credentials(tenant_id, id, provider, username,"
-                                  " password_hash, token_hash, signing_secret, allow_ips)"
+                                  " password_hash, token_hash, signing_secret, allow_ips, media)"
                                   " VALUES(?1, (SELECT COALESCE(MAX(id),0)+1 FROM credentials"
-                                  " WHERE tenant_id=?1), ?2,?3,?4,?5,?6,?7) RETURNING id");
+                                  " WHERE tenant_id=?1), ?2,?3,?4,?5,?6,?7,?8) RETURNING id");
     sqlite3_bind_int64(st, 1, op->tenant_id);
     ch_bind_text(st, 2, cr->provider);
     ch_bind_text(st, 3, cr->username);
@@ -89,6 +89,7 @@ static int credential_add(op_ctx *c, ch_op *op)
     ch_bind_text(st, 5, cr->token_hash);
     ch_bind_text(st, 6, cr->signing_secret);
     ch_bind_text(st, 7, cr->allow_ips ? cr->allow_ips : "");
+    ch_bind_text(st, 8, cr->media);
     int rc = step_one(c, st, &op->id_out, false, 0);
     sqlite3_finalize(st);
     return rc == CH_ENOTFOUND ? CH_ESTORE : rc;
@@ -390,6 +391,67 @@ static int delivery_replay(op_ctx *c, ch_op *op)
     return rc;
 }
 
+/* ---- enrichment --------------------------------------------------------------------- */
+
+static int pipeline_set(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "UPDATE tenants SET pipeline=?2 WHERE id=?1 RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    ch_bind_text(st, 2, op->in.text);
+    int rc = step_one(c, st, NULL, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int dict_add(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "SELECT COUNT(*) FROM dictionary WHERE tenant_id=?1 AND NOT"
+                                  " (kind=?2 AND name=?3)");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_text(st, 2, op->in.dict.kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op->in.dict.name, -1, SQLITE_STATIC);
+    int64_t n = 0;
+    int rc = step_one(c, st, &n, false, 0);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    if (n >= CH_DICT_ENTRIES_MAX) return CH_ELIMIT;
+    st = prepare(c, "INSERT INTO dictionary(tenant_id, kind, name, synonyms, created_at)"
+                    " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant_id, kind, name) DO UPDATE SET"
+                    " synonyms=excluded.synonyms");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_text(st, 2, op->in.dict.kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op->in.dict.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, op->in.dict.synonyms ? op->in.dict.synonyms : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, c->now);
+    rc = step_one(c, st, NULL, true, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int dict_remove(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "DELETE FROM dictionary WHERE tenant_id=?1 AND kind=?2 AND"
+                                  " name=?3 RETURNING 1");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_text(st, 2, op->in.dict.kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op->in.dict.name, -1, SQLITE_STATIC);
+    int rc = step_one(c, st, NULL, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int source_media(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "UPDATE credentials SET media=?3 WHERE tenant_id=?1 AND id=?2"
+                                  " RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_int64(st, 2, op->id);
+    ch_bind_text(st, 3, op->in.text);
+    int rc = step_one(c, st, NULL, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int apply(op_ctx *c, ch_op *op)
 {
     switch (op->kind) {
@@ -421,6 +483,17 @@ static int apply(op_ctx *c, ch_op *op)
         return endpoint_recover(c, op);
     case CH_OP_DELIVERY_REPLAY:
         return delivery_replay(c, op);
+    case CH_OP_PIPELINE_SET:
+        return pipeline_set(c, op);
+    case CH_OP_DICT_ADD:
+        return dict_add(c, op);
+    case CH_OP_DICT_REMOVE:
+        return dict_remove(c, op);
+    case CH_OP_SOURCE_MEDIA:
+        return source_media(c, op);
+    case CH_OP_STAGE_RESULT: /* the engine's own (store/engine.c) */
+    case CH_OP_PIPELINE_EXPIRE:
+        break;
     }
     return CH_EINVAL;
 }

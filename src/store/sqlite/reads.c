@@ -71,7 +71,7 @@ int ch_sqlite_credentials(ch_backend *b, int64_t tenant_id, const char *provider
     size_t cap = 0;
     int rc = prepare(db,
                      "SELECT id, provider, username, password_hash, token_hash, signing_secret,"
-                     " COALESCE(allow_ips,''), tenant_id FROM credentials"
+                     " COALESCE(allow_ips,''), tenant_id, media FROM credentials"
                      " WHERE (?1 = 0 OR tenant_id=?1)"
                      " AND (?2 IS NULL OR provider=?2) AND COALESCE(enabled,1)=1 ORDER BY id",
                      &st);
@@ -93,6 +93,7 @@ int ch_sqlite_credentials(ch_backend *b, int64_t tenant_id, const char *provider
         c->signing_secret = ch_col_strdup(st, 5);
         c->allow_ips = ch_col_strdup(st, 6);
         c->tenant_id = sqlite3_column_int64(st, 7);
+        c->media = ch_col_strdup(st, 8);
     }
     rc = r == SQLITE_DONE ? CH_OK : CH_ESTORE;
 out:
@@ -138,14 +139,14 @@ out:
     " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"        \
     " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"        \
     " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts, c.version,"  \
-    " e.id, e.extension, e.name, e.email, l.id, l.phone, l.name"
+    " e.id, e.extension, e.name, e.email, l.id, l.phone, l.name, c.enriched"
 /* the directory's employee of the call's extension and the lead of its external party (both
  * unique per tenant: at most one row each) */
 #define CALL_FROM                                                                                  \
     " FROM calls c LEFT JOIN employees e ON e.tenant_id=c.tenant_id AND e.extension=c.extension"   \
     " LEFT JOIN leads l ON l.tenant_id=c.tenant_id AND l.phone=CASE c.direction"                   \
     " WHEN 'outbound' THEN c.to_e164 WHEN 'internal' THEN NULL ELSE c.from_e164 END"
-enum { COL_SORT_TS = 28, COL_VERSION = 29, COL_EMPLOYEE = 30, COL_LEAD = 34 };
+enum { COL_SORT_TS = 28, COL_VERSION = 29, COL_EMPLOYEE = 30, COL_LEAD = 34, COL_ENRICHED = 37 };
 
 static json_t *col_str(sqlite3_stmt *st, int i)
 {
@@ -240,6 +241,7 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
     v.lead_id = sqlite3_column_int64(st, COL_LEAD);
     v.lead_phone = col_text(st, COL_LEAD + 1);
     v.lead_name = col_text(st, COL_LEAD + 2);
+    v.enriched = col_text(st, COL_ENRICHED);
     v.legs = legs_of(db, tenant_id, v.id);
     json_t *o = ch_call_view_json(&v);
     ch_call_view_clear(&v);

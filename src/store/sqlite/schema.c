@@ -235,6 +235,41 @@ static const char *const migrations[] = {
     "ALTER TABLE endpoints ADD COLUMN payload TEXT NOT NULL"
     "  DEFAULT 'standard'"
     "  CHECK (payload IN ('standard','flat'));",
+    /* 7: post-call enrichment (docs/internals/enrichment.md): the tenant's pipeline settings
+     * and dictionaries, a recording's fetch settings on its source, the stage jobs of each
+     * call, the call's enriched output (built by core/pipeline from its jobs), transcribed
+     * minutes in the usage */
+    "ALTER TABLE tenants ADD COLUMN pipeline TEXT;"
+    "ALTER TABLE credentials ADD COLUMN media TEXT;"
+    "ALTER TABLE calls ADD COLUMN enriched TEXT;"
+    "ALTER TABLE usage ADD COLUMN transcribed_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS dictionary ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  synonyms TEXT NOT NULL DEFAULT '[]',"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, kind, name));"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  call_id TEXT NOT NULL,"
+    "  stage TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  engine TEXT NOT NULL DEFAULT '',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  deadline INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  started_at INTEGER,"
+    "  finished_at INTEGER,"
+    "  ms INTEGER,"
+    "  error TEXT,"
+    "  result TEXT,"
+    "  PRIMARY KEY (tenant_id, call_id, stage)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(next_at) WHERE state='pending';"
+    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs(deadline) WHERE state IN ('pending','waiting');"
+    "CREATE INDEX IF NOT EXISTS jobs_recording ON jobs(finished_at) WHERE stage='recording' AND"
+    " state='done';",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)

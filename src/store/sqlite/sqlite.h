@@ -20,6 +20,7 @@ typedef struct {
     /* the write connection, used by the engine's writer thread only */
     sqlite3 *wdb;
     sqlite_writer *w;
+    struct sqlite_jobs *jobs; /* jobs.c: the pipeline's statements on the write connection */
     /* checkpointer: moves WAL pages into the database file off the writer's path */
     pthread_t checkpointer;
     pthread_mutex_t ckpt_lock;
@@ -162,5 +163,27 @@ int ch_sqlite_delivery_list(ch_backend *b, int64_t tenant_id, int64_t endpoint_i
 int ch_sqlite_delivery_get(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out);
 int ch_sqlite_delivery_skips(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n);
 int ch_sqlite_tenant_retry(ch_backend *b, int64_t tenant_id, char **schedule_out);
+/* write.c: records and logs a failed statement of the writer's transaction: CH_ESTORE */
+int ch_sqlite_writer_failed(ch_sqlite *q, const char *what, int sqlite_rc);
+/* jobs.c: the enrichment pipeline's rows */
+void ch_sqlite_jobs_new(ch_sqlite *q);
+void ch_sqlite_jobs_free(ch_sqlite *q);
+int ch_sqlite_pipeline_settings(ch_backend *b, int64_t tenant_id, char **text);
+int ch_sqlite_call_jobs(ch_backend *b, int64_t tenant_id, const char *call_id,
+                        ch_job_row jobs[CH_STAGE_COUNT]);
+int ch_sqlite_job_put(ch_backend *b, int64_t tenant_id, const char *call_id, const ch_job_row *j,
+                      int64_t now);
+int ch_sqlite_call_enrich(ch_backend *b, int64_t tenant_id, const char *call_id,
+                          const char *enriched, int64_t notified, int64_t now, int64_t *version);
+int ch_sqlite_call_state(ch_backend *b, int64_t tenant_id, const char *call_id,
+                         ch_call_found *out, ch_direction *dir);
+int ch_sqlite_usage_transcribed(ch_backend *b, int64_t tenant_id, const char *month, int64_t ms);
+int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
+                       ch_due_job **out, size_t *n, int64_t *next_due);
+int ch_sqlite_jobs_expired(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
+int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
+                        ch_job_row jobs[CH_STAGE_COUNT]);
+int ch_sqlite_pipeline_get(ch_backend *b, int64_t tenant_id, char **text);
+int ch_sqlite_dictionary_list(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
 
 #endif

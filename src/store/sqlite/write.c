@@ -54,14 +54,15 @@ static const char *const sql[ST_COUNT] = {
         " direction, status, disposition, from_e164, to_e164, from_raw, to_raw, caller_name,"
         " extension, started_at, answered_at, ended_at, duration_sec, billsec, recording_url,"
         " transcript, summary, cost_micros, cost_currency, metadata, sort_ts, updated_at,"
-        " event_count, notified, state_hash, version) VALUES(?1,?2,?25,?26,?27,?28,?3,?4,?5,?6,"
-        "?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1,?29,?30,1)"
+        " event_count, notified, state_hash, version, enriched) VALUES(?1,?2,?25,?26,?27,?28,?3,"
+        "?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,1,?29,?30,"
+        "1,?31)"
         " ON CONFLICT(tenant_id, id) DO UPDATE SET direction=?3, status=?4, disposition=?5,"
         " from_e164=?6, to_e164=?7, from_raw=?8, to_raw=?9, caller_name=?10, extension=?11,"
         " started_at=?12, answered_at=?13, ended_at=?14, duration_sec=?15, billsec=?16,"
         " recording_url=?17, transcript=?18, summary=?19, cost_micros=?20, cost_currency=?21,"
         " metadata=?22, sort_ts=?23, updated_at=?24, event_count=event_count+1, notified=?29,"
-        " state_hash=?30, version=version+1",
+        " state_hash=?30, version=version+1, enriched=COALESCE(?31, enriched)",
     [ST_LEG_UPSERT] = "INSERT INTO legs(tenant_id, call_id, leg_id, state) VALUES(?1,?2,?3,?4)"
                       " ON CONFLICT(tenant_id, call_id, leg_id) DO UPDATE SET state=excluded.state",
     /* an unknown external number becomes a lead (docs/directory.md) */
@@ -94,6 +95,11 @@ static int failed(ch_sqlite *q, const char *what, int rc)
     q->w->err = rc;
     ch_sqlite_log_error(q->wdb, what, rc);
     return CH_ESTORE;
+}
+
+int ch_sqlite_writer_failed(ch_sqlite *q, const char *what, int sqlite_rc)
+{
+    return failed(q, what, sqlite_rc);
 }
 
 static int step_done(sqlite3_stmt *st)
@@ -168,6 +174,7 @@ int ch_sqlite_writer_new(ch_sqlite *q)
     }
     ch_change_log_init(&w->changes, q->wdb, q->opts.changes_keep, q->opts.changes_keep_ms);
     w->outbox = ch_outbox_new(q->wdb, q->opts.disable_after_ms, &w->changes);
+    ch_sqlite_jobs_new(q);
     return CH_OK;
 }
 
@@ -178,6 +185,7 @@ void ch_sqlite_writer_free(ch_sqlite *q)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(w->st[i]);
     ch_outbox_free(w->outbox);
+    ch_sqlite_jobs_free(q);
     ch_change_log_free(&w->changes);
     free(w);
     q->w = NULL;
@@ -439,6 +447,7 @@ int ch_sqlite_call_upsert(ch_backend *b, const ch_call_row *row)
     sqlite3_bind_int64(st, 28, row->created_at);
     sqlite3_bind_int64(st, 29, row->notified);
     sqlite3_bind_int64(st, 30, row->state_hash);
+    ch_bind_text(st, 31, row->enriched);
     int rc = step_done(st);
     return rc == SQLITE_OK ? CH_OK : failed(q, "call upsert", rc);
 }

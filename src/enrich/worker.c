@@ -1,0 +1,401 @@
+/* The enrichment workers: see worker.h. */
+#include "enrich/worker.h"
+#include "delivery/schedule.h"
+#include "enrich/stages.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/result.h"
+#include "util/timeutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A job taken from the store: queued, running, or waiting for its outcome's commit. */
+typedef struct job_slot {
+    ch_due_job job;
+    bool expire; /* a PIPELINE_EXPIRE of the call, not a stage */
+    /* the write job carrying the outcome, and what it points at */
+    ch_write_job wj;
+    ch_op op;
+    ch_run_outcome out;
+    char month[8];
+    int64_t started_at;
+    ch_enrich *owner;
+    struct job_slot *next;
+} job_slot;
+
+struct ch_enrich {
+    ch_store *s;
+    ch_enrich_opts opts;
+    char *allow_private, *recordings_dir;
+    ch_retry_schedule sched;
+    ch_stage_env *env;
+    ch_feed_sub *feed;
+    pthread_t scheduler;
+    pthread_t *workers;
+    int nworkers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* the scheduler's */
+    pthread_cond_t work;     /* the workers' */
+    pthread_cond_t cpu_free; /* a CPU slot came free */
+    pthread_cond_t all_done; /* a slot was released (stop waits on it) */
+    bool poked, stopping;
+    job_slot *queue_head, *queue_tail;
+    job_slot **taken; /* every slot not yet released: the in-flight set */
+    size_t ntaken, cap_taken;
+    int cpu_busy;
+    ch_enrich_stats stats;
+};
+
+static void log_stage(const char *what, const ch_due_job *j, const char *error)
+{
+    ch_logline l;
+    if (ch_log_begin(&l, CH_LOG_INFO, what, NULL)) {
+        ch_log_int(&l, "tenant_id", j->tenant_id);
+        ch_log_str(&l, "call_id", j->call_id);
+        ch_log_str(&l, "stage", ch_stage_name(j->stage));
+        ch_log_str(&l, "engine", j->engine);
+        if (error) ch_log_str(&l, "error", error);
+        ch_log_end(&l);
+    }
+}
+
+/* ---- the in-flight set (under lock) ------------------------------------------------------ */
+
+static bool same_job(const ch_due_job *a, const ch_due_job *b, bool expire_a, bool expire_b)
+{
+    return a->tenant_id == b->tenant_id && expire_a == expire_b &&
+           (expire_a || a->stage == b->stage) && !strcmp(a->call_id, b->call_id);
+}
+
+static bool is_taken(ch_enrich *e, const ch_due_job *j, bool expire)
+{
+    for (size_t i = 0; i < e->ntaken; i++)
+        if (same_job(&e->taken[i]->job, j, e->taken[i]->expire, expire)) return true;
+    return false;
+}
+
+static bool skip_taken(void *arg, const ch_due_job *j)
+{
+    return is_taken(arg, j, false); /* called with the lock held */
+}
+
+static void release(ch_enrich *e, job_slot *sl)
+{
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < e->ntaken; i++)
+        if (e->taken[i] == sl) {
+            e->taken[i] = e->taken[--e->ntaken];
+            break;
+        }
+    pthread_cond_broadcast(&e->all_done);
+    e->poked = true; /* what follows it may be due now */
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    free(sl->out.result);
+    free(sl);
+}
+
+/* ---- outcomes to the writer --------------------------------------------------------------- */
+
+static void on_committed(ch_write_job *wj)
+{
+    job_slot *sl = wj->arg;
+    if (wj->result != CH_OK && wj->result != CH_ENOTFOUND) {
+        /* not recorded (the database cannot write): the job stays pending and runs again */
+        log_stage("enrich_result_not_stored", &sl->job, ch_strerror(wj->result));
+    }
+    ch_write_job_clear(wj);
+    release(sl->owner, sl);
+}
+
+static void submit(ch_enrich *e, job_slot *sl)
+{
+    ch_write_job_init(&sl->wj, NULL, 0);
+    sl->wj.tenant_id = sl->job.tenant_id;
+    sl->wj.ops = &sl->op;
+    sl->wj.nops = 1;
+    sl->wj.done = on_committed;
+    sl->wj.arg = sl;
+    ch_store_submit(e->s, &sl->wj);
+}
+
+/* The outcome of a run as the op the writer records: a failure that may pass is retried by
+ * the schedule while the deadline allows, else it is the stage's failure. */
+static void outcome_op(ch_enrich *e, job_slot *sl, int64_t now)
+{
+    const ch_due_job *j = &sl->job;
+    ch_run_outcome *o = &sl->out;
+    ch_op *op = &sl->op;
+    memset(op, 0, sizeof *op);
+    op->kind = CH_OP_STAGE_RESULT;
+    op->tenant_id = j->tenant_id;
+    ch_stage_outcome *so = &op->in.stage;
+    so->call_id = j->call_id;
+    so->stage = j->stage;
+    so->started_at = sl->started_at;
+    so->ms = now - sl->started_at;
+    so->error = o->error[0] ? o->error : NULL;
+    so->transcribed_ms = o->transcribed_ms;
+    so->month = sl->month;
+    int idx = j->stage >= 0 && j->stage < CH_STAGE_COUNT ? j->stage : 0;
+    if (o->state == CH_RUN_DONE) {
+        so->state = CH_JOB_DONE;
+        so->result = o->result;
+        e->stats.done[idx]++;
+        e->stats.ms_sum[idx] += (uint64_t)so->ms;
+        return;
+    }
+    if (o->state == CH_RUN_RETRY) {
+        int64_t wait = ch_retry_delay(&e->sched, j->attempts + 1, (double)(now & 1023) / 1024);
+        if (wait >= 0 && o->retry_after_ms > wait) wait = o->retry_after_ms;
+        if (wait >= 0 && now + wait < j->deadline) {
+            so->state = CH_JOB_PENDING;
+            so->next_at = now + wait;
+            e->stats.retried[idx]++;
+            return;
+        }
+    }
+    so->state = CH_JOB_FAILED;
+    e->stats.failed[idx]++;
+}
+
+/* ---- workers ------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    ch_enrich *e = arg;
+    pthread_setname_np(pthread_self(), "ch-enrich-run");
+    ch_stage_thread *t = ch_stage_thread_new();
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (!e->queue_head && !e->stopping)
+            pthread_cond_wait(&e->work, &e->lock);
+        if (e->stopping) break;
+        job_slot *sl = e->queue_head;
+        e->queue_head = sl->next;
+        if (!e->queue_head) e->queue_tail = NULL;
+        e->stats.queued--;
+        if (sl->expire) {
+            pthread_mutex_unlock(&e->lock);
+            memset(&sl->op, 0, sizeof sl->op);
+            sl->op.kind = CH_OP_PIPELINE_EXPIRE;
+            sl->op.tenant_id = sl->job.tenant_id;
+            sl->op.in.stage.call_id = sl->job.call_id;
+            e->stats.expired++;
+            log_stage("enrich_deadline", &sl->job, NULL);
+            submit(e, sl);
+            pthread_mutex_lock(&e->lock);
+            continue;
+        }
+        bool cpu = ch_stage_is_cpu(&sl->job);
+        while (cpu && e->cpu_busy >= e->opts.cpu_threads && !e->stopping)
+            pthread_cond_wait(&e->cpu_free, &e->lock);
+        if (e->stopping) { /* not run: still pending in the store */
+            pthread_mutex_unlock(&e->lock);
+            release(e, sl);
+            pthread_mutex_lock(&e->lock);
+            break;
+        }
+        if (cpu) e->cpu_busy++;
+        e->stats.running[sl->job.stage]++;
+        pthread_mutex_unlock(&e->lock);
+
+        sl->started_at = ch_now_ms();
+        ch_stage_run(e->env, t, &sl->job, &sl->out);
+        int64_t now = ch_now_ms();
+
+        pthread_mutex_lock(&e->lock);
+        e->stats.running[sl->job.stage]--;
+        if (cpu) {
+            e->cpu_busy--;
+            pthread_cond_signal(&e->cpu_free);
+        }
+        outcome_op(e, sl, now);
+        pthread_mutex_unlock(&e->lock);
+        if (sl->out.state != CH_RUN_DONE) log_stage("enrich_stage_failed", &sl->job, sl->out.error);
+        ch_time_month(now, "UTC", sl->month);
+        submit(e, sl);
+        pthread_mutex_lock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->lock);
+    ch_stage_thread_free(t);
+    return NULL;
+}
+
+/* ---- the scheduler --------------------------------------------------------------------------- */
+
+static void enqueue(ch_enrich *e, const ch_due_job *j, bool expire)
+{
+    job_slot *sl = ch_calloc(1, sizeof *sl);
+    sl->job = *j;
+    sl->expire = expire;
+    sl->owner = e;
+    if (e->ntaken == e->cap_taken) {
+        e->cap_taken = e->cap_taken ? e->cap_taken * 2 : 32;
+        e->taken = ch_realloc(e->taken, e->cap_taken * sizeof *e->taken);
+    }
+    e->taken[e->ntaken++] = sl;
+    if (e->queue_tail)
+        e->queue_tail->next = sl;
+    else
+        e->queue_head = sl;
+    e->queue_tail = sl;
+    e->stats.queued++;
+    pthread_cond_signal(&e->work);
+}
+
+static void on_feed(void *arg)
+{
+    ch_enrich *e = arg;
+    pthread_mutex_lock(&e->lock);
+    e->poked = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* The longest the scheduler sleeps: deadlines are checked at least this often. */
+#define SCHED_TICK_MS 1000
+
+static void *scheduler_main(void *arg)
+{
+    ch_enrich *e = arg;
+    pthread_setname_np(pthread_self(), "ch-enrich");
+    int64_t next_due = 0;
+    pthread_mutex_lock(&e->lock);
+    while (!e->stopping) {
+        int64_t now = ch_now_ms();
+        if (!e->poked && next_due > now) {
+            int64_t wait = next_due - now;
+            if (wait > SCHED_TICK_MS) wait = SCHED_TICK_MS;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+            continue;
+        }
+        e->poked = false;
+        /* room: the queue holds a few jobs per worker, no more */
+        int room = e->nworkers * 2 - (int)e->stats.queued;
+        ch_due_job *due = NULL, *late = NULL;
+        size_t n = 0, nlate = 0;
+        int64_t nd = CH_TIME_UNSET;
+        now = ch_now_ms();
+        /* the scan runs with the lock held so skip_taken sees a stable set; it is a read on
+         * the read pool, never waiting on the writer */
+        if (room > 0 && ch_store_jobs_due(e->s, now, room, skip_taken, e, &due, &n, &nd) == CH_OK)
+            for (size_t i = 0; i < n; i++)
+                enqueue(e, &due[i], false);
+        if (ch_store_jobs_expired(e->s, now, 16, &late, &nlate) == CH_OK)
+            for (size_t i = 0; i < nlate; i++)
+                if (!is_taken(e, &late[i], true)) enqueue(e, &late[i], true);
+        free(due);
+        free(late);
+        next_due = nd == CH_TIME_UNSET ? now + SCHED_TICK_MS : nd;
+        if (room <= 0 && next_due < now + 50) next_due = now + 50; /* the queue is full */
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+int ch_enrich_start(ch_enrich **out, ch_store *s, const ch_enrich_opts *o)
+{
+    ch_enrich *e = ch_calloc(1, sizeof *e);
+    e->s = s;
+    e->opts = *o;
+    e->allow_private = ch_strdup(o->allow_private ? o->allow_private : "");
+    e->recordings_dir = ch_strdup(o->recordings_dir ? o->recordings_dir : "recordings");
+    e->opts.allow_private = e->allow_private;
+    e->opts.recordings_dir = e->recordings_dir;
+    if (e->opts.threads <= 0) e->opts.threads = 2;
+    if (e->opts.cpu_threads <= 0) e->opts.cpu_threads = 1;
+    if (e->opts.timeout_ms <= 0) e->opts.timeout_ms = 60000;
+    if (e->opts.max_recording_bytes <= 0) e->opts.max_recording_bytes = CH_RECORDING_MAX_BYTES;
+    char err[160];
+    if (ch_retry_schedule_parse(o->retry_schedule && o->retry_schedule[0] ? o->retry_schedule
+                                                                          : "10s,1m,5m",
+                                &e->sched, err, sizeof err) != CH_OK) {
+        free(e->allow_private);
+        free(e->recordings_dir);
+        free(e);
+        return CH_EINVAL;
+    }
+    e->env = ch_stage_env_new(s, &e->opts);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    pthread_cond_init(&e->work, NULL);
+    pthread_cond_init(&e->cpu_free, NULL);
+    pthread_cond_init(&e->all_done, NULL);
+    e->poked = true; /* what is pending from before a restart */
+    e->nworkers = e->opts.threads;
+    e->workers = ch_calloc((size_t)e->nworkers, sizeof *e->workers);
+    for (int i = 0; i < e->nworkers; i++)
+        if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) abort();
+    if (pthread_create(&e->scheduler, NULL, scheduler_main, e) != 0) abort();
+    e->feed = ch_feed_subscribe(ch_store_feed(s), CH_CHANGE_MASK(CH_CHANGE_JOB_DUE), 0, on_feed, e);
+    *out = e;
+    return CH_OK;
+}
+
+void ch_enrich_stop(ch_enrich *e, int grace_ms)
+{
+    if (!e) return;
+    ch_feed_unsubscribe(e->feed);
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->wake);
+    pthread_cond_broadcast(&e->work);
+    pthread_cond_broadcast(&e->cpu_free);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->scheduler, NULL);
+    for (int i = 0; i < e->nworkers; i++)
+        pthread_join(e->workers[i], NULL); /* a running stage finishes (bounded by timeouts) */
+    /* the queued ones were never run: still pending in the store */
+    pthread_mutex_lock(&e->lock);
+    while (e->queue_head) {
+        job_slot *sl = e->queue_head;
+        e->queue_head = sl->next;
+        for (size_t i = 0; i < e->ntaken; i++)
+            if (e->taken[i] == sl) {
+                e->taken[i] = e->taken[--e->ntaken];
+                break;
+            }
+        free(sl);
+    }
+    e->queue_tail = NULL;
+    /* outcomes submitted wait for their commit (the writer still runs) */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += grace_ms / 1000 + 1;
+    while (e->ntaken > 0)
+        if (pthread_cond_timedwait(&e->all_done, &e->lock, &ts) == ETIMEDOUT) break;
+    bool left = e->ntaken > 0;
+    pthread_mutex_unlock(&e->lock);
+    if (left)
+        return; /* a write job still points at us: leak rather than crash (the store
+                 * is closing and will call its done) */
+    ch_stage_env_free(e->env);
+    free(e->workers);
+    free(e->taken);
+    free(e->allow_private);
+    free(e->recordings_dir);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
+void ch_enrich_get_stats(ch_enrich *e, ch_enrich_stats *out)
+{
+    pthread_mutex_lock(&e->lock);
+    *out = e->stats;
+    pthread_mutex_unlock(&e->lock);
+}
