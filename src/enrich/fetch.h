@@ -43,7 +43,8 @@ typedef struct ch_fetch_resp {
     char content_type[128];
     long retry_after_s; /* from Retry-After (seconds or HTTP date), -1 if none */
     char error[256];    /* why it failed: "HTTP 404", "timeout after 30000 ms", "refused:
-                         * loopback (127.0.0.0/8)", "answer over 52428800 bytes", curl's text */
+                         * loopback (127.0.0.0/8), address 127.0.0.1", "answer over 1000
+                         * bytes", curl's text */
 } ch_fetch_resp;
 
 /* CH_OK when an HTTP answer came, whatever its status (error says "HTTP <n>" for a status of
