@@ -194,7 +194,7 @@ json_t *ch_sentiment_lexicon(const char *text)
     }
     ch_textseg_free(&ts);
     double score = sum / (fabs(sum) + 4);
-    score = round(score * 1000) / 1000;
+    score = round(score * 1000) / 1000 + 0.0; /* + 0.0: never "-0.0" */
     const char *label = score >= 0.25 ? "positive" : score <= -0.25 ? "negative" : "neutral";
     return json_pack("{s:s, s:f}", "label", label, "score", score);
 }

@@ -112,13 +112,13 @@
 
 /* bytes of a transcript a text engine reads; the rest is ignored (an hour of speech is about
  * 60 000 words: ~400 KB in English, ~600 KB in Hebrew) */
-#define CH_TEXT_MAX           (1 << 20)
-#define CH_DICT_ENTRIES_MAX   10000 /* entries (cities + service categories) of one dictionary */
-#define CH_DICT_SYNONYMS_MAX  64    /* other spellings of one entry */
-#define CH_DICT_NAME_MAX      200   /* bytes of a name or synonym */
-#define CH_DICT_PHRASE_WORDS  8     /* words of a name or synonym */
-#define CH_DICT_MATCHES_MAX   200   /* matches listed in a result (all are counted) */
-#define CH_JSCHEMA_MAX_DEPTH  32    /* nesting of a JSON Schema, and of the value it checks */
+#define CH_TEXT_MAX          (1 << 20)
+#define CH_DICT_ENTRIES_MAX  10000 /* entries (cities + service categories) of one dictionary */
+#define CH_DICT_SYNONYMS_MAX 64    /* other spellings of one entry */
+#define CH_DICT_NAME_MAX     200   /* bytes of a name or synonym */
+#define CH_DICT_PHRASE_WORDS 8     /* words of a name or synonym */
+#define CH_DICT_MATCHES_MAX  200   /* matches listed in a result (all are counted) */
+#define CH_JSCHEMA_MAX_DEPTH 32    /* nesting of a JSON Schema, and of the value it checks */
 
 /* ---- enrichment's network clients (enrich/fetch.c, enrich/ucmapi.c, enrich/openai.c) ------ */
 

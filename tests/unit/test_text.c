@@ -319,6 +319,31 @@ static void dict_lists_at_most_the_ceiling_but_counts_all(void **state)
     ch_dict_free(d);
 }
 
+/* only the first CH_TEXT_MAX bytes are read: a name past them is not seen, and a name cut by
+ * the ceiling is not either */
+static void dict_reads_at_most_the_ceiling(void **state)
+{
+    (void)state;
+    ch_dict *d = english_dict();
+    char *text = ch_malloc(CH_TEXT_MAX + 64);
+    memset(text, ' ', CH_TEXT_MAX + 63);
+    text[CH_TEXT_MAX + 63] = 0;
+    memcpy(text, "Boston", 6);
+    memcpy(text + CH_TEXT_MAX - 3, "NYC", 3);     /* ends exactly at the ceiling */
+    memcpy(text + CH_TEXT_MAX - 20, "Boston", 6); /* well inside */
+    memcpy(text + CH_TEXT_MAX + 10, "Boston", 6); /* beyond */
+    json_t *r = ch_dict_match(d, text);
+    assert_int_equal(nmatches(r), 3);
+    assert_match(r, 2, "city", "New York", "NYC", CH_TEXT_MAX - 3);
+    json_decref(r);
+    memcpy(text + CH_TEXT_MAX - 3, "  NYC", 5); /* cut: "N" inside, "YC" beyond */
+    r = ch_dict_match(d, text);
+    assert_int_equal(nmatches(r), 2);
+    json_decref(r);
+    free(text);
+    ch_dict_free(d);
+}
+
 /* many threads match one dictionary at once (run under TSan it would also prove no race) */
 static void *match_thread(void *arg)
 {
@@ -585,6 +610,7 @@ int main(void)
         cmocka_unit_test(dict_matches_mixed_hebrew_and_english),
         cmocka_unit_test(dict_survives_invalid_utf8_and_accents),
         cmocka_unit_test(dict_lists_at_most_the_ceiling_but_counts_all),
+        cmocka_unit_test(dict_reads_at_most_the_ceiling),
         cmocka_unit_test(dict_is_shared_by_threads),
         cmocka_unit_test(text_keys_and_prefixes),
         cmocka_unit_test(summary_keeps_the_best_sentences_of_turns_in_order),
