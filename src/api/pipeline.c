@@ -4,6 +4,7 @@
  * stage matches and the pocketsphinx engine listens for). */
 #include "api/routes.h"
 #include "core/pipeline.h"
+#include "enrich/jschema.h"
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -80,6 +81,12 @@ static enum MHD_Result pipeline(ch_request *r, const ch_route_args *a)
     }
     rc = ch_pipeline_settings_apply(&ps, body, err, sizeof err);
     json_decref(body);
+    const json_t *schema = ps.st[CH_STAGE_FIELDS].schema;
+    if (rc == CH_OK && schema) { /* refused now, not when the first call meets it */
+        char why[160];
+        if ((rc = ch_jschema_check(schema, why, sizeof why)))
+            snprintf(err, sizeof err, "fields.schema: %s", why);
+    }
     if (rc) {
         ch_pipeline_settings_clear(&ps);
         return ch_reply_error(r, 422, "invalid_setting", NULL, "%s", err);
