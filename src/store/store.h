@@ -90,6 +90,7 @@ struct ch_write_job {
     int64_t monthly_limit;
     bool hard_limit;
     bool no_auto_leads; /* the tenant turned off creating leads for unknown numbers */
+    bool no_enrichment; /* the tenant has not the "enrichment" feature: no pipeline */
     ch_event **events;
     size_t n;
     const char *request_id;
