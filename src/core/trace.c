@@ -236,7 +236,9 @@ static void decide(decider *d, const char *type, int64_t at, int64_t event_id, c
     json_t *o = add(d->tl, at, "skipped");
     json_object_set_new(o, "type", json_string(type));
     json_object_set_new(o, "reason", json_string(reason));
-    json_object_set_new(o, "decision", json_string("skipped"));
+    char decision[160]; /* as GET /v1/webhooks/skipped words it */
+    snprintf(decision, sizeof decision, "skipped: %s", reason);
+    json_object_set_new(o, "decision", json_string(decision));
     cause_json(o, event_id);
     json_object_set_new(o, "judged_against", json_string("the endpoints as they are now"));
 }
@@ -374,7 +376,7 @@ json_t *ch_call_trace_json(const ch_call_trace *t)
     json_object_set_new(o, "note",
                         json_string("a skipped decision is judged against the tenant's endpoints "
                                     "as they are now: callhook keeps only counters of skips "
-                                    "(GET /v1/deliveries/skipped), not a record per event"));
+                                    "(GET /v1/webhooks/skipped), not a record per event"));
     json_object_set_new(o, "timeline", arr);
     return o;
 }
