@@ -64,13 +64,23 @@ static json_t *time_ms(int64_t ms)
     return json_string(buf);
 }
 
+/* The length of b[0..n) without a UTF-8 sequence its cut left incomplete at the end. */
+static size_t whole_chars(const char *b, size_t n)
+{
+    size_t p = n;
+    while (p > 0 && n - p < 4 && ((unsigned char)b[p - 1] & 0xC0) == 0x80)
+        p--;
+    if (p == 0) return n;
+    unsigned char lead = (unsigned char)b[p - 1];
+    size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return p - 1 + len > n ? p - 1 : n;
+}
+
 /* A body as text: cut on a character boundary; bytes that are not UTF-8 (or NUL) become '?'. */
 static json_t *body_text(const char *b, size_t n, bool cut)
 {
     if (!b) return json_null();
-    if (cut)
-        while (n > 0 && ((unsigned char)b[n] & 0xC0) == 0x80)
-            n--;
+    if (cut) n = whole_chars(b, n);
     json_t *s = json_stringn(b, n);
     if (s) return s;
     char *copy = ch_strndup(b, n);
