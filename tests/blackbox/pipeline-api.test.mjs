@@ -33,7 +33,7 @@ function wav(seconds = 1, rate = 8000) {
 before(async () => {
   dir = tmpDir('callhook-pipeline-api-');
   db = path.join(dir, 'p.db');
-  A = setupTenant(db, 'traceco');
+  A = setupTenant(db, 'traceco', { enrich: true });
   B = setupTenant(db, 'otherco');
   C = setupTenant(db, 'lonelyco');
   S = setupTenant(db, 'settingsco');
