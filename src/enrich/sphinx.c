@@ -25,7 +25,7 @@
 #define PAD_FRAMES       20 /* silence kept either side of a piece (0.2 s), as the model expects */
 #define MIN_SPEECH       10 /* pieces with less speech than this (0.1 s) are clicks */
 #define SPEECH_FLOOR     45 /* dB (of 16-bit samples' power): quieter is never speech (-45 dBFS) */
-#define KWS_FACTOR       5  /* threshold 1e-(KWS_FACTOR × phones), ch_sphinx_kws_threshold */
+#define KWS_FACTOR       4  /* threshold 1e-(KWS_FACTOR × phones), ch_sphinx_kws_threshold */
 #define KWS_SEARCH       "ch_kws"
 #define LM_SEARCH        "_default" /* the n-gram search ps_init makes */
 #define PIECE_MAX_FRAMES ((size_t)CH_SPHINX_CHUNK_MAX_SEC * FPS)

@@ -85,17 +85,17 @@ static int setup(void **state)
     if (!mkdtemp(dir)) return -1;
     sh("cd %s && espeak-ng -v en-us -s 140 -w a.wav '" SENTENCE "'"
        " && espeak-ng -v en-us+f3 -s 160 -w b.wav '" OTHER "'"
-       " && sox a.wav -r 16000 -b 16 -e signed-integer p16.wav"
-       " && sox a.wav -r 8000 -e mu-law u8k.wav"
-       " && sox a.wav -r 8000 -e a-law a8k.wav"
-       " && sox a.wav -r 16000 -b 24 p24.wav"
-       " && sox a.wav -r 44100 -e floating-point -b 32 f32.wav"
-       " && sox a.wav -r 8000 -b 8 -e unsigned-integer p8.wav"
-       " && sox a.wav -r 16000 m16.mp3"
-       " && sox a.wav -r 44100 -c 2 st44.mp3"
-       " && sox b.wav -r 16000 -b 16 -e signed-integer q16.wav"
-       " && sox -M p16.wav q16.wav stereo.wav"
-       " && sox p16.wav -c 2 fake.wav"
+       " && sox -R a.wav -r 16000 -b 16 -e signed-integer p16.wav"
+       " && sox -R a.wav -r 8000 -e mu-law u8k.wav"
+       " && sox -R a.wav -r 8000 -e a-law a8k.wav"
+       " && sox -R a.wav -r 16000 -b 24 p24.wav"
+       " && sox -R a.wav -r 44100 -e floating-point -b 32 f32.wav"
+       " && sox -R a.wav -r 8000 -b 8 -e unsigned-integer p8.wav"
+       " && sox -R a.wav -r 16000 m16.mp3"
+       " && sox -R a.wav -r 44100 -c 2 st44.mp3"
+       " && sox -R b.wav -r 16000 -b 16 -e signed-integer q16.wav"
+       " && sox -R -M p16.wav q16.wav stereo.wav"
+       " && sox -R p16.wav -c 2 fake.wav"
        " && soxi -s a.wav > a.samples",
        dir);
     size_t len;
