@@ -110,7 +110,12 @@ static int setup(void **state)
        " && sox -R -n -r 16000 -b 16 -c 1 gap.wav trim 0 1.5"
        " && sox -R s1.wav gap.wav s2.wav both.wav"
        " && sox -R -n -r 16000 -b 16 -c 1 silence.wav trim 0 3"
-       " && sox -R -n -r 16000 -b 16 -c 1 hiss.wav synth 3 whitenoise vol 0.002",
+       " && sox -R -n -r 16000 -b 16 -c 1 hiss.wav synth 3 whitenoise vol 0.002"
+       /* the two sentences without their leading and trailing silence, four times: 30 s of
+        * speech with no pause as long as a sentence's end */
+       " && sox -R s1.wav t1.wav silence 1 0.01 0.5%% reverse silence 1 0.01 0.5%% reverse"
+       " && sox -R s2.wav t2.wav silence 1 0.01 0.5%% reverse silence 1 0.01 0.5%% reverse"
+       " && sox -R t1.wav t2.wav t1.wav t2.wav t1.wav t2.wav t1.wav t2.wav long.wav",
        dir);
     return 0;
 }
@@ -267,6 +272,37 @@ static void silence_gives_no_segments(void **state)
     json_decref(seg);
 }
 
+/* a long stretch of speech is decoded in pieces of CH_SPHINX_CHUNK_MAX_SEC at most (memory
+ * bounded whatever the call's length), and the words keep coming in every piece */
+static void long_speech_is_decoded_in_bounded_pieces(void **state)
+{
+    ch_audio a;
+    load("long.wav", &a);
+    assert_true(a.seconds > 2 * CH_SPHINX_CHUNK_MAX_SEC * 0.7);
+    json_t *seg = NULL;
+    char err[256];
+    assert_int_equal(ch_sphinx_transcribe(engine, a.pcm[0], a.samples, NULL, 0, &seg, NULL, NULL,
+                                          err, sizeof err),
+                     CH_OK);
+    char *d = json_dumps(seg, 0);
+    if (json_array_size(seg) < 2) fail_msg("segments %s", d);
+    size_t i;
+    json_t *v;
+    json_array_foreach(seg, i, v)
+    {
+        double start = json_real_value(json_object_get(v, "start"));
+        double end = json_real_value(json_object_get(v, "end"));
+        if (end - start > CH_SPHINX_CHUNK_MAX_SEC) fail_msg("segments %s", d);
+    }
+    check_segments(seg, a.seconds);
+    /* the last piece still has words, and the first: nothing was dropped at a cut */
+    assert_true(json_real_value(json_object_get(json_array_get(seg, 0), "start")) < 1);
+    assert_true(json_real_value(json_object_get(v, "end")) > a.seconds - 2);
+    free(d);
+    json_decref(seg);
+    ch_audio_free(&a);
+}
+
 static void bad_input_is_refused(void **state)
 {
     json_t *seg = (json_t *)1;
@@ -298,6 +334,7 @@ int main(void)
         cmocka_unit_test(speech_comes_out_with_a_measured_word_overlap),
         cmocka_unit_test(keyphrases_are_spotted_and_unknown_ones_skipped),
         cmocka_unit_test(silence_gives_no_segments),
+        cmocka_unit_test(long_speech_is_decoded_in_bounded_pieces),
         cmocka_unit_test(bad_input_is_refused),
         cmocka_unit_test(threshold_loosens_with_the_phrase_length),
     };
