@@ -96,6 +96,7 @@ static int setup(void **state)
        " && sox -R b.wav -r 16000 -b 16 -e signed-integer q16.wav"
        " && sox -R -M p16.wav q16.wav stereo.wav"
        " && sox -R p16.wav -c 2 fake.wav"
+       " && sox -R -M q16.wav p16.wav q16.wav three.wav"
        " && soxi -s a.wav > a.samples",
        dir);
     size_t len;
@@ -185,6 +186,14 @@ static void stereo_keeps_two_distinct_channels(void **state)
     double left_right = correlation(s.pcm[0], s.pcm[1], na < nb ? na : nb, 0);
     if (left_a < 0.999 || right_b < 0.999 || fabs(left_right) > 0.3)
         fail_msg("left~a %.3f right~b %.3f left~right %.3f", left_a, right_b, left_right);
+    ch_audio_free(&s);
+
+    /* three channels (b, a, b): the first two are kept, in order */
+    decode_file("three.wav", &s);
+    assert_int_equal(s.channels, 2);
+    double left_b = correlation(s.pcm[0], b.pcm[0], nb, 0);
+    double right_a = correlation(s.pcm[1], a.pcm[0], na, 0);
+    if (left_b < 0.999 || right_a < 0.999) fail_msg("left~b %.3f right~a %.3f", left_b, right_a);
     ch_audio_free(&s);
     ch_audio_free(&a);
     ch_audio_free(&b);
