@@ -106,6 +106,7 @@ int ch_daemon_start(const ch_config *cfg, ch_daemon **out)
     rc = CH_ERR;
     if (ch_server_start(&d->srv, cfg, d->store, d->routes, &d->port)) goto fail;
     ch_server_set_dispatcher(d->srv, d->disp);
+    ch_server_set_enrich(d->srv, d->enrich);
     if (cfg->ucm_tcp_listen[0]) {
         int uport = 0;
         if (ch_ucm_tcp_start(&d->ucm, cfg, d->store, &uport) != CH_OK) goto fail;

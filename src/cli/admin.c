@@ -164,20 +164,21 @@ int ch_cmd_tenant_list(int argc, char **argv)
     if (a.json) {
         print_json(json_pack("{s:o}", "tenants", list));
     } else {
-        printf("%-20s %-22s %-8s %10s %10s %10s\n", "SLUG", "TIME ZONE", "COUNTRY", "LIMIT",
-               "CALLS", "EVENTS");
+        printf("%-20s %-22s %-8s %10s %10s %10s %12s\n", "SLUG", "TIME ZONE", "COUNTRY", "LIMIT",
+               "CALLS", "EVENTS", "TRANSCRIBED");
         size_t i;
         json_t *t;
         json_array_foreach(list, i, t)
         {
             json_t *u = json_object_get(t, "usage");
-            printf("%-20s %-22s %-8s %10lld %10lld %10lld\n",
+            printf("%-20s %-22s %-8s %10lld %10lld %10lld %10.1fm\n",
                    json_string_value(json_object_get(t, "slug")),
                    json_string_value(json_object_get(t, "timezone")),
                    json_string_value(json_object_get(t, "country")),
                    (long long)json_integer_value(json_object_get(t, "monthly_limit")),
                    (long long)json_integer_value(json_object_get(u, "calls")),
-                   (long long)json_integer_value(json_object_get(u, "events")));
+                   (long long)json_integer_value(json_object_get(u, "events")),
+                   json_number_value(json_object_get(u, "transcribed_minutes")));
         }
         json_decref(list);
     }

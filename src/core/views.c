@@ -104,12 +104,13 @@ void ch_skip_views_free(ch_skip_view *v, size_t n)
 json_t *ch_tenant_usage_json(const ch_tenant_usage *v)
 {
     const ch_tenant *t = &v->tenant;
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I}}", "id",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:{s:s, s:I, s:I, s:I, s:f}}", "id",
                      (json_int_t)t->id, "slug", t->slug, "name", t->name, "timezone", t->timezone,
                      "country", t->country, "monthly_limit", (json_int_t)t->monthly_limit,
                      "hard_limit", t->hard_limit, "features", t->features, "usage", "month",
                      v->month, "calls", (json_int_t)v->calls, "events", (json_int_t)v->events,
-                     "over_limit_calls", (json_int_t)v->over_limit_calls);
+                     "over_limit_calls", (json_int_t)v->over_limit_calls, "transcribed_minutes",
+                     (double)(v->transcribed_ms / 600) / 100.0);
 }
 
 json_t *ch_directory_entry_json(const ch_directory_entry *e, bool employee)

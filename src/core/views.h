@@ -16,6 +16,7 @@ typedef struct {
     ch_tenant tenant;
     char month[8]; /* the tenant's current month in its time zone, "2026-12" */
     int64_t calls, events, over_limit_calls;
+    int64_t transcribed_ms; /* audio the pipeline transcribed this month */
 } ch_tenant_usage;
 
 /* An employee (extension, name, email) or a lead (phone, phone_raw, name, source). */

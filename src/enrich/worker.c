@@ -220,6 +220,12 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&e->lock);
         if (sl->out.state != CH_RUN_DONE) log_stage("enrich_stage_failed", &sl->job, sl->out.error);
         ch_time_month(now, "UTC", sl->month);
+        ch_tenant tn;
+        if (sl->out.transcribed_ms > 0 &&
+            ch_store_tenant_by_id(e->s, sl->job.tenant_id, &tn) == CH_OK) {
+            ch_time_month(now, tn.timezone, sl->month); /* the usage's month is the tenant's */
+            ch_tenant_clear(&tn);
+        }
         submit(e, sl);
         pthread_mutex_lock(&e->lock);
     }

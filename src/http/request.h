@@ -33,6 +33,7 @@ struct ch_server {
     char id_prefix[9];
     atomic_uint_fast64_t next_id;
     struct ch_dispatcher *_Atomic dispatcher; /* for its counters in /metrics; or NULL */
+    struct ch_enrich *_Atomic enrich;         /* the same */
 };
 
 typedef enum { REQ_READING, REQ_VERIFYING, REQ_WAITING, REQ_WRITING, REQ_ANSWERED } ch_req_state;

@@ -4,6 +4,7 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "delivery/dispatcher.h"
+#include "enrich/worker.h"
 #include "util/cidr.h"
 #include "util/crypto.h"
 #include "util/limits.h"
@@ -194,6 +195,52 @@ static enum MHD_Result handle_metrics(ch_request *r)
                 (unsigned long long)ds.dead, (unsigned long long)ds.refused_ssrf,
                 (long long)ds.in_flight);
     }
+    ch_enrich *en = atomic_load(&r->srv->enrich);
+    if (en) {
+        ch_enrich_stats es;
+        ch_enrich_get_stats(en, &es);
+        /* each family's lines together, as the text format asks */
+        if (!rc)
+            rc = ch_buf_printf(&b,
+                               "# HELP callhook_enrich_jobs_total Enrichment stage runs, by "
+                               "stage and outcome.\n# TYPE callhook_enrich_jobs_total counter\n");
+        for (int k = 0; !rc && k < CH_STAGE_COUNT; k++)
+            rc = ch_buf_printf(&b,
+                               "callhook_enrich_jobs_total{stage=\"%s\",outcome=\"done\"} %llu\n"
+                               "callhook_enrich_jobs_total{stage=\"%s\",outcome=\"failed\"} %llu\n"
+                               "callhook_enrich_jobs_total{stage=\"%s\",outcome=\"retry\"} %llu\n",
+                               ch_stage_name(k), (unsigned long long)es.done[k], ch_stage_name(k),
+                               (unsigned long long)es.failed[k], ch_stage_name(k),
+                               (unsigned long long)es.retried[k]);
+        if (!rc)
+            rc =
+                ch_buf_printf(&b, "# HELP callhook_enrich_seconds_total Run time of the stages "
+                                  "that finished.\n# TYPE callhook_enrich_seconds_total counter\n");
+        for (int k = 0; !rc && k < CH_STAGE_COUNT; k++)
+            rc = ch_buf_printf(&b, "callhook_enrich_seconds_total{stage=\"%s\"} %.3f\n",
+                               ch_stage_name(k), es.ms_sum[k] / 1000.0);
+        if (!rc)
+            rc = ch_buf_printf(&b, "# HELP callhook_enrich_running Stages running now.\n"
+                                   "# TYPE callhook_enrich_running gauge\n");
+        for (int k = 0; !rc && k < CH_STAGE_COUNT; k++)
+            rc = ch_buf_printf(&b, "callhook_enrich_running{stage=\"%s\"} %lld\n", ch_stage_name(k),
+                               (long long)es.running[k]);
+        int64_t depth = 0;
+        if (!rc && ch_store_jobs_depth(r->srv->store, &depth) != CH_OK) depth = -1;
+        if (!rc)
+            rc = ch_buf_printf(
+                &b,
+                "# HELP callhook_enrich_queued Stage jobs taken from the store, waiting for a "
+                "worker.\n"
+                "# TYPE callhook_enrich_queued gauge\ncallhook_enrich_queued %lld\n"
+                "# HELP callhook_enrich_pending Stage jobs pending in the store (due or "
+                "retrying), all tenants.\n"
+                "# TYPE callhook_enrich_pending gauge\ncallhook_enrich_pending %lld\n"
+                "# HELP callhook_enrich_deadlines_total Pipelines that passed their deadline.\n"
+                "# TYPE callhook_enrich_deadlines_total counter\n"
+                "callhook_enrich_deadlines_total %llu\n",
+                (long long)es.queued, (long long)depth, (unsigned long long)es.expired);
+    }
     if (rc) {
         /* the series are a fixed set, far below the ceiling: a cut body would be read by
          * Prometheus as counters gone to zero, so the scrape fails instead */
@@ -211,6 +258,11 @@ static enum MHD_Result handle_metrics(ch_request *r)
 void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d)
 {
     srv->dispatcher = d;
+}
+
+void ch_server_set_enrich(ch_server *srv, struct ch_enrich *e)
+{
+    srv->enrich = e;
 }
 
 static enum MHD_Result handle_healthz(ch_request *r, const ch_route_args *a)

@@ -19,6 +19,9 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, cons
 struct ch_dispatcher;
 /* The dispatcher to wake after API replays and test messages (before traffic starts). */
 void ch_server_set_dispatcher(ch_server *srv, struct ch_dispatcher *d);
+struct ch_enrich;
+/* The enrichment workers, for their counters in /metrics. */
+void ch_server_set_enrich(ch_server *srv, struct ch_enrich *e);
 /* Stops accepting, lets requests in flight finish (at most grace_ms), closes. */
 void ch_server_stop(ch_server *srv, int grace_ms);
 

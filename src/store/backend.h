@@ -156,6 +156,7 @@ typedef struct {
     int (*jobs_due)(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
                     ch_due_job **out, size_t *n, int64_t *next_due);
     int (*jobs_expired)(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
+    int (*jobs_depth)(ch_backend *b, int64_t *pending);
     int (*jobs_read)(ch_backend *b, int64_t tenant_id, const char *call_id,
                      ch_job_row jobs[CH_STAGE_COUNT]);
     int (*pipeline_get)(ch_backend *b, int64_t tenant_id, char **text); /* CH_ENOTFOUND */

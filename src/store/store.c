@@ -450,6 +450,11 @@ int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out,
     return s->be->jobs_expired(s->b, now, limit, out, n);
 }
 
+int ch_store_jobs_depth(ch_store *s, int64_t *pending)
+{
+    return s->be->jobs_depth(s->b, pending);
+}
+
 int ch_store_call_jobs(ch_store *s, int64_t tenant_id, const char *call_id,
                        ch_job_row jobs[CH_STAGE_COUNT])
 {

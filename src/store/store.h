@@ -206,6 +206,8 @@ typedef bool (*ch_job_skip_fn)(void *arg, const ch_due_job *j);
  * more are due than were taken). */
 CH_NODISCARD int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip,
                                    void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
+/* Stage jobs pending (due or waiting for a retry), all tenants (a gauge for /metrics). */
+CH_NODISCARD int ch_store_jobs_depth(ch_store *s, int64_t *pending);
 /* Calls with open stages past their deadline (call_id and tenant_id filled), at most limit. */
 CH_NODISCARD int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out,
                                        size_t *n);

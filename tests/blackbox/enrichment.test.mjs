@@ -148,6 +148,14 @@ test('the embedded engines enrich WAV, MP3, µ-law and stereo recordings and cal
     assert.ok(st.transcript_segments.slice(0, firstAgent).every((s) => s.speaker === 'caller'), 'the caller speaks first');
     assert.match(st.transcript, /^caller: /);
 
+    // /metrics counts the stages; the usage counts the transcribed minutes
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const doneCount = (stage) => Number(metrics.match(new RegExp(`callhook_enrich_jobs_total\\{stage="${stage}",outcome="done"\\} (\\d+)`))?.[1]);
+    for (const s of ['recording', 'transcript', 'summary', 'fields', 'sentiment']) assert.equal(doneCount(s), 4, `${s} done in /metrics`);
+    assert.match(metrics, /callhook_enrich_pending 0\n/);
+    const usage = cli(db, ['tenant', 'list']).tenants.find((x) => x.slug === 'acme').usage;
+    assert.ok(usage.transcribed_minutes > 0.3 && usage.transcribed_minutes < 1.5, JSON.stringify(usage));
+
     // the recording, with Range (a player seeks), to this tenant's key only
     const full = await fetch(`${server.url}/v1/calls/${ids['call8.mp3']}/recording`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
     assert.equal(full.status, 200);

@@ -32,7 +32,7 @@ int ch_sqlite_tenant_list(ch_backend *b, ch_tenant_usage **out, size_t *n)
                            &st, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT COALESCE(calls,0), COALESCE(events,0),"
-                           " COALESCE(over_limit_calls,0) FROM usage"
+                           " COALESCE(over_limit_calls,0), COALESCE(transcribed_ms,0) FROM usage"
                            " WHERE tenant_id=?1 AND month=?2",
                            -1, &us, NULL) != SQLITE_OK)
         goto out;
@@ -48,6 +48,7 @@ int ch_sqlite_tenant_list(ch_backend *b, ch_tenant_usage **out, size_t *n)
             u->calls = sqlite3_column_int64(us, 0);
             u->events = sqlite3_column_int64(us, 1);
             u->over_limit_calls = sqlite3_column_int64(us, 2);
+            u->transcribed_ms = sqlite3_column_int64(us, 3);
         }
         sqlite3_reset(us);
     }

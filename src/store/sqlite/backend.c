@@ -78,6 +78,7 @@ const ch_store_backend ch_store_sqlite = {
     .tenant_retry = ch_sqlite_tenant_retry,
     .jobs_due = ch_sqlite_jobs_due,
     .jobs_expired = ch_sqlite_jobs_expired,
+    .jobs_depth = ch_sqlite_jobs_depth,
     .jobs_read = ch_sqlite_jobs_read,
     .pipeline_get = ch_sqlite_pipeline_get,
     .dictionary_list = ch_sqlite_dictionary_list,

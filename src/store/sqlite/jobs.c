@@ -293,6 +293,24 @@ out:
     return rc;
 }
 
+int ch_sqlite_jobs_depth(ch_backend *b, int64_t *pending)
+{
+    sqlite3 *db = ch_sqlite_reader(b);
+    sqlite3_stmt *st = NULL;
+    *pending = 0;
+    /* the partial index jobs_due holds exactly these */
+    int rc = prepare(db, "SELECT count(*) FROM jobs WHERE state='pending'", &st);
+    if (rc == CH_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *pending = sqlite3_column_int64(st, 0);
+        else
+            rc = CH_ESTORE;
+    }
+    sqlite3_finalize(st);
+    ch_sqlite_reader_done(b, db);
+    return rc;
+}
+
 int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
                         ch_job_row jobs[CH_STAGE_COUNT])
 {
