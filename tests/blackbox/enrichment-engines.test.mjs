@@ -115,7 +115,7 @@ before(async () => {
   db = path.join(dir, 'e.db');
   wav = speech('I need a plumber in Boston tomorrow morning', path.join(dir, 'rec.wav'));
   rx = await startReceiver(() => ({ status: 200 }));
-  media = await startMedia({ files: { '/rec.wav': wav } });
+  media = await startMedia({ files: { '/rec.wav': wav, '/corrupt.wav': Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt '), Buffer.alloc(200, 0xa5)]) } });
   ucm = await startUcmApi({ user: 'cdrapi', password: 'cdrapi123', files: { '2024-05/auto-1715681706-0912345678-1001.wav': wav, '2024-05/auto-2-0912345678-1001.wav': wav } });
   // a port nothing listens on: taken, then given back
   const s = net.createServer();
@@ -123,7 +123,7 @@ before(async () => {
   closedPort = s.address().port;
   await new Promise((r) => s.close(r));
 
-  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late']) tenant(slug);
+  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late', 'corrupt']) tenant(slug);
   // UCM: a source with Basic auth for the CDRs, and its recording API set by `source media`
   cli(db, ['tenant', 'add', 'ucmco', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   const src = cli(db, ['source', 'add', 'ucmco', 'ucm', '--username', 'ucm-pbx', '--password', 'pw-ucm-1']);
@@ -204,6 +204,13 @@ describe('enrichment engines', { concurrency: true }, () => {
     assert.equal(fr[0].json.response_format.type, 'json_schema');
     assert.deepEqual(fr[0].json.response_format.json_schema.schema, FIELDS_SCHEMA);
     assert.ok(fr[0].json.messages.some((m) => String(m.content).includes('אינסטלטור')));
+    // the webhook's top-level data (the shape automations read) is filled from the enrichment
+    const top = completed('heb', 'heb-1')[0].data;
+    assert.equal(top.city, 'תל אביב');
+    assert.equal(top.service_category, 'אינסטלציה');
+    assert.equal(top.customer_name, 'דנה');
+    assert.equal(top.summary, d.summary);
+    assert.equal(top.transcript, d.transcript);
     await onlyOnce('heb', 'heb-1');
   });
 
@@ -282,6 +289,19 @@ describe('enrichment engines', { concurrency: true }, () => {
     await onlyOnce('slow', 'slow-1');
   });
 
+  it('a corrupt recording: the recording stage fails with the decode error, call.completed once', T, async () => {
+    await post('corrupt', ended('corrupt-1', { recording_url: `${media.url}/corrupt.wav` }));
+    const d = await completion('corrupt', 'corrupt-1');
+    const st = d.enrichment.stages;
+    assert.equal(st.recording.state, 'failed', JSON.stringify(d.enrichment));
+    assert.match(st.recording.error, /decode/);
+    assert.equal(st.recording.attempts, 1, 'a file that is not audio is not fetched again');
+    for (const s of ['transcript', 'summary', 'fields', 'sentiment']) assert.equal(st[s].state, 'skipped', s);
+    assert.equal(d.enrichment.state, 'failed');
+    assert.equal(d.recording, null);
+    await onlyOnce('corrupt', 'corrupt-1');
+  });
+
   it('UCM: the recording API with an expired session and a rate limit, pocketsphinx transcript', T, async () => {
     const auth = { Authorization: 'Basic ' + Buffer.from('ucm-pbx:pw-ucm-1').toString('base64') };
     const cdr = JSON.parse(fixture('ucm/answered-inbound-leg.json'));
@@ -317,12 +337,7 @@ describe('enrichment engines', { concurrency: true }, () => {
     const recPath = `/2010-04-01/Accounts/${ACCOUNT}/Recordings/RE${'2'.repeat(32)}`;
     const tm = await startMedia({ files: { [recPath]: wav }, auth: { user: ACCOUNT, pass: TWILIO_TOKEN } });
     doubles.push(tm);
-    const callback = async (callSid, recUrl, recSid) => {
-      const params = {
-        AccountSid: ACCOUNT, ApiVersion: '2010-04-01', CallSid: callSid, CallStatus: 'completed', Direction: 'inbound',
-        From: '+14155550100', To: '+14155550199', CallDuration: '42', Timestamp: 'Tue, 14 May 2024 10:15:49 +0000',
-        SequenceNumber: '3', RecordingStatus: 'completed', RecordingSid: recSid, RecordingUrl: recUrl, RecordingDuration: '3',
-      };
+    const send = async (params) => {
       const url = `${S.url}/hooks/voiceco/twilio`;
       const res = await fetch(url, {
         method: 'POST',
@@ -331,6 +346,11 @@ describe('enrichment engines', { concurrency: true }, () => {
       });
       assert.equal(res.status, 200, await res.text());
     };
+    const callback = (callSid, recUrl, recSid) => send({
+      AccountSid: ACCOUNT, ApiVersion: '2010-04-01', CallSid: callSid, CallStatus: 'completed', Direction: 'inbound',
+      From: '+14155550100', To: '+14155550199', CallDuration: '42', Timestamp: 'Tue, 14 May 2024 10:15:49 +0000',
+      SequenceNumber: '3', ...(recUrl ? { RecordingStatus: 'completed', RecordingSid: recSid, RecordingUrl: recUrl, RecordingDuration: '3' } : {}),
+    });
     const ok = 'CA' + '3'.repeat(32), missing = 'CA' + '4'.repeat(32);
     await callback(ok, `${tm.url}${recPath}`, 'RE' + '2'.repeat(32));
     await callback(missing, `${tm.url}/2010-04-01/Accounts/${ACCOUNT}/Recordings/RE${'5'.repeat(32)}`, 'RE' + '5'.repeat(32));
@@ -351,6 +371,17 @@ describe('enrichment engines', { concurrency: true }, () => {
     assert.equal(m.transcript, null);
     await onlyOnce('voiceco', ok);
     await onlyOnce('voiceco', missing);
+    // the usual order: the status callback first (completed at once), the recording callback later
+    const later = 'CA' + '6'.repeat(32), laterRec = `/2010-04-01/Accounts/${ACCOUNT}/Recordings/RE${'7'.repeat(32)}`;
+    tm.setBehaviour({ files: { [recPath]: wav, [laterRec]: wav }, auth: { user: ACCOUNT, pass: TWILIO_TOKEN } });
+    await callback(later, null, null);
+    const first = await completion('voiceco', later);
+    assert.equal(first.enrichment.state, 'skipped');
+    assert.equal(first.enrichment.reason, 'no_recording');
+    await send({ AccountSid: ACCOUNT, CallSid: later, RecordingSid: 'RE' + '7'.repeat(32), RecordingUrl: `${tm.url}${laterRec}`, RecordingStatus: 'completed', RecordingDuration: '3', RecordingChannels: '1', RecordingSource: 'DialVerb' });
+    const upd = await waitFor(() => ofCall('voiceco', later).find((m) => m.type === 'call.updated' && m.data.call.enrichment.state === 'done'), 30_000, 'the recording callback enriched as call.updated');
+    assert.match(upd.data.call.transcript, /אינסטלטור/);
+    await onlyOnce('voiceco', later);
   });
 
   it('a recording that appears after completion: its results arrive as call.updated, not a second call.completed', T, async () => {
