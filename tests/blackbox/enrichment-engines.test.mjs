@@ -400,3 +400,36 @@ describe('enrichment engines', { concurrency: true }, () => {
     await onlyOnce('late', 'late-1');
   });
 });
+
+it('callhook source media: validated, replaced, cleared, never printing a password', T, () => {
+  const cdb = path.join(dir, 'cli.db');
+  cli(cdb, ['tenant', 'add', 'clico']);
+  const id = String(cli(cdb, ['source', 'add', 'clico', 'ucm', '--username', 'ucm-pbx', '--password', 'pw-ucm-12']).credential_id);
+  const stored = () => sqlite(cdb, `SELECT COALESCE(media, 'NULL') FROM credentials WHERE id=${id};`).trim();
+  const set = cli(cdb, ['source', 'media', 'clico', id, '--api-url', 'https://pbx.example:8089', '--api-user', 'cdrapi', '--api-password', 'secret-ucm-pw', '--insecure-tls']);
+  assert.deepEqual(set, { tenant: 'clico', source_id: Number(id), provider: 'ucm', media: { api_url: 'https://pbx.example:8089', api_user: 'cdrapi', insecure_tls: true, api_password_set: true } });
+  assert.deepEqual(JSON.parse(stored()), { api_url: 'https://pbx.example:8089', api_user: 'cdrapi', api_password: 'secret-ucm-pw', insecure_tls: true });
+  const text = cli(cdb, ['source', 'media', 'clico', id, '--api-url', 'https://pbx.example:8089', '--api-user', 'cdrapi', '--api-password', 'secret-ucm-pw', '--pinned-pubkey', 'sha256//AAAA'], { json: false });
+  assert.ok(!text.includes('secret-ucm-pw'), text);
+  assert.equal(JSON.parse(stored()).insecure_tls, undefined, 'the settings are replaced, not merged');
+  assert.equal(JSON.parse(stored()).pinned_pubkey, 'sha256//AAAA');
+  for (const bad of [
+    ['--api-url', 'ftp://pbx', '--api-user', 'a', '--api-password', 'b'],
+    ['--api-url', 'https://pbx'],
+    ['--api-user', 'a', '--api-password', 'b'],
+    ['--basic-user', 'AC1'],
+    ['--api-url', 'https://pbx', '--api-user', 'a', '--api-password', 'b', '--pinned-pubkey', 'md5//x'],
+    ['--clear', '--basic-user', 'a', '--basic-password', 'b'],
+    [],
+  ]) {
+    const r = cliFail(cdb, ['source', 'media', 'clico', id, ...bad]);
+    assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stderr}`);
+  }
+  assert.equal(cliFail(cdb, ['source', 'media', 'clico', '999', '--basic-user', 'a', '--basic-password', 'b']).status, 1, 'no such source');
+  assert.equal(cliFail(cdb, ['source', 'media', 'nobody', id, '--clear']).status, 1, 'no such tenant');
+  cli(cdb, ['tenant', 'add', 'otherco']);
+  assert.equal(cliFail(cdb, ['source', 'media', 'otherco', id, '--clear']).status, 1, "another tenant's source is not found");
+  assert.equal(JSON.parse(stored()).pinned_pubkey, 'sha256//AAAA', 'a refused command changed nothing');
+  assert.deepEqual(cli(cdb, ['source', 'media', 'clico', id, '--clear']).media, {});
+  assert.equal(stored(), 'NULL');
+});
