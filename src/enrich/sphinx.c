@@ -92,8 +92,15 @@ ch_sphinx *ch_sphinx_new(const char *model_dir, char *err, size_t errlen)
         fail(err, errlen, CH_ERR, "pocketsphinx: the model in %s does not load", model_dir);
         goto fail;
     }
-    const char *name = ps_get_search(s->ps);
-    snprintf(s->lm_search, sizeof s->lm_search, "%s", name ? name : "");
+    /* the n-gram search ps_init made; not ps_get_search, which leaks its hash iterator in
+     * 0.8+5prealpha (it breaks out of the walk without freeing it): walked to the end here,
+     * which frees the iterator */
+    s->lm_search[0] = '\0';
+    for (ps_search_iter_t *it = ps_search_iter(s->ps); it; it = ps_search_iter_next(it)) {
+        const char *name = ps_search_iter_val(it);
+        if (!s->lm_search[0] && name && ps_get_lm(s->ps, name))
+            snprintf(s->lm_search, sizeof s->lm_search, "%s", name);
+    }
     goto out;
 fail:
     ch_sphinx_free(s);

@@ -152,7 +152,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const d of doubles) await d.close();
+  for (const d of doubles) await d.close().catch(() => {});
   await media?.close();
   await ucm?.close();
   if (S) await S.stop();
@@ -432,4 +432,14 @@ it('callhook source media: validated, replaced, cleared, never printing a passwo
   assert.equal(JSON.parse(stored()).pinned_pubkey, 'sha256//AAAA', 'a refused command changed nothing');
   assert.deepEqual(cli(cdb, ['source', 'media', 'clico', id, '--clear']).media, {});
   assert.equal(stored(), 'NULL');
+});
+
+it('the daemon stops cleanly after all that: exit 0, no sanitizer report', T, async () => {
+  for (const d of doubles) await d.close(); // nothing left in flight
+  const r = await S.stop();
+  const logs = S.logs();
+  S = null;
+  const at = logs.search(/==\d+==ERROR|runtime error:/);
+  assert.ok(at < 0, `sanitizer report:\n${logs.slice(Math.max(0, at - 200), at + 4000)}`);
+  assert.equal(r.code, 0, `exit ${JSON.stringify(r)}`);
 });
