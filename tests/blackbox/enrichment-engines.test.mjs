@@ -123,7 +123,7 @@ before(async () => {
   closedPort = s.address().port;
   await new Promise((r) => s.close(r));
 
-  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late', 'corrupt']) tenant(slug);
+  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late', 'corrupt', 'ssrf']) tenant(slug);
   // UCM: a source with Basic auth for the CDRs, and its recording API set by `source media`
   cli(db, ['tenant', 'add', 'ucmco', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   const src = cli(db, ['source', 'add', 'ucmco', 'ucm', '--username', 'ucm-pbx', '--password', 'pw-ucm-1']);
@@ -300,6 +300,20 @@ describe('enrichment engines', { concurrency: true }, () => {
     assert.equal(d.enrichment.state, 'failed');
     assert.equal(d.recording, null);
     await onlyOnce('corrupt', 'corrupt-1');
+  });
+
+  it('recording URLs outside the allowed ranges are refused before any connection (the SSRF guard)', T, async () => {
+    const urls = { 'ssrf-meta': 'http://169.254.169.254/latest/meta-data/', 'ssrf-private': 'http://10.0.0.1/rec.wav', 'ssrf-v6': 'http://[::1]:9/rec.wav' };
+    for (const [ext, u] of Object.entries(urls)) await post('ssrf', ended(ext, { recording_url: u }));
+    for (const ext of Object.keys(urls)) {
+      const d = await completion('ssrf', ext);
+      const st = d.enrichment.stages.recording;
+      assert.equal(st.state, 'failed', JSON.stringify(d.enrichment));
+      assert.match(st.error, /^refused: /, st.error);
+      assert.equal(st.attempts, 1, 'a refused address is not retried');
+      assert.equal(d.enrichment.state, 'failed');
+      await onlyOnce('ssrf', ext);
+    }
   });
 
   it('UCM: the recording API with an expired session and a rate limit, pocketsphinx transcript', T, async () => {
