@@ -448,6 +448,35 @@ it('callhook source media: validated, replaced, cleared, never printing a passwo
   assert.equal(stored(), 'NULL');
 });
 
+it('kill -9 while a stage is in flight: the job is run again after the restart, call.completed once', T, async () => {
+  const kdb = path.join(dir, 'kill.db');
+  const kt = setupTenant(kdb, 'killco');
+  cli(kdb, ['endpoint', 'add', 'killco', `${rx.url}/killco`]);
+  const tr = await openai({ delayMs: 4000, transcript: { segments: HEBREW } });
+  const env = { CALLHOOK_DELIVERY_ALLOW_PRIVATE: '127.0.0.0/8', CALLHOOK_ENRICH_ALLOW_PRIVATE: '127.0.0.0/8', CALLHOOK_ENRICH_RETRY_SCHEDULE: '1s,1s', CALLHOOK_ENRICH_RECORDINGS_DIR: path.join(dir, 'kill-recordings') };
+  let K = await startServer({ db: kdb, env });
+  try {
+    const r0 = await apiJson(K, kt.apiKey, 'PUT', '/v1/pipeline', { transcript: oai(tr, { model: 'whisper-1' }) });
+    assert.equal(r0.status, 200, r0.text);
+    const r = await postHook(K, 'killco', ended('kill-1', { recording_url: `${media.url}/rec.wav` }), { headers: hookAuth(kt) });
+    assert.equal(r.status, 200, r.text);
+    await waitFor(() => tr.received.length >= 1, 30_000, 'the transcription request in flight');
+    await K.kill9();
+    tr.setBehaviour({ key: KEY, transcript: { segments: HEBREW } });
+    K = await startServer({ db: kdb, env });
+    const d = await completion('killco', 'kill-1');
+    assert.equal(d.enrichment.state, 'done', JSON.stringify(d.enrichment));
+    assert.equal(d.enrichment.stages.recording.attempts, 1, 'the recording done before the kill is kept');
+    assert.equal(tr.received.filter((q) => q.path === '/v1/audio/transcriptions').length, 2, 'the transcription ran again');
+    assert.match(d.transcript, /אינסטלטור/);
+    await sleep(1500);
+    assert.equal(completed('killco', 'kill-1').length, 1);
+    assert.equal((await K.stop()).code, 0);
+  } finally {
+    await K.stop();
+  }
+});
+
 it('the daemon stops cleanly after all that: exit 0, no sanitizer report', T, async () => {
   for (const d of doubles) await d.close(); // nothing left in flight
   const r = await S.stop();
