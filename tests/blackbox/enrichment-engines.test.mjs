@@ -123,7 +123,7 @@ before(async () => {
   closedPort = s.address().port;
   await new Promise((r) => s.close(r));
 
-  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late', 'corrupt', 'ssrf']) tenant(slug);
+  for (const slug of ['heb', 'schema', 'retry', 'down', 'slow', 'late', 'corrupt', 'ssrf', 'switch']) tenant(slug);
   // UCM: a source with Basic auth for the CDRs, and its recording API set by `source media`
   cli(db, ['tenant', 'add', 'ucmco', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   const src = cli(db, ['source', 'add', 'ucmco', 'ucm', '--username', 'ucm-pbx', '--password', 'pw-ucm-1']);
@@ -314,6 +314,23 @@ describe('enrichment engines', { concurrency: true }, () => {
       assert.equal(d.enrichment.state, 'failed');
       await onlyOnce('ssrf', ext);
     }
+  });
+
+  it('the tenant moves a stage off openai while a call waits for it: the stage fails saying why, the daemon lives', T, async () => {
+    const tr = await openai({ delayMs: 3000, transcript: { segments: HEBREW } });
+    await pipeline('switch', { transcript: oai(tr, { model: 'whisper-1' }), summary: oai(tr, { model: 'gpt-4o-mini' }) });
+    await post('switch', ended('switch-1', { recording_url: `${media.url}/rec.wav` }));
+    await waitFor(() => tr.received.length >= 1, 30_000, 'the transcription in flight');
+    await pipeline('switch', { summary: { engine: 'extractive', base_url: null } });
+    const d = await completion('switch', 'switch-1');
+    const st = d.enrichment.stages;
+    assert.equal(st.transcript.state, 'done', JSON.stringify(d.enrichment));
+    assert.equal(st.summary.state, 'failed');
+    assert.match(st.summary.error, /base_url/);
+    assert.equal(st.fields.state, 'done');
+    assert.equal(d.enrichment.state, 'partial');
+    assert.equal(S.proc.exitCode, null, 'the daemon still runs');
+    await onlyOnce('switch', 'switch-1');
   });
 
   it('UCM: the recording API with an expired session and a rate limit, pocketsphinx transcript', T, async () => {
