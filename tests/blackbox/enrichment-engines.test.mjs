@@ -2,10 +2,12 @@
 // remote services (lib-openai, lib-ucmapi, lib-media): the openai engines in Hebrew with the
 // tenant's dictionary, an answer that breaks the tenant's schema, 429 + Retry-After, an engine
 // that is down and one slower than the deadline, a UCM's recording API with an expired session
-// and a rate limit, Twilio recordings behind HTTP Basic and a 404, and a recording that arrives
-// after the call completed. Every scenario has its own tenant (its own settings, doubles and
-// receiver path) on one daemon, and they run concurrently. Assertions are on what the receiver
-// got and what the doubles were sent, never on timings.
+// and a rate limit, Twilio recordings behind HTTP Basic and a 404, a recording that arrives
+// after the call completed, a corrupt file, addresses the SSRF guard refuses, a tenant changing
+// engines mid-call, kill -9 mid-stage, and `callhook source media`. Every scenario has its own
+// tenant (its own settings, doubles and receiver path) on one daemon, and they run concurrently;
+// the daemon must then exit 0 with no sanitizer report. Assertions are on what the receiver got,
+// what the doubles were sent and what the store decided, never on timings.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
