@@ -43,22 +43,33 @@ cc -O2 -std=gnu17 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isr
 for i in "${!SENTENCES[@]}"; do
     n=$(printf '%02d' $((i + 1)))
     espeak-ng "${VOICE[@]}" -w "$TMP/raw$n.wav" "${SENTENCES[$i]}"
-    sox "$TMP/raw$n.wav" -r 16000 -b 16 -e signed-integer "$TMP/w16-$n.wav"
-    sox "$TMP/raw$n.wav" -r 8000 -e mu-law "$TMP/w8-$n.wav"
+    sox -R "$TMP/raw$n.wav" -r 16000 -b 16 -e signed-integer "$TMP/w16-$n.wav"
+    sox -R "$TMP/raw$n.wav" -r 8000 -e mu-law "$TMP/w8-$n.wav"
     printf '%s (bench-%s)\n' "$(tr 'A-Z' 'a-z' <<<"${SENTENCES[$i]}")" "$n" >>"$TMP/ref.trn"
 done
 
-row() { # label files...: one table row
-    local label=$1
-    shift
+# the ten sentences as one call: 0.8 s pauses between them
+sox -R -n -r 16000 -b 16 -c 1 "$TMP/gap16.wav" trim 0 0.8
+sox -R -n -r 8000 -e mu-law -c 1 "$TMP/gap8.wav" trim 0 0.8
+call16=() call8=()
+for f in "$TMP"/w16-*.wav; do call16+=("$f" "$TMP/gap16.wav"); done
+for f in "$TMP"/w8-*.wav; do call8+=("$f" "$TMP/gap8.wav"); done
+sox -R "${call16[@]}" "$TMP/call16-01.wav"
+sox -R "${call8[@]}" "$TMP/call8-01.wav"
+printf '%s (bench-01)\n' "$(sed 's/ (bench-[0-9]*)$//' "$TMP/ref.trn" | tr '\n' ' ' | sed 's/ $//')" \
+    >"$TMP/call.trn"
+
+row() { # label ref files...: one table row
+    local label=$1 ref=$2
+    shift 2
     timeout 300 "$TMP/sphinx_bench" --keys "$KEYS" "$@" >"$TMP/out.tsv"
     awk -F'\t' -v dir="$TMP" 'NR > 1 { n = $1; sub(/.*-/, "", n); sub(/\.wav$/, "", n);
         printf "%s (bench-%s)\n", $5, n > (dir "/hyp.trn") }' "$TMP/out.tsv"
     local err
-    err=$("$SCLITE" -r "$TMP/ref.trn" trn -h "$TMP/hyp.trn" trn -i rm -o sum stdout |
+    err=$("$SCLITE" -r "$ref" trn -h "$TMP/hyp.trn" trn -i rm -o sum stdout |
         awk '/Sum\/Avg/ { gsub(/\|/, " "); print $(NF-1) }')
     # keyword spotting: a key is expected in a sentence if the sentence says it
-    awk -F'\t' -v keys="$KEYS" -v label="$label" -v wer="$err" -v ref="$TMP/ref.trn" '
+    awk -F'\t' -v keys="$KEYS" -v label="$label" -v wer="$err" -v ref="$ref" '
         BEGIN { nk = split(keys, K, ","); i = 0
                 while ((getline line < ref) > 0) { i++; R[i] = " " line " " } }
         NR == 1 { load = $2; next }
@@ -75,5 +86,7 @@ row() { # label files...: one table row
 
 echo "| audio | length | model load (CPU) | decoding + resampling | transcription, load excluded | load per file | WER (sclite) | keywords caught | false alarms |"
 echo "|---|---|---|---|---|---|---|---|---|"
-row "16 kHz PCM WAV" "$TMP"/w16-*.wav
-row "8 kHz µ-law WAV" "$TMP"/w8-*.wav
+row "16 kHz PCM WAV, 10 files" "$TMP/ref.trn" "$TMP"/w16-*.wav
+row "8 kHz µ-law WAV, 10 files" "$TMP/ref.trn" "$TMP"/w8-*.wav
+row "16 kHz PCM WAV, one call" "$TMP/call.trn" "$TMP/call16-01.wav"
+row "8 kHz µ-law WAV, one call" "$TMP/call.trn" "$TMP/call8-01.wav"

@@ -136,6 +136,16 @@ static enum MHD_Result call_get(ch_request *r, const ch_route_args *a)
     return ch_reply_json(r, 200, call);
 }
 
+/* GET /v1/calls/{id}/trace: everything that happened to the call, in time order (core/trace.h) */
+static enum MHD_Result call_trace(ch_request *r, const ch_route_args *a)
+{
+    json_t *trace;
+    int rc = ch_store_call_trace(r->srv->store, a->tenant_id, ch_route_param(a, "id"), &trace);
+    if (rc == CH_ENOTFOUND) return ch_reply_error(r, 404, "not_found", NULL, "no such call");
+    if (rc) return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+    return ch_reply_json(r, 200, trace);
+}
+
 /* ---- GET /v1/calls/{id}/recording: the kept file, with Range (a player seeks) ---------- */
 
 /* "bytes=A-B", "bytes=A-", "bytes=-N" against size: CH_OK with [*from, *to], CH_ENOTFOUND
@@ -512,7 +522,9 @@ int ch_calls_register(ch_router *rt)
         (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}", CH_RA_API_KEY, CH_ROUTE_CALL, call_get,
                             NULL)) ||
         (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}/recording", CH_RA_API_KEY, CH_ROUTE_CALL,
-                            call_recording, NULL)))
+                            call_recording, NULL)) ||
+        (rc = ch_router_add(rt, CH_M_GET, "/v1/calls/{id}/trace", CH_RA_API_KEY, CH_ROUTE_CALL,
+                            call_trace, NULL)))
         return rc;
     return CH_OK;
 }

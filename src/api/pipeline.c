@@ -4,7 +4,7 @@
  * stage matches and the pocketsphinx engine listens for). */
 #include "api/routes.h"
 #include "core/pipeline.h"
-#include "enrich/jschema.h"
+#include "enrich/settings.h"
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -60,47 +60,25 @@ static enum MHD_Result pipeline(ch_request *r, const ch_route_args *a)
     char *text = NULL;
     int rc = ch_store_pipeline_text(r->srv->store, a->tenant_id, &text);
     if (rc) return ch_reply_result(r, rc, NULL, NULL, "the store cannot be read");
-    ch_pipeline_settings ps;
-    char err[200];
-    if (ch_pipeline_settings_parse(text, &ps, err, sizeof err) != CH_OK) {
-        /* stored by an older build with other rules: shown as the defaults would be */
-        ch_pipeline_settings_clear(&ps);
-        ch_pipeline_settings_parse(NULL, &ps, err, sizeof err);
-    }
-    free(text);
     if (!strcmp(a->method, "GET")) {
-        json_t *o = ch_pipeline_settings_json(&ps, false);
-        ch_pipeline_settings_clear(&ps);
+        json_t *o = ch_pipeline_settings_shown(text);
+        free(text);
         return ch_reply_json(r, 200, o);
     }
     json_t *body = load_body(r);
     if (!json_is_object(body)) {
         json_decref(body);
-        ch_pipeline_settings_clear(&ps);
+        free(text);
         return ch_reply_error(r, 400, "malformed_json", NULL, "the body must be a JSON object");
     }
-    rc = ch_pipeline_settings_apply(&ps, body, err, sizeof err);
-    json_decref(body);
-    const json_t *schema = ps.st[CH_STAGE_FIELDS].schema;
-    if (rc == CH_OK && schema) { /* refused now, not when the first call meets it */
-        char why[160];
-        if ((rc = ch_jschema_check(schema, why, sizeof why)))
-            snprintf(err, sizeof err, "fields.schema: %s", why);
-    }
-    if (rc) {
-        ch_pipeline_settings_clear(&ps);
-        return ch_reply_error(r, 422, "invalid_setting", NULL, "%s", err);
-    }
     pipeline_write *w = ch_calloc(1, sizeof *w);
-    json_t *stored = ch_pipeline_settings_json(&ps, true);
-    w->text = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(stored);
-    w->shown = ch_pipeline_settings_json(&ps, false);
-    ch_pipeline_settings_clear(&ps);
-    if (!w->text || strlen(w->text) > CH_PIPELINE_TEXT_MAX) {
+    char err[200];
+    rc = ch_pipeline_settings_update(text, body, &w->text, &w->shown, err, sizeof err);
+    json_decref(body);
+    free(text);
+    if (rc) {
         pipeline_write_free(w);
-        return ch_reply_error(r, 422, "invalid_setting", NULL,
-                              "the pipeline settings are over %d bytes", CH_PIPELINE_TEXT_MAX);
+        return ch_reply_error(r, 422, "invalid_setting", NULL, "%s", err);
     }
     w->op.kind = CH_OP_PIPELINE_SET;
     w->op.tenant_id = a->tenant_id;
@@ -109,18 +87,6 @@ static enum MHD_Result pipeline(ch_request *r, const ch_route_args *a)
 }
 
 /* ---- /v1/dictionaries ------------------------------------------------------------------- */
-
-static json_t *dict_json(const ch_dict_view *v, size_t n)
-{
-    json_t *cities = json_array(), *services = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *syn = json_loads(v[i].synonyms ? v[i].synonyms : "[]", 0, NULL);
-        json_t *e =
-            json_pack("{s:s, s:o}", "name", v[i].name, "synonyms", syn ? syn : json_array());
-        json_array_append_new(!strcmp(v[i].kind, "city") ? cities : services, e);
-    }
-    return json_pack("{s:o, s:o}", "cities", cities, "services", services);
-}
 
 typedef struct {
     ch_op op;
@@ -171,7 +137,7 @@ static enum MHD_Result dictionaries(ch_request *r, const ch_route_args *a)
         size_t n;
         int rc = ch_store_dictionary(r->srv->store, a->tenant_id, &v, &n);
         if (rc) return ch_reply_result(r, rc, NULL, NULL, "the store cannot be read");
-        json_t *o = dict_json(v, n);
+        json_t *o = ch_dict_views_json(v, n);
         ch_dict_views_free(v, n);
         return ch_reply_json(r, 200, o);
     }

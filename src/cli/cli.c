@@ -33,6 +33,13 @@ static void usage(FILE *f)
             "  callhook delivery list|skipped SLUG | show|replay SLUG ID\n"
             "  callhook delivery recover|test SLUG ENDPOINT_ID [--since TIME]\n"
             "  callhook delivery schedule SLUG SCHEDULE|default\n"
+            "  callhook pipeline show SLUG | set SLUG [--deadline S] [--retention-days N]\n"
+            "                [--STAGE-engine|url|model|key|language|prompt V]\n"
+            "                [--STAGE-enabled|redo true|false] [--fields-schema FILE|JSON]\n"
+            "                [--json '{...patch...}']\n"
+            "  callhook dictionary add SLUG city|service NAME [--synonyms A,B]\n"
+            "  callhook dictionary list SLUG | remove SLUG city|service NAME\n"
+            "  callhook call trace SLUG CALL_ID\n"
             "  callhook changes [--since CURSOR] [--limit N] [--tenant SLUG]\n"
             "  callhook migrate\n"
             "  callhook demo [--listen ADDR:PORT]\n\n"
@@ -62,6 +69,9 @@ int ch_cli_main(int argc, char **argv)
     if (strcmp(cmd, "changes") == 0) return ch_cmd_changes(argc - 2, argv + 2);
     if (strcmp(cmd, "endpoint") == 0 && *sub) return ch_cmd_endpoint(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "delivery") == 0 && *sub) return ch_cmd_delivery(sub, argc - 3, argv + 3);
+    if (strcmp(cmd, "pipeline") == 0 && *sub) return ch_cmd_pipeline(sub, argc - 3, argv + 3);
+    if (strcmp(cmd, "dictionary") == 0 && *sub) return ch_cmd_dictionary(sub, argc - 3, argv + 3);
+    if (strcmp(cmd, "call") == 0 && *sub) return ch_cmd_call(sub, argc - 3, argv + 3);
     if ((strcmp(cmd, "employee") == 0 || strcmp(cmd, "lead") == 0) && *sub)
         return ch_cmd_directory(cmd, sub, argc - 3, argv + 3);
     if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "add") == 0)

@@ -16,5 +16,8 @@ int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv);
 int ch_cmd_endpoint(const char *sub, int argc, char **argv);
 int ch_cmd_delivery(const char *sub, int argc, char **argv);
 int ch_cmd_changes(int argc, char **argv);
+int ch_cmd_pipeline(const char *sub, int argc, char **argv);
+int ch_cmd_dictionary(const char *sub, int argc, char **argv);
+int ch_cmd_call(const char *sub, int argc, char **argv);
 
 #endif

@@ -82,8 +82,8 @@ static json_t *time_ms(int64_t ms)
 }
 
 /* The pipeline's output (core/pipeline.h: ch_pipeline_enriched) laid over the call: its own
- * keys, and the transcript and summary it made (only made when the provider sent none, or
- * the tenant asked to redo them). */
+ * keys, and the transcript and summary it made where the provider sent none (one that arrives
+ * later, as Retell's analysis does, wins) or where the tenant asked to redo them. */
 static void enriched_over(json_t *o, const char *enriched)
 {
     json_t *e = enriched ? json_loads(enriched, 0, NULL) : NULL;
@@ -96,7 +96,11 @@ static void enriched_over(json_t *o, const char *enriched)
     static const char *const filled[] = {"transcript", "summary"};
     for (size_t i = 0; e && i < sizeof filled / sizeof *filled; i++) {
         json_t *v = json_object_get(e, filled[i]);
-        if (json_is_string(v)) json_object_set(o, filled[i], v);
+        char redo[32];
+        snprintf(redo, sizeof redo, "%s_redo", filled[i]);
+        if (json_is_string(v) &&
+            (json_is_null(json_object_get(o, filled[i])) || json_is_true(json_object_get(e, redo))))
+            json_object_set(o, filled[i], v);
     }
     json_decref(e);
 }

@@ -481,6 +481,8 @@ char *ch_pipeline_enriched(const ch_job_row jobs[CH_STAGE_COUNT], const char *sk
     if ((r = result_of(&jobs[CH_STAGE_TRANSCRIPT]))) {
         json_t *text = json_object_get(r, "text");
         if (json_is_string(text)) json_object_set(o, "transcript", text);
+        if (json_is_true(json_object_get(r, "redo")))
+            json_object_set_new(o, "transcript_redo", json_true());
         json_t *segs = json_object_get(r, "segments");
         if (json_is_array(segs)) json_object_set(o, "transcript_segments", segs);
         json_decref(r);
@@ -488,6 +490,8 @@ char *ch_pipeline_enriched(const ch_job_row jobs[CH_STAGE_COUNT], const char *sk
     if ((r = result_of(&jobs[CH_STAGE_SUMMARY]))) {
         json_t *text = json_object_get(r, "summary");
         if (json_is_string(text)) json_object_set(o, "summary", text);
+        if (json_is_true(json_object_get(r, "redo")))
+            json_object_set_new(o, "summary_redo", json_true());
         json_decref(r);
     }
     if ((r = result_of(&jobs[CH_STAGE_FIELDS]))) {

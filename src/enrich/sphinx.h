@@ -39,7 +39,7 @@ int ch_sphinx_transcribe(ch_sphinx *s, const int16_t *pcm, size_t samples,
                          const char *const *keyphrases, size_t nkeys, json_t **segments,
                          json_t **hits, json_t **skipped, char *err, size_t errlen);
 
-/* The spotting threshold of a keyphrase of `phones` phones: 1e-(5 × phones), measured in
+/* The spotting threshold of a keyphrase of `phones` phones: 1e-(4 × phones), measured in
  * bench/pipeline (shorter phrases need a stricter ratio, longer ones a looser one). */
 double ch_sphinx_kws_threshold(int phones);
 

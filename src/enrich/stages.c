@@ -458,6 +458,7 @@ static void stage_transcript(ch_stage_env *env, ch_stage_thread *t, const ch_due
         }
         json_t *extra = json_pack("{s:s, s:o, s:o}", "language", "en", "keywords", hits_all,
                                   "unknown_words", skipped ? skipped : json_array());
+        if (st->redo) json_object_set_new(extra, "redo", json_true());
         done(o, transcript_of(segs, a.channels, extra));
     } else if (!strcmp(j->engine, "openai")) {
         if (!openai_ready(st, j->stage, o)) goto out;
@@ -511,6 +512,10 @@ static void stage_transcript(ch_stage_env *env, ch_stage_thread *t, const ch_due
             json_decref(r);
         }
         free(prompt);
+        if (st->redo) {
+            if (!extra) extra = json_object();
+            json_object_set_new(extra, "redo", json_true());
+        }
         done(o, transcript_of(segs, a.channels, extra));
     } else {
         fail(o, CH_RUN_FAIL, "no transcription engine %s", j->engine);
@@ -610,12 +615,12 @@ static void stage_text(ch_stage_env *env, const ch_due_job *j, inputs *in, ch_ru
                 fail(o, run_state_of(rc), "openai: %s", err);
                 return;
             }
-            done(o, json_pack("{s:s}", "summary", content));
+            done(o, json_pack("{s:s, s:b}", "summary", content, "redo", st->redo));
             free(content);
             return;
         }
         char *s = ch_summary_extractive(text, 3, in->dict);
-        done(o, json_pack("{s:s}", "summary", s ? s : ""));
+        done(o, json_pack("{s:s, s:b}", "summary", s ? s : "", "redo", st->redo));
         free(s);
         return;
     }

@@ -44,6 +44,8 @@ static void job_for_tenant(ch_write_job *job, const ch_tenant *t, ch_event **evs
     job->monthly_limit = t->monthly_limit;
     job->hard_limit = t->hard_limit;
     job->no_auto_leads = t->features && strstr(t->features, "no-auto-leads");
+    /* "enrichment" is a default feature: a tenant created without it is never enriched */
+    job->no_enrichment = t->features && !strstr(t->features, "enrichment");
     job->request_id = request_id;
 }
 

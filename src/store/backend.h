@@ -26,6 +26,7 @@
 #define CH_STORE_BACKEND_H
 
 #include "core/lifecycle.h"
+#include "core/trace.h"
 #include "core/views.h"
 #include "store/store.h"
 
@@ -159,6 +160,9 @@ typedef struct {
                      ch_job_row jobs[CH_STAGE_COUNT]);
     int (*pipeline_get)(ch_backend *b, int64_t tenant_id, char **text); /* CH_ENOTFOUND */
     int (*dictionary_list)(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
+    /* the rows of a call's trace (core/trace.h) in one snapshot, with the tenant's endpoints
+     * as they are now; CH_ENOTFOUND when the tenant has no such call */
+    int (*call_trace)(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_trace *out);
 } ch_store_backend;
 
 /* The backends compiled in, in the order their claims are tried. */

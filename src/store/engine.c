@@ -248,7 +248,7 @@ static int put_jobs(engine *w, int64_t tenant_id, const char *call_id,
 /* After a call's jobs changed: their output onto the call (version + 1), and call.completed
  * once the pipeline is finished — or call.updated when the call completed before. */
 static int jobs_changed(engine *w, int64_t tenant_id, const char *call_id,
-                        ch_job_row jobs[CH_STAGE_COUNT])
+                        ch_job_row jobs[CH_STAGE_COUNT], bool retry)
 {
     const ch_store_backend *be = w->be;
     int rc = put_jobs(w, tenant_id, call_id, jobs);
@@ -260,7 +260,9 @@ static int jobs_changed(engine *w, int64_t tenant_id, const char *call_id,
     ch_call_plan plan = {.n = 0};
     bool finished = ch_pipeline_finished(jobs);
     if (finished) bits |= CH_NOTE_ENRICHED;
-    if (!(bits & CH_NOTE_COMPLETED) && finished && found.before.status == CH_STATUS_ENDED) {
+    /* a retry shows on the call (where it is stuck, and why), but sends nothing */
+    if (retry) {
+    } else if (!(bits & CH_NOTE_COMPLETED) && finished && found.before.status == CH_STATUS_ENDED) {
         plan.types[plan.n++] = "call.completed";
         bits |= CH_NOTE_COMPLETED;
     } else if (bits & CH_NOTE_COMPLETED) {
@@ -306,11 +308,9 @@ static int stage_result(engine *w, ch_op *op)
     j->ms = o->ms;
     free(j->error);
     j->error = o->error ? ch_strdup(o->error) : NULL;
-    if (o->state == CH_JOB_PENDING) { /* retry later: nothing for the call yet */
+    if (o->state == CH_JOB_PENDING) { /* retry later */
         j->next_at = o->next_at;
-        rc = w->be->job_put(w->b, op->tenant_id, o->call_id, j, w->now);
-        if (rc == CH_OK)
-            rc = w->be->change_add(w->b, op->tenant_id, CH_CHANGE_JOB_DUE, o->call_id, 0, 0);
+        rc = jobs_changed(w, op->tenant_id, o->call_id, jobs, true);
         goto out;
     }
     j->state = o->state == CH_JOB_DONE ? CH_JOB_DONE : CH_JOB_FAILED;
@@ -322,7 +322,7 @@ static int stage_result(engine *w, ch_op *op)
     ch_pipeline_advance(jobs, w->now);
     if (o->transcribed_ms > 0 && o->month)
         rc = w->be->usage_transcribed(w->b, op->tenant_id, o->month, o->transcribed_ms);
-    if (rc == CH_OK) rc = jobs_changed(w, op->tenant_id, o->call_id, jobs);
+    if (rc == CH_OK) rc = jobs_changed(w, op->tenant_id, o->call_id, jobs, false);
 out:
     jobs_clear(jobs);
     return rc;
@@ -334,7 +334,7 @@ static int pipeline_expire(engine *w, ch_op *op)
     ch_job_row jobs[CH_STAGE_COUNT];
     int rc = w->be->call_jobs(w->b, op->tenant_id, op->in.stage.call_id, jobs);
     if (rc == CH_OK && ch_pipeline_expire(jobs, w->now) > 0)
-        rc = jobs_changed(w, op->tenant_id, op->in.stage.call_id, jobs);
+        rc = jobs_changed(w, op->tenant_id, op->in.stage.call_id, jobs, false);
     jobs_clear(jobs);
     return rc;
 }
@@ -420,7 +420,9 @@ static int merge_call(engine *w, ch_write_job *job, const ch_call_found *found, 
     ch_call_before lc = *before;
     int64_t bits = before->is_new ? 0 : before->notified;
     if (c->status == CH_STATUS_ENDED && !(bits & CH_NOTE_PIPELINE)) {
-        if ((rc = plan_pipeline(w, job->tenant_id, c, found->over_limit, &pp))) {
+        if (job->no_enrichment) {
+            pp.skip_reason = "disabled";
+        } else if ((rc = plan_pipeline(w, job->tenant_id, c, found->over_limit, &pp))) {
             ch_merged_clear(&m);
             goto out;
         }

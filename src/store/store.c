@@ -2,6 +2,7 @@
  * (store/backend.h): choosing the backend by the database URL, the write queue, and the reads,
  * which each backend answers. The writer thread is store/engine.c. */
 #include "store/engine.h"
+#include "core/trace.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -475,6 +476,18 @@ void ch_dict_views_free(ch_dict_view *v, size_t n)
     free(v);
 }
 
+json_t *ch_dict_views_json(const ch_dict_view *v, size_t n)
+{
+    json_t *cities = json_array(), *services = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *syn = json_loads(v[i].synonyms ? v[i].synonyms : "[]", 0, NULL);
+        json_t *e =
+            json_pack("{s:s, s:o}", "name", v[i].name, "synonyms", syn ? syn : json_array());
+        json_array_append_new(!strcmp(v[i].kind, "city") ? cities : services, e);
+    }
+    return json_pack("{s:o, s:o}", "cities", cities, "services", services);
+}
+
 int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
 {
     char *end;
@@ -487,5 +500,15 @@ int ch_store_cursor_parse(const char *c, int64_t *ts, char *id, size_t idsz)
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return CH_EINVAL;
     *ts = v;
     memcpy(id, p, n + 1);
+    return CH_OK;
+}
+
+int ch_store_call_trace(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out)
+{
+    ch_call_trace t;
+    int rc = s->be->call_trace(s->b, tenant_id, call_id, &t);
+    if (rc) return rc;
+    *out = ch_call_trace_json(&t);
+    ch_call_trace_clear(&t);
     return CH_OK;
 }

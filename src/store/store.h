@@ -90,6 +90,7 @@ struct ch_write_job {
     int64_t monthly_limit;
     bool hard_limit;
     bool no_auto_leads; /* the tenant turned off creating leads for unknown numbers */
+    bool no_enrichment; /* the tenant has not the "enrichment" feature: no pipeline */
     ch_event **events;
     size_t n;
     const char *request_id;
@@ -407,9 +408,15 @@ typedef struct {
 } ch_dict_view;
 CH_NODISCARD int ch_store_dictionary(ch_store *s, int64_t tenant_id, ch_dict_view **out, size_t *n);
 void ch_dict_views_free(ch_dict_view *v, size_t n);
+/* {"cities": [{name, synonyms}], "services": [...]}: GET /v1/dictionaries, `dictionary list`. */
+json_t *ch_dict_views_json(const ch_dict_view *v, size_t n);
 /* The stage jobs of a call (core/pipeline.h), indexed by stage; state NONE where none. */
 CH_NODISCARD int ch_store_call_jobs(ch_store *s, int64_t tenant_id, const char *call_id,
                                     ch_job_row jobs[CH_STAGE_COUNT]);
+/* A call's trace (core/trace.h): everything that happened to it, in time order, as GET
+ * /v1/calls/{id}/trace answers it. CH_ENOTFOUND when it is not this tenant's call. */
+CH_NODISCARD int ch_store_call_trace(ch_store *s, int64_t tenant_id, const char *call_id,
+                                     json_t **out);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
 CH_NODISCARD int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 

@@ -156,4 +156,13 @@
 #define CH_STAGE_RESULT_MAX     (1 << 20)   /* bytes of a stage's stored result (a transcript) */
 #define CH_RECORDING_MAX_BYTES  (200LL << 20) /* a recording fetched (enrich.max_recording_bytes) */
 
+/* ---- a call's trace (core/trace.h, GET /v1/calls/{id}/trace) ------------------------------ */
+
+/* The status changes are found by folding the events in received order, one fold per event:
+ * the cost grows with the square of the events shown, so the trace shows the first ones. */
+#define CH_TRACE_EVENTS_MAX   500
+#define CH_TRACE_RAW_MAX      (16 * 1024) /* bytes of each raw body shown; the size says the rest */
+#define CH_TRACE_MESSAGES_MAX 1000        /* webhook messages of the call shown */
+#define CH_TRACE_ATTEMPTS_MAX 100         /* attempts shown per delivery (its count says all) */
+
 #endif

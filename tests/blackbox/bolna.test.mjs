@@ -14,11 +14,11 @@ before(async () => {
   dir = tmpDir('callhook-bolna-');
   db = path.join(dir, 'b.db');
   // tenant 1: Bolna's documented way, the sender's addresses (here: loopback)
-  cli(db, ['tenant', 'add', 'dental', '--timezone', 'America/Los_Angeles', '--country', '1']);
+  cli(db, ['tenant', 'add', 'dental', '--features', 'none', '--timezone', 'America/Los_Angeles', '--country', '1']);
   cli(db, ['source', 'add', 'dental', 'bolna', '--allow-ip', '127.0.0.1/32,::1/128']);
   ten.dental = { apiKey: cli(db, ['apikey', 'add', 'dental']).api_key };
   // tenant 2: a token in the URL it gives Bolna, for the fixed URL
-  cli(db, ['tenant', 'add', 'clinic', '--timezone', 'UTC', '--country', '91']);
+  cli(db, ['tenant', 'add', 'clinic', '--features', 'none', '--timezone', 'UTC', '--country', '91']);
   ten.clinic = { token: 'bolna-clinic-token-123', apiKey: null };
   cli(db, ['source', 'add', 'clinic', 'bolna', '--token', ten.clinic.token]);
   ten.clinic.apiKey = cli(db, ['apikey', 'add', 'clinic']).api_key;
@@ -121,7 +121,7 @@ test('POST /api/webhooks/bolna/call-status?token=…: the tenant owns the token'
 });
 
 test('the shared URL refuses to guess when two tenants trust the same address', T, async () => {
-  cli(db, ['tenant', 'add', 'lab', '--timezone', 'UTC', '--country', '1']);
+  cli(db, ['tenant', 'add', 'lab', '--features', 'none', '--timezone', 'UTC', '--country', '1']);
   cli(db, ['source', 'add', 'lab', 'bolna', '--allow-ip', '127.0.0.0/8,::1/128']);
   const body = { ...JSON.parse(fixture('bolna/completed.json')), id: `shared-${process.pid}` };
   // give the source cache time to expire, then post without a token

@@ -16,7 +16,7 @@ let dir, db, S, apiKey;
 before(async () => {
   dir = tmpDir('callhook-freeswitch-');
   db = path.join(dir, 'f.db');
-  cli(db, ['tenant', 'add', SLUG, '--timezone', 'Asia/Jerusalem', '--country', '972']);
+  cli(db, ['tenant', 'add', SLUG, '--features', 'none', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   cli(db, ['source', 'add', SLUG, 'freeswitch', '--username', USER, '--password', PASS]);
   apiKey = cli(db, ['apikey', 'add', SLUG]).api_key;
   S = await startServer({ db });

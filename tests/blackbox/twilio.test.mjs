@@ -14,14 +14,14 @@ let dir, db, S, P, apiKey;
 before(async () => {
   dir = tmpDir('callhook-twilio-');
   db = path.join(dir, 't.db');
-  cli(db, ['tenant', 'add', 'voiceco', '--timezone', 'UTC', '--country', '1']);
+  cli(db, ['tenant', 'add', 'voiceco', '--features', 'none', '--timezone', 'UTC', '--country', '1']);
   cli(db, ['source', 'add', 'voiceco', 'twilio', '--secret', TOKEN]);
   apiKey = cli(db, ['apikey', 'add', 'voiceco']).api_key;
   S = await startServer({ db });
   // a second daemon (its own database: one daemon per database) that knows it is reached
   // through a public https URL
   const db2 = path.join(dir, 't2.db');
-  cli(db2, ['tenant', 'add', 'voiceco', '--timezone', 'UTC', '--country', '1']);
+  cli(db2, ['tenant', 'add', 'voiceco', '--features', 'none', '--timezone', 'UTC', '--country', '1']);
   cli(db2, ['source', 'add', 'voiceco', 'twilio', '--secret', TOKEN]);
   P = await startServer({ db: db2, args: ['--public-url', 'https://hooks.example.com/'] });
 });

@@ -11,7 +11,7 @@ let dir, db, S, t;
 before(async () => {
   dir = tmpDir('callhook-ucm-');
   db = path.join(dir, 'ucm.db');
-  cli(db, ['tenant', 'add', 'ucmco', '--timezone', 'Asia/Jerusalem', '--country', '972']);
+  cli(db, ['tenant', 'add', 'ucmco', '--features', 'none', '--timezone', 'Asia/Jerusalem', '--country', '972']);
   cli(db, ['source', 'add', 'ucmco', 'ucm', '--username', 'ucm-pbx', '--password', 'pw-ucm-1']);
   t = { apiKey: cli(db, ['apikey', 'add', 'ucmco']).api_key };
   S = await startServer({ db });

@@ -15,7 +15,7 @@ let dir, db, S, apiKey;
 before(async () => {
   dir = tmpDir('callhook-voiceai-');
   db = path.join(dir, 'v.db');
-  cli(db, ['tenant', 'add', 'aico', '--timezone', 'UTC', '--country', '1']);
+  cli(db, ['tenant', 'add', 'aico', '--features', 'none', '--timezone', 'UTC', '--country', '1']);
   cli(db, ['source', 'add', 'aico', 'retell', '--secret', RETELL_KEY]);
   cli(db, ['source', 'add', 'aico', 'vapi', '--secret', VAPI_SECRET]);
   apiKey = cli(db, ['apikey', 'add', 'aico']).api_key;

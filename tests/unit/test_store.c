@@ -812,6 +812,59 @@ static void a_database_url_chooses_the_backend(void **state)
     ch_store_close(s);
 }
 
+/* The backend's trace read (store/backend.h call_trace): the call's events in received order
+ * with their bodies, its status folded from them, the skipped decisions of a tenant without
+ * endpoints; another tenant's call is not found. */
+static void a_call_trace_reads_the_events_in_received_order(void **state)
+{
+    fixture *f = *state;
+    ch_event *e1 = ev("call-T", "generic:T-1", 1), *e2 = ev("call-T", "generic:T-2", 2);
+    e1->direction = CH_DIR_INBOUND;
+    e1->status = CH_STATUS_RINGING;
+    e2->status = CH_STATUS_ENDED;
+    ch_write_job j1, j2;
+    submit(f, f->acme, &j1, &e1, 1);
+    submit(f, f->acme, &j2, &e2, 1);
+    assert_int_equal(j2.outcome[0], CH_REC_STORED);
+    const char *id = j1.call_ids[0];
+    json_t *tr = NULL;
+    assert_int_equal(ch_store_call_trace(f->s, f->other, id, &tr), CH_ENOTFOUND);
+    assert_null(tr);
+    assert_int_equal(ch_store_call_trace(f->s, f->acme, "c_000000000000deadbeef", &tr),
+                     CH_ENOTFOUND);
+    assert_int_equal(ch_store_call_trace(f->s, f->acme, id, &tr), CH_OK);
+    assert_string_equal(jstr(tr, "call_id"), id);
+    assert_string_equal(jstr(tr, "status"), "ended");
+    assert_int_equal(json_integer_value(json_object_get(tr, "events_total")), 2);
+    json_t *tl = json_object_get(tr, "timeline"), *v;
+    size_t i, nev = 0, nstatus = 0, nskip = 0;
+    const char *keys[2] = {"generic:T-1", "generic:T-2"};
+    json_array_foreach(tl, i, v)
+    {
+        const char *what = jstr(v, "what");
+        if (!strcmp(what, "event")) {
+            assert_true(nev < 2);
+            assert_string_equal(jstr(v, "idem_key"), keys[nev]);
+            assert_string_equal(jstr(v, "body"), nev ? e2->raw : e1->raw);
+            assert_string_equal(jstr(v, "content_type"), "application/json");
+            nev++;
+        }
+        nstatus += !strcmp(what, "status");
+        if (!strcmp(what, "skipped")) {
+            assert_string_equal(jstr(v, "reason"), "no endpoint for inbound calls");
+            nskip++;
+        }
+    }
+    assert_int_equal(nev, 2);
+    assert_int_equal(nstatus, 2); /* ringing, then ended */
+    assert_true(nskip >= 4);      /* started, 2 status changes, ended, completed */
+    json_decref(tr);
+    ch_write_job_clear(&j1);
+    ch_write_job_clear(&j2);
+    ch_event_free(e1);
+    ch_event_free(e2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +886,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_admin_delivery_is_published_to_the_feed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_cursor_older_than_retention_gets_a_reset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_call_trace_reads_the_events_in_received_order, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

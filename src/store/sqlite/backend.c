@@ -81,4 +81,5 @@ const ch_store_backend ch_store_sqlite = {
     .jobs_read = ch_sqlite_jobs_read,
     .pipeline_get = ch_sqlite_pipeline_get,
     .dictionary_list = ch_sqlite_dictionary_list,
+    .call_trace = ch_sqlite_call_trace,
 };

@@ -175,8 +175,8 @@ int ch_sqlite_job_put(ch_backend *b, int64_t tenant_id, const char *call_id, con
                       int64_t now);
 int ch_sqlite_call_enrich(ch_backend *b, int64_t tenant_id, const char *call_id,
                           const char *enriched, int64_t notified, int64_t now, int64_t *version);
-int ch_sqlite_call_state(ch_backend *b, int64_t tenant_id, const char *call_id,
-                         ch_call_found *out, ch_direction *dir);
+int ch_sqlite_call_state(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_found *out,
+                         ch_direction *dir);
 int ch_sqlite_usage_transcribed(ch_backend *b, int64_t tenant_id, const char *month, int64_t ms);
 int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
                        ch_due_job **out, size_t *n, int64_t *next_due);
@@ -185,5 +185,7 @@ int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
                         ch_job_row jobs[CH_STAGE_COUNT]);
 int ch_sqlite_pipeline_get(ch_backend *b, int64_t tenant_id, char **text);
 int ch_sqlite_dictionary_list(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
+/* trace.c */
+int ch_sqlite_call_trace(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_trace *out);
 
 #endif
