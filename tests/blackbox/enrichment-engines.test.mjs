@@ -75,7 +75,7 @@ const oai = (o, extra = {}) => ({ enabled: true, engine: 'openai', base_url: o.u
 
 // A tenant with a generic source, an API key, an endpoint at the receiver's /<slug>.
 function tenant(slug) {
-  const t = setupTenant(db, slug);
+  const t = setupTenant(db, slug, { enrich: true });
   cli(db, ['endpoint', 'add', slug, `${rx.url}/${slug}`]);
   tenants[slug] = t;
   return t;
@@ -471,7 +471,7 @@ it('callhook source media: validated, replaced, cleared, never printing a passwo
 
 it('kill -9 while a stage is in flight: the job is run again after the restart, call.completed once', T, async () => {
   const kdb = path.join(dir, 'kill.db');
-  const kt = setupTenant(kdb, 'killco');
+  const kt = setupTenant(kdb, 'killco', { enrich: true });
   cli(kdb, ['endpoint', 'add', 'killco', `${rx.url}/killco`]);
   const tr = await openai({ delayMs: 4000, transcript: { segments: HEBREW } });
   const env = { CALLHOOK_DELIVERY_ALLOW_PRIVATE: '127.0.0.0/8', CALLHOOK_ENRICH_ALLOW_PRIVATE: '127.0.0.0/8', CALLHOOK_ENRICH_RETRY_SCHEDULE: '1s,1s', CALLHOOK_ENRICH_RECORDINGS_DIR: path.join(dir, 'kill-recordings') };
