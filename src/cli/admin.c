@@ -186,6 +186,86 @@ int ch_cmd_tenant_list(int argc, char **argv)
     return 0;
 }
 
+/* The source's recording settings as `source media` prints them: no password, only whether
+ * one is set. Takes nothing; media may be NULL. */
+static json_t *media_public(const char *media)
+{
+    json_t *m = media ? json_loads(media, 0, NULL) : NULL;
+    json_t *o = json_object();
+    static const char *const shown[] = {"api_url",       "api_user",   "insecure_tls",
+                                        "pinned_pubkey", "basic_user", NULL};
+    for (int i = 0; m && shown[i]; i++) {
+        json_t *v = json_object_get(m, shown[i]);
+        if (v) json_object_set(o, shown[i], v);
+    }
+    if (json_object_get(m, "api_password")) json_object_set_new(o, "api_password_set", json_true());
+    if (json_object_get(m, "basic_password"))
+        json_object_set_new(o, "basic_password_set", json_true());
+    json_decref(m);
+    return o;
+}
+
+static bool http_url_ok(const char *u)
+{
+    const char *rest = !strncmp(u, "https://", 8)  ? u + 8
+                       : !strncmp(u, "http://", 7) ? u + 7
+                                                   : NULL;
+    if (!rest || !*rest || *rest == '/' || strlen(u) > 2048) return false;
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return false;
+    return true;
+}
+
+/* The recording settings of the media flags, or NULL after printing why they are wrong.
+ * `*none` is set when no media flag was given. */
+static json_t *media_of_args(ch_args *a, bool *none)
+{
+    const char *api = ch_arg(a, "api-url"), *au = ch_arg(a, "api-user"),
+               *ap = ch_arg(a, "api-password"), *pin = ch_arg(a, "pinned-pubkey"),
+               *bu = ch_arg(a, "basic-user"), *bp = ch_arg(a, "basic-password");
+    bool insecure = ch_flag(a, "insecure-tls");
+    *none = !api && !au && !ap && !pin && !bu && !bp && !insecure;
+    if (*none) return NULL;
+    if (api && !http_url_ok(api)) {
+        fprintf(stderr, "callhook: invalid --api-url '%s' (an http:// or https:// URL)\n", api);
+        return NULL;
+    }
+    if ((au || ap || pin || insecure) && !api) {
+        fprintf(stderr, "callhook: --api-user, --api-password, --pinned-pubkey and "
+                        "--insecure-tls go with --api-url\n");
+        return NULL;
+    }
+    if (api && (!au || !ap)) {
+        fprintf(stderr, "callhook: a recording API (--api-url) needs --api-user and "
+                        "--api-password\n");
+        return NULL;
+    }
+    if ((bu != NULL) != (bp != NULL)) {
+        fprintf(stderr, "callhook: --basic-user and --basic-password go together\n");
+        return NULL;
+    }
+    if (pin && (strncmp(pin, "sha256//", 8) || strlen(pin) < 9 || strlen(pin) > 1024)) {
+        fprintf(stderr,
+                "callhook: invalid --pinned-pubkey '%s' (sha256//BASE64, as curl takes "
+                "it)\n",
+                pin);
+        return NULL;
+    }
+    json_t *m = json_object();
+    if (api) {
+        json_object_set_new(m, "api_url", json_string(api));
+        json_object_set_new(m, "api_user", json_string(au));
+        json_object_set_new(m, "api_password", json_string(ap));
+        if (insecure) json_object_set_new(m, "insecure_tls", json_true());
+        if (pin) json_object_set_new(m, "pinned_pubkey", json_string(pin));
+    }
+    if (bu) {
+        json_object_set_new(m, "basic_user", json_string(bu));
+        json_object_set_new(m, "basic_password", json_string(bp));
+    }
+    return m;
+}
+
 static json_t *source_info(const char *base, const char *slug, const char *provider,
                            int64_t cred_id, const ch_credential *c)
 {
@@ -200,6 +280,7 @@ static json_t *source_info(const char *base, const char *slug, const char *provi
                           provider, "credential_id", (json_int_t)cred_id, "url", url, "method",
                           "POST", "content_type", p->content_types[0], "auth", auth, "allow_ips",
                           c->allow_ips ? c->allow_ips : "");
+    if (c->media) json_object_set_new(o, "media", media_public(c->media));
     free(url);
     return o;
 }
@@ -237,8 +318,10 @@ static void warn_broad_ranges(const char *list)
 
 int ch_cmd_source_add(int argc, char **argv)
 {
-    static const char *const valued[] = {"config", "db",       "username",   "password", "token",
-                                         "secret", "allow-ip", "public-url", "listen",   NULL};
+    static const char *const valued[] = {
+        "config",        "db",         "username",       "password", "token",    "secret",
+        "allow-ip",      "public-url", "listen",         "api-url",  "api-user", "api-password",
+        "pinned-pubkey", "basic-user", "basic-password", NULL};
     ch_args a;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) {
@@ -251,6 +334,9 @@ int ch_cmd_source_add(int argc, char **argv)
     const char *token = ch_arg(&a, "token"), *secret = ch_arg(&a, "secret");
     char *allow = ch_arg_joined(&a, "allow-ip");
     char *base = base_url(&a); /* consumes --public-url / --listen: read once */
+    bool no_media = true;
+    json_t *media = media_of_args(&a, &no_media);
+    char *media_text = media ? json_dumps(media, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     ch_tenant t = {0};
     char pwhash[CH_PWHASH_MAX], tokhash[CH_SHA256_HEX];
     if ((rc = ch_args_finish(&a))) goto out;
@@ -259,6 +345,7 @@ int ch_cmd_source_add(int argc, char **argv)
         fprintf(stderr, "callhook: usage: callhook source add SLUG PROVIDER [options]\n");
         goto out;
     }
+    if (!no_media && !media) goto out; /* media_of_args said why */
     const ch_provider *prov = ch_provider_find(provider);
     if (!prov) {
         fprintf(stderr, "callhook: unknown provider '%s' (known: %s)\n", provider,
@@ -301,7 +388,7 @@ int ch_cmd_source_add(int argc, char **argv)
         goto out;
     }
     ch_crypto_init();
-    ch_credential c = {.provider = (char *)provider, .allow_ips = allow};
+    ch_credential c = {.provider = (char *)provider, .allow_ips = allow, .media = media_text};
     if (user) {
         if (ch_password_hash(pass, pwhash)) {
             fprintf(stderr, "callhook: password hashing failed\n");
@@ -352,8 +439,106 @@ int ch_cmd_source_add(int argc, char **argv)
     rc = 0;
 out:
     ch_tenant_clear(&t);
+    json_decref(media);
+    free(media_text);
     free(base);
     free(allow);
+    ch_args_free(&a);
+    return rc;
+}
+
+int ch_cmd_source_media(int argc, char **argv)
+{
+    static const char *const valued[] = {
+        "config",        "db",         "api-url",        "api-user", "api-password",
+        "pinned-pubkey", "basic-user", "basic-password", NULL};
+    ch_args a;
+    int rc = ch_args_init(&a, argc, argv, valued);
+    if (rc) {
+        ch_args_free(&a);
+        return rc;
+    }
+    const char *slug = a.npositional > 0 ? a.positional[0] : NULL;
+    const char *idtext = a.npositional > 1 ? a.positional[1] : NULL;
+    bool clear = ch_flag(&a, "clear"), none = true;
+    json_t *media = media_of_args(&a, &none);
+    char *text = NULL;
+    ch_tenant t = {0};
+    ch_credential *creds = NULL;
+    size_t ncreds = 0;
+    if ((rc = ch_args_finish(&a))) goto out;
+    rc = 2;
+    if (!slug || !idtext || a.npositional != 2) {
+        fprintf(stderr, "callhook: usage: callhook source media SLUG SOURCE_ID [--api-url URL "
+                        "--api-user U --api-password P] [--basic-user U --basic-password P] "
+                        "[--clear]\n");
+        goto out;
+    }
+    char *end;
+    long long id = strtoll(idtext, &end, 10);
+    if (*end || end == idtext || id <= 0) {
+        fprintf(stderr,
+                "callhook: invalid SOURCE_ID '%s' (the credential_id `source add` "
+                "printed)\n",
+                idtext);
+        goto out;
+    }
+    if (clear && !none) {
+        fprintf(stderr, "callhook: --clear takes no other recording option\n");
+        goto out;
+    }
+    if (!clear && !media) {
+        if (none)
+            fprintf(stderr, "callhook: give the recording settings (--api-url… or "
+                            "--basic-user…) or --clear\n");
+        goto out;
+    }
+    if (media) text = json_dumps(media, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = 1;
+    int r = ch_args_tenant(&a, slug, &t);
+    if (r == CH_ENOTFOUND) {
+        fprintf(stderr, "callhook: no tenant '%s'\n", slug);
+        goto out;
+    }
+    if (r) {
+        fprintf(stderr, "callhook: cannot read %s\n", a.db);
+        goto out;
+    }
+    ch_op op = {.kind = CH_OP_SOURCE_MEDIA, .tenant_id = t.id, .id = id, .in.text = text};
+    r = ch_store_write(ch_args_store(&a), &op, 1);
+    if (r == CH_ENOTFOUND) {
+        fprintf(stderr, "callhook: tenant '%s' has no source %lld\n", slug, id);
+        goto out;
+    }
+    if (r) {
+        fprintf(stderr, "callhook: cannot write to %s\n", a.db);
+        goto out;
+    }
+    const char *provider = "";
+    if (ch_store_credentials(ch_args_store(&a), t.id, NULL, &creds, &ncreds) == CH_OK)
+        for (size_t i = 0; i < ncreds; i++)
+            if (creds[i].id == id) provider = creds[i].provider;
+    json_t *shown = media_public(text);
+    if (a.json) {
+        print_json(json_pack("{s:s, s:I, s:s, s:o}", "tenant", slug, "source_id", (json_int_t)id,
+                             "provider", provider, "media", shown));
+    } else {
+        if (!text)
+            printf("Source %lld (%s) of '%s': recording settings cleared.\n", id, provider, slug);
+        else {
+            char *s = json_dumps(shown, JSON_INDENT(2) | JSON_SORT_KEYS);
+            printf("Source %lld (%s) of '%s': recordings fetched with\n%s\n", id, provider, slug,
+                   s);
+            free(s);
+        }
+        json_decref(shown);
+    }
+    rc = 0;
+out:
+    ch_credentials_free(creds, ncreds);
+    ch_tenant_clear(&t);
+    json_decref(media);
+    free(text);
     ch_args_free(&a);
     return rc;
 }

@@ -17,7 +17,10 @@ static void usage(FILE *f)
             "                 [--monthly-limit N] [--hard-limit] [--features LIST]\n"
             "  callhook tenant list\n"
             "  callhook source add SLUG PROVIDER [--username U --password P] [--token T]\n"
-            "                 [--secret S] [--allow-ip CIDR]...\n"
+            "                 [--secret S] [--allow-ip CIDR]... [recording options of media]\n"
+            "  callhook source media SLUG SOURCE_ID [--api-url URL --api-user U\n"
+            "                 --api-password P] [--insecure-tls] [--pinned-pubkey sha256//...]\n"
+            "                 [--basic-user U --basic-password P] [--clear]\n"
             "  callhook apikey add SLUG\n"
             "  callhook import asterisk-csv FILE --tenant SLUG [--utc]\n"
             "  callhook employee add SLUG EXTENSION [--name N] [--email E]\n"
@@ -77,6 +80,8 @@ int ch_cli_main(int argc, char **argv)
         return ch_cmd_tenant_list(argc - 3, argv + 3);
     if (strcmp(cmd, "source") == 0 && strcmp(sub, "add") == 0)
         return ch_cmd_source_add(argc - 3, argv + 3);
+    if (strcmp(cmd, "source") == 0 && strcmp(sub, "media") == 0)
+        return ch_cmd_source_media(argc - 3, argv + 3);
     if (strcmp(cmd, "apikey") == 0 && strcmp(sub, "add") == 0)
         return ch_cmd_apikey_add(argc - 3, argv + 3);
     fprintf(stderr, "callhook: unknown command '%s%s%s'\n\n", cmd, *sub ? " " : "", sub);

@@ -8,6 +8,8 @@ int ch_cmd_demo(int argc, char **argv);
 int ch_cmd_tenant_add(int argc, char **argv);
 int ch_cmd_tenant_list(int argc, char **argv);
 int ch_cmd_source_add(int argc, char **argv);
+/* `source media SLUG SOURCE_ID …`: how the source's recordings are fetched */
+int ch_cmd_source_media(int argc, char **argv);
 int ch_cmd_apikey_add(int argc, char **argv);
 int ch_cmd_import(int argc, char **argv);
 int ch_cmd_directory(const char *what, const char *sub, int argc, char **argv);

@@ -186,6 +186,19 @@ static json_t *recording_result(const inputs *in)
     return json_loads(r->result, 0, NULL);
 }
 
+/* The engine is the job's, chosen when the call was planned; the settings are the tenant's
+ * now. A tenant that moved the stage to another engine since may have taken the openai base
+ * URL away: the stage then fails saying so (and does not pass a NULL URL on). */
+static bool openai_ready(const ch_stage_settings *st, ch_stage s, ch_run_outcome *o)
+{
+    if (st->base_url && st->base_url[0]) return true;
+    fail(o, CH_RUN_FAIL,
+         "openai: the tenant's %s settings have no base_url (the engine was changed after the"
+         " call was planned)",
+         ch_stage_name(s));
+    return false;
+}
+
 static ch_openai_target openai_target(ch_stage_env *env, const ch_stage_settings *st)
 {
     return (ch_openai_target){.base_url = st->base_url,
@@ -448,6 +461,7 @@ static void stage_transcript(ch_stage_env *env, ch_stage_thread *t, const ch_due
         if (st->redo) json_object_set_new(extra, "redo", json_true());
         done(o, transcript_of(segs, a.channels, extra));
     } else if (!strcmp(j->engine, "openai")) {
+        if (!openai_ready(st, j->stage, o)) goto out;
         ch_openai_target tg = openai_target(env, st);
         /* the dictionary's words as the prompt: Whisper spells names it was told about */
         char *prompt = NULL;
@@ -588,6 +602,7 @@ static void stage_text(ch_stage_env *env, const ch_due_job *j, inputs *in, ch_ru
     }
     const ch_stage_settings *st = &in->ps.st[j->stage];
     bool openai = !strcmp(j->engine, "openai");
+    if (openai && !openai_ready(st, j->stage, o)) return;
     if (j->stage == CH_STAGE_SUMMARY) {
         if (openai) {
             ch_openai_target tg = openai_target(env, st);
