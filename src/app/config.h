@@ -45,6 +45,7 @@ typedef struct {
     int enrich_threads;               /* stages at once (default 2) */
     int enrich_cpu_threads;           /* CPU-bound stages at once (default 1) */
     int enrich_timeout;               /* seconds of one network exchange (60) */
+    int enrich_sweep_interval;        /* seconds between looks for recordings past retention */
     int64_t enrich_max_recording_bytes;
 } ch_config;
 

@@ -1,6 +1,7 @@
 /* The enrichment workers: see worker.h. */
 #include "enrich/worker.h"
 #include "delivery/schedule.h"
+#include "enrich/recordings.h"
 #include "enrich/stages.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -19,6 +20,8 @@
 typedef struct job_slot {
     ch_due_job job;
     bool expire; /* a PIPELINE_EXPIRE of the call, not a stage */
+    bool forget; /* a RECORDING_FORGET (retention): sha256 is the file, removed after commit */
+    char sha256[65];
     /* the write job carrying the outcome, and what it points at */
     ch_write_job wj;
     ch_op op;
@@ -110,6 +113,13 @@ static void on_committed(ch_write_job *wj)
         /* not recorded (the database cannot write): the job stays pending and runs again */
         log_stage("enrich_result_not_stored", &sl->job, ch_strerror(wj->result));
     }
+    if (sl->forget && wj->result == CH_OK) {
+        /* the call says the recording is gone: now it goes, unless another call kept the
+         * same bytes */
+        int64_t refs = 1;
+        if (ch_store_recording_refs(sl->owner->s, sl->sha256, &refs) == CH_OK && refs == 0)
+            (void)ch_recording_remove(sl->owner->recordings_dir, sl->sha256);
+    }
     ch_write_job_clear(wj);
     release(sl->owner, sl);
 }
@@ -181,14 +191,14 @@ static void *worker_main(void *arg)
         e->queue_head = sl->next;
         if (!e->queue_head) e->queue_tail = NULL;
         e->stats.queued--;
-        if (sl->expire) {
+        if (sl->expire || sl->forget) {
             pthread_mutex_unlock(&e->lock);
             memset(&sl->op, 0, sizeof sl->op);
-            sl->op.kind = CH_OP_PIPELINE_EXPIRE;
+            sl->op.kind = sl->forget ? CH_OP_RECORDING_FORGET : CH_OP_PIPELINE_EXPIRE;
             sl->op.tenant_id = sl->job.tenant_id;
             sl->op.in.stage.call_id = sl->job.call_id;
-            e->stats.expired++;
-            log_stage("enrich_deadline", &sl->job, NULL);
+            if (sl->expire) e->stats.expired++;
+            log_stage(sl->expire ? "enrich_deadline" : "recording_retention", &sl->job, NULL);
             submit(e, sl);
             pthread_mutex_lock(&e->lock);
             continue;
@@ -236,7 +246,7 @@ static void *worker_main(void *arg)
 
 /* ---- the scheduler --------------------------------------------------------------------------- */
 
-static void enqueue(ch_enrich *e, const ch_due_job *j, bool expire)
+static job_slot *enqueue(ch_enrich *e, const ch_due_job *j, bool expire)
 {
     job_slot *sl = ch_calloc(1, sizeof *sl);
     sl->job = *j;
@@ -254,6 +264,7 @@ static void enqueue(ch_enrich *e, const ch_due_job *j, bool expire)
     e->queue_tail = sl;
     e->stats.queued++;
     pthread_cond_signal(&e->work);
+    return sl;
 }
 
 static void on_feed(void *arg)
@@ -272,7 +283,7 @@ static void *scheduler_main(void *arg)
 {
     ch_enrich *e = arg;
     pthread_setname_np(pthread_self(), "ch-enrich");
-    int64_t next_due = 0;
+    int64_t next_due = 0, next_sweep = ch_now_ms() + 5000;
     pthread_mutex_lock(&e->lock);
     while (!e->stopping) {
         int64_t now = ch_now_ms();
@@ -307,6 +318,22 @@ static void *scheduler_main(void *arg)
                 if (!is_taken(e, &late[i], true)) enqueue(e, &late[i], true);
         free(due);
         free(late);
+        if (now >= next_sweep) { /* recordings past their tenant's retention */
+            ch_expired_recording *old = NULL;
+            size_t nold = 0;
+            if (ch_store_recordings_expired(e->s, now, 32, &old, &nold) == CH_OK)
+                for (size_t i = 0; i < nold; i++) {
+                    ch_due_job j = {.tenant_id = old[i].tenant_id, .stage = -2};
+                    memcpy(j.call_id, old[i].call_id, sizeof j.call_id);
+                    if (is_taken(e, &j, false)) continue;
+                    job_slot *sl = enqueue(e, &j, false);
+                    sl->forget = true;
+                    memcpy(sl->sha256, old[i].sha256, sizeof sl->sha256);
+                }
+            free(old);
+            /* a full page: more are waiting, come back soon */
+            next_sweep = now + (nold == 32 ? 1000 : e->opts.sweep_interval_ms);
+        }
         next_due = nd == CH_TIME_UNSET ? now + SCHED_TICK_MS : nd;
         if (room <= 0 && next_due < now + 50) next_due = now + 50; /* the queue is full */
     }
@@ -326,6 +353,7 @@ int ch_enrich_start(ch_enrich **out, ch_store *s, const ch_enrich_opts *o)
     if (e->opts.threads <= 0) e->opts.threads = 2;
     if (e->opts.cpu_threads <= 0) e->opts.cpu_threads = 1;
     if (e->opts.timeout_ms <= 0) e->opts.timeout_ms = 60000;
+    if (e->opts.sweep_interval_ms <= 0) e->opts.sweep_interval_ms = 600000;
     if (e->opts.max_recording_bytes <= 0) e->opts.max_recording_bytes = CH_RECORDING_MAX_BYTES;
     char err[160];
     if (ch_retry_schedule_parse(o->retry_schedule && o->retry_schedule[0] ? o->retry_schedule

@@ -20,7 +20,8 @@ typedef struct {
     int threads;                /* stages at once (network ones wait on their servers) */
     int cpu_threads;            /* of which CPU-bound (decoding, pocketsphinx) at most */
     int64_t max_recording_bytes;
-    int64_t timeout_ms; /* of one network exchange */
+    int64_t timeout_ms;        /* of one network exchange */
+    int64_t sweep_interval_ms; /* between two looks for recordings past retention (10 min) */
 } ch_enrich_opts;
 
 typedef struct {

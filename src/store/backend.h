@@ -157,6 +157,9 @@ typedef struct {
                     ch_due_job **out, size_t *n, int64_t *next_due);
     int (*jobs_expired)(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
     int (*jobs_depth)(ch_backend *b, int64_t *pending);
+    int (*recordings_expired)(ch_backend *b, int64_t now, int limit, ch_expired_recording **out,
+                              size_t *n);
+    int (*recording_refs)(ch_backend *b, const char *sha256, int64_t *n);
     int (*jobs_read)(ch_backend *b, int64_t tenant_id, const char *call_id,
                      ch_job_row jobs[CH_STAGE_COUNT]);
     int (*pipeline_get)(ch_backend *b, int64_t tenant_id, char **text); /* CH_ENOTFOUND */

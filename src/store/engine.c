@@ -328,6 +328,28 @@ out:
     return rc;
 }
 
+/* CH_OP_RECORDING_FORGET: the recording passed its retention; the call says when. */
+static int recording_forget(engine *w, ch_op *op)
+{
+    ch_job_row jobs[CH_STAGE_COUNT];
+    int rc = w->be->call_jobs(w->b, op->tenant_id, op->in.stage.call_id, jobs);
+    ch_job_row *r = &jobs[CH_STAGE_RECORDING];
+    json_t *res =
+        rc == CH_OK && r->state == CH_JOB_DONE && r->result ? json_loads(r->result, 0, NULL) : NULL;
+    if (res && !json_object_get(res, "deleted_at")) {
+        char ts[40];
+        ch_time_format(w->now, ts, sizeof ts);
+        json_object_set_new(res, "deleted_at", json_string(ts));
+        json_object_del(res, "url");
+        free(r->result);
+        r->result = json_dumps(res, JSON_COMPACT);
+        rc = jobs_changed(w, op->tenant_id, op->in.stage.call_id, jobs, true);
+    }
+    json_decref(res);
+    jobs_clear(jobs);
+    return rc;
+}
+
 /* CH_OP_PIPELINE_EXPIRE: the call's open stages passed its deadline. */
 static int pipeline_expire(engine *w, ch_op *op)
 {
@@ -564,6 +586,8 @@ static int run_ops(engine *w, ch_write_job *job)
             op->result = stage_result(w, op);
         else if (op->kind == CH_OP_PIPELINE_EXPIRE)
             op->result = pipeline_expire(w, op);
+        else if (op->kind == CH_OP_RECORDING_FORGET)
+            op->result = recording_forget(w, op);
         else
             op->result = w->be->op_apply(w->b, op);
         if (op->result != CH_OK) return op->result;

@@ -450,6 +450,17 @@ int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out,
     return s->be->jobs_expired(s->b, now, limit, out, n);
 }
 
+int ch_store_recordings_expired(ch_store *s, int64_t now, int limit, ch_expired_recording **out,
+                                size_t *n)
+{
+    return s->be->recordings_expired(s->b, now, limit, out, n);
+}
+
+int ch_store_recording_refs(ch_store *s, const char *sha256, int64_t *n)
+{
+    return s->be->recording_refs(s->b, sha256, n);
+}
+
 int ch_store_jobs_depth(ch_store *s, int64_t *pending)
 {
     return s->be->jobs_depth(s->b, pending);

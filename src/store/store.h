@@ -206,6 +206,17 @@ typedef bool (*ch_job_skip_fn)(void *arg, const ch_due_job *j);
  * more are due than were taken). */
 CH_NODISCARD int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip,
                                    void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
+/* Recordings past their tenant's retention (retention_days; 0 keeps them), at most limit:
+ * their tenant, call and file. */
+typedef struct {
+    int64_t tenant_id;
+    char call_id[CH_CHANGE_CALL_ID];
+    char sha256[65];
+} ch_expired_recording;
+CH_NODISCARD int ch_store_recordings_expired(ch_store *s, int64_t now, int limit,
+                                             ch_expired_recording **out, size_t *n);
+/* How many kept recordings (not forgotten) use the file sha256, all tenants. */
+CH_NODISCARD int ch_store_recording_refs(ch_store *s, const char *sha256, int64_t *n);
 /* Stage jobs pending (due or waiting for a retry), all tenants (a gauge for /metrics). */
 CH_NODISCARD int ch_store_jobs_depth(ch_store *s, int64_t *pending);
 /* Calls with open stages past their deadline (call_id and tenant_id filled), at most limit. */
@@ -320,7 +331,9 @@ typedef enum {
     CH_OP_STAGE_RESULT,   /* in.stage: a worker's outcome of one stage job (the engine runs it:
                            * the job, the call's enriched output, call.completed/updated).
                            * CH_ENOTFOUND: no such job (the call is gone) */
-    CH_OP_PIPELINE_EXPIRE /* in.stage.call_id: the open stages of a call past its deadline fail */
+    CH_OP_PIPELINE_EXPIRE, /* in.stage.call_id: the open stages of a call past its deadline fail */
+    CH_OP_RECORDING_FORGET /* in.stage.call_id: the recording passed the tenant's retention: the
+                            * call says so (deleted_at); the file goes after the commit */
 } ch_op_kind;
 
 /* A worker's outcome of one stage job (CH_OP_STAGE_RESULT). */

@@ -8,9 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson } from './lib.mjs';
+import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson, sqlite } from './lib.mjs';
 import { waitFor, sleep } from './lib-ops.mjs';
 import { startMedia } from './lib-media.mjs';
 import { startReceiver, verify } from './lib-receiver.mjs';
@@ -239,6 +239,45 @@ test('a call over the monthly limit is not enriched (skipped, over_limit) and co
     assert.equal(call.over_limit, true);
     assert.deepEqual({ state: call.enrichment.state, reason: call.enrichment.reason }, { state: 'skipped', reason: 'over_limit' });
     assert.equal(media.received.length, fetched, 'nothing fetched');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a recording past the tenant\'s retention is deleted and the call says so', { timeout: 60_000 }, async () => {
+  const db = path.join(dir, 'e.db');
+  const t = setupTenant(db, 'ret', { enrich: true });
+  cli(db, ['endpoint', 'add', 'ret', `${rx.url}/e`]);
+  const env = { ...ENV, CALLHOOK_ENRICH_SWEEP_INTERVAL: '1' };
+  let server = await startServer({ db, env });
+  let id;
+  try {
+    const r = await apiJson(server, t.apiKey, 'PUT', '/v1/pipeline', { retention_days: 2, transcript: { enabled: false } });
+    assert.equal(r.status, 200, r.text);
+    id = await postCall(server, t, 'ret-1', { recording_url: `${media.url}/call8.mp3` });
+    assert.ok(await waitFor(() => completedOf(id).length > 0, 30_000, 100));
+    const rec = completedOf(id)[0].data.call.recording;
+    const file = path.join(dir, 'recordings', rec.sha256.slice(0, 2), rec.sha256);
+    assert.ok(readFileSync(file).equals(audio['/call8.mp3']), 'kept under the data directory, by its hash');
+    const ok = await fetch(`${server.url}/v1/calls/${id}/recording`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    await server.stop();
+    // one day old: kept
+    sqlite(db, `UPDATE jobs SET finished_at = finished_at - 86400000 WHERE call_id = '${id}' AND stage = 'recording'`);
+    server = await startServer({ db, env });
+    await sleep(7000); // the first sweep runs 5 s after the start, then every second
+    assert.ok(existsSync(file), 'within retention: kept');
+    // three days old: past the tenant's two
+    sqlite(db, `UPDATE jobs SET finished_at = finished_at - 2 * 86400000 WHERE call_id = '${id}' AND stage = 'recording'`);
+    assert.ok(await waitFor(async () => {
+      const c = await apiJson(server, t.apiKey, 'GET', `/v1/calls/${id}`);
+      return c.json?.recording?.deleted_at;
+    }, 20_000, 200), 'the call says the recording was deleted');
+    assert.ok(await waitFor(() => !existsSync(file), 5_000, 100), 'the file is gone');
+    const gone = await fetch(`${server.url}/v1/calls/${id}/recording`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
+    assert.equal(gone.status, 404);
+    await gone.arrayBuffer();
   } finally {
     await server.stop();
   }

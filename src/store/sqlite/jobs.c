@@ -311,6 +311,64 @@ int ch_sqlite_jobs_depth(ch_backend *b, int64_t *pending)
     return rc;
 }
 
+int ch_sqlite_recordings_expired(ch_backend *b, int64_t now, int limit, ch_expired_recording **out,
+                                 size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db = ch_sqlite_reader(b);
+    sqlite3_stmt *st = NULL;
+    /* the tenant's retention_days (default 90; 0 keeps them) from its settings */
+    int rc = prepare(db,
+                     "SELECT j.tenant_id, j.call_id, json_extract(j.result,'$.sha256') FROM jobs j"
+                     " JOIN tenants t ON t.id=j.tenant_id WHERE j.stage='recording' AND"
+                     " j.state='done' AND json_extract(j.result,'$.deleted_at') IS NULL AND"
+                     " COALESCE(json_extract(t.pipeline,'$.retention_days'),90) > 0 AND"
+                     " j.finished_at < ?1 - COALESCE(json_extract(t.pipeline,'$.retention_days'),"
+                     "90) * 86400000 LIMIT ?2",
+                     &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *sha = (const char *)sqlite3_column_text(st, 2);
+        if (!sha) continue;
+        *out = ch_realloc(*out, (*n + 1) * sizeof **out);
+        ch_expired_recording *e = &(*out)[(*n)++];
+        e->tenant_id = sqlite3_column_int64(st, 0);
+        snprintf(e->call_id, sizeof e->call_id, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(e->sha256, sizeof e->sha256, "%s", sha);
+    }
+    if (r != SQLITE_DONE) rc = CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    ch_sqlite_reader_done(b, db);
+    return rc;
+}
+
+int ch_sqlite_recording_refs(ch_backend *b, const char *sha256, int64_t *n)
+{
+    sqlite3 *db = ch_sqlite_reader(b);
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    int rc = prepare(db,
+                     "SELECT count(*) FROM jobs WHERE stage='recording' AND state='done' AND"
+                     " json_extract(result,'$.sha256')=?1 AND"
+                     " json_extract(result,'$.deleted_at') IS NULL",
+                     &st);
+    if (rc == CH_OK) {
+        sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *n = sqlite3_column_int64(st, 0);
+        else
+            rc = CH_ESTORE;
+    }
+    sqlite3_finalize(st);
+    ch_sqlite_reader_done(b, db);
+    return rc;
+}
+
 int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
                         ch_job_row jobs[CH_STAGE_COUNT])
 {

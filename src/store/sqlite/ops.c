@@ -493,6 +493,7 @@ static int apply(op_ctx *c, ch_op *op)
         return source_media(c, op);
     case CH_OP_STAGE_RESULT: /* the engine's own (store/engine.c) */
     case CH_OP_PIPELINE_EXPIRE:
+    case CH_OP_RECORDING_FORGET:
         break;
     }
     return CH_EINVAL;

@@ -182,6 +182,9 @@ int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn ski
                        ch_due_job **out, size_t *n, int64_t *next_due);
 int ch_sqlite_jobs_expired(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
 int ch_sqlite_jobs_depth(ch_backend *b, int64_t *pending);
+int ch_sqlite_recordings_expired(ch_backend *b, int64_t now, int limit, ch_expired_recording **out,
+                                 size_t *n);
+int ch_sqlite_recording_refs(ch_backend *b, const char *sha256, int64_t *n);
 int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
                         ch_job_row jobs[CH_STAGE_COUNT]);
 int ch_sqlite_pipeline_get(ch_backend *b, int64_t tenant_id, char **text);
