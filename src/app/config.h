@@ -39,7 +39,7 @@ typedef struct {
     unsigned db_mode;                  /* mode of the database files (default 0600) */
     int ucm_tcp_record_timeout;        /* seconds a UCM TCP record may take to arrive (30) */
     /* enrichment (docs/enrichment.md) */
-    char enrich_allow_private[1024]; /* CIDRs a recording or engine may be fetched from */
+    char enrich_allow_private[1024];  /* CIDRs a recording or engine may be fetched from */
     char enrich_recordings_dir[1024]; /* "" = "recordings" beside the database file */
     char enrich_retry_schedule[512];  /* between attempts of a stage */
     int enrich_threads;               /* stages at once (default 2) */

@@ -321,16 +321,16 @@ typedef enum {
     CH_OP_DELIVERY_REPLAY,  /* id; one more manual attempt now, no retries after it. CH_EEXIST:
                              * still pending; CH_EDISABLED: its endpoint is disabled or gone */
     /* enrichment (docs/internals/enrichment.md) */
-    CH_OP_PIPELINE_SET,   /* in.text: the tenant's pipeline settings, validated JSON (NULL: the
-                           * defaults) */
-    CH_OP_DICT_ADD,       /* in.dict; adding an existing name replaces its synonyms. CH_ELIMIT:
-                           * CH_DICT_ENTRIES_MAX reached */
-    CH_OP_DICT_REMOVE,    /* in.dict (kind, name). CH_ENOTFOUND */
-    CH_OP_SOURCE_MEDIA,   /* id: a credential (source); in.text: how its recordings are fetched
-                           * (JSON object, validated by the caller; NULL: none) */
-    CH_OP_STAGE_RESULT,   /* in.stage: a worker's outcome of one stage job (the engine runs it:
-                           * the job, the call's enriched output, call.completed/updated).
-                           * CH_ENOTFOUND: no such job (the call is gone) */
+    CH_OP_PIPELINE_SET,    /* in.text: the tenant's pipeline settings, validated JSON (NULL: the
+                            * defaults) */
+    CH_OP_DICT_ADD,        /* in.dict; adding an existing name replaces its synonyms. CH_ELIMIT:
+                            * CH_DICT_ENTRIES_MAX reached */
+    CH_OP_DICT_REMOVE,     /* in.dict (kind, name). CH_ENOTFOUND */
+    CH_OP_SOURCE_MEDIA,    /* id: a credential (source); in.text: how its recordings are fetched
+                            * (JSON object, validated by the caller; NULL: none) */
+    CH_OP_STAGE_RESULT,    /* in.stage: a worker's outcome of one stage job (the engine runs it:
+                            * the job, the call's enriched output, call.completed/updated).
+                            * CH_ENOTFOUND: no such job (the call is gone) */
     CH_OP_PIPELINE_EXPIRE, /* in.stage.call_id: the open stages of a call past its deadline fail */
     CH_OP_RECORDING_FORGET /* in.stage.call_id: the recording passed the tenant's retention: the
                             * call says so (deleted_at); the file goes after the commit */

@@ -140,21 +140,22 @@
 #define CH_AUDIO_MAX_SECONDS_CEILING (4 * 3600) /* what a caller may ask for at most */
 /* 16 kHz samples kept per channel: 4 h = 230 MB per channel; a recording decodes in pieces, so
  * nothing but the output grows with its length */
-#define CH_AUDIO_MAX_SAMPLES   ((size_t)CH_AUDIO_MAX_SECONDS_CEILING * 16000)
-#define CH_AUDIO_MAX_CHANNELS  16     /* channels a file may declare (the first two are kept) */
-#define CH_AUDIO_MIN_RATE      4000   /* Hz a file may declare */
-#define CH_AUDIO_MAX_RATE      192000 /* Hz a file may declare */
-#define CH_SPHINX_CHUNK_MAX_SEC 20    /* speech decoded as one utterance at most (memory) */
-#define CH_SPHINX_KEYPHRASES_MAX 256  /* keyphrases spotted in one pass */
-#define CH_SPHINX_KEYPHRASE_MAX  64   /* bytes of one keyphrase */
+#define CH_AUDIO_MAX_SAMPLES     ((size_t)CH_AUDIO_MAX_SECONDS_CEILING * 16000)
+#define CH_AUDIO_MAX_CHANNELS    16     /* channels a file may declare (the first two are kept) */
+#define CH_AUDIO_MIN_RATE        4000   /* Hz a file may declare */
+#define CH_AUDIO_MAX_RATE        192000 /* Hz a file may declare */
+#define CH_SPHINX_CHUNK_MAX_SEC  20     /* speech decoded as one utterance at most (memory) */
+#define CH_SPHINX_KEYPHRASES_MAX 256    /* keyphrases spotted in one pass */
+#define CH_SPHINX_KEYPHRASE_MAX  64     /* bytes of one keyphrase */
 
 /* ---- enrichment's pipeline (core/pipeline, enrich/worker.c, enrich/stages.c) -------------- */
 
-#define CH_PIPELINE_URL_MAX     2048        /* bytes of an engine's base URL */
-#define CH_PIPELINE_PROMPT_MAX  8192        /* bytes of a tenant's prompt */
-#define CH_PIPELINE_TEXT_MAX    (64 * 1024) /* bytes of the pipeline settings, stored */
-#define CH_STAGE_RESULT_MAX     (1 << 20)   /* bytes of a stage's stored result (a transcript) */
-#define CH_RECORDING_MAX_BYTES  (200LL << 20) /* a recording fetched (enrich.max_recording_bytes) */
+#define CH_PIPELINE_URL_MAX    2048          /* bytes of an engine's base URL */
+#define CH_PIPELINE_PROMPT_MAX 8192          /* bytes of a tenant's prompt */
+#define CH_PIPELINE_TEXT_MAX   (64 * 1024)   /* bytes of the pipeline settings, stored */
+#define CH_STAGE_RESULT_MAX    (1 << 20)     /* bytes of a stage's stored result (a transcript) */
+#define CH_RECORDING_MAX_BYTES (200LL << 20) /* a recording fetched (enrich.max_recording_bytes)   \
+                                              */
 
 /* ---- a call's trace (core/trace.h, GET /v1/calls/{id}/trace) ------------------------------ */
 
