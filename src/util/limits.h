@@ -150,12 +150,13 @@
 
 /* ---- enrichment's pipeline (core/pipeline, enrich/worker.c, enrich/stages.c) -------------- */
 
-#define CH_PIPELINE_URL_MAX    2048          /* bytes of an engine's base URL */
-#define CH_PIPELINE_PROMPT_MAX 8192          /* bytes of a tenant's prompt */
-#define CH_PIPELINE_TEXT_MAX   (64 * 1024)   /* bytes of the pipeline settings, stored */
-#define CH_STAGE_RESULT_MAX    (1 << 20)     /* bytes of a stage's stored result (a transcript) */
-#define CH_RECORDING_MAX_BYTES (200LL << 20) /* a recording fetched (enrich.max_recording_bytes)   \
-                                              */
+#define CH_PIPELINE_URL_MAX    2048        /* bytes of an engine's base URL */
+#define CH_PIPELINE_PROMPT_MAX 8192        /* bytes of a tenant's prompt */
+#define CH_PIPELINE_TEXT_MAX   (64 * 1024) /* bytes of the pipeline settings, stored */
+#define CH_STAGE_RESULT_MAX    (1 << 20)   /* bytes of a stage's stored result (a transcript) */
+#define CH_RECORDING_MAX_BYTES                                                                     \
+    (200LL << 20) /* a recording fetched (enrich.max_recording_bytes)                              \
+                   */
 
 /* ---- a call's trace (core/trace.h, GET /v1/calls/{id}/trace) ------------------------------ */
 
