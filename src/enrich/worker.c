@@ -45,7 +45,6 @@ struct ch_enrich {
     pthread_mutex_t lock;
     pthread_cond_t wake;     /* the scheduler's */
     pthread_cond_t work;     /* the workers' */
-    pthread_cond_t cpu_free; /* a CPU slot came free */
     pthread_cond_t all_done; /* a slot was released (stop waits on it) */
     bool poked, stopping;
     job_slot *queue_head, *queue_tail;
@@ -83,9 +82,20 @@ static bool is_taken(ch_enrich *e, const ch_due_job *j, bool expire)
     return false;
 }
 
+/* Left out of a scan (called with the lock held): a job taken already, and a job of a tenant
+ * that holds every worker and one queued job besides. One tenant's burst (a thousand calls
+ * ended at once) then keeps the workers busy on its own, but the next tenant's job waits for
+ * at most one of the burst's, not for all of them. */
 static bool skip_taken(void *arg, const ch_due_job *j)
 {
-    return is_taken(arg, j, false); /* called with the lock held */
+    ch_enrich *e = arg;
+    int mine = 0;
+    for (size_t i = 0; i < e->ntaken; i++) {
+        const job_slot *t = e->taken[i];
+        if (!t->expire && !t->forget && same_job(&t->job, j, false, false)) return true;
+        mine += t->job.tenant_id == j->tenant_id;
+    }
+    return mine > e->nworkers;
 }
 
 static void release(ch_enrich *e, job_slot *sl)
@@ -177,6 +187,35 @@ static void outcome_op(ch_enrich *e, job_slot *sl, int64_t now)
 
 /* ---- workers ------------------------------------------------------------------------------- */
 
+/* The first queued job this worker may run now (under the lock): a CPU-bound one only while
+ * a CPU slot is free, so a worker never sits on a transcription waiting for the CPU while a
+ * download or a text stage of another call waits behind it. */
+static job_slot *take_runnable(ch_enrich *e)
+{
+    job_slot *prev = NULL;
+    for (job_slot *sl = e->queue_head; sl; prev = sl, sl = sl->next) {
+        bool cpu = !sl->expire && !sl->forget && ch_stage_is_cpu(&sl->job);
+        if (cpu && e->cpu_busy >= e->opts.cpu_threads) continue;
+        if (prev)
+            prev->next = sl->next;
+        else
+            e->queue_head = sl->next;
+        if (e->queue_tail == sl) e->queue_tail = prev;
+        sl->next = NULL;
+        e->stats.queued--;
+        return sl;
+    }
+    return NULL;
+}
+
+static void requeue_front(ch_enrich *e, job_slot *sl)
+{
+    sl->next = e->queue_head;
+    e->queue_head = sl;
+    if (!e->queue_tail) e->queue_tail = sl;
+    e->stats.queued++;
+}
+
 static void *worker_main(void *arg)
 {
     ch_enrich *e = arg;
@@ -184,13 +223,13 @@ static void *worker_main(void *arg)
     ch_stage_thread *t = ch_stage_thread_new();
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        while (!e->queue_head && !e->stopping)
+        job_slot *sl;
+        while (!(sl = take_runnable(e)) && !e->stopping)
             pthread_cond_wait(&e->work, &e->lock);
-        if (e->stopping) break;
-        job_slot *sl = e->queue_head;
-        e->queue_head = sl->next;
-        if (!e->queue_head) e->queue_tail = NULL;
-        e->stats.queued--;
+        if (e->stopping) {
+            if (sl) requeue_front(e, sl);
+            break;
+        }
         if (sl->expire || sl->forget) {
             pthread_mutex_unlock(&e->lock);
             memset(&sl->op, 0, sizeof sl->op);
@@ -204,15 +243,7 @@ static void *worker_main(void *arg)
             continue;
         }
         bool cpu = ch_stage_is_cpu(&sl->job);
-        while (cpu && e->cpu_busy >= e->opts.cpu_threads && !e->stopping)
-            pthread_cond_wait(&e->cpu_free, &e->lock);
-        if (e->stopping) { /* not run: still pending in the store */
-            pthread_mutex_unlock(&e->lock);
-            release(e, sl);
-            pthread_mutex_lock(&e->lock);
-            break;
-        }
-        if (cpu) e->cpu_busy++;
+        if (cpu) e->cpu_busy++; /* take_runnable saw a free slot */
         e->stats.running[sl->job.stage]++;
         pthread_mutex_unlock(&e->lock);
 
@@ -224,7 +255,7 @@ static void *worker_main(void *arg)
         e->stats.running[sl->job.stage]--;
         if (cpu) {
             e->cpu_busy--;
-            pthread_cond_signal(&e->cpu_free);
+            pthread_cond_broadcast(&e->work); /* a CPU job may wait in the queue */
         }
         outcome_op(e, sl, now);
         pthread_mutex_unlock(&e->lock);
@@ -368,7 +399,6 @@ int ch_enrich_start(ch_enrich **out, ch_store *s, const ch_enrich_opts *o)
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     pthread_cond_init(&e->work, NULL);
-    pthread_cond_init(&e->cpu_free, NULL);
     pthread_cond_init(&e->all_done, NULL);
     e->poked = true; /* what is pending from before a restart */
     e->nworkers = e->opts.threads;
@@ -389,7 +419,6 @@ void ch_enrich_stop(ch_enrich *e, int grace_ms)
     e->stopping = true;
     pthread_cond_broadcast(&e->wake);
     pthread_cond_broadcast(&e->work);
-    pthread_cond_broadcast(&e->cpu_free);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->scheduler, NULL);
     for (int i = 0; i < e->nworkers; i++)

@@ -205,8 +205,8 @@ test('kill -9 in the middle of the pipeline: the stage runs again after the rest
   let server = await startServer({ db, env: ENV });
   // the recording answers slowly: the kill comes while its stage is running
   media.setBehaviour({ files: audio, delayMs: 3000 });
+  const before = media.received.length; // before the post: the fetch may start before it answers
   const id = await postCall(server, t, 'crash-1', { recording_url: `${media.url}/call16.wav` });
-  const before = media.received.length;
   assert.ok(await waitFor(() => media.received.length > before, 10_000, 20), 'the fetch started');
   server.proc.kill('SIGKILL');
   await server.exited;
@@ -278,6 +278,29 @@ test('a recording past the tenant\'s retention is deleted and the call says so',
     const gone = await fetch(`${server.url}/v1/calls/${id}/recording`, { headers: { Authorization: `Bearer ${t.apiKey}` } });
     assert.equal(gone.status, 404);
     await gone.arrayBuffer();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('one tenant\'s burst does not hold up another tenant\'s call', { timeout: 180_000 }, async () => {
+  const db = path.join(dir, 'f.db');
+  const A = setupTenant(db, 'busy', { enrich: true });
+  const B = setupTenant(db, 'quiet', { enrich: true });
+  cli(db, ['endpoint', 'add', 'busy', `${rx.url}/fa`]);
+  cli(db, ['endpoint', 'add', 'quiet', `${rx.url}/fb`]);
+  const server = await startServer({ db, env: ENV });
+  try {
+    const burst = [];
+    for (let i = 0; i < 8; i++) burst.push(await postCall(server, A, `burst-${i}`, { recording_url: `${media.url}/call16.wav` }));
+    const lone = await postCall(server, B, 'lone', { recording_url: `${media.url}/call16.wav` });
+    const all = [...burst, lone];
+    assert.ok(await waitFor(() => all.every((id) => completedOf(id).length === 1), 150_000, 250), 'every call completed');
+    // the order the receiver got them in: the quiet tenant's call is not behind the whole burst
+    const order = rx.requests.map((r) => JSON.parse(r.body)).filter((m) => m.type === 'call.completed' && all.includes(m.data.call.id)).map((m) => m.data.call.id);
+    const pos = order.indexOf(lone);
+    console.log(`the quiet tenant's call completed ${pos + 1}th of ${order.length}`);
+    assert.ok(pos < order.length - 3, `completed ${pos + 1}th of ${order.length}: behind the burst`);
   } finally {
     await server.stop();
   }
