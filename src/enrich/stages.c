@@ -61,7 +61,11 @@ void ch_stage_thread_free(ch_stage_thread *t)
 
 bool ch_stage_is_cpu(const ch_due_job *j)
 {
-    return j->stage == CH_STAGE_TRANSCRIPT && !strcmp(j->engine, "pocketsphinx");
+    /* pocketsphinx, and the embedded text engines (ICU over a transcript: tens of ms each, and
+     * a backlog of them would otherwise take every worker's core from ingest); the openai
+     * engines and the downloads wait on a server */
+    if (j->stage == CH_STAGE_TRANSCRIPT) return !strcmp(j->engine, "pocketsphinx");
+    return j->stage != CH_STAGE_RECORDING && strcmp(j->engine, "openai") != 0;
 }
 
 static void fail(ch_run_outcome *o, ch_run_state st, const char *fmt, ...)

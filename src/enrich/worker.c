@@ -9,6 +9,7 @@
 #include "util/timeutil.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -82,20 +83,39 @@ static bool is_taken(ch_enrich *e, const ch_due_job *j, bool expire)
     return false;
 }
 
-/* Left out of a scan (called with the lock held): a job taken already, and a job of a tenant
- * that holds every worker and one queued job besides. One tenant's burst (a thousand calls
- * ended at once) then keeps the workers busy on its own, but the next tenant's job waits for
- * at most one of the burst's, not for all of them. */
+/* Left out of a scan (called with the lock held): a job taken already. */
 static bool skip_taken(void *arg, const ch_due_job *j)
 {
     ch_enrich *e = arg;
-    int mine = 0;
     for (size_t i = 0; i < e->ntaken; i++) {
         const job_slot *t = e->taken[i];
         if (!t->expire && !t->forget && same_job(&t->job, j, false, false)) return true;
-        mine += t->job.tenant_id == j->tenant_id;
     }
-    return mine > e->nworkers;
+    return false;
+}
+
+/* The tenants the next scan leaves out (JSON array text, or NULL for none): those holding every
+ * worker and one queued job besides. One tenant's burst (a thousand calls ended at once) then
+ * keeps the workers busy on its own, but the next tenant's job waits for at most one of the
+ * burst's, not for all of them. */
+static char *busy_tenants(ch_enrich *e)
+{
+    json_t *busy = NULL;
+    for (size_t i = 0; i < e->ntaken; i++) {
+        int64_t tid = e->taken[i]->job.tenant_id;
+        int mine = 0;
+        bool seen = false;
+        for (size_t k = 0; k < e->ntaken; k++) {
+            mine += e->taken[k]->job.tenant_id == tid;
+            seen |= k < i && e->taken[k]->job.tenant_id == tid;
+        }
+        if (seen || mine <= e->nworkers) continue;
+        if (!busy) busy = json_array();
+        json_array_append_new(busy, json_integer(tid));
+    }
+    char *text = busy ? json_dumps(busy, JSON_COMPACT) : NULL;
+    json_decref(busy);
+    return text;
 }
 
 static void release(ch_enrich *e, job_slot *sl)
@@ -314,7 +334,7 @@ static void *scheduler_main(void *arg)
 {
     ch_enrich *e = arg;
     pthread_setname_np(pthread_self(), "ch-enrich");
-    int64_t next_due = 0, next_sweep = ch_now_ms() + 5000;
+    int64_t next_due = 0, next_sweep = ch_now_ms() + 5000, next_late = 0;
     pthread_mutex_lock(&e->lock);
     while (!e->stopping) {
         int64_t now = ch_now_ms();
@@ -341,10 +361,15 @@ static void *scheduler_main(void *arg)
         now = ch_now_ms();
         /* the scan runs with the lock held so skip_taken sees a stable set; it is a read on
          * the read pool, never waiting on the writer */
-        if (room > 0 && ch_store_jobs_due(e->s, now, room, skip_taken, e, &due, &n, &nd) == CH_OK)
+        char *busy = room > 0 ? busy_tenants(e) : NULL;
+        if (room > 0 &&
+            ch_store_jobs_due(e->s, now, room, busy, skip_taken, e, &due, &n, &nd) == CH_OK)
             for (size_t i = 0; i < n; i++)
                 enqueue(e, &due[i], false);
-        if (ch_store_jobs_expired(e->s, now, 16, &late, &nlate) == CH_OK)
+        free(busy);
+        bool check_late = now >= next_late;
+        if (check_late) next_late = now + 500; /* deadlines are seconds apart: twice a second */
+        if (check_late && ch_store_jobs_expired(e->s, now, 16, &late, &nlate) == CH_OK)
             for (size_t i = 0; i < nlate; i++)
                 if (!is_taken(e, &late[i], true)) enqueue(e, &late[i], true);
         free(due);

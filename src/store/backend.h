@@ -153,8 +153,8 @@ typedef struct {
     int (*delivery_get)(ch_backend *b, int64_t tenant_id, int64_t id, ch_delivery_view *out);
     int (*delivery_skips)(ch_backend *b, int64_t tenant_id, ch_skip_view **out, size_t *n);
     int (*tenant_retry)(ch_backend *b, int64_t tenant_id, char **schedule_out);
-    int (*jobs_due)(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
-                    ch_due_job **out, size_t *n, int64_t *next_due);
+    int (*jobs_due)(ch_backend *b, int64_t now, int limit, const char *busy, ch_job_skip_fn skip,
+                    void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
     int (*jobs_expired)(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
     int (*jobs_depth)(ch_backend *b, int64_t *pending);
     int (*recordings_expired)(ch_backend *b, int64_t now, int limit, ch_expired_recording **out,

@@ -439,10 +439,10 @@ int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out)
 
 /* ---- enrichment ------------------------------------------------------------------------ */
 
-int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
-                      ch_due_job **out, size_t *n, int64_t *next_due)
+int ch_store_jobs_due(ch_store *s, int64_t now, int limit, const char *busy, ch_job_skip_fn skip,
+                      void *arg, ch_due_job **out, size_t *n, int64_t *next_due)
 {
-    return s->be->jobs_due(s->b, now, limit, skip, arg, out, n, next_due);
+    return s->be->jobs_due(s->b, now, limit, busy, skip, arg, out, n, next_due);
 }
 
 int ch_store_jobs_expired(ch_store *s, int64_t now, int limit, ch_due_job **out, size_t *n)

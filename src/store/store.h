@@ -204,8 +204,11 @@ typedef bool (*ch_job_skip_fn)(void *arg, const ch_due_job *j);
 /* Stage jobs due at now, oldest first, at most limit, leaving out those skip says so of (in
  * flight already). *next_due: when the next one is due (CH_TIME_UNSET when none; now when
  * more are due than were taken). */
-CH_NODISCARD int ch_store_jobs_due(ch_store *s, int64_t now, int limit, ch_job_skip_fn skip,
-                                   void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
+/* busy: tenants left out of this scan (they hold their share of the workers), JSON array text of
+ * their ids, or NULL. */
+CH_NODISCARD int ch_store_jobs_due(ch_store *s, int64_t now, int limit, const char *busy,
+                                   ch_job_skip_fn skip, void *arg, ch_due_job **out, size_t *n,
+                                   int64_t *next_due);
 /* Recordings past their tenant's retention (retention_days; 0 keeps them), at most limit:
  * their tenant, call and file. */
 typedef struct {

@@ -293,6 +293,8 @@ test('one tenant\'s burst does not hold up another tenant\'s call', { timeout: 1
   try {
     const burst = [];
     for (let i = 0; i < 8; i++) burst.push(await postCall(server, A, `burst-${i}`, { recording_url: `${media.url}/call16.wav` }));
+    // and many more pending jobs than a scan reads (text stages on a provider's transcript)
+    for (let i = 0; i < 40; i++) burst.push(await postCall(server, A, `text-${i}`, { transcript: `caller: I need a plumber in Boston, call ${i}. agent: Sure.` }));
     const lone = await postCall(server, B, 'lone', { recording_url: `${media.url}/call16.wav` });
     const all = [...burst, lone];
     assert.ok(await waitFor(() => all.every((id) => completedOf(id).length === 1), 150_000, 250), 'every call completed');
@@ -300,7 +302,7 @@ test('one tenant\'s burst does not hold up another tenant\'s call', { timeout: 1
     const order = rx.requests.map((r) => JSON.parse(r.body)).filter((m) => m.type === 'call.completed' && all.includes(m.data.call.id)).map((m) => m.data.call.id);
     const pos = order.indexOf(lone);
     console.log(`the quiet tenant's call completed ${pos + 1}th of ${order.length}`);
-    assert.ok(pos < order.length - 3, `completed ${pos + 1}th of ${order.length}: behind the burst`);
+    assert.ok(pos < order.length / 2, `completed ${pos + 1}th of ${order.length}: behind the burst`);
   } finally {
     await server.stop();
   }

@@ -216,8 +216,8 @@ static int prepare(sqlite3 *db, const char *q, sqlite3_stmt **st)
     return CH_ESTORE;
 }
 
-int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
-                       ch_due_job **out, size_t *n, int64_t *next_due)
+int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, const char *busy, ch_job_skip_fn skip,
+                       void *arg, ch_due_job **out, size_t *n, int64_t *next_due)
 {
     *out = NULL;
     *n = 0;
@@ -227,10 +227,13 @@ int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn ski
     /* the due ones and, past them, the first not due yet (for the timer) */
     int rc = prepare(db,
                      "SELECT tenant_id, call_id, stage, engine, attempts, deadline, next_at"
-                     " FROM jobs WHERE state='pending' ORDER BY next_at LIMIT ?1",
+                     " FROM jobs WHERE state='pending' AND tenant_id NOT IN"
+                     " (SELECT value FROM json_each(?2)) ORDER BY next_at LIMIT ?1",
                      &st);
     if (rc) goto out;
     sqlite3_bind_int(st, 1, limit * 4 + 1);
+    /* a busy tenant's thousand pending jobs must not hide another tenant's one */
+    sqlite3_bind_text(st, 2, busy ? busy : "[]", -1, SQLITE_STATIC);
     size_t cap = 0;
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {

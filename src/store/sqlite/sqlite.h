@@ -178,8 +178,8 @@ int ch_sqlite_call_enrich(ch_backend *b, int64_t tenant_id, const char *call_id,
 int ch_sqlite_call_state(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_found *out,
                          ch_direction *dir);
 int ch_sqlite_usage_transcribed(ch_backend *b, int64_t tenant_id, const char *month, int64_t ms);
-int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, ch_job_skip_fn skip, void *arg,
-                       ch_due_job **out, size_t *n, int64_t *next_due);
+int ch_sqlite_jobs_due(ch_backend *b, int64_t now, int limit, const char *busy, ch_job_skip_fn skip,
+                       void *arg, ch_due_job **out, size_t *n, int64_t *next_due);
 int ch_sqlite_jobs_expired(ch_backend *b, int64_t now, int limit, ch_due_job **out, size_t *n);
 int ch_sqlite_jobs_depth(ch_backend *b, int64_t *pending);
 int ch_sqlite_recordings_expired(ch_backend *b, int64_t now, int limit, ch_expired_recording **out,
