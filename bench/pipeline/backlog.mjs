@@ -1,0 +1,156 @@
+// Ingest while a transcription backlog drains (bench/pipeline/backlog.sh runs this). One
+// daemon, two tenants: "bench" (enrichment off, a generic source: bench/ingest's load) and
+// "rec" (enrichment on). Rounds of A then B:
+//   A  quiet: no stage job pending or running; wrk as bench/ingest's max-rate run
+//      (same post.lua, threads, connections, duration) against /hooks/bench/generic;
+//   B  the same, after BENCH_BACKLOG_CALLS ended calls of "rec" were posted, each with a
+//      recording of the same espeak-ng WAV served by a loopback server, and pocketsphinx has
+//      started on the first: the backlog drains while wrk runs (transcriptions done during
+//      the run and the transcript stage still busy at its end are reported from /metrics);
+//      then the backlog is left to drain before the next A.
+// Prints a markdown table of every run and the B/A ratio of the means.
+//   node bench/pipeline/backlog.mjs BIN DIR WAV
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
+import {
+  say, sleep, cli, startDaemon, req, metrics, stageDone, stageSeconds, stageRunning,
+  threadCpu, cpuDelta, loadavg, fmt,
+} from './lib.mjs';
+
+const [BIN, DIR, WAV] = process.argv.slice(2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const BACKLOG = Number(process.env.BENCH_BACKLOG_CALLS ?? 4);
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const DRAIN_S = Number(process.env.BENCH_DRAIN_TIMEOUT ?? 300);
+const POST_LUA = new URL('../ingest/post.lua', import.meta.url).pathname;
+
+mkdirSync(DIR, { recursive: true });
+const wav = readFileSync(WAV);
+const audioS = Number(process.env.BENCH_AUDIO_SECONDS ?? (wav.length - 44) / 32000); // soxi -D
+let fetched = 0;
+const media = createServer((q, s) => {
+  q.resume();
+  fetched++;
+  s.writeHead(200, { 'Content-Type': 'audio/wav', 'Content-Length': wav.length }).end(wav);
+});
+await new Promise((r) => media.listen(0, '127.0.0.1', r));
+const mediaUrl = `http://127.0.0.1:${media.address().port}`;
+
+const db = `${DIR}/backlog.db`;
+cli(BIN, db, ['tenant', 'add', 'bench', '--features', 'none']);
+const token = Array.from({ length: 24 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+cli(BIN, db, ['source', 'add', 'bench', 'generic', '--token', token]);
+cli(BIN, db, ['tenant', 'add', 'rec', '--features', 'enrichment']);
+const recToken = `tok-${Math.random().toString(36).slice(2)}`;
+cli(BIN, db, ['source', 'add', 'rec', 'generic', '--token', recToken]);
+const d = await startDaemon(BIN, db, { CALLHOOK_ENRICH_ALLOW_PRIVATE: '127.0.0.0/8' });
+const killer = setTimeout(async () => { say('gave up (BENCH_DRAIN_TIMEOUT or a run hung)'); await d.stop(); process.exit(1); },
+  (ROUNDS * (2 * (DURATION + 5) + DRAIN_S) + 4 * DRAIN_S) * 1000);
+
+let callN = 0;
+async function postRecCalls(n) {
+  const ended = new Date(Date.now() - 2000).toISOString(), started = new Date(Date.now() - 62000).toISOString();
+  for (let k = 0; k < n; k++) {
+    const i = callN++;
+    const r = await req(`${d.url}/hooks/rec/generic`, {
+      method: 'POST', headers: { Authorization: `Bearer ${recToken}` },
+      body: { event_id: `rec-${i}-e`, call_id: `rec-${i}`, status: 'ended', direction: 'inbound',
+        from: '+14155550100', to: '+14155550111', started_at: started, ended_at: ended,
+        recording_url: `${mediaUrl}/r/${i}.wav` },
+    });
+    if (r.status >= 300) throw new Error(`post rec-${i}: ${r.status} ${r.text}`);
+  }
+}
+// waits until the pipeline has nothing pending or running (all tenants)
+async function drained() {
+  const end = Date.now() + DRAIN_S * 1000;
+  for (;;) {
+    const m = await metrics(d.url);
+    const running = ['recording', 'transcript', 'summary', 'fields', 'sentiment'].reduce((a, s) => a + stageRunning(m, s), 0);
+    if (!running && !m.callhook_enrich_pending && !m.callhook_enrich_queued) return m;
+    if (Date.now() > end) throw new Error('the backlog did not drain in time');
+    await sleep(250);
+  }
+}
+function wrk(secs, prefix) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('wrk', [`-t${THREADS}`, `-c${CONNS}`, `-d${secs}s`, '--timeout', '5s', '--latency', '-s', POST_LUA,
+      `${d.url}/hooks/bench/generic`, '--', token, prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (x) => { out += x; });
+    p.stderr.on('data', (x) => { out += x; });
+    const t = setTimeout(() => p.kill('SIGKILL'), (secs + 30) * 1000);
+    p.on('exit', () => {
+      clearTimeout(t);
+      const line = out.split('\n').find((l) => l.startsWith('BENCH '));
+      if (!line) return reject(new Error(`wrk printed no summary:\n${out}`));
+      resolve(Object.fromEntries(line.slice(6).split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])));
+    });
+  });
+}
+
+const rows = [];
+try {
+  // the model loaded once (each worker keeps its engine), and one call's real time known
+  say(`daemon pid ${d.proc.pid} on :${d.port}; recording ${fmt(audioS, 1)} s; warming up pocketsphinx`);
+  const w0 = await metrics(d.url);
+  await postRecCalls(1);
+  await sleep(500);
+  const w1 = await drained();
+  const perCall = stageSeconds(w1, 'transcript') - stageSeconds(w0, 'transcript');
+  say(`one call transcribed in ${fmt(perCall, 1)} s (${fmt(audioS / perCall, 1)}x real time); wrk warm-up ${WARMUP} s`);
+  await wrk(WARMUP, 'warm');
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const phase of ['A', 'B']) {
+      if (phase === 'B') {
+        await postRecCalls(BACKLOG);
+        const end = Date.now() + 60_000;
+        while (!stageRunning(await metrics(d.url), 'transcript')) {
+          if (Date.now() > end) throw new Error('pocketsphinx did not start on the backlog');
+          await sleep(100);
+        }
+      }
+      const m0 = await metrics(d.url);
+      const c0 = threadCpu(d.proc.pid);
+      const l0 = loadavg();
+      const r = await wrk(DURATION, `${phase}${round}`);
+      const c1 = threadCpu(d.proc.pid);
+      const m1 = await metrics(d.url);
+      const cpu = cpuDelta(c0, c1);
+      const row = {
+        phase, round, rps: r.rps, p50: r.p50_us / 1000, p99: r.p99_us / 1000, errors: r.status_errors + r.connect_errors + r.read_errors + r.write_errors + r.timeouts,
+        load: `${l0} → ${loadavg()}`,
+        transcribed: stageDone(m1, 'transcript') - stageDone(m0, 'transcript'),
+        asrCpu: cpu['ch-enrich-run'] ?? 0,
+        busyAtEnd: stageRunning(m1, 'transcript'),
+        pendingAtEnd: m1.callhook_enrich_pending,
+        ingestCpu: (cpu['MHD-worker'] ?? 0) + (cpu['ch-writer'] ?? 0),
+      };
+      rows.push(row);
+      say(`${phase}${round}: ${fmt(row.rps)} req/s, p99 ${fmt(row.p99, 1)} ms; transcriptions done in the run ${row.transcribed}, pocketsphinx thread CPU ${fmt(row.asrCpu, 1)} s, transcript stage busy at the end ${row.busyAtEnd}, jobs pending ${row.pendingAtEnd}; load ${row.load}`);
+      if (phase === 'B') await drained();
+    }
+  }
+  clearTimeout(killer);
+  const mean = (ph) => rows.filter((x) => x.phase === ph).reduce((a, x) => a + x.rps, 0) / ROUNDS;
+  const ratio = mean('B') / mean('A');
+  const out = [
+    `## bench/pipeline/backlog — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `wrk -t${THREADS} -c${CONNS} ${DURATION}s with bench/ingest/post.lua against one daemon; B: ${BACKLOG} calls of ${fmt(audioS, 1)} s queued for pocketsphinx before the run (one call alone: ${fmt(perCall, 1)} s of transcription, ${fmt(audioS / perCall, 1)}x real time); enrich.threads ${process.env.CALLHOOK_ENRICH_THREADS ?? 2}, cpu_threads ${process.env.CALLHOOK_ENRICH_CPU_THREADS ?? 1}`,
+    '',
+    '| run | ingest req/s | p50 | p99 | errors | transcriptions done during the run | pocketsphinx thread CPU | still transcribing at the end | load average (1, 5, 15 min) before → after |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.phase}${x.round} ${x.phase === 'A' ? 'quiet' : 'backlog draining'} | ${fmt(x.rps)} | ${fmt(x.p50, 2)} ms | ${fmt(x.p99, 2)} ms | ${x.errors} | ${x.transcribed} | ${fmt(x.asrCpu, 1)} s of ${DURATION} | ${x.busyAtEnd ? 'yes' : 'no'} (${x.pendingAtEnd} jobs pending) | ${x.load} |`),
+    '',
+    `mean ingest while draining / quiet = ${fmt(mean('B'))} / ${fmt(mean('A'))} = **${fmt(ratio, 2)}**; recordings fetched: ${fetched}`,
+  ].join('\n');
+  process.stdout.write(`${out}\n`);
+} finally {
+  await d.stop();
+  media.close();
+}
