@@ -27,6 +27,21 @@ const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const DRAIN_S = Number(process.env.BENCH_DRAIN_TIMEOUT ?? 300);
 const POST_LUA = new URL('../ingest/post.lua', import.meta.url).pathname;
+// instead of wrk against this daemon: a command run in each A and B (bench/deliver/run.sh with
+// its own daemon, sharing the machine with this one's backlog); its "throughput: … = N
+// deliveries/s" and "latency: … p50 X ms, … p99 Y ms" lines are read
+const LOAD_CMD = process.env.BENCH_LOAD_CMD ?? '';
+// text: the backlog is BENCH_BACKLOG_CALLS calls with a provider transcript (no recording):
+// the summary, fields and sentiment stages, which are not limited by enrich.cpu_threads
+const KIND = process.env.BENCH_BACKLOG_KIND === 'text' ? 'text' : 'audio';
+const TEXT = Array.from({ length: 30 }, (_, k) => [
+  'agent: thank you for calling how can I help you today',
+  `caller: hi my name is Dana Levi and I am calling from Boston about plumbing number ${k}`,
+  'agent: I am sorry to hear that let me see what we can do',
+  'caller: the kitchen sink is leaking and I am really frustrated it is the third time',
+  'agent: we have a technician available tomorrow between nine and twelve',
+  'caller: that is great thank you so much',
+].join('\n')).map((t) => `${t}\n${t}`); // ~150 words
 
 mkdirSync(DIR, { recursive: true });
 const wav = readFileSync(WAV);
@@ -54,16 +69,20 @@ const killer = setTimeout(async () => { say('gave up (BENCH_DRAIN_TIMEOUT or a r
 let callN = 0;
 async function postRecCalls(n) {
   const ended = new Date(Date.now() - 2000).toISOString(), started = new Date(Date.now() - 62000).toISOString();
-  for (let k = 0; k < n; k++) {
-    const i = callN++;
-    const r = await req(`${d.url}/hooks/rec/generic`, {
-      method: 'POST', headers: { Authorization: `Bearer ${recToken}` },
-      body: { event_id: `rec-${i}-e`, call_id: `rec-${i}`, status: 'ended', direction: 'inbound',
-        from: '+14155550100', to: '+14155550111', started_at: started, ended_at: ended,
-        recording_url: `${mediaUrl}/r/${i}.wav` },
-    });
-    if (r.status >= 300) throw new Error(`post rec-${i}: ${r.status} ${r.text}`);
-  }
+  let left = n;
+  const one = async () => {
+    while (left > 0) {
+      left--;
+      const i = callN++;
+      const body = { event_id: `rec-${i}-e`, call_id: `rec-${i}`, status: 'ended', direction: 'inbound',
+        from: '+14155550100', to: '+14155550111', started_at: started, ended_at: ended };
+      if (KIND === 'audio') body.recording_url = `${mediaUrl}/r/${i}.wav`;
+      else body.transcript = TEXT[i % TEXT.length];
+      const r = await req(`${d.url}/hooks/rec/generic`, { method: 'POST', headers: { Authorization: `Bearer ${recToken}` }, body });
+      if (r.status >= 300) throw new Error(`post rec-${i}: ${r.status} ${r.text}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, one)); // quickly: the backlog is there when the run starts
 }
 // waits until the pipeline has nothing pending or running (all tenants)
 async function drained() {
@@ -93,6 +112,22 @@ function wrk(secs, prefix) {
   });
 }
 
+function loadCmd() {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-c', LOAD_CMD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (x) => { out += x; });
+    p.stderr.on('data', (x) => { out += x; });
+    p.on('exit', (code) => {
+      const tp = out.match(/throughput: .* = ([0-9.]+) deliveries\/s/);
+      const lat = out.match(/latency: \d+ webhooks, p50 ([0-9.]+) ms, .* p99 ([0-9.]+) ms/);
+      if (code || !tp) return reject(new Error(`BENCH_LOAD_CMD failed (${code}):\n${out.slice(-3000)}`));
+      resolve({ rps: Number(tp[1]), p50_us: lat ? Number(lat[1]) * 1000 : NaN, p99_us: lat ? Number(lat[2]) * 1000 : NaN,
+        status_errors: 0, connect_errors: 0, read_errors: 0, write_errors: 0, timeouts: 0 });
+    });
+  });
+}
+
 const rows = [];
 try {
   // the model loaded once (each worker keeps its engine), and one call's real time known
@@ -102,14 +137,14 @@ try {
   await sleep(500);
   const w1 = await drained();
   const perCall = stageSeconds(w1, 'transcript') - stageSeconds(w0, 'transcript');
-  say(`one call transcribed in ${fmt(perCall, 1)} s (${fmt(audioS / perCall, 1)}x real time); wrk warm-up ${WARMUP} s`);
-  await wrk(WARMUP, 'warm');
+  if (KIND === 'audio') say(`one call transcribed in ${fmt(perCall, 1)} s (${fmt(audioS / perCall, 1)}x real time)`);
+  if (!LOAD_CMD) await wrk(WARMUP, 'warm');
   for (let round = 1; round <= ROUNDS; round++) {
     for (const phase of ['A', 'B']) {
       if (phase === 'B') {
         await postRecCalls(BACKLOG);
         const end = Date.now() + 60_000;
-        while (!stageRunning(await metrics(d.url), 'transcript')) {
+        while (!stageRunning(await metrics(d.url), KIND === 'audio' ? 'transcript' : 'summary') && KIND === 'audio') {
           if (Date.now() > end) throw new Error('pocketsphinx did not start on the backlog');
           await sleep(100);
         }
@@ -117,7 +152,9 @@ try {
       const m0 = await metrics(d.url);
       const c0 = threadCpu(d.proc.pid);
       const l0 = loadavg();
-      const r = await wrk(DURATION, `${phase}${round}`);
+      const t0 = performance.now();
+      const r = LOAD_CMD ? await loadCmd() : await wrk(DURATION, `${phase}${round}`);
+      const secs = (performance.now() - t0) / 1000;
       const c1 = threadCpu(d.proc.pid);
       const m1 = await metrics(d.url);
       const cpu = cpuDelta(c0, c1);
@@ -125,13 +162,15 @@ try {
         phase, round, rps: r.rps, p50: r.p50_us / 1000, p99: r.p99_us / 1000, errors: r.status_errors + r.connect_errors + r.read_errors + r.write_errors + r.timeouts,
         load: `${l0} → ${loadavg()}`,
         transcribed: stageDone(m1, 'transcript') - stageDone(m0, 'transcript'),
-        asrCpu: cpu['ch-enrich-run'] ?? 0,
-        busyAtEnd: stageRunning(m1, 'transcript'),
+        textJobs: ['summary', 'fields', 'sentiment'].reduce((a, st) => a + stageDone(m1, st) - stageDone(m0, st), 0),
+        stageCpu: (cpu['ch-enrich-run'] ?? 0) + (cpu['ch-enrich'] ?? 0),
+        asrCpu: cpu['ch-enrich-run'] ?? 0, secs,
+        busyAtEnd: ['transcript', 'summary', 'fields', 'sentiment'].reduce((a, st) => a + stageRunning(m1, st), 0),
         pendingAtEnd: m1.callhook_enrich_pending,
         ingestCpu: (cpu['MHD-worker'] ?? 0) + (cpu['ch-writer'] ?? 0),
       };
       rows.push(row);
-      say(`${phase}${round}: ${fmt(row.rps)} req/s, p99 ${fmt(row.p99, 1)} ms; transcriptions done in the run ${row.transcribed}, pocketsphinx thread CPU ${fmt(row.asrCpu, 1)} s, transcript stage busy at the end ${row.busyAtEnd}, jobs pending ${row.pendingAtEnd}; load ${row.load}`);
+      say(`${phase}${round}: ${fmt(row.rps)} req/s, p99 ${fmt(row.p99, 1)} ms; done in the run: ${row.transcribed} transcriptions, ${row.textJobs} text stage jobs; enrichment threads CPU ${fmt(row.stageCpu, 1)} s; stages running at the end ${row.busyAtEnd}, jobs pending ${row.pendingAtEnd}; load ${row.load}`);
       if (phase === 'B') await drained();
     }
   }
@@ -141,13 +180,13 @@ try {
   const out = [
     `## bench/pipeline/backlog — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `wrk -t${THREADS} -c${CONNS} ${DURATION}s with bench/ingest/post.lua against one daemon; B: ${BACKLOG} calls of ${fmt(audioS, 1)} s queued for pocketsphinx before the run (one call alone: ${fmt(perCall, 1)} s of transcription, ${fmt(audioS / perCall, 1)}x real time); enrich.threads ${process.env.CALLHOOK_ENRICH_THREADS ?? 2}, cpu_threads ${process.env.CALLHOOK_ENRICH_CPU_THREADS ?? 1}`,
+    `${LOAD_CMD ? `\`${LOAD_CMD}\` (its own daemon), the backlog in another daemon on the same machine` : `wrk -t${THREADS} -c${CONNS} ${DURATION}s with bench/ingest/post.lua against one daemon`}; B: ${KIND === 'audio' ? `${BACKLOG} calls of ${fmt(audioS, 1)} s queued for pocketsphinx before the run (one call alone: ${fmt(perCall, 1)} s of transcription, ${fmt(audioS / perCall, 1)}x real time)` : `${BACKLOG} calls with a provider transcript (~150 words) posted before the run (summary, fields, sentiment: ${3 * BACKLOG} jobs)`}; enrich.threads ${process.env.CALLHOOK_ENRICH_THREADS ?? 2}, cpu_threads ${process.env.CALLHOOK_ENRICH_CPU_THREADS ?? 1}`,
     '',
-    '| run | ingest req/s | p50 | p99 | errors | transcriptions done during the run | pocketsphinx thread CPU | still transcribing at the end | load average (1, 5, 15 min) before → after |',
+    `| run | ${LOAD_CMD ? 'deliveries/s | latency p50 | latency p99' : 'ingest req/s | p50 | p99'} | errors | done during the run: transcriptions · text stage jobs | CPU of the enrichment threads | stages running at the end | load average (1, 5, 15 min) before → after |`,
     '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((x) => `| ${x.phase}${x.round} ${x.phase === 'A' ? 'quiet' : 'backlog draining'} | ${fmt(x.rps)} | ${fmt(x.p50, 2)} ms | ${fmt(x.p99, 2)} ms | ${x.errors} | ${x.transcribed} | ${fmt(x.asrCpu, 1)} s of ${DURATION} | ${x.busyAtEnd ? 'yes' : 'no'} (${x.pendingAtEnd} jobs pending) | ${x.load} |`),
+    ...rows.map((x) => `| ${x.phase}${x.round} ${x.phase === 'A' ? 'quiet' : 'backlog draining'} | ${fmt(x.rps)} | ${fmt(x.p50, 2)} ms | ${fmt(x.p99, 2)} ms | ${x.errors} | ${x.transcribed} · ${x.textJobs} | ${fmt(x.stageCpu, 1)} s in ${fmt(x.secs, 0)} s | ${x.busyAtEnd} (${x.pendingAtEnd} jobs pending) | ${x.load} |`),
     '',
-    `mean ingest while draining / quiet = ${fmt(mean('B'))} / ${fmt(mean('A'))} = **${fmt(ratio, 2)}**; recordings fetched: ${fetched}`,
+    `mean ${LOAD_CMD ? 'deliveries/s' : 'ingest'} while draining / quiet = ${fmt(mean('B'))} / ${fmt(mean('A'))} = **${fmt(ratio, 2)}**; recordings fetched: ${fetched}`,
   ].join('\n');
   process.stdout.write(`${out}\n`);
 } finally {

@@ -15,7 +15,7 @@ export function cli(bin, db, args) {
 }
 
 export function sqlite(db, sql) {
-  return execFileSync('sqlite3', ['-bail', '-cmd', '.timeout 5000', db, sql], { encoding: 'utf8', timeout: 30_000 }).trim();
+  return execFileSync('sqlite3', ['-bail', '-cmd', '.timeout 5000', db, sql], { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 << 20 }).trim();
 }
 
 // `callhook serve` on 127.0.0.1:0; resolves once it logged the port it listens on.
