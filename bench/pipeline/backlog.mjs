@@ -129,6 +129,16 @@ function loadCmd() {
 }
 
 const rows = [];
+// BENCH_RENICE=N: the enrichment workers' threads at nice N (an experiment: what running the
+// stages at a lower CPU priority than ingest and delivery would buy)
+const RENICE = process.env.BENCH_RENICE ?? '';
+if (RENICE) {
+  const { readdirSync, readFileSync: rf } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const tids = readdirSync(`/proc/${d.proc.pid}/task`).filter((t) => rf(`/proc/${d.proc.pid}/task/${t}/comm`, 'utf8').trim() === 'ch-enrich-run');
+  execFileSync('renice', ['-n', RENICE, '-p', ...tids], { stdio: 'ignore' });
+  say(`reniced ${tids.length} ch-enrich-run threads to ${RENICE}`);
+}
 try {
   // the model loaded once (each worker keeps its engine), and one call's real time known
   say(`daemon pid ${d.proc.pid} on :${d.port}; recording ${fmt(audioS, 1)} s; warming up pocketsphinx`);
@@ -180,7 +190,7 @@ try {
   const out = [
     `## bench/pipeline/backlog — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `${LOAD_CMD ? `\`${LOAD_CMD}\` (its own daemon), the backlog in another daemon on the same machine` : `wrk -t${THREADS} -c${CONNS} ${DURATION}s with bench/ingest/post.lua against one daemon`}; B: ${KIND === 'audio' ? `${BACKLOG} calls of ${fmt(audioS, 1)} s queued for pocketsphinx before the run (one call alone: ${fmt(perCall, 1)} s of transcription, ${fmt(audioS / perCall, 1)}x real time)` : `${BACKLOG} calls with a provider transcript (~150 words) posted before the run (summary, fields, sentiment: ${3 * BACKLOG} jobs)`}; enrich.threads ${process.env.CALLHOOK_ENRICH_THREADS ?? 2}, cpu_threads ${process.env.CALLHOOK_ENRICH_CPU_THREADS ?? 1}`,
+    `${LOAD_CMD ? `\`${LOAD_CMD}\` (its own daemon), the backlog in another daemon on the same machine` : `wrk -t${THREADS} -c${CONNS} ${DURATION}s with bench/ingest/post.lua against one daemon`}; B: ${KIND === 'audio' ? `${BACKLOG} calls of ${fmt(audioS, 1)} s queued for pocketsphinx before the run (one call alone: ${fmt(perCall, 1)} s of transcription, ${fmt(audioS / perCall, 1)}x real time)` : `${BACKLOG} calls with a provider transcript (~150 words) posted before the run (summary, fields, sentiment: ${3 * BACKLOG} jobs)`}; enrich.threads ${process.env.CALLHOOK_ENRICH_THREADS ?? 2}, cpu_threads ${process.env.CALLHOOK_ENRICH_CPU_THREADS ?? 1}${RENICE ? `; the workers' threads at nice ${RENICE}` : ''}`,
     '',
     `| run | ${LOAD_CMD ? 'deliveries/s | latency p50 | latency p99' : 'ingest req/s | p50 | p99'} | errors | done during the run: transcriptions · text stage jobs | CPU of the enrichment threads | stages running at the end | load average (1, 5, 15 min) before → after |`,
     '|---|---|---|---|---|---|---|---|---|',

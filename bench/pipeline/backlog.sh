@@ -11,7 +11,10 @@
 #
 # Environment (defaults): BENCH_ROUNDS=2 BENCH_BACKLOG_CALLS=4 BENCH_DURATION=10 BENCH_WARMUP=5
 # BENCH_THREADS=2 BENCH_CONNECTIONS=64 (as bench/ingest) BENCH_AUDIO_WORDS=140
-# BENCH_DRAIN_TIMEOUT=300 BENCH_BUILD_DIR=build BENCH_KEEP=0; CALLHOOK_ENRICH_* are passed to
+# BENCH_DRAIN_TIMEOUT=300 BENCH_BUILD_DIR=build BENCH_KEEP=0; BENCH_BACKLOG_KIND=text: the backlog is
+# calls with a provider transcript (the text stages) instead; BENCH_LOAD_CMD: a command run in
+# each A and B instead of wrk (e.g. bench/deliver/run.sh); BENCH_RENICE=N: the enrichment
+# threads at nice N (an experiment). CALLHOOK_ENRICH_* are passed to
 # `callhook serve` (enrich.cpu_threads, default 1, is what keeps a core for ingest). Everything
 # on 127.0.0.1; the daemon and the recording server are stopped by the script.
 set -euo pipefail
