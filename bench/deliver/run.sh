@@ -94,7 +94,7 @@ NGX_PID=$!
 wait_for 15 curl -fs -o /dev/null -X POST "http://127.0.0.1:$NGX_PORT/" || die "nginx did not start"
 
 TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-"$BIN" tenant add bench --db "$DB" --json >/dev/null
+"$BIN" tenant add bench --features none --db "$DB" --json >/dev/null # no enrichment: call.completed at once
 "$BIN" source add bench generic --token "$TOKEN" --db "$DB" --json >/dev/null
 "$BIN" endpoint add bench "http://127.0.0.1:$NGX_PORT/hook" --events call.completed --db "$DB" --json >"$TMP/endpoint.json"
 CH_PORT=$(pick_port)

@@ -130,7 +130,7 @@ FSYNC_MS=$(dd if=/dev/zero of="$TMP/fsync-probe" bs=4k count=200 oflag=dsync 2>&
     sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p' | awk '{ printf "%.2f", $1 * 1000 / 200 }')
 rm -f "$TMP/fsync-probe"
 TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-"$BIN" tenant add bench --db "$DB" --json >"$TMP/tenant.json" || die "tenant add failed"
+"$BIN" tenant add bench --features none --db "$DB" --json >"$TMP/tenant.json" || die "tenant add failed"
 "$BIN" source add bench generic --token "$TOKEN" --db "$DB" --json >"$TMP/source.json" || die "source add failed"
 "$BIN" apikey add bench --db "$DB" --json >"$TMP/apikey.json" || die "apikey add failed"
 API_KEY=$(sed -n 's/.*"api_key": *"\([^"]*\)".*/\1/p' "$TMP/apikey.json")

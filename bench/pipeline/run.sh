@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The embedded transcription (docs/BENCHMARKS.md, "Transcription"): ten sentences a caller might
+# The embedded transcription (docs/BENCHMARKS.md, "Issue 11: enrichment"): ten sentences a caller might
 # say, synthesised with espeak-ng and written by sox as 16 kHz PCM WAV and 8 kHz µ-law WAV (a
 # telephone recording), decoded (enrich/audio.c) and transcribed (enrich/sphinx.c) by
 # bench/pipeline/sphinx_bench.c, built here at -O2 from the sources it needs. Prints a markdown
