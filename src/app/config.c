@@ -46,6 +46,7 @@ void ch_config_defaults(ch_config *c)
     c->enrich_cpu_threads = 1;
     c->enrich_timeout = 60;
     c->enrich_sweep_interval = 600;
+    c->enrich_idle_priority = 1;
     c->enrich_max_recording_bytes = CH_RECORDING_MAX_BYTES;
 }
 
@@ -144,6 +145,8 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 1, 64, &n))) c->enrich_threads = (int)n;
     } else if (IS("enrich", "cpu_threads")) {
         if (!(rc = parse_num(value, 1, 64, &n))) c->enrich_cpu_threads = (int)n;
+    } else if (IS("enrich", "idle_priority")) {
+        if (!(rc = parse_num(value, 0, 1, &n))) c->enrich_idle_priority = (int)n;
     } else if (IS("enrich", "sweep_interval")) {
         if (!(rc = parse_num(value, 1, 86400, &n))) c->enrich_sweep_interval = (int)n;
     } else if (IS("enrich", "timeout")) {
@@ -258,6 +261,7 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_ENRICH_CPU_THREADS", "enrich", "cpu_threads"},
         {"CALLHOOK_ENRICH_TIMEOUT", "enrich", "timeout"},
         {"CALLHOOK_ENRICH_SWEEP_INTERVAL", "enrich", "sweep_interval"},
+        {"CALLHOOK_ENRICH_IDLE_PRIORITY", "enrich", "idle_priority"},
         {"CALLHOOK_ENRICH_MAX_RECORDING_BYTES", "enrich", "max_recording_bytes"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {

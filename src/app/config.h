@@ -46,6 +46,7 @@ typedef struct {
     int enrich_cpu_threads;           /* CPU-bound stages at once (default 1) */
     int enrich_timeout;               /* seconds of one network exchange (60) */
     int enrich_sweep_interval;        /* seconds between looks for recordings past retention */
+    int enrich_idle_priority;         /* 1: workers in SCHED_IDLE (default), 0: normal */
     int64_t enrich_max_recording_bytes;
 } ch_config;
 

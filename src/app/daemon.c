@@ -94,6 +94,7 @@ int ch_daemon_start(const ch_config *cfg, ch_daemon **out)
                             .cpu_threads = cfg->enrich_cpu_threads,
                             .timeout_ms = (int64_t)cfg->enrich_timeout * 1000,
                             .sweep_interval_ms = (int64_t)cfg->enrich_sweep_interval * 1000,
+                            .idle_priority = cfg->enrich_idle_priority != 0,
                             .max_recording_bytes = cfg->enrich_max_recording_bytes};
     if (ch_enrich_start(&d->enrich, d->store, &eopts)) {
         startup_error("the enrichment workers could not start (enrich.* settings)", NULL);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,13 @@ static void *worker_main(void *arg)
 {
     ch_enrich *e = arg;
     pthread_setname_np(pthread_self(), "ch-enrich-run");
+    if (e->opts.idle_priority) {
+        /* SCHED_IDLE: the kernel runs these only when no other thread wants the CPU, so
+         * ingest and delivery keep their pace while a backlog drains; under sustained
+         * saturation the stages wait, and the call's deadline still completes it */
+        struct sched_param sp = {.sched_priority = 0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    }
     ch_stage_thread *t = ch_stage_thread_new();
     pthread_mutex_lock(&e->lock);
     for (;;) {

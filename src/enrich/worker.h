@@ -8,6 +8,7 @@
 #ifndef CH_ENRICH_WORKER_H
 #define CH_ENRICH_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/pipeline.h"
@@ -22,6 +23,7 @@ typedef struct {
     int64_t max_recording_bytes;
     int64_t timeout_ms;        /* of one network exchange */
     int64_t sweep_interval_ms; /* between two looks for recordings past retention (10 min) */
+    bool idle_priority;        /* workers in SCHED_IDLE: they run only on CPU nothing else wants */
 } ch_enrich_opts;
 
 typedef struct {
