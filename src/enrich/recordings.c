@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +57,12 @@ int ch_recording_store(const char *dir, const unsigned char *bytes, size_t len,
         snprintf(err, errlen, "cannot create %s: %s", sub, strerror(errno));
         return CH_ESTORE;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* a name of this store's own: two workers keeping the same bytes at once (one recording
+     * shared by calls) must not write into one temporary file and rename it under each other */
+    static atomic_uint_fast64_t seq;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%" PRIuFAST64, path, (long)getpid(),
+             (uint_fast64_t)atomic_fetch_add(&seq, 1));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return CH_ESTORE;

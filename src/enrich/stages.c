@@ -304,6 +304,8 @@ static void stage_recording(ch_stage_env *env, const ch_due_job *j, inputs *in, 
         ch_audio_free(&a);
         goto out;
     }
+    if (ch_recording_path(env->opts.recordings_dir, sha, o->file, sizeof o->file) != CH_OK)
+        o->file[0] = '\0';
     char url[128];
     snprintf(url, sizeof url, "/v1/calls/%s/recording", j->call_id);
     done(o, json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:i, s:s}", "sha256", sha, "mime", a.mime,

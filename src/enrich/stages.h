@@ -26,6 +26,7 @@ typedef struct {
     int64_t transcribed_ms; /* audio transcribed (usage) */
     int64_t retry_after_ms; /* the server asked to wait this long (-1: no opinion) */
     bool cpu;               /* ran on the CPU pool */
+    char file[1024];        /* a file the result names (the stored recording), or "" */
 } ch_run_outcome;
 
 typedef struct ch_stage_env ch_stage_env;       /* shared by every worker thread */

@@ -188,6 +188,7 @@ static void outcome_op(ch_enrich *e, job_slot *sl, int64_t now)
     if (o->state == CH_RUN_DONE) {
         so->state = CH_JOB_DONE;
         so->result = o->result;
+        so->must_exist = o->file[0] ? o->file : NULL;
         e->stats.done[idx]++;
         e->stats.ms_sum[idx] += (uint64_t)so->ms;
         return;

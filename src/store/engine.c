@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Month of "now" per time zone, cached per 15 minutes (every zone's offset is a multiple of
  * 15 minutes, so a month never starts inside a bucket). Avoids a tzset() per event. */
@@ -300,20 +301,30 @@ static int stage_result(engine *w, ch_op *op)
         rc = CH_ENOTFOUND;
         goto out;
     }
+    int state = o->state;
+    int64_t next_at = o->next_at;
+    const char *error = o->error;
+    if (state == CH_JOB_DONE && o->must_exist && access(o->must_exist, F_OK) != 0) {
+        /* a retention sweep removed the same bytes after the worker stored them: its unlink
+         * runs on this thread after its commit, so this check sees it; fetched again */
+        state = CH_JOB_PENDING;
+        next_at = w->now;
+        error = "the stored file was removed by the retention sweep meanwhile";
+    }
     /* a result after the deadline failed the stage is still kept (call.updated); a retry
      * or failure of a closed stage changes nothing */
-    if (!open && o->state != CH_JOB_DONE) goto out;
+    if (!open && state != CH_JOB_DONE) goto out;
     j->attempts++;
     j->started_at = o->started_at;
     j->ms = o->ms;
     free(j->error);
-    j->error = o->error ? ch_strdup(o->error) : NULL;
-    if (o->state == CH_JOB_PENDING) { /* retry later */
-        j->next_at = o->next_at;
+    j->error = error ? ch_strdup(error) : NULL;
+    if (state == CH_JOB_PENDING) { /* retry later */
+        j->next_at = next_at;
         rc = jobs_changed(w, op->tenant_id, o->call_id, jobs, true);
         goto out;
     }
-    j->state = o->state == CH_JOB_DONE ? CH_JOB_DONE : CH_JOB_FAILED;
+    j->state = state == CH_JOB_DONE ? CH_JOB_DONE : CH_JOB_FAILED;
     j->finished_at = w->now;
     if (j->state == CH_JOB_DONE) {
         free(j->result);

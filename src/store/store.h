@@ -350,6 +350,10 @@ typedef struct {
     const char *result;     /* JSON text (done) */
     int64_t transcribed_ms; /* audio transcribed, for the usage */
     const char *month;      /* the tenant's month of now, for the usage */
+    /* a file the done result names (a recording): checked in the writer's transaction, so a
+     * retention sweep that removed the same bytes between the worker's store and this commit
+     * turns the result into a retry instead of a call pointing at nothing */
+    const char *must_exist;
 } ch_stage_outcome;
 
 struct ch_op {

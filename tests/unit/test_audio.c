@@ -11,9 +11,12 @@
 #include <cmocka.h>
 
 #include "enrich/audio.h"
+#include "enrich/recordings.h"
 #include "util/result.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +299,61 @@ static void a_recording_past_max_seconds_is_too_big(void **state)
     }
 }
 
+/* ---- recordings kept by content ----------------------------------------------------------- */
+
+/* One recording shared by several calls is stored by several workers at once: each store
+ * succeeds, the file holds exactly the bytes, and no temporary file is left behind. (With one
+ * temporary name per process, the second rename found nothing and the stage was retried.) */
+#define STORERS 8
+static unsigned char *shared_bytes;
+static size_t shared_len;
+static char store_dir[300];
+
+static void *store_once(void *arg)
+{
+    char sha[CH_SHA256_HEX], err[256] = "";
+    int *rc = arg;
+    *rc = ch_recording_store(store_dir, shared_bytes, shared_len, sha, err, sizeof err);
+    return NULL;
+}
+
+static void concurrent_stores_of_the_same_bytes_all_succeed(void **state)
+{
+    (void)state;
+    shared_bytes = slurp("p16.wav", &shared_len);
+    for (int round = 0; round < 20; round++) {
+        snprintf(store_dir, sizeof store_dir, "%s/rec%d", dir, round);
+        pthread_t th[STORERS];
+        int rc[STORERS];
+        for (int i = 0; i < STORERS; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, store_once, &rc[i]), 0);
+        for (int i = 0; i < STORERS; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(rc[i], CH_OK);
+        }
+        char sha[CH_SHA256_HEX], path[1024], err[256];
+        ch_sha256_hex(shared_bytes, shared_len, sha);
+        assert_int_equal(ch_recording_path(store_dir, sha, path, sizeof path), CH_OK);
+        unsigned char *back;
+        size_t len;
+        assert_int_equal(
+            ch_recording_load(store_dir, sha, shared_len, &back, &len, err, sizeof err), CH_OK);
+        assert_int_equal(len, shared_len);
+        assert_memory_equal(back, shared_bytes, len);
+        free(back);
+        char sub[400];
+        snprintf(sub, sizeof sub, "%s/%.2s", store_dir, sha);
+        DIR *d = opendir(sub);
+        assert_non_null(d);
+        int files = 0;
+        for (struct dirent *de; (de = readdir(d));)
+            if (de->d_name[0] != '.') files++;
+        closedir(d);
+        assert_int_equal(files, 1); /* the recording, no temporary file */
+    }
+    free(shared_bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +366,7 @@ int main(void)
         cmocka_unit_test(truncated_and_corrupt_files_are_refused_with_a_reason),
         cmocka_unit_test(random_bytes_are_refused),
         cmocka_unit_test(a_recording_past_max_seconds_is_too_big),
+        cmocka_unit_test(concurrent_stores_of_the_same_bytes_all_succeed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "core/pipeline.h"
 #include "store/store.h"
 #include "util/mem.h"
 #include "util/result.h"
@@ -865,6 +866,58 @@ static void a_call_trace_reads_the_events_in_received_order(void **state)
     ch_event_free(e2);
 }
 
+/* A recording stage's result names the stored file; the writer checks it in its transaction.
+ * A retention sweep removes a file after its own commit, on the writer thread, when no call
+ * refers to it any more: a new call's worker that stored the same bytes just before would
+ * otherwise commit a result pointing at nothing. Missing → the stage is retried; present →
+ * done. */
+static void a_stage_result_naming_a_removed_file_is_retried(void **state)
+{
+    fixture *f = *state;
+    ch_event *e = ev("call-R", "generic:R-1", 1);
+    e->direction = CH_DIR_INBOUND;
+    e->status = CH_STATUS_ENDED;
+    e->recording_url = ch_strdup("https://media.example/rec.wav");
+    ch_write_job j;
+    submit(f, f->acme, &j, &e, 1);
+    assert_int_equal(j.outcome[0], CH_REC_STORED);
+    char *id = ch_strdup(j.call_ids[0]);
+    ch_write_job_clear(&j);
+    ch_event_free(e);
+    const char *q = "SELECT %s FROM jobs WHERE call_id=%Q AND stage='recording'";
+    assert_int_equal(sql_int(f,
+                             "SELECT count(*) FROM jobs WHERE call_id=%Q AND stage='recording'"
+                             " AND state='pending'",
+                             id),
+                     1);
+
+    char file[128];
+    snprintf(file, sizeof file, "%s/kept.wav", f->dir);
+    ch_op op = {.kind = CH_OP_STAGE_RESULT, .tenant_id = f->acme};
+    op.in.stage = (ch_stage_outcome){.call_id = id,
+                                     .stage = CH_STAGE_RECORDING,
+                                     .state = CH_JOB_DONE,
+                                     .started_at = MAY14,
+                                     .ms = 5,
+                                     .result = "{\"sha256\":\"x\"}",
+                                     .must_exist = file};
+    assert_int_equal(ch_store_write(f->s, &op, 1), CH_OK);
+    char *sql =
+        sqlite3_mprintf(q, "state='pending' AND attempts=1 AND error LIKE '%%retention%%'", id);
+    assert_int_equal(sql_int(f, "%s", sql), 1);
+    sqlite3_free(sql);
+
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs("RIFF", fp);
+    fclose(fp);
+    assert_int_equal(ch_store_write(f->s, &op, 1), CH_OK);
+    sql = sqlite3_mprintf(q, "state='done' AND attempts=2 AND result IS NOT NULL", id);
+    assert_int_equal(sql_int(f, "%s", sql), 1);
+    sqlite3_free(sql);
+    free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -886,6 +939,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_admin_delivery_is_published_to_the_feed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_cursor_older_than_retention_gets_a_reset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_stage_result_naming_a_removed_file_is_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_call_trace_reads_the_events_in_received_order, setup,
                                         teardown),
