@@ -1,6 +1,7 @@
 /* tenant / source / apikey / migrate / demo. Each prints what the user needs next. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/pipeline.h"
 #include "providers/provider.h"
 #include "store/store.h"
 #include "util/cidr.h"
@@ -192,8 +193,8 @@ static json_t *media_public(const char *media)
 {
     json_t *m = media ? json_loads(media, 0, NULL) : NULL;
     json_t *o = json_object();
-    static const char *const shown[] = {"api_url",       "api_user",   "insecure_tls",
-                                        "pinned_pubkey", "basic_user", NULL};
+    static const char *const shown[] = {
+        "api_url", "api_user", "insecure_tls", "pinned_pubkey", "basic_user", "basic_hosts", NULL};
     for (int i = 0; m && shown[i]; i++) {
         json_t *v = json_object_get(m, shown[i]);
         if (v) json_object_set(o, shown[i], v);
@@ -216,15 +217,35 @@ static bool http_url_ok(const char *u)
     return true;
 }
 
+/* A list of host names (letters, digits, '-', '.', ':' and brackets for an IPv6 address),
+ * separated by commas, none empty. */
+static bool hosts_ok(const char *list)
+{
+    size_t n = strlen(list);
+    if (!n || n > 1024) return false;
+    bool empty = true;
+    for (const char *p = list;; p++) {
+        if (*p == ',' || !*p) {
+            if (empty) return false;
+            if (!*p) return true;
+            empty = true;
+            continue;
+        }
+        if (!(isalnum((unsigned char)*p) || strchr("-.:[]", *p))) return false;
+        empty = false;
+    }
+}
+
 /* The recording settings of the media flags, or NULL after printing why they are wrong.
  * `*none` is set when no media flag was given. */
 static json_t *media_of_args(ch_args *a, bool *none)
 {
     const char *api = ch_arg(a, "api-url"), *au = ch_arg(a, "api-user"),
                *ap = ch_arg(a, "api-password"), *pin = ch_arg(a, "pinned-pubkey"),
-               *bu = ch_arg(a, "basic-user"), *bp = ch_arg(a, "basic-password");
+               *bu = ch_arg(a, "basic-user"), *bp = ch_arg(a, "basic-password"),
+               *bh = ch_arg(a, "basic-hosts");
     bool insecure = ch_flag(a, "insecure-tls");
-    *none = !api && !au && !ap && !pin && !bu && !bp && !insecure;
+    *none = !api && !au && !ap && !pin && !bu && !bp && !bh && !insecure;
     if (*none) return NULL;
     if (api && !http_url_ok(api)) {
         fprintf(stderr, "callhook: invalid --api-url '%s' (an http:// or https:// URL)\n", api);
@@ -242,6 +263,17 @@ static json_t *media_of_args(ch_args *a, bool *none)
     }
     if ((bu != NULL) != (bp != NULL)) {
         fprintf(stderr, "callhook: --basic-user and --basic-password go together\n");
+        return NULL;
+    }
+    if (bh && !bu) {
+        fprintf(stderr, "callhook: --basic-hosts goes with --basic-user\n");
+        return NULL;
+    }
+    if (bh && !hosts_ok(bh)) {
+        fprintf(stderr,
+                "callhook: invalid --basic-hosts '%s' (host names separated by commas, such as "
+                "api.twilio.com)\n",
+                bh);
         return NULL;
     }
     if (pin && (strncmp(pin, "sha256//", 8) || strlen(pin) < 9 || strlen(pin) > 1024)) {
@@ -262,6 +294,7 @@ static json_t *media_of_args(ch_args *a, bool *none)
     if (bu) {
         json_object_set_new(m, "basic_user", json_string(bu));
         json_object_set_new(m, "basic_password", json_string(bp));
+        json_object_set_new(m, "basic_hosts", json_string(bh ? bh : CH_MEDIA_BASIC_HOSTS_DEFAULT));
     }
     return m;
 }
@@ -319,9 +352,9 @@ static void warn_broad_ranges(const char *list)
 int ch_cmd_source_add(int argc, char **argv)
 {
     static const char *const valued[] = {
-        "config",        "db",         "username",       "password", "token",    "secret",
-        "allow-ip",      "public-url", "listen",         "api-url",  "api-user", "api-password",
-        "pinned-pubkey", "basic-user", "basic-password", NULL};
+        "config",        "db",         "username",       "password",    "token",    "secret",
+        "allow-ip",      "public-url", "listen",         "api-url",     "api-user", "api-password",
+        "pinned-pubkey", "basic-user", "basic-password", "basic-hosts", NULL};
     ch_args a;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) {
@@ -450,8 +483,8 @@ out:
 int ch_cmd_source_media(int argc, char **argv)
 {
     static const char *const valued[] = {
-        "config",        "db",         "api-url",        "api-user", "api-password",
-        "pinned-pubkey", "basic-user", "basic-password", NULL};
+        "config",        "db",         "api-url",        "api-user",    "api-password",
+        "pinned-pubkey", "basic-user", "basic-password", "basic-hosts", NULL};
     ch_args a;
     int rc = ch_args_init(&a, argc, argv, valued);
     if (rc) {
@@ -470,8 +503,8 @@ int ch_cmd_source_media(int argc, char **argv)
     rc = 2;
     if (!slug || !idtext || a.npositional != 2) {
         fprintf(stderr, "callhook: usage: callhook source media SLUG SOURCE_ID [--api-url URL "
-                        "--api-user U --api-password P] [--basic-user U --basic-password P] "
-                        "[--clear]\n");
+                        "--api-user U --api-password P] [--basic-user U --basic-password P "
+                        "[--basic-hosts H,…]] [--clear]\n");
         goto out;
     }
     char *end;

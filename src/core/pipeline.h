@@ -56,6 +56,9 @@ typedef struct {
 
 #define CH_PIPELINE_DEADLINE_DEFAULT_S 600
 #define CH_PIPELINE_RETENTION_DEFAULT  90
+/* The hosts a source's HTTP Basic credentials for recordings go to, unless its media settings
+ * name others (basic_hosts): Twilio's RecordingUrl is always on its API host. */
+#define CH_MEDIA_BASIC_HOSTS_DEFAULT "api.twilio.com"
 
 /* The settings stored as JSON text (NULL or "": the defaults: every stage on, with the
  * embedded engines). CH_OK, or CH_EINVAL with the offending key in err. */

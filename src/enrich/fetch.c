@@ -237,3 +237,29 @@ int ch_fetch_status_class(long status)
     if (status == 408 || status == 429 || status >= 500) return CH_EAGAIN;
     return CH_EINVAL;
 }
+
+bool ch_fetch_host_listed(const char *url, const char *list)
+{
+    if (!url || !list) return false;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool found = false;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        size_t hl = strlen(host);
+        for (const char *p = list; *p && !found;) {
+            size_t n = strcspn(p, ",");
+            const char *q = p;
+            size_t m = n;
+            while (m && *q == ' ')
+                q++, m--;
+            while (m && q[m - 1] == ' ')
+                m--;
+            found = m == hl && m > 0 && !strncasecmp(q, host, m);
+            p += n + (p[n] == ',');
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return found;
+}

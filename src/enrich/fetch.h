@@ -59,4 +59,9 @@ void ch_fetch_resp_free(ch_fetch_resp *r);
  * CH_EINVAL (anything else). */
 int ch_fetch_status_class(long status);
 
+/* True when url's host is one of list's comma-separated host names (ASCII case ignored; a
+ * name may not be a pattern). Where credentials may go: a Twilio source's account token must
+ * reach api.twilio.com only, whatever host a RecordingUrl names. */
+bool ch_fetch_host_listed(const char *url, const char *list);
+
 #endif

@@ -1,5 +1,6 @@
 /* What each stage does, by engine: see stages.h and docs/enrichment.md. */
 #include "enrich/stages.h"
+#include "core/pipeline.h"
 #include "enrich/audio.h"
 #include "enrich/dictmatch.h"
 #include "enrich/fetch.h"
@@ -267,11 +268,18 @@ static void stage_recording(ch_stage_env *env, const ch_due_job *j, inputs *in, 
             goto out;
         }
     } else {
+        /* the account's credentials go only to the hosts the source names (Twilio's API by
+         * default), never to whatever host a RecordingUrl points at */
+        const char *hosts = json_string_value(json_object_get(media, "basic_hosts"));
+        if (!hosts) hosts = CH_MEDIA_BASIC_HOSTS_DEFAULT;
+        const char *bu = json_string_value(json_object_get(media, "basic_user"));
+        bool creds = bu && ch_fetch_host_listed(where, hosts);
         ch_fetch_req req = {.method = "GET",
                             .url = where,
-                            .basic_user = json_string_value(json_object_get(media, "basic_user")),
+                            .basic_user = creds ? bu : NULL,
                             .basic_pass =
-                                json_string_value(json_object_get(media, "basic_password")),
+                                creds ? json_string_value(json_object_get(media, "basic_password"))
+                                      : NULL,
                             .max_body = (size_t)env->opts.max_recording_bytes,
                             .timeout_ms = (long)env->opts.timeout_ms,
                             .max_redirects = 3, /* Twilio answers with a redirect to its storage */
@@ -285,7 +293,9 @@ static void stage_recording(ch_stage_env *env, const ch_due_job *j, inputs *in, 
         if (cls != CH_OK) {
             if (resp.retry_after_s > 0) o->retry_after_ms = resp.retry_after_s * 1000;
             fail(o, cls == CH_EAGAIN ? CH_RUN_RETRY : CH_RUN_FAIL,
-                 "HTTP %ld from the recording URL", resp.status);
+                 "HTTP %ld from the recording URL%s%s%s", resp.status,
+                 bu && !creds ? " (sent without the source's credentials: they go only to " : "",
+                 bu && !creds ? hosts : "", bu && !creds ? ")" : "");
             goto out;
         }
     }

@@ -136,8 +136,9 @@ before(async () => {
   cli(db, ['endpoint', 'add', 'ucmco', `${rx.url}/ucmco`]);
   // Twilio: "Enforce HTTP Auth on Media URLs": the Account SID and the auth token, at `source add`
   cli(db, ['tenant', 'add', 'voiceco']);
-  const tw = cli(db, ['source', 'add', 'voiceco', 'twilio', '--secret', TWILIO_TOKEN, '--basic-user', ACCOUNT, '--basic-password', TWILIO_TOKEN]);
-  assert.deepEqual(tw.media, { basic_user: ACCOUNT, basic_password_set: true });
+  // (the double stands in for api.twilio.com at 127.0.0.1, the one host the token may go to)
+  const tw = cli(db, ['source', 'add', 'voiceco', 'twilio', '--secret', TWILIO_TOKEN, '--basic-user', ACCOUNT, '--basic-password', TWILIO_TOKEN, '--basic-hosts', '127.0.0.1']);
+  assert.deepEqual(tw.media, { basic_user: ACCOUNT, basic_password_set: true, basic_hosts: '127.0.0.1' });
   tenants.voiceco = { apiKey: cli(db, ['apikey', 'add', 'voiceco']).api_key };
   cli(db, ['endpoint', 'add', 'voiceco', `${rx.url}/voiceco`]);
 
@@ -406,6 +407,18 @@ describe('enrichment engines', { concurrency: true }, () => {
     assert.equal(m.transcript, null);
     await onlyOnce('voiceco', ok);
     await onlyOnce('voiceco', missing);
+    // a RecordingUrl on another host (127.0.0.2, not the listed 127.0.0.1): fetched without the
+    // account's token, so the host answers 401 and the stage says why
+    const elsewhere = 'CA' + '8'.repeat(32), elsewherePath = `/2010-04-01/Accounts/${ACCOUNT}/Recordings/RE${'9'.repeat(32)}`;
+    const other = await startMedia({ files: { [elsewherePath]: wav }, auth: { user: ACCOUNT, pass: TWILIO_TOKEN } }, { host: '127.0.0.2' });
+    doubles.push(other);
+    await callback(elsewhere, `${other.url}${elsewherePath}`, 'RE' + '9'.repeat(32));
+    const x = await completion('voiceco', elsewhere);
+    assert.equal(x.enrichment.stages.recording.state, 'failed', JSON.stringify(x.enrichment));
+    assert.match(x.enrichment.stages.recording.error, /HTTP 401.*only to 127\.0\.0\.1/);
+    const asked = other.received.filter((r) => r.path === elsewherePath);
+    assert.ok(asked.length >= 1);
+    for (const r of asked) assert.equal(r.headers.authorization, undefined, 'no credentials to an unlisted host');
     // the usual order: the status callback first (completed at once), the recording callback later
     const later = 'CA' + '6'.repeat(32), laterRec = `/2010-04-01/Accounts/${ACCOUNT}/Recordings/RE${'7'.repeat(32)}`;
     tm.setBehaviour({ files: { [recPath]: wav, [laterRec]: wav }, auth: { user: ACCOUNT, pass: TWILIO_TOKEN } });
@@ -453,6 +466,8 @@ it('callhook source media: validated, replaced, cleared, never printing a passwo
     ['--api-url', 'https://pbx'],
     ['--api-user', 'a', '--api-password', 'b'],
     ['--basic-user', 'AC1'],
+    ['--basic-user', 'a', '--basic-password', 'b', '--basic-hosts', 'api.twilio.com,,x'],
+    ['--basic-hosts', 'api.twilio.com'],
     ['--api-url', 'https://pbx', '--api-user', 'a', '--api-password', 'b', '--pinned-pubkey', 'md5//x'],
     ['--clear', '--basic-user', 'a', '--basic-password', 'b'],
     [],

@@ -893,6 +893,25 @@ static void the_openai_parsers_read_every_answer_form(void **state)
     assert_string_equal(small, "HTTP 500: a");
 }
 
+/* Where a source's credentials may go: the URL's host, exactly, in the list. */
+static void credentials_go_only_to_listed_hosts(void **state)
+{
+    (void)state;
+    const char *list = "api.twilio.com, media.example.org";
+    assert_true(ch_fetch_host_listed("https://api.twilio.com/2010-04-01/Accounts/AC1/R", list));
+    assert_true(ch_fetch_host_listed("https://API.Twilio.com/x", list));
+    assert_true(ch_fetch_host_listed("http://media.example.org:8080/r.wav", list));
+    assert_false(ch_fetch_host_listed("https://api.twilio.com.evil.example/x", list));
+    assert_false(ch_fetch_host_listed("https://evil.example/api.twilio.com", list));
+    assert_false(ch_fetch_host_listed("https://api.twilio.com@evil.example/x", list));
+    assert_false(ch_fetch_host_listed("https://twilio.com/x", list));
+    assert_false(ch_fetch_host_listed("not a url", list));
+    assert_false(ch_fetch_host_listed("https://api.twilio.com/x", ""));
+    assert_false(ch_fetch_host_listed("https://api.twilio.com/x", NULL));
+    assert_true(ch_fetch_host_listed("http://127.0.0.1:9/x", "127.0.0.1"));
+    assert_false(ch_fetch_host_listed("http://127.0.0.2:9/x", "127.0.0.1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -919,6 +938,7 @@ int main(void)
         cmocka_unit_test(chat_sends_the_schema_and_returns_the_content_unvalidated),
         cmocka_unit_test(an_unreachable_or_refused_api_is_classified),
         cmocka_unit_test(the_openai_parsers_read_every_answer_form),
+        cmocka_unit_test(credentials_go_only_to_listed_hosts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
