@@ -96,7 +96,8 @@ int ch_router_add(ch_router *rt, unsigned methods, const char *pattern, ch_route
     bool escaped;
     int n = split_path(pattern, buf, sizeof buf, seg, CH_ROUTE_MAX_SEGS, &escaped);
     int params = 0;
-    if (n <= 0 || escaped || strchr(pattern, '?')) goto bad;
+    /* "/" is the one pattern without a segment (the dashboard's home) */
+    if (n < 0 || escaped || strchr(pattern, '?')) goto bad;
     for (int k = 0; k < n; k++) {
         size_t len = strlen(seg[k]);
         if (seg[k][0] == '{') {
@@ -207,7 +208,7 @@ void ch_router_match(const ch_router *rt, const char *method, const char *path, 
     char *seg[CH_ROUTE_MAX_SEGS];
     bool esc;
     int n = split_path(path, seg_buf, seg_bufsz, seg, CH_ROUTE_MAX_SEGS, &esc);
-    if (n <= 0) {
+    if (n < 0) {
         memset(m, 0, sizeof *m);
         m->status = 404;
         m->metric = CH_ROUTE_OTHER;
@@ -250,7 +251,7 @@ enum MHD_Result ch_router_dispatch(const ch_router *rt, ch_request *r, const cha
     if (n > 0 && escaped)
         n = split_path(url, buf, sizeof buf, seg, CH_ROUTE_MAX_SEGS, &decoded_escaped);
     ch_route_match m;
-    if (n > 0) {
+    if (n >= 0) {
         match_segs(rt, method, seg, n, escaped, &m);
     } else {
         m.status = 404;
