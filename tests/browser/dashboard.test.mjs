@@ -93,7 +93,7 @@ async function signIn(context, email, password) {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#calls-body').waitFor();
+  await page.locator('#calls-body').waitFor({ state: 'attached' });
   await page.waitForFunction(() => document.getElementById('top') && !document.getElementById('top').hidden);
   return page;
 }
@@ -223,7 +223,7 @@ test('diagnostics names the endpoint an inbound call would use; sources, usage, 
 
 test('a script in a caller name or transcript shows as text and never runs', { skip: SKIP, timeout: 60_000 }, async () => {
   await admin.goto(`${server.url}/`);
-  await admin.locator('#calls-body').waitFor();
+  await admin.locator('#calls-body').waitFor({ state: 'attached' });
   const id = await post(acme, { event_id: 'xss-1', call_id: 'xss-1', direction: 'inbound', status: 'ended', caller_name: XSS_NAME, transcript: XSS_TRANSCRIPT, summary: XSS_TRANSCRIPT, from: '+14155550177', started_at: new Date().toISOString() });
   const row = admin.locator(`#calls-body tr[data-id="${id}"]`);
   await row.waitFor({ timeout: 10_000 });

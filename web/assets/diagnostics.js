@@ -28,7 +28,7 @@ export function diagnosticsPage(main) {
       h('section', { 'aria-labelledby': 'h-eps' }, h('h2', { id: 'h-eps' }, 'Endpoints'),
         eps.length ? table(['#', 'URL', 'Kind', 'Events', 'Enabled', 'URL valid', 'Reachable', 'Failing'], eps.map((e) => h('tr', null,
           h('td', null, e.id), h('td', null, e.url), h('td', null, e.kind), h('td', null, e.events), h('td', null, yes(e.enabled)),
-          h('td', null, yes(e.url_valid)),
+          h('td', null, yes(e.url_valid), e.url_problem ? h('div', { class: 'error' }, e.url_problem) : ''),
           h('td', null, e.reachable ? [yes(e.reachable.ok), e.reachable.address ? ` ${e.reachable.address}` : '', e.reachable.error ? h('div', { class: 'error' }, e.reachable.error) : ''] : '—'),
           h('td', null, e.failing ? h('pre', null, show(e.failing)) : '—')))) : h('p', { class: 'muted' }, 'No endpoint configured: no call is sent anywhere.')),
       h('section', { 'aria-labelledby': 'h-recent' }, h('h2', { id: 'h-recent' }, 'Last calls'),

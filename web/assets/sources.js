@@ -14,18 +14,26 @@ export function sourcesPage(main) {
   }
 
   function card(s) {
-    const auth = Array.isArray(s.auth) ? s.auth.join(', ') : s.auth;
+    const kinds = Array.isArray(s.auth) ? s.auth : [];
+    const auth = kinds.length ? kinds.join(', ') : (s.auth || '—');
+    // rotate what the source has (all three when the server does not say)
+    const rotatable = [['basic', 'password'], ['token', 'token'], ['signature', 'secret']]
+      .filter(([k]) => !kinds.length || kinds.includes(k)).map(([, what]) => what);
     const controls = isAdmin() ? h('div', { class: 'actions' },
-      ['password', 'token', 'secret'].map((what) => h('button', { type: 'button', class: 'small', onclick: async () => {
+      rotatable.map((what) => h('button', { type: 'button', class: 'small', onclick: async () => {
         if (!confirm(`Rotate the ${what} of this ${s.provider} source? The platform must be given the new one.`)) return;
-        try { const r = await api('POST', `/v1/sources/${s.id}/rotate`, { what }); once(`New ${what}`, r[what] ?? JSON.stringify(r)); } catch (e) { toast(e.message, 'error'); }
+        try { const r = await api('POST', `/v1/sources/${encodeURIComponent(s.id)}/rotate`, { what }); once(`New ${what}`, r[what] ?? JSON.stringify(r)); } catch (e) { toast(e.message, 'error'); }
       } }, `Rotate ${what}`)),
-      h('button', { type: 'button', class: 'small secondary', onclick: async () => {
-        try { const r = await get(`/v1/sources/${s.id}/secret`); once('Signing secret', r.secret ?? JSON.stringify(r)); } catch (e) { toast(e.message, 'error'); }
-      } }, 'Reveal signing secret')) : null;
-    return h('article', { class: 'source card' }, h('h2', null, s.provider),
-      dl([['URL', h('code', null, s.url ?? '')], ['Method', s.method], ['Content type', s.content_type], ['Authentication', auth || '—'],
-        ['Username', s.username ?? '—'], ['IP allow-list', Array.isArray(s.allow_ips) ? (s.allow_ips.join(', ') || 'any') : (s.allow_ips ?? 'any')],
+      rotatable.includes('secret') ? h('button', { type: 'button', class: 'small secondary', onclick: async () => {
+        try { const r = await get(`/v1/sources/${encodeURIComponent(s.id)}/secret`); once('Signing secret', r.secret ?? JSON.stringify(r)); } catch (e) { toast(e.message, 'error'); }
+      } }, 'Reveal signing secret') : null) : null;
+    const ips = Array.isArray(s.allow_ips) ? s.allow_ips.join(', ') : s.allow_ips;
+    return h('article', { class: 'source card', dataset: { id: s.id } }, h('h2', null, s.title || s.provider),
+      dl([['URL', h('code', null, s.url ?? '')],
+        ...(s.fixed_urls && s.fixed_urls.length ? [['Also accepted at', h('div', null, s.fixed_urls.map((u) => h('div', null, h('code', null, u))))]] : []),
+        ['Method', s.method], ['Content type', s.content_type], ['Authentication', auth],
+        ...(s.auth_help ? [['How', s.auth_help]] : []),
+        ['Username', s.username ?? '—'], ['IP allow-list', ips || 'any address'],
         ['Last call', s.last_call_at ? fmtTime(s.last_call_at) : 'none yet'], ['Media', s.media ?? '—']]),
       controls);
   }
