@@ -168,8 +168,9 @@ function wav(seconds = 4) {
 }
 
 // Answers /v1/… in the browser as the merged daemon would; records what the app sent.
-async function stubApi(context, { role = 'admin' } = {}) {
+async function stubApi(context, { role = 'admin', gate = null } = {}) {
   const sent = [];
+  const streamRequests = []; // {page, search} of every GET /v1/stream
   let streams = 0;
   const detail = call('c_detail', {
     caller_name: XSS_NAME, transcript: XSS_TEXT, summary: 'wants a plumber', sentiment: { label: 'positive', score: 0.4 },
@@ -189,7 +190,11 @@ async function stubApi(context, { role = 'admin' } = {}) {
     const p = u.pathname;
     if (p === '/v1/session') return json(200, { user: { email: `${role}@acme.example`, role, tenant: 'acme' }, csrf_token: 'csrf-123' });
     if (p === '/v1/stream') {
+      let from = null;
+      try { from = req.frame().page(); } catch { /* not a page's */ }
+      streamRequests.push({ page: from, search: u.search, lastEventId: req.headers()['last-event-id'] ?? null });
       streams++;
+      if (streams === 1 && gate) await gate;
       // the first connection: a new call, then the ringing call's status change
       const events = streams === 1 ? [
         { id: 7, event: 'call', data: { kind: 'call.created', call: call('c_new', { caller_name: 'Fresh Caller', started_at: '2026-12-05T11:00:00Z' }) } },
@@ -220,7 +225,7 @@ async function stubApi(context, { role = 'admin' } = {}) {
     if (p === '/v1/dictionaries') return json(200, { cities: [{ name: 'Boston', synonyms: ['bos'] }], services: [] });
     return json(404, { error: 'not_found', message: 'no stub' });
   });
-  return { sent };
+  return { sent, streamRequests };
 }
 
 test('calls page: rows as text, live prepend and in-place update, filters in the URL', { skip: skipBrowser }, async () => {
@@ -323,4 +328,59 @@ test('webhooks page: rules in words, response bodies as text, replay; a viewer g
   assert.equal(viewer.sent.filter((s) => s.method !== 'GET').length, 0, 'a viewer\'s pages sent no change');
   assert.deepEqual(vpage.problems(), []);
   await vctx.close();
+});
+
+test('one stream per browser: the leader tab relays to the others, and another takes over when it closes', { skip: skipBrowser }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
+  let open;
+  const gate = new Promise((r) => { open = r; });
+  const { streamRequests } = await stubApi(context, { gate });
+  const a = await watchedPage(context);
+  await a.goto(`${server.url}/`);
+  await a.locator('#calls-body tr').first().waitFor();
+  const b = await watchedPage(context);
+  await b.goto(`${server.url}/`);
+  await b.locator('#calls-body tr').first().waitFor();
+  // b is a follower: it has not asked for a stream of its own
+  assert.equal(streamRequests.length, 1);
+  assert.equal(streamRequests[0].page, a, 'the first tab leads');
+  open(); // the events flow now: a receives them and relays them to b
+  for (const p of [a, b]) {
+    await p.locator('#calls-body tr[data-id="c_new"]').waitFor();
+    await p.locator('#calls-body tr[data-id="c_old"] .status', { hasText: 'busy' }).waitFor();
+  }
+  assert.equal(streamRequests.filter((r) => r.page === b).length, 0, 'the follower opened no stream');
+  // the leader closes: b takes the lock and resumes after the last event it saw relayed
+  await a.close();
+  const deadline = Date.now() + 15_000;
+  while (!streamRequests.some((r) => r.page === b) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const taken = streamRequests.find((r) => r.page === b);
+  assert.ok(taken, 'the other tab opened the stream');
+  assert.equal(new URLSearchParams(taken.search).get('last_event_id'), '8');
+  assert.deepEqual(b.problems(), []);
+  await context.close();
+});
+
+test('phone: the navigation folds behind a button that opens it', { skip: skipBrowser }, async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  await stubApi(context);
+  const page = await watchedPage(context);
+  await page.goto(`${server.url}/`);
+  await page.locator('#calls-body tr').first().waitFor();
+  const nav = page.locator('#nav');
+  assert.equal(await nav.isVisible(), false);
+  await page.getByRole('button', { name: 'Menu' }).click();
+  assert.equal(await nav.isVisible(), true);
+  assert.equal(await page.getByRole('button', { name: 'Menu' }).getAttribute('aria-expanded'), 'true');
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.locator('article.endpoint').first().waitFor();
+  assert.equal(await nav.isVisible(), false, 'folded again after choosing a page');
+  assert.equal(await overflowsX(page), false);
+  await screenshot(page, NAME, 'webhooks-phone');
+  await page.goto(`${server.url}/calls/c_detail`);
+  await page.locator('#turns .turn').first().waitFor();
+  assert.equal(await overflowsX(page), false);
+  await screenshot(page, NAME, 'call-detail-phone');
+  assert.deepEqual(page.problems(), []);
+  await context.close();
 });

@@ -99,6 +99,7 @@ document.addEventListener('click', (ev) => {
   if (url.origin !== location.origin) return;
   ev.preventDefault();
   document.getElementById('nav').classList.remove('open');
+  document.getElementById('menu-toggle').setAttribute('aria-expanded', 'false');
   navigate(url.pathname + url.search);
 });
 
