@@ -163,10 +163,16 @@ export function callsPage(main, { navigate }) {
     }
   }
 
+  // Re-reads a shown call; a change announced while a read is under way gets one more read,
+  // so the row ends with the last state, whatever the number of events.
+  const again = new Set();
   async function refresh(id) {
-    if (fetching.has(id)) return;
+    if (fetching.has(id)) { again.add(id); return; }
     fetching.add(id);
-    try { put(await get(`/v1/calls/${encodeURIComponent(id)}`)); } catch { /* gone or not ours */ } finally { fetching.delete(id); }
+    try { put(await get(`/v1/calls/${encodeURIComponent(id)}`)); } catch { /* gone or not ours */ } finally {
+      fetching.delete(id);
+      if (again.delete(id)) refresh(id);
+    }
   }
 
   const off = onStreamEvent((msg) => {
