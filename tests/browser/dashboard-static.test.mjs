@@ -221,7 +221,8 @@ async function stubApi(context, { role = 'admin', gate = null } = {}) {
     if (p === '/v1/deliveries') return json(200, { deliveries: [{ id: 9, endpoint_id: 1, message_id: 'm', type: 'call.ended', call_id: 'c_detail', state: 'failed', attempts: 3, last_status: 500, last_error: 'HTTP 500', created_at: '2026-12-05T10:00:01Z' }] });
     if (p === '/v1/deliveries/9') return json(200, { id: 9, endpoint_id: 1, type: 'call.ended', state: 'failed', attempts: 1, payload: { type: 'call.ended' }, attempt_log: [{ at: '2026-12-05T10:00:01Z', status: 500, latency_ms: 9, response: XSS_BODY, error: null, trigger: 'scheduled' }] });
     if (p === '/v1/webhooks/skipped') return json(200, { skipped: [{ decision: 'skipped', reason: 'no endpoint for outbound calls', type: 'call.started', count: 2, last_at: '2026-12-05T10:00:00Z', last_call_id: 'c_old' }] });
-    if (p === '/v1/pipeline') return json(200, { deadline_s: 600, retention_days: 90, transcript: { enabled: true, engine: 'pocketsphinx', base_url: null, api_key_set: false } });
+    if (p === '/v1/pipeline' && req.method() === 'PUT') return json(200, JSON.parse(req.postData()));
+    if (p === '/v1/pipeline') return json(200, { deadline_s: 600, retention_days: 90, transcript: { enabled: true, engine: 'pocketsphinx', base_url: null, model: null, api_key_set: false }, fields: { enabled: true, engine: 'dictionary', schema: null } });
     if (p === '/v1/dictionaries') return json(200, { cities: [{ name: 'Boston', synonyms: ['bos'] }], services: [] });
     return json(404, { error: 'not_found', message: 'no stub' });
   });
@@ -381,6 +382,31 @@ test('phone: the navigation folds behind a button that opens it', { skip: skipBr
   await page.locator('#turns .turn').first().waitFor();
   assert.equal(await overflowsX(page), false);
   await screenshot(page, NAME, 'call-detail-phone');
+  assert.deepEqual(page.problems(), []);
+  await context.close();
+});
+
+test('pipeline: an admin saves only what changed, with the CSRF token; an API key is sent only when typed', { skip: skipBrowser }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { sent } = await stubApi(context);
+  const page = await watchedPage(context);
+  await page.goto(`${server.url}/pipeline`);
+  await page.locator('#pipeline input[name="deadline_s"]').fill('700');
+  await page.locator('#pipeline input[name="transcript.model"]').fill('whisper-1');
+  await page.locator('#pipeline input[name="transcript.enabled"]').uncheck();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved.').waitFor();
+  const put = sent.find((s) => s.method === 'PUT' && s.path === '/v1/pipeline');
+  assert.deepEqual(JSON.parse(put.body), { deadline_s: 700, transcript: { enabled: false, model: 'whisper-1' } });
+  assert.equal(put.csrf, 'csrf-123');
+  await page.locator('#pipeline input[name="transcript.api_key"]').fill('sk-new');
+  await page.locator('#pipeline textarea[name="fields.schema"]').fill('{"type":"object"}');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  const until = Date.now() + 10_000;
+  while (sent.filter((s) => s.method === 'PUT').length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  const puts = sent.filter((s) => s.method === 'PUT' && s.path === '/v1/pipeline');
+  assert.deepEqual(JSON.parse(puts.at(-1).body), { transcript: { api_key: 'sk-new' }, fields: { schema: { type: 'object' } } });
+  await screenshot(page, NAME, 'pipeline-admin');
   assert.deepEqual(page.problems(), []);
   await context.close();
 });

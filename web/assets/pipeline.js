@@ -6,6 +6,8 @@ import { get, api, isAdmin } from './api.js';
 const STAGES = ['recording', 'transcript', 'summary', 'fields', 'sentiment'];
 
 function input(key, value, disabled) {
+  // a JSON Schema (fields.schema) is an object even while unset
+  if (key.endsWith('.schema')) return h('textarea', { name: key, rows: 4, disabled, dataset: { json: '1' } }, value == null ? '' : JSON.stringify(value, null, 2));
   if (typeof value === 'boolean') return h('input', { type: 'checkbox', name: key, checked: value, disabled });
   if (typeof value === 'number') return h('input', { type: 'number', name: key, value: String(value), disabled });
   if (value !== null && typeof value === 'object') return h('textarea', { name: key, rows: 4, disabled, dataset: { json: '1' } }, JSON.stringify(value, null, 2));
