@@ -123,7 +123,7 @@ test('sign in; a call posted over HTTP appears without a reload and changes in p
 let inboundUrl;
 
 test('add an endpoint in the page, send a test event and see its attempt', { skip: SKIP, timeout: 60_000 }, async () => {
-  await admin.getByRole('link', { name: 'Webhooks' }).click();
+  await admin.getByRole('link', { name: 'Webhooks', exact: true }).click();
   await admin.getByRole('button', { name: 'Add endpoint' }).click();
   inboundUrl = `${rx.url}/inbound`;
   await admin.getByLabel('URL').fill(inboundUrl);
@@ -148,7 +148,7 @@ test('open a call: play the recording, read the transcript, see the trace', { sk
     return c.recording && (c.transcript_segments?.length || c.transcript) && c.enrichment?.state === 'done' ? c : null;
   }, 180_000, 500);
   assert.ok(done, 'the pipeline kept the recording and transcribed it');
-  await admin.getByRole('link', { name: 'Calls' }).click();
+  await admin.getByRole('link', { name: 'Calls', exact: true }).click();
   await admin.locator(`#calls-body tr[data-id="${id}"] a.rowlink`).click();
   await admin.waitForURL(`**/calls/${id}`);
   await admin.waitForFunction(() => document.getElementById('player')?.readyState >= 1, null, { timeout: 20_000 });
@@ -184,7 +184,7 @@ test('replay a failed delivery; its response body shows as text', { skip: SKIP, 
   }, 60_000, 250);
   assert.ok(failed, 'a delivery failed');
   const attemptsBefore = (await apiJson(server, acme.apiKey, 'GET', `/v1/deliveries/${failed.id}`)).json.attempt_log.length;
-  await admin.getByRole('link', { name: 'Webhooks' }).click();
+  await admin.getByRole('link', { name: 'Webhooks', exact: true }).click();
   const row = admin.locator(`#deliveries tr[data-id="${failed.id}"]`);
   await row.waitFor();
   await row.getByRole('button', { name: 'Attempts' }).click();
@@ -201,13 +201,13 @@ test('replay a failed delivery; its response body shows as text', { skip: SKIP, 
 });
 
 test('diagnostics names the endpoint an inbound call would use; sources, usage, pipeline render', { skip: SKIP, timeout: 60_000 }, async () => {
-  await admin.getByRole('link', { name: 'Diagnostics' }).click();
+  await admin.getByRole('link', { name: 'Diagnostics', exact: true }).click();
   const inbound = admin.locator('tr[data-direction="inbound"] .route-endpoints');
   await inbound.waitFor();
   assert.equal((await inbound.textContent()).trim(), inboundUrl);
   await screenshot(admin, NAME, 'diagnostics');
   for (const [link, sel] of [['Sources', '#sources article'], ['Usage', '#usage dl'], ['Pipeline', '#pipeline form']]) {
-    await admin.getByRole('link', { name: link }).click();
+    await admin.getByRole('link', { name: link, exact: true }).click();
     await admin.locator(sel).first().waitFor();
     await screenshot(admin, NAME, link.toLowerCase());
   }
@@ -260,7 +260,7 @@ test('another tenant\'s user sees none of the first tenant\'s calls', { skip: SK
 test('a viewer sees no editing controls and the server refuses their changes', { skip: SKIP, timeout: 60_000 }, async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await signIn(ctx, 'viewer@acme.example', PW.viewer);
-  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
   await page.locator('article.endpoint').first().waitFor();
   for (const name of ['Add endpoint', 'Edit', 'Disable', 'Rotate secret', 'Send test event', 'Remove', 'Replay'])
     assert.equal(await page.getByRole('button', { name, exact: true }).count(), 0, `no "${name}"`);
