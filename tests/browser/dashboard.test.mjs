@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson } from '../blackbox/lib.mjs';
+import { BIN, cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson, http } from '../blackbox/lib.mjs';
 import { waitFor } from '../blackbox/lib-ops.mjs';
 import { startMedia } from '../blackbox/lib-media.mjs';
 import { startReceiver } from '../blackbox/lib-receiver.mjs';
@@ -97,6 +97,17 @@ async function signIn(context, email, password) {
   await page.waitForFunction(() => document.getElementById('top') && !document.getElementById('top').hidden);
   return page;
 }
+
+test('the dashboard\'s answers carry the security headers of every answer and the CSP', { skip: SKIP }, async () => {
+  for (const p of ['/', '/calls/c_1', '/assets/app.js']) {
+    const r = await http(`${server.url}${p}`);
+    assert.equal(r.status, 200, p);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff', p);
+    assert.equal(r.headers.get('referrer-policy'), 'no-referrer', p);
+    assert.equal(r.headers.get('x-frame-options'), 'DENY', p);
+    assert.match(r.headers.get('content-security-policy'), /frame-ancestors 'none'/, p);
+  }
+});
 
 let admin; // the admin's page, shared by the tests below (they run in order)
 let adminCtx;
