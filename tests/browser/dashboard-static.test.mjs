@@ -224,6 +224,24 @@ async function stubApi(context, { role = 'admin', gate = null } = {}) {
     if (p === '/v1/pipeline' && req.method() === 'PUT') return json(200, JSON.parse(req.postData()));
     if (p === '/v1/pipeline') return json(200, { deadline_s: 600, retention_days: 90, transcript: { enabled: true, engine: 'pocketsphinx', base_url: null, model: null, api_key_set: false }, fields: { enabled: true, engine: 'dictionary', schema: null } });
     if (p === '/v1/dictionaries') return json(200, { cities: [{ name: 'Boston', synonyms: ['bos'] }], services: [] });
+    if (p === '/v1/diagnostics') return json(200, {
+      tenant: 'acme', generated_at: '2026-12-05T10:00:00Z', probe_ms: 2000,
+      endpoints: [
+        { id: 1, url: 'https://hooks.example/in', kind: 'inbound', events: '*', enabled: true, disabled_reason: null, url_valid: true, url_problem: null, reachable: { ok: true, address: '203.0.113.7:443', error: null }, last_delivery: { state: 'succeeded', status: 200, error: null }, failing: null },
+        { id: 2, url: 'http://10.0.0.5/x', kind: 'generic', events: '*', enabled: true, disabled_reason: null, url_valid: false, url_problem: XSS_BODY, reachable: { ok: false, address: '10.0.0.5:80', error: 'refused by the SSRF guard' }, last_delivery: { state: 'failed', status: 500, error: 'HTTP 500' }, failing: { since: '2026-12-05T09:00:00Z', failed_deliveries: 4, disabled: false, disabled_reason: null } },
+      ],
+      routing: {
+        inbound: { endpoint_ids: [1], reason: 'an inbound call goes to the inbound endpoints that are enabled and subscribed to call.completed' },
+        outbound: { endpoint_ids: [], reason: 'no endpoint for outbound calls: an outbound call goes only to the outbound endpoints (never to generic ones)' },
+        internal: { endpoint_ids: [2], reason: 'an internal call goes to the generic endpoints' },
+      },
+      recent_calls: [{ call_id: 'c_detail', direction: 'inbound', status: 'ended', started_at: '2026-12-05T10:00:00Z', recording: true, transcript: true, enrichment: 'done',
+        messages: [{ type: 'call.completed', delivered_to: [1], deliveries: [], skipped: null, state: 'delivered' }, { type: 'call.started', delivered_to: [], deliveries: [], skipped: 'no endpoint for outbound calls', state: 'skipped' }] }],
+      dead_letters: 4, failing_endpoints: [2],
+    });
+    if (p === '/v1/sources') return json(200, { data: [{ id: 3, credential_id: 3, tenant: 'acme', provider: 'twilio', title: 'Twilio', url: 'http://127.0.0.1/hooks/acme/twilio', method: 'POST', content_type: 'application/x-www-form-urlencoded', auth: ['signature'], auth_help: 'X-Twilio-Signature with the auth token', username: null, allow_ips: '', fixed_urls: [], last_call_at: null }] });
+    if (p === '/v1/sources/3/secret') return json(200, { id: 3, provider: 'twilio', secret: 'twilio-auth-token-1' });
+    if (p === '/v1/usage') return json(200, { month: '2026-12', calls: 42, limit: 100, hard_limit: false, over_limit_calls: 0, events: 99, transcribed_minutes: 12.5 });
     return json(404, { error: 'not_found', message: 'no stub' });
   });
   return { sent, streamRequests };
@@ -411,6 +429,42 @@ test('pipeline: an admin saves only what changed, with the CSRF token; an API ke
   const puts = sent.filter((s) => s.method === 'PUT' && s.path === '/v1/pipeline');
   assert.deepEqual(JSON.parse(puts.at(-1).body), { transcript: { api_key: 'sk-new' }, fields: { schema: { type: 'object' } } });
   await screenshot(page, NAME, 'pipeline-admin');
+  assert.deepEqual(page.problems(), []);
+  await context.close();
+});
+
+test('diagnostics, sources and usage render their reports (shapes of the doctor branch)', { skip: skipBrowser }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { sent } = await stubApi(context);
+  const page = await watchedPage(context);
+  await page.goto(`${server.url}/diagnostics`);
+  const inbound = page.locator('tr[data-direction="inbound"] .route-endpoints');
+  await inbound.waitFor();
+  assert.equal((await inbound.textContent()).trim(), 'https://hooks.example/in');
+  assert.match(await page.locator('tr[data-direction="outbound"]').textContent(), /none — nothing is sent.*no endpoint for outbound calls/);
+  assert.match(await page.locator('#diagnostics tr[data-id="2"] .failing').textContent(), /4 failed/);
+  assert.ok((await page.locator('#diagnostics').textContent()).includes(XSS_BODY), 'a URL problem is text');
+  assert.match(await page.locator('#diagnostics').textContent(), /call\.started: skipped \(no endpoint for outbound calls\)/);
+  assert.equal(await page.locator('#diagnostics img').count(), 0);
+  await screenshot(page, NAME, 'diagnostics');
+  await page.getByRole('link', { name: 'Sources', exact: true }).click();
+  const src = page.locator('#sources article[data-id="3"]');
+  await src.waitFor();
+  assert.match(await src.textContent(), /http:\/\/127\.0\.0\.1\/hooks\/acme\/twilio/);
+  assert.match(await src.textContent(), /any address/);
+  // a signature-only source: its secret can be rotated or revealed; it has no password or token
+  assert.equal(await src.getByRole('button', { name: 'Rotate password' }).count(), 0);
+  assert.equal(await src.getByRole('button', { name: 'Rotate token' }).count(), 0);
+  await src.getByRole('button', { name: 'Reveal signing secret' }).click();
+  assert.equal(await page.locator('.secret-value').textContent(), 'twilio-auth-token-1');
+  await screenshot(page, NAME, 'sources');
+  await page.getByRole('link', { name: 'Usage', exact: true }).click();
+  await page.locator('#usage progress').waitFor();
+  assert.match(await page.locator('#usage').textContent(), /42 calls in 2026-12 of 100/);
+  assert.match(await page.locator('#usage').textContent(), /12\.5/);
+  await screenshot(page, NAME, 'usage');
+  assert.ok(sent.some((s) => s.path === '/v1/usage'));
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.deepEqual(page.problems(), []);
   await context.close();
 });

@@ -175,7 +175,12 @@ export function callsPage(main, { navigate }) {
     }
   }
 
-  const off = onStreamEvent((msg) => {
+  // Events that arrive before the first page is read are held and applied after it, so an
+  // update of a call the page is about to show is not lost (and the list's older copy of it
+  // cannot overwrite the newer one: put() keeps the higher version).
+  let loaded = false;
+  const early = [];
+  function handle(msg) {
     if (msg.type === 'call' && msg.data?.call) {
       const c = msg.data.call;
       if (byId.has(c.id)) { put(c); return; }
@@ -190,7 +195,11 @@ export function callsPage(main, { navigate }) {
       toast('Live updates resumed; the list was re-read.');
       load();
     }
+  }
+  const off = onStreamEvent((msg) => { if (loaded) handle(msg); else early.push(msg); });
+  load().finally(() => {
+    loaded = true;
+    for (const msg of early.splice(0)) handle(msg);
   });
-  load();
   return off;
 }
