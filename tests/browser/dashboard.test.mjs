@@ -128,7 +128,7 @@ test('sign in; a call posted over HTTP appears without a reload and changes in p
   assert.equal(await admin.locator('#calls-body tr').count(), rowsBefore, 'updated in place, not added');
   assert.equal(await admin.evaluate(() => window.__noReload), 1, 'no reload happened');
   await screenshot(admin, NAME, 'calls');
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 let inboundUrl;
@@ -149,7 +149,7 @@ test('add an endpoint in the page, send a test event and see its attempt', { ski
   assert.match(await admin.locator('#test-result').textContent(), /200/);
   assert.ok(rx.at('/inbound').some((r) => JSON.parse(r.body).type === 'test'), 'the receiver got the test event');
   await screenshot(admin, NAME, 'webhooks');
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 test('open a call: play the recording, read the transcript, see the trace', { skip: SKIP, timeout: 200_000 }, async () => {
@@ -182,7 +182,7 @@ test('open a call: play the recording, read the transcript, see the trace', { sk
   assert.ok(await trace.locator('li.ev-stage').count() >= 2, 'enrichment stages in the trace');
   assert.ok(await trace.locator('li.ev-message').count() >= 1, 'webhooks in the trace');
   await screenshot(admin, NAME, 'call-detail');
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 test('replay a failed delivery; its response body shows as text', { skip: SKIP, timeout: 90_000 }, async () => {
@@ -208,7 +208,7 @@ test('replay a failed delivery; its response body shows as text', { skip: SKIP, 
   const log = (await apiJson(server, acme.apiKey, 'GET', `/v1/deliveries/${failed.id}`)).json.attempt_log;
   assert.equal(log.at(-1).trigger, 'manual');
   assert.equal(await admin.evaluate(() => window.__xss), undefined);
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 test('diagnostics names the endpoint an inbound call would use; sources, usage, pipeline render', { skip: SKIP, timeout: 60_000 }, async () => {
@@ -229,7 +229,7 @@ test('diagnostics names the endpoint an inbound call would use; sources, usage, 
   assert.equal(await overflowsX(admin), false, 'the calls page fits a phone');
   await screenshot(admin, NAME, 'calls-phone');
   await admin.setViewportSize({ width: 1280, height: 900 });
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 test('a script in a caller name or transcript shows as text and never runs', { skip: SKIP, timeout: 60_000 }, async () => {
@@ -244,7 +244,7 @@ test('a script in a caller name or transcript shows as text and never runs', { s
   assert.ok((await admin.locator('main').textContent()).includes(XSS_TRANSCRIPT));
   assert.equal(await admin.locator('main img, main script').count(), 0);
   assert.equal(await admin.evaluate(() => window.__xss), undefined);
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
 });
 
 test('another tenant\'s user sees none of the first tenant\'s calls', { skip: SKIP, timeout: 60_000 }, async () => {
@@ -295,6 +295,6 @@ test('sign out ends the session', { skip: SKIP, timeout: 30_000 }, async () => {
   await admin.getByRole('button', { name: 'Sign out' }).click();
   await admin.getByRole('heading', { name: 'Sign in to callhook' }).waitFor();
   assert.equal(await admin.evaluate(async () => (await fetch('/v1/session')).status), 401);
-  assert.deepEqual(admin.problems(), []);
+  assert.deepEqual(admin.takeProblems(), []);
   await adminCtx.close();
 });

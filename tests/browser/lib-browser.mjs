@@ -43,6 +43,9 @@ export async function watchedPage(context, { allow = [] } = {}) {
   });
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.problems = () => problems.slice();
+  // the problems since the last call (pages shared by several tests: one test's failure is
+  // not reported again by the next)
+  page.takeProblems = () => problems.splice(0);
   return page;
 }
 
