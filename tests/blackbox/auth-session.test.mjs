@@ -116,7 +116,8 @@ before(async () => {
 
 after(async () => {
   if (S) {
-    await S.stop();
+    // a clean exit: under the sanitizers a leak or an error fails it
+    assert.deepEqual(await S.stop(), { code: 0, signal: null }, S.logs().slice(-3000));
     // passwords never reach the logs, right or wrong, nor the CSRF tokens' sessions' ids
     const logs = S.logs();
     for (const pw of passwordsUsed) assert.ok(!logs.includes(pw), `a password is in the daemon's log: ${pw}`);
@@ -382,7 +383,7 @@ describe('session lifetime', () => {
       assert.ok(aliveAfterIdle, 'requests keep a session alive past the idle timeout');
       assertError(last, 401, 'unauthenticated');
     } finally {
-      await idle.stop();
+      assert.deepEqual(await idle.stop(), { code: 0, signal: null }, idle.logs().slice(-3000));
       const logs = idle.logs();
       for (const pw of passwordsUsed) assert.ok(!logs.includes(pw), 'a password is in the log');
     }
