@@ -189,6 +189,13 @@ static enum MHD_Result signin_failed(ch_request *r, const char *scope)
     return ch_reply_error(r, 401, "invalid_credentials", NULL, "wrong email or password");
 }
 
+/* The request's body holds the password: wiped once it has been judged (not before: the
+ * handler runs again after a verification and reads it again). */
+static void wipe_body(ch_request *r)
+{
+    if (r->body.data) sodium_memzero(r->body.data, r->body.len);
+}
+
 static enum MHD_Result handle_post(ch_request *r)
 {
     json_error_t jerr;
@@ -224,6 +231,7 @@ static enum MHD_Result handle_post(ch_request *r)
         return ch_verify_later(r, scope);
     }
     ch_verify_clear(&r->verify);
+    wipe_body(r);
     if (rc != CH_OK) {
         ch_user_clear(&u);
         return signin_failed(r, scope);

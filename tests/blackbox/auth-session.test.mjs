@@ -163,6 +163,25 @@ describe('users', () => {
   });
 });
 
+test('`callhook demo` makes a demo user (admin) whose printed sign-in works', T, async () => {
+  const db3 = path.join(dir, 'demo.db');
+  const out = cli(db3, ['demo', '--listen', '127.0.0.1:8080'], { json: false });
+  const m = out.match(/sign in as (\S+@\S+) \/ (\S+)/);
+  assert.ok(m, out);
+  passwordsUsed.add(m[2]);
+  // printed again, the same, by the next run (kept in demo-credentials.json, mode 0600)
+  assert.ok(cli(db3, ['demo', '--listen', '127.0.0.1:8080'], { json: false }).includes(`sign in as ${m[1]} / ${m[2]}`));
+  const D = await startServer({ db: db3 });
+  try {
+    const s = await signIn(m[1], m[2], { server: D });
+    assert.equal(s.status, 200, s.text);
+    assert.deepEqual(s.json.user, { email: m[1], role: 'admin', tenant: 'demo' });
+  } finally {
+    assert.deepEqual(await D.stop(), { code: 0, signal: null });
+    for (const pw of passwordsUsed) assert.ok(!D.logs().includes(pw), 'a password is in the log');
+  }
+});
+
 describe('sign-in', () => {
   test('a right password answers the user, a CSRF token and the session cookie with its attributes', T, async () => {
     const s = await signIn('ADMIN@alpha.example', PW.alpha); // emails compare without case
