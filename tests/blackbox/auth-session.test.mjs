@@ -374,8 +374,11 @@ describe('session lifetime', () => {
     const db2 = path.join(dir, 'idle.db');
     cli(db2, ['tenant', 'add', 'bravo']);
     cli(db2, ['user', 'add', 'bravo', 'admin@bravo.example', '--password', PW.bravo]);
-    const idle = await startServer({ db: db2, env: { ...ENV, CALLHOOK_AUTH_SESSION_IDLE: '3', CALLHOOK_AUTH_SESSION_MAX: '9' } });
+    // served behind TLS (public_url https): HSTS on every answer
+    const idle = await startServer({ db: db2, env: { ...ENV, CALLHOOK_AUTH_SESSION_IDLE: '3', CALLHOOK_AUTH_SESSION_MAX: '9', CALLHOOK_PUBLIC_URL: 'https://callhook.example' } });
     try {
+      assert.equal((await http(`${idle.url}/healthz`)).headers.get('strict-transport-security'), 'max-age=31536000');
+      assert.equal((await http(`${S.url}/healthz`)).headers.get('strict-transport-security'), null, 'not over plain HTTP');
       // idle: nothing for longer than 3 s
       const s = await signIn('admin@bravo.example', PW.bravo, { server: idle });
       assert.equal(s.status, 200, s.text);
