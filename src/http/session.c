@@ -88,12 +88,18 @@ int ch_session_find(ch_request *r, ch_session *out, char id_hash[CH_SHA256_HEX])
     return CH_OK;
 }
 
+/* Sec-Fetch-Site is set by the browser and cannot be forged by a page: a cross-site (or
+ * same-site sibling) request is refused whatever else it carries. Absent: not a browser, or an
+ * old one (then the token decides). */
+static bool same_origin(ch_request *r)
+{
+    const char *site = ch_header(r, "Sec-Fetch-Site");
+    return !site || strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0;
+}
+
 bool ch_session_csrf_ok(ch_request *r, const ch_session *s)
 {
-    /* Sec-Fetch-Site is set by the browser and cannot be forged by a page: a cross-site (or
-     * same-site sibling) request is refused whatever token it carries */
-    const char *site = ch_header(r, "Sec-Fetch-Site");
-    if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) return false;
+    if (!same_origin(r)) return false;
     const char *tok = ch_header(r, "X-CSRF-Token");
     if (!tok || !s->csrf || !*s->csrf) return false;
     return ch_ct_equal(tok, strlen(tok), s->csrf, strlen(s->csrf));
@@ -198,6 +204,9 @@ static void wipe_body(ch_request *r)
 
 static enum MHD_Result handle_post(ch_request *r)
 {
+    /* login CSRF: another site's page must not sign the browser in as someone else */
+    if (!same_origin(r))
+        return ch_reply_error(r, 403, "csrf", NULL, "sign in from a page of this origin");
     json_error_t jerr;
     json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
     const char *email_in = json_string_value(json_object_get(body, "email"));

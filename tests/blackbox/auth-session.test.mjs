@@ -218,6 +218,10 @@ describe('sign-in', () => {
     assert.equal(wrong.setCookie, null);
     assert.equal(unknown.setCookie, null);
     assertSecurityHeaders(wrong);
+    // login CSRF: another site's page cannot sign the browser in (as anyone)
+    const cross = await signIn('admin@alpha.example', PW.alpha, { headers: { 'Sec-Fetch-Site': 'cross-site' } });
+    assertError(cross, 403, 'csrf');
+    assert.equal(cross.setCookie, null);
     const empty = await http(`${S.url}/v1/session`, { method: 'POST', body: 'not json' });
     assertError(empty, 422, 'invalid_request');
     // without a cookie there is no session
