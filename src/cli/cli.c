@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "                 [--basic-user U --basic-password P [--basic-hosts H,...]]\n"
             "                 [--clear]\n"
             "  callhook apikey add SLUG\n"
+            "  callhook user add SLUG EMAIL [--password P] [--role admin|viewer]\n"
+            "  callhook user list SLUG | remove SLUG EMAIL | passwd SLUG EMAIL [--password P]\n"
             "  callhook import asterisk-csv FILE --tenant SLUG [--utc]\n"
             "  callhook employee add SLUG EXTENSION [--name N] [--email E]\n"
             "  callhook lead add SLUG PHONE [--name N]\n"
@@ -73,6 +75,7 @@ int ch_cli_main(int argc, char **argv)
     if (strcmp(cmd, "pipeline") == 0 && *sub) return ch_cmd_pipeline(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "dictionary") == 0 && *sub) return ch_cmd_dictionary(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "call") == 0 && *sub) return ch_cmd_call(sub, argc - 3, argv + 3);
+    if (strcmp(cmd, "user") == 0 && *sub) return ch_cmd_user(sub, argc - 3, argv + 3);
     if ((strcmp(cmd, "employee") == 0 || strcmp(cmd, "lead") == 0) && *sub)
         return ch_cmd_directory(cmd, sub, argc - 3, argv + 3);
     if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "add") == 0)

@@ -19,5 +19,7 @@ int ch_cmd_changes(int argc, char **argv);
 int ch_cmd_pipeline(const char *sub, int argc, char **argv);
 int ch_cmd_dictionary(const char *sub, int argc, char **argv);
 int ch_cmd_call(const char *sub, int argc, char **argv);
+/* `user add|list|remove|passwd`: the dashboard's users */
+int ch_cmd_user(const char *sub, int argc, char **argv);
 
 #endif

@@ -47,6 +47,9 @@
 #define CH_VERIFY_SEEN          4    /* verifications per request (credentials sharing a user) */
 #define CH_SOURCES_CACHE_SLOTS  256  /* (tenant, provider) sources cached */
 #define CH_SOURCES_CACHE_TTL_MS 2000 /* a cached source is used this long (then re-read) */
+#define CH_EMAIL_MAX            254  /* a dashboard user's email (RFC 5321's path limit) */
+#define CH_PASSWORD_MIN         8    /* a dashboard user's password, bytes (OWASP ASVS 2.1.1) */
+#define CH_PASSWORD_MAX         128 /* … at most (argon2id takes any length; a ceiling all the same) */
 
 /* ---- ingest: what one event may carry (providers/, core/) --------------------------------- */
 
