@@ -195,7 +195,7 @@ static void open_migrate_and_tenants(void **state)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 7);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 8);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);

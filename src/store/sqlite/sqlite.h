@@ -190,6 +190,9 @@ int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
 int ch_sqlite_pipeline_get(ch_backend *b, int64_t tenant_id, char **text);
 int ch_sqlite_dictionary_list(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
 /* trace.c */
+int ch_sqlite_endpoint_health(ch_backend *b, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                              int64_t *dead_letters);
+int ch_sqlite_tenant_usage(ch_backend *b, int64_t tenant_id, ch_tenant_usage *out);
 int ch_sqlite_call_trace(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_trace *out);
 
 #endif
