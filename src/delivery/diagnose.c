@@ -123,6 +123,20 @@ void ch_diagnose_probe_json(const ch_probe_result *p, const char *url_problem, j
     json_object_set_new(o, "reachable", r);
 }
 
+/* curl's "Failed to connect to h port p after 2 ms: …": the timing goes, so that two reports
+ * of the same state read the same (the API's and the CLI's). */
+static void drop_timing(char *s)
+{
+    char *a = strstr(s, " after ");
+    if (!a) return;
+    char *p = a + 7;
+    if (*p < '0' || *p > '9') return;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (strncmp(p, " ms", 3) != 0) return;
+    memmove(a, p + 3, strlen(p + 3) + 1);
+}
+
 typedef struct {
     ch_probe_result *res;
     const char *allow_private;
@@ -206,6 +220,7 @@ static void probe_all(const char *const *urls, ch_probe_result *res, size_t n,
                 if (rc == CURLE_COULDNT_RESOLVE_HOST) p->res->resolved = false;
                 snprintf(p->res->error, sizeof p->res->error, "%s",
                          p->errbuf[0] ? p->errbuf : curl_easy_strerror(rc));
+                drop_timing(p->res->error);
             }
         }
         if (!running) break;
