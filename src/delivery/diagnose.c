@@ -70,7 +70,7 @@ json_t *ch_diagnose_messages(const json_t *trace)
         if (!what) continue;
         json_t *type = json_object_get(e, "type");
         if (!strcmp(what, "skipped")) {
-            json_array_append_new(out, json_pack("{s:O, s:[], s:[], s:O, s:s}", "type", type,
+            json_array_append_new(out, json_pack("{s:O?, s:[], s:[], s:O?, s:s}", "type", type,
                                                  "delivered_to", "deliveries", "skipped",
                                                  json_object_get(e, "reason"), "state", "skipped"));
             continue;
@@ -85,7 +85,7 @@ json_t *ch_diagnose_messages(const json_t *trace)
             pending += st && !strcmp(st, "pending");
             failed += st && !strcmp(st, "failed");
             json_array_append(to, json_object_get(d, "endpoint_id"));
-            json_array_append_new(dl, json_pack("{s:O, s:O, s:O, s:O}", "endpoint_id",
+            json_array_append_new(dl, json_pack("{s:O?, s:O?, s:O?, s:O?}", "endpoint_id",
                                                 json_object_get(d, "endpoint_id"), "state",
                                                 json_object_get(d, "state"), "last_status",
                                                 json_object_get(d, "last_status"), "last_error",
@@ -93,7 +93,7 @@ json_t *ch_diagnose_messages(const json_t *trace)
         }
         const char *state = failed ? "failed" : pending ? "pending" : "delivered";
         json_array_append_new(out,
-                              json_pack("{s:O, s:o, s:o, s:n, s:s}", "type", type, "delivered_to",
+                              json_pack("{s:O?, s:o, s:o, s:n, s:s}", "type", type, "delivered_to",
                                         to, "deliveries", dl, "skipped", "state", state));
     }
     return out;
@@ -353,7 +353,7 @@ int ch_diagnose(ch_store *s, const ch_tenant *t, const ch_diagnose_opts *opts, j
                                                             : json_integer(h->last_status),
                              "error", h->last_error ? json_string(h->last_error) : json_null());
         if (h && h->failing_since != CH_TIME_UNSET) {
-            fail = json_pack("{s:o, s:I, s:b, s:O}", "since", time_json(h->failing_since),
+            fail = json_pack("{s:o, s:I, s:b, s:O?}", "since", time_json(h->failing_since),
                              "failed_deliveries", (json_int_t)h->failed, "disabled", !re[i].enabled,
                              "disabled_reason", json_object_get(e, "disabled_reason"));
             json_array_append_new(failing, json_integer(re[i].id));
