@@ -111,7 +111,7 @@ void ch_diagnose_probe_json(const ch_probe_result *p, const char *url_problem, j
                  "refused by the SSRF guard: %s is %s; deliveries never go there (list it in "
                  "delivery.allow_private if it is meant)",
                  p->address, p->refused);
-    else if (!p->resolved && p->error[0])
+    else if (!p->resolved && !p->unchecked && p->error[0])
         snprintf(problem, sizeof problem, "%s", p->error);
     json_object_set_new(o, "url_valid", json_boolean(!problem[0]));
     json_object_set_new(o, "url_problem", problem[0] ? json_string(problem) : json_null());
@@ -171,6 +171,7 @@ static void probe_all(const char *const *urls, ch_probe_result *res, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!res[i].url_ok) continue;
         if (i >= CH_DIAG_PROBES_MAX) {
+            res[i].unchecked = true;
             snprintf(res[i].error, sizeof res[i].error,
                      "not checked: a report checks at most %d endpoints", CH_DIAG_PROBES_MAX);
             continue;

@@ -36,6 +36,7 @@ json_t *ch_diagnose_messages(const json_t *trace);
 /* What a reachability check found, for one endpoint. */
 typedef struct {
     bool url_ok;         /* the URL may be saved (ch_endpoint_url_problem) */
+    bool unchecked;      /* not probed (over CH_DIAG_PROBES_MAX): error says so */
     bool resolved;       /* its host resolved */
     bool connected;      /* a connection (and TLS handshake for https) succeeded */
     const char *refused; /* the SSRF guard's reason for the address tried, or NULL */

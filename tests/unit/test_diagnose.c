@@ -181,6 +181,14 @@ static void probes_become_valid_reachable_and_why(void **state)
     assert_true(json_is_null(json_object_get(json_object_get(o, "reachable"), "address")));
     json_decref(o);
 
+    ch_probe_result later = {.url_ok = true, .unchecked = true, .error = "not checked: …"};
+    o = probe_json(&later, NULL);
+    assert_true(json_is_true(json_object_get(o, "url_valid"))); /* not known to be invalid */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "reachable"), "error")),
+        "not checked: …");
+    json_decref(o);
+
     ch_probe_result bad = {0};
     o = probe_json(&bad, "the URL must start with http:// or https://");
     assert_true(json_is_false(json_object_get(o, "url_valid")));
