@@ -46,7 +46,7 @@ static int build_routes(ch_router *rt)
     if ((rc = ch_server_routes(rt)) || (rc = ch_hook_routes_register(rt)) ||
         (rc = ch_calls_register(rt)) || (rc = ch_directory_register(rt)) ||
         (rc = ch_webhooks_api_register(rt)) || (rc = ch_pipeline_api_register(rt)) ||
-        (rc = ch_session_routes(rt)))
+        (rc = ch_session_routes(rt)) || (rc = ch_console_api_register(rt)))
         return rc;
     return CH_OK;
 }

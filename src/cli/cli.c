@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "                 --api-password P] [--insecure-tls] [--pinned-pubkey sha256//...]\n"
             "                 [--basic-user U --basic-password P [--basic-hosts H,...]]\n"
             "                 [--clear]\n"
+            "  callhook source rotate SLUG SOURCE_ID password|token|secret [--value V]\n"
+            "  callhook doctor SLUG [--probe-ms N]\n"
             "  callhook apikey add SLUG\n"
             "  callhook user add SLUG EMAIL [--password P] [--role admin|viewer]\n"
             "  callhook user list SLUG | remove SLUG EMAIL | passwd SLUG EMAIL [--password P]\n"
@@ -86,6 +88,9 @@ int ch_cli_main(int argc, char **argv)
         return ch_cmd_source_add(argc - 3, argv + 3);
     if (strcmp(cmd, "source") == 0 && strcmp(sub, "media") == 0)
         return ch_cmd_source_media(argc - 3, argv + 3);
+    if (strcmp(cmd, "source") == 0 && strcmp(sub, "rotate") == 0)
+        return ch_cmd_source_rotate(argc - 3, argv + 3);
+    if (strcmp(cmd, "doctor") == 0) return ch_cmd_doctor(argc - 2, argv + 2);
     if (strcmp(cmd, "apikey") == 0 && strcmp(sub, "add") == 0)
         return ch_cmd_apikey_add(argc - 3, argv + 3);
     fprintf(stderr, "callhook: unknown command '%s%s%s'\n\n", cmd, *sub ? " " : "", sub);

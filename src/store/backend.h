@@ -171,6 +171,9 @@ typedef struct {
     int (*user_get)(ch_backend *b, const char *email, ch_user *out);
     int (*user_list)(ch_backend *b, int64_t tenant_id, ch_user **out, size_t *n);
     int (*session_get)(ch_backend *b, const char *id_hash, ch_session *out);
+    int (*endpoint_health)(ch_backend *b, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                           int64_t *dead_letters);
+    int (*tenant_usage)(ch_backend *b, int64_t tenant_id, ch_tenant_usage *out); /* ENOTFOUND */
 } ch_store_backend;
 
 /* The backends compiled in, in the order their claims are tried. */

@@ -419,6 +419,26 @@ int ch_store_tenant_list(ch_store *s, json_t **out)
     return CH_OK;
 }
 
+int ch_store_endpoint_health(ch_store *s, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                             int64_t *dead_letters)
+{
+    return s->be->endpoint_health(s->b, tenant_id, out, n, dead_letters);
+}
+
+void ch_endpoint_health_free(ch_endpoint_health *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].last_state);
+        free(v[i].last_error);
+    }
+    free(v);
+}
+
+int ch_store_tenant_usage(ch_store *s, int64_t tenant_id, ch_tenant_usage *out)
+{
+    return s->be->tenant_usage(s->b, tenant_id, out);
+}
+
 int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out)
 {
     bool employees = strcmp(which, "employees") == 0;

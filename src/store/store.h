@@ -15,6 +15,7 @@
 #include "core/model.h"
 #include "core/pipeline.h"
 #include "core/settle.h"
+#include "core/views.h"
 #include "util/limits.h"
 #include "util/result.h"
 
@@ -349,6 +350,9 @@ typedef enum {
     CH_OP_SESSION_TOUCH,  /* in.session.id_hash: last_seen_at = now (no error if gone) */
     CH_OP_SESSION_REMOVE, /* in.session.id_hash: sign-out, an expired session (no error if
                            * gone) */
+    CH_OP_SOURCE_ROTATE   /* id: an enabled credential (source); in.credential: its
+                           * password_hash, token_hash or signing_secret that are set replace
+                           * the stored ones (the rest are ignored). CH_ENOTFOUND */
 } ch_op_kind;
 
 /* A worker's outcome of one stage job (CH_OP_STAGE_RESULT). */
@@ -484,6 +488,22 @@ void ch_session_clear(ch_session *v);
  * or not (the caller judges). CH_ENOTFOUND. */
 CH_NODISCARD int ch_store_session_get(ch_store *s, const char *id_hash, ch_session *out);
 
+/* An endpoint's health for the diagnostics (GET /v1/diagnostics, `callhook doctor`). */
+typedef struct {
+    int64_t id;
+    int64_t failing_since; /* CH_TIME_UNSET unless its deliveries keep failing */
+    int64_t failed;        /* its deliveries failed for good since failing_since (capped) */
+    char *last_state;      /* its newest delivery: state, HTTP status (CH_NUM_UNSET), error */
+    int64_t last_status;
+    char *last_error;
+} ch_endpoint_health;
+/* The tenant's endpoints' health (any order) and its dead letters (failed deliveries, counted
+ * up to CH_DIAG_COUNT_MAX). */
+CH_NODISCARD int ch_store_endpoint_health(ch_store *s, int64_t tenant_id, ch_endpoint_health **out,
+                                          size_t *n, int64_t *dead_letters);
+void ch_endpoint_health_free(ch_endpoint_health *v, size_t n);
+/* The tenant's month of usage (ch_tenant_usage of ch_store_tenant_list, for one tenant). */
+CH_NODISCARD int ch_store_tenant_usage(ch_store *s, int64_t tenant_id, ch_tenant_usage *out);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
 CH_NODISCARD int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 

@@ -170,4 +170,11 @@
 #define CH_TRACE_MESSAGES_MAX 1000        /* webhook messages of the call shown */
 #define CH_TRACE_ATTEMPTS_MAX 100         /* attempts shown per delivery (its count says all) */
 
+/* ---- diagnostics (delivery/diagnose.c, GET /v1/diagnostics, `callhook doctor`) ------------- */
+
+#define CH_DIAG_COUNT_MAX    100000 /* failed deliveries counted at most (then "at least") */
+#define CH_DIAG_RECENT_CALLS 5      /* the newest calls the report explains */
+#define CH_DIAG_PROBE_MS     3000   /* all reachability checks of one report, in parallel */
+#define CH_DIAG_PROBES_MAX   64     /* endpoints probed per report (the rest: not checked) */
+
 #endif

@@ -88,4 +88,6 @@ const ch_store_backend ch_store_sqlite = {
     .user_get = ch_sqlite_user_get,
     .user_list = ch_sqlite_user_list,
     .session_get = ch_sqlite_session_get,
+    .endpoint_health = ch_sqlite_endpoint_health,
+    .tenant_usage = ch_sqlite_tenant_usage,
 };

@@ -552,6 +552,24 @@ static int session_remove(op_ctx *c, ch_op *op)
     return rc;
 }
 
+/* A new password, token or signing secret for an enabled source; the others stay. */
+static int source_rotate(op_ctx *c, ch_op *op)
+{
+    const ch_credential *cr = op->in.credential;
+    sqlite3_stmt *st = prepare(c, "UPDATE credentials SET password_hash=COALESCE(?3,password_hash),"
+                                  " token_hash=COALESCE(?4,token_hash),"
+                                  " signing_secret=COALESCE(?5,signing_secret)"
+                                  " WHERE tenant_id=?1 AND id=?2 AND enabled=1 RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_int64(st, 2, op->id);
+    ch_bind_text(st, 3, cr->password_hash);
+    ch_bind_text(st, 4, cr->token_hash);
+    ch_bind_text(st, 5, cr->signing_secret);
+    int rc = step_one(c, st, NULL, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int apply(op_ctx *c, ch_op *op)
 {
     switch (op->kind) {
@@ -591,6 +609,8 @@ static int apply(op_ctx *c, ch_op *op)
         return dict_remove(c, op);
     case CH_OP_SOURCE_MEDIA:
         return source_media(c, op);
+    case CH_OP_SOURCE_ROTATE:
+        return source_rotate(c, op);
     case CH_OP_STAGE_RESULT: /* the engine's own (store/engine.c) */
     case CH_OP_PIPELINE_EXPIRE:
     case CH_OP_RECORDING_FORGET:

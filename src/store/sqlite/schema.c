@@ -293,6 +293,13 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
     "CREATE INDEX IF NOT EXISTS sessions_seen ON sessions(last_seen_at);"
     "CREATE INDEX IF NOT EXISTS sessions_created ON sessions(created_at);",
+    /* 9: diagnostics and sources (issue 12). When a source last received an event (GET
+     * /v1/sources) is one seek in events_provider instead of a walk back through the tenant's
+     * events until one of that provider; the dead letters of the diagnostics are counted in a
+     * partial index that holds only the failed deliveries. */
+    "CREATE INDEX IF NOT EXISTS events_provider ON events(tenant_id, provider, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries(tenant_id, endpoint_id, id)"
+    " WHERE state='failed';",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
