@@ -183,7 +183,7 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 8); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
+    assert_int_equal(v, 9); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
                              * 6: endpoint payload shape, 7: enrichment, 8: users, sessions,
                              * 9: diagnostics */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
