@@ -82,14 +82,17 @@ typedef struct stream {
     /* under lock */
     frame **q; /* a ring of queued frames */
     size_t qcap, qhead, qlen;
-    size_t off;   /* bytes of the head frame already handed to MHD */
-    size_t bytes; /* bytes queued and not yet handed to MHD */
+    size_t off;        /* bytes of the head frame already handed to MHD */
+    size_t bytes;      /* bytes queued and not yet handed to MHD */
+    uint64_t consumed; /* bytes handed to MHD so far */
     bool suspended, closing, cut;
     atomic_bool gone; /* the response is gone: the connection must not be touched */
     /* the hub thread's */
     int64_t resume_from; /* Last-Event-ID, or -1 */
     int64_t last_id;     /* the seq of the last event queued (or the reset cursor) */
     bool adopted, replaying, woken;
+    uint64_t consumed_mark; /* consumed at the previous heartbeat */
+    bool pending_mark;      /* bytes were queued at the previous heartbeat */
 } stream;
 
 struct ch_stream_hub {
@@ -108,7 +111,7 @@ struct ch_stream_hub {
     int64_t cursor; /* the seq of the last change the hub handled */
     int64_t next_hb_ns;
     atomic_int_fast64_t open, queued_bytes;
-    atomic_uint_fast64_t opened, refused, dropped_slow, events, frames_built, resets;
+    atomic_uint_fast64_t opened, refused, dropped_slow, behind, events, frames_built, resets;
 };
 
 static void stream_unref(stream *s)
@@ -162,7 +165,7 @@ static void stream_wake(stream *s)
     }
 }
 
-/* Ends a stream that fell behind: what is queued is dropped now (its memory is what the
+/* Ends a stream whose client stopped reading: what is queued is dropped now (its memory is what the
  * ceiling bounds) and the socket shut down so that libmicrohttpd closes it at once, though
  * its client reads nothing. The client reconnects with the id of the last whole event it got.
  * (lock held; the fd is the connection's while gone is false: MHD frees the response before it
@@ -202,6 +205,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
     }
     s->bytes -= n;
+    s->consumed += n;
     atomic_fetch_sub(&s->hub->queued_bytes, (int_fast64_t)n);
     ssize_t ret;
     if (n)
@@ -301,21 +305,20 @@ static void log_stream(const stream *s, const char *event, int64_t value_id)
     }
 }
 
-/* Queues a live frame on s; a stream whose buffer is full is cut. */
-static void deliver(ch_stream_hub *h, stream *s, frame *f, bool event)
+/* Queues a live frame on s. False when its buffer is full: the stream has fallen behind. */
+static bool deliver(ch_stream_hub *h, stream *s, frame *f, bool event)
 {
+    bool ok = true;
     pthread_mutex_lock(&s->lock);
     if (!s->closing) {
-        if (stream_push(s, f)) {
+        ok = stream_push(s, f);
+        if (ok) {
             if (event) atomic_fetch_add(&h->events, 1);
             s->woken = true;
-        } else {
-            stream_cut(s);
-            atomic_fetch_add(&h->dropped_slow, 1);
-            log_stream(s, "stream_dropped_slow", s->last_id);
         }
     }
     pthread_mutex_unlock(&s->lock);
+    return ok;
 }
 
 /* Resumes the streams given something since the last call. */
@@ -350,7 +353,14 @@ static void handle_change(ch_stream_hub *h, const ch_change *c)
             f = build_event(h, c);
             built = true;
         }
-        if (f) deliver(h, s, f, true);
+        if (f && !deliver(h, s, f, true)) {
+            /* behind: what does not fit is read from the log at the client's pace (a burst
+             * does not cost a fast client its connection; one that stops reading is cut at
+             * the heartbeat, see heartbeat()) */
+            s->replaying = true;
+            atomic_fetch_add(&h->behind, 1);
+            continue;
+        }
         s->last_id = c->seq;
     }
     frame_unref(f);
@@ -404,7 +414,8 @@ static bool replay_step(ch_stream_hub *h, stream *s)
         frame *f = build_event(h, c);
         if (f) {
             pthread_mutex_lock(&s->lock);
-            bool ok = !s->closing && stream_push(s, f);
+            /* half the buffer at most: the rest stays free for live frames and heartbeats */
+            bool ok = !s->closing && s->bytes <= h->o.buffer_max / 2 && stream_push(s, f);
             if (ok) s->woken = true;
             pthread_mutex_unlock(&s->lock);
             frame_unref(f);
@@ -462,11 +473,29 @@ static void sweep(ch_stream_hub *h)
     h->n = k;
 }
 
+/* A ": hb" on every stream. A stream that had bytes queued at the previous heartbeat, still
+ * has, and took none since, has a client that stopped reading: it is cut, its memory freed,
+ * and its client (if it ever reads again) resumes by id. A stream that has bytes queued
+ * needs no heartbeat. */
 static void heartbeat(ch_stream_hub *h)
 {
     frame *f = frame_new(": hb\n\n", 6);
-    for (size_t i = 0; i < h->n; i++)
-        deliver(h, h->streams[i], f, false);
+    for (size_t i = 0; i < h->n; i++) {
+        stream *s = h->streams[i];
+        pthread_mutex_lock(&s->lock);
+        bool stalled =
+            !s->closing && s->pending_mark && s->bytes && s->consumed == s->consumed_mark;
+        s->consumed_mark = s->consumed;
+        s->pending_mark = s->bytes > 0; /* before this heartbeat: it is not a backlog */
+        if (stalled) {
+            stream_cut(s);
+            atomic_fetch_add(&h->dropped_slow, 1);
+        } else if (!s->closing && !s->bytes && stream_push(s, f)) {
+            s->woken = true;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (stalled) log_stream(s, "stream_dropped_slow", s->last_id);
+    }
     frame_unref(f);
 }
 
@@ -620,6 +649,7 @@ void ch_stream_get_stats(ch_stream_hub *h, ch_stream_stats *out)
         .opened = atomic_load(&h->opened),
         .refused = atomic_load(&h->refused),
         .dropped_slow = atomic_load(&h->dropped_slow),
+        .behind = atomic_load(&h->behind),
         .events = atomic_load(&h->events),
         .frames_built = atomic_load(&h->frames_built),
         .resets = atomic_load(&h->resets),
@@ -640,10 +670,13 @@ int ch_stream_metrics(ch_stream_hub *h, ch_buf *b)
         "# TYPE callhook_stream_opened_total counter\ncallhook_stream_opened_total %llu\n"
         "# HELP callhook_stream_refused_total Streams refused past server.max_streams.\n"
         "# TYPE callhook_stream_refused_total counter\ncallhook_stream_refused_total %llu\n"
-        "# HELP callhook_stream_dropped_slow_total Streams closed because their client fell "
-        "behind (server.stream_buffer).\n"
+        "# HELP callhook_stream_dropped_slow_total Streams closed because their client stopped "
+        "reading (bytes queued and none taken for a heartbeat interval).\n"
         "# TYPE callhook_stream_dropped_slow_total counter\n"
         "callhook_stream_dropped_slow_total %llu\n"
+        "# HELP callhook_stream_behind_total Times a stream's buffer was full and it went on "
+        "from the durable log at its client's pace.\n"
+        "# TYPE callhook_stream_behind_total counter\ncallhook_stream_behind_total %llu\n"
         "# HELP callhook_stream_events_total Events queued on streams (one per stream).\n"
         "# TYPE callhook_stream_events_total counter\ncallhook_stream_events_total %llu\n"
         "# HELP callhook_stream_events_built_total Events built (once per change, shared).\n"
@@ -653,8 +686,8 @@ int ch_stream_metrics(ch_stream_hub *h, ch_buf *b)
         "# TYPE callhook_stream_resets_total counter\ncallhook_stream_resets_total %llu\n",
         (long long)st.open, (long long)st.queued_bytes, (unsigned long long)st.opened,
         (unsigned long long)st.refused, (unsigned long long)st.dropped_slow,
-        (unsigned long long)st.events, (unsigned long long)st.frames_built,
-        (unsigned long long)st.resets);
+        (unsigned long long)st.behind, (unsigned long long)st.events,
+        (unsigned long long)st.frames_built, (unsigned long long)st.resets);
 }
 
 /* ---- the route ---------------------------------------------------------------------------- */

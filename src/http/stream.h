@@ -15,7 +15,7 @@ typedef struct ch_router ch_router;
 typedef struct {
     int max_streams;   /* streams open at once; past it 503 too_many_streams */
     int heartbeat_ms;  /* a ": hb" comment this often */
-    size_t buffer_max; /* bytes queued for one stream before it is closed as slow */
+    size_t buffer_max; /* bytes queued for one stream; past it, fed from the log */
 } ch_stream_opts;
 
 typedef struct {
@@ -23,7 +23,8 @@ typedef struct {
     int64_t queued_bytes;  /* bytes queued on all streams, not yet handed to the socket */
     uint64_t opened;       /* streams accepted so far */
     uint64_t refused;      /* 503 too_many_streams */
-    uint64_t dropped_slow; /* closed for falling behind (their buffer was full) */
+    uint64_t dropped_slow; /* closed: their client stopped reading */
+    uint64_t behind;       /* buffer full: went on from the log at the client's pace */
     uint64_t events;       /* events queued on streams (one per event per stream) */
     uint64_t frames_built; /* events built (one per change, shared by the streams) */
     uint64_t resets;       /* reset events sent */

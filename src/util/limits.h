@@ -101,7 +101,7 @@
 
 #define CH_STREAMS_DEFAULT     1000         /* default of server.max_streams */
 #define CH_STREAM_CONN_RESERVE 512          /* connections kept for the rest of the API */
-#define CH_STREAM_BUF_DEFAULT  (256 * 1024) /* bytes queued for one stream before it is closed */
+#define CH_STREAM_BUF_DEFAULT  (256 * 1024) /* bytes queued for one stream */
 #define CH_STREAM_BUF_MIN      4096
 #define CH_STREAM_BUF_MAX      (16 * 1024 * 1024)
 #define CH_STREAM_FRAMES_MAX   8192  /* events queued for one stream, whatever their size */

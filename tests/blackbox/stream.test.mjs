@@ -175,7 +175,7 @@ test('call and delivery events arrive with increasing ids, per tenant, with hear
 
   // beta's stream saw nothing of acme; its own call reaches it only
   const cb = await post(server, B, { call_id: 'y1', event_id: 'f1', status: 'ringing' });
-  assert.ok(await waitFor(() => sb.events.length >= 1, 10_000));
+  assert.ok(await waitFor(() => sb.events.length >= 1, 10_000), server.logs().split('\n').filter((l) => /stream/.test(l)).join('\n'));
   assert.deepEqual(sb.events.map((e) => e.json.call.id), [cb]);
   assert.ok(sb.events.every((e) => e.json.call.tenant === 'beta'));
   assert.ok(!sa.events.some((e) => e.json?.call?.id === cb));
@@ -308,7 +308,7 @@ test('a client that stops reading is cut, memory stays bounded, and it catches u
   // under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before reuse:
   // kept small here so that RSS says what the daemon holds
   const asan = [process.env.ASAN_OPTIONS, 'quarantine_size_mb=4'].filter(Boolean).join(':');
-  const server = await startServer({ db, env: { ...env, CALLHOOK_SERVER_STREAM_BUFFER: '262144', ASAN_OPTIONS: asan } });
+  const server = await startServer({ db, env: { ...env, CALLHOOK_SERVER_STREAM_BUFFER: '262144', CALLHOOK_SERVER_STREAM_HEARTBEAT_MS: '300', ASAN_OPTIONS: asan } });
   open.push(() => server.stop());
   const fast = openStream(server, A.apiKey);
   const slow = openStream(server, A.apiKey);
@@ -386,4 +386,28 @@ test('past server.max_streams: 503 too_many_streams with Retry-After', async () 
     s4.close();
     return okay;
   }, 15_000, 200), 'a slot frees when a stream ends (found at its next heartbeat at the latest)');
+});
+
+test('a burst larger than the buffer: the stream goes on from the log, nothing lost, not cut', async () => {
+  const dir = tmpDir('callhook-stream-');
+  open.push(() => cleanup(dir));
+  const db = path.join(dir, 'd.db');
+  const A = setupTenant(db, 'acme');
+  // 4 KiB: two or three events; the burst commits far more at once
+  const server = await startServer({ db, env: { CALLHOOK_SERVER_STREAM_BUFFER: '4096' } });
+  open.push(() => server.stop());
+  const s = openStream(server, A.apiKey);
+  await s.ready;
+  assert.ok(await waitFor(async () => (await metrics(server)).callhook_stream_open === 1, 5000));
+  const note = 'x'.repeat(1500);
+  await Promise.all(Array.from({ length: 80 }, (_, i) =>
+    post(server, A, { call_id: `u${i}`, event_id: `u${i}`, status: 'ringing', summary: note })));
+  const want = logSeqs(db, 'acme', 0).map((c) => c.seq);
+  assert.equal(want.length, 80);
+  assert.ok(await waitFor(() => s.events.length >= 80, 20_000), `${s.events.length} of 80`);
+  assert.deepEqual(s.ids(), want, 'every event once, in order');
+  const m = await metrics(server);
+  assert.ok(m.callhook_stream_behind_total >= 1, 'the buffer did fill');
+  assert.equal(m.callhook_stream_dropped_slow_total, 0);
+  assert.equal(s.ended, false);
 });
