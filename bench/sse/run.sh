@@ -95,6 +95,7 @@ done
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$CH_PID/status"; }
 metric() { curl -fsS "http://127.0.0.1:$CH_PORT/metrics" | sed -n "s/^$1 //p"; }
 RSS_BEFORE=$(rss_kb)
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 
 # ---- 2. streams -----------------------------------------------------------------------------
 say "bench: opening $STREAMS streams"
@@ -123,6 +124,9 @@ for _ in $(seq $((DURATION + 40))); do
     [ "$r" -gt "$RSS_MAX" ] && RSS_MAX=$r
     sleep 1
 done
+# the machine's load (1-minute average) at the end of the load phase, this run included: on a
+# 2-CPU machine shared with other work, above 3 or so means callhook waited for a CPU
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 wait "$LD_PID" || { cat "$TMP/load.log" >&2; die "the loader failed"; }
 LD_PID=""
 CPU1=$(awk '{ print $14 + $15 }' "/proc/$CH_PID/stat")
@@ -131,6 +135,15 @@ RSS_DRAINED=$(rss_kb)
 DROPPED=$(metric callhook_stream_dropped_slow_total)
 EVENTS=$(metric callhook_stream_events_total)
 BUILT=$(metric callhook_stream_events_built_total)
+# the daemon's own share: commit → event queued on the streams (callhook_stream_lag_seconds),
+# as the upper bound of the bucket that holds the p50 / p99
+lag_q() {
+    curl -fsS "http://127.0.0.1:$CH_PORT/metrics" | awk -v q="$1" '
+        /^callhook_stream_lag_seconds_bucket/ { match($0, /le="[^"]*"/); le[n] = substr($0, RSTART + 4, RLENGTH - 5); c[n++] = $2 }
+        END { for (i = 0; i < n; i++) if (c[i] >= q * c[n - 1]) { print (le[i] == "+Inf" ? "+Inf" : "<= " le[i] * 1000 " ms"); exit } }'
+}
+LAG_P50=$(lag_q 0.5)
+LAG_P99=$(lag_q 0.99)
 kill -TERM "$CL_PID"
 wait "$CL_PID" 2>/dev/null || true
 CL_PID=""
@@ -150,8 +163,9 @@ say "$LINE"
 say "streams $OPEN over $TENANTS tenants ($((STREAMS / TENANTS)) per tenant); ingest $(kv achieved_rate)/s of $RATE/s asked"
 say "ack → all streams of the tenant: p50 $(kv ack_p50_ms) ms, p99 $(kv ack_p99_ms) ms, max $(kv ack_max_ms) ms ($(kv before_ack) events reached all before the ack)"
 say "send → all streams: p50 $(kv send_p50_ms) ms, p99 $(kv send_p99_ms) ms; complete $(kv complete), partial $(kv partial), missing $(kv missing)"
+say "in the daemon, commit → queued on the streams: p50 $LAG_P50, p99 $LAG_P99"
 say "events queued $EVENTS (built $BUILT), streams dropped as slow $DROPPED, client reconnects $(kv reconnects)"
-say "RSS: $(mb "$RSS_BEFORE") MB before, $(mb "$RSS_IDLE") MB with $OPEN idle streams, max $(mb "$RSS_MAX") MB during, $(mb "$RSS_DRAINED") MB drained, $(mb "$RSS_AFTER") MB after the streams closed; callhook CPU ${CPU_PCT}% of one core"
+say "RSS: $(mb "$RSS_BEFORE") MB before, $(mb "$RSS_IDLE") MB with $OPEN idle streams, max $(mb "$RSS_MAX") MB during, $(mb "$RSS_DRAINED") MB drained, $(mb "$RSS_AFTER") MB after the streams closed; callhook CPU ${CPU_PCT}% of one core; load average $LOAD_BEFORE before, $LOAD_END at the end ($(nproc) CPUs)"
 
 mkdir -p "$ROOT/bench/results"
 RES=$ROOT/bench/results/sse-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -160,7 +174,7 @@ RES=$ROOT/bench/results/sse-$(date -u +%Y%m%dT%H%M%SZ).md
     echo
     echo "$LINE"
     echo
-    echo "streams=$OPEN tenants=$TENANTS rate=$RATE duration=$DURATION rss_kb before=$RSS_BEFORE idle=$RSS_IDLE max=$RSS_MAX drained=$RSS_DRAINED after=$RSS_AFTER dropped=$DROPPED events=$EVENTS built=$BUILT cpu_pct=$CPU_PCT"
+    echo "streams=$OPEN tenants=$TENANTS rate=$RATE duration=$DURATION rss_kb before=$RSS_BEFORE idle=$RSS_IDLE max=$RSS_MAX drained=$RSS_DRAINED after=$RSS_AFTER dropped=$DROPPED events=$EVENTS built=$BUILT cpu_pct=$CPU_PCT lag_p50=\"$LAG_P50\" lag_p99=\"$LAG_P99\" load_before=$LOAD_BEFORE load_end=$LOAD_END cpus=$(nproc)"
 } >"$RES"
 say "bench: wrote $RES"
 
@@ -174,12 +188,12 @@ if [ "$UPDATE_DOCS" = 1 ]; then
             echo
             echo "bench/sse/run.sh: streams of GET /v1/stream on 127.0.0.1 spread over tenants, calls ingested at a fixed rate (tenants in turn); latency from a POST's acknowledgement to its event reaching every stream of its tenant (0 when it arrived first), RSS of the daemon. Release build, 2 CPUs shared with the clients and the loader."
             echo
-            echo "| date | commit | streams | tenants | rate asked / achieved | ack→all p50 | p99 | max | complete / partial / missing | dropped | RSS before / idle / max / after (MB) | callhook CPU |"
-            echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            echo "| date | commit | streams | tenants | rate asked / achieved | ack→all p50 | p99 | max | in the daemon p50 / p99 | complete / partial / missing | dropped | RSS before / idle / max / after (MB) | callhook CPU | load before / end |"
+            echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         } >>"$DOC"
     fi
     # the new row goes right after the table's last row
-    row="| $(date -u +%F) | $COMMIT | $OPEN | $TENANTS | $RATE / $(kv achieved_rate) | $(kv ack_p50_ms) ms | $(kv ack_p99_ms) ms | $(kv ack_max_ms) ms | $(kv complete) / $(kv partial) / $(kv missing) | $DROPPED | $(mb "$RSS_BEFORE") / $(mb "$RSS_IDLE") / $(mb "$RSS_MAX") / $(mb "$RSS_AFTER") | ${CPU_PCT}% |"
+    row="| $(date -u +%F) | $COMMIT | $OPEN | $TENANTS | $RATE / $(kv achieved_rate) | $(kv ack_p50_ms) ms | $(kv ack_p99_ms) ms | $(kv ack_max_ms) ms | $LAG_P50 / $LAG_P99 | $(kv complete) / $(kv partial) / $(kv missing) | $DROPPED | $(mb "$RSS_BEFORE") / $(mb "$RSS_IDLE") / $(mb "$RSS_MAX") / $(mb "$RSS_AFTER") | ${CPU_PCT}% | $LOAD_BEFORE / $LOAD_END |"
     awk -v hdr="$HDR" -v row="$row" '
         { lines[NR] = $0 }
         $0 == hdr { in_s = 1 }

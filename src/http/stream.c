@@ -71,6 +71,9 @@ static void frame_unref(frame *f)
 
 /* ---- streams ---------------------------------------------------------------------------- */
 
+#define LAG_BUCKETS 10
+static const int lag_le_ms[LAG_BUCKETS - 1] = {1, 5, 10, 25, 50, 100, 250, 500, 1000};
+
 typedef struct stream {
     pthread_mutex_t lock;
     atomic_int refs; /* the response's and the hub's */
@@ -112,6 +115,8 @@ struct ch_stream_hub {
     int64_t next_hb_ns;
     atomic_int_fast64_t open, queued_bytes;
     atomic_uint_fast64_t opened, refused, dropped_slow, behind, events, frames_built, resets;
+    /* commit → queued on the streams, live events: a histogram in ms (lag_le_ms) */
+    atomic_uint_fast64_t lag_hist[LAG_BUCKETS], lag_count, lag_sum_ms;
 };
 
 static void stream_unref(stream *s)
@@ -362,6 +367,17 @@ static void handle_change(ch_stream_hub *h, const ch_change *c)
             continue;
         }
         s->last_id = c->seq;
+    }
+    if (f) {
+        /* the commit's time is in ms: so is the lag */
+        int64_t lag = ch_now_ms() - c->at;
+        if (lag < 0) lag = 0;
+        int b = 0;
+        while (b < LAG_BUCKETS - 1 && lag > lag_le_ms[b])
+            b++;
+        atomic_fetch_add(&h->lag_hist[b], 1);
+        atomic_fetch_add(&h->lag_count, 1);
+        atomic_fetch_add(&h->lag_sum_ms, (uint64_t)lag);
     }
     frame_unref(f);
 }
@@ -660,6 +676,24 @@ int ch_stream_metrics(ch_stream_hub *h, ch_buf *b)
 {
     ch_stream_stats st;
     ch_stream_get_stats(h, &st);
+    int rc = ch_buf_puts(b, "# HELP callhook_stream_lag_seconds Time from a change's commit to its "
+                            "event queued on the streams (live events; millisecond "
+                            "resolution).\n# TYPE callhook_stream_lag_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < LAG_BUCKETS && !rc; i++) {
+        cum += atomic_load(&h->lag_hist[i]);
+        if (i < LAG_BUCKETS - 1)
+            rc = ch_buf_printf(b, "callhook_stream_lag_seconds_bucket{le=\"%g\"} %llu\n",
+                               lag_le_ms[i] / 1000.0, (unsigned long long)cum);
+        else
+            rc = ch_buf_printf(b, "callhook_stream_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
+                               (unsigned long long)cum);
+    }
+    if (!rc)
+        rc = ch_buf_printf(
+            b, "callhook_stream_lag_seconds_sum %.3f\ncallhook_stream_lag_seconds_count %llu\n",
+            atomic_load(&h->lag_sum_ms) / 1000.0, (unsigned long long)atomic_load(&h->lag_count));
+    if (rc) return rc;
     return ch_buf_printf(
         b,
         "# HELP callhook_stream_open Live-update streams (GET /v1/stream) open.\n"
