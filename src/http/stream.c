@@ -518,7 +518,7 @@ static void heartbeat(ch_stream_hub *h)
 static void *hub_main(void *arg)
 {
     ch_stream_hub *h = arg;
-    ch_change buf[256];
+    ch_change buf[32];     /* small: streams are woken after each batch, and a batch reads calls */
     bool progress = false; /* a replay moved: go on at once */
     for (;;) {
         bool replays = false;
@@ -542,7 +542,7 @@ static void *hub_main(void *arg)
         if (stopping) break;
         sweep(h);
         adopt(h);
-        for (int rounds = 0; rounds < 64; rounds++) {
+        for (int rounds = 0; rounds < 512; rounds++) {
             size_t n = 0;
             int rc = ch_feed_read(h->sub, buf, sizeof buf / sizeof *buf, &n);
             for (size_t i = 0; i < n; i++)
