@@ -28,6 +28,8 @@ void ch_config_defaults(ch_config *c)
     c->auth_fail_window = 60;
     c->auth_verify_threads = 1;
     c->auth_addr_fail_limit = 50;
+    c->auth_session_idle = 30 * 60;
+    c->auth_session_max = 12 * 3600;
     snprintf(c->metrics_allow, sizeof c->metrics_allow, "127.0.0.0/8,::1/128");
     c->max_conns_per_addr = CH_MAX_CONNS_PER_ADDR;
     c->max_streams = CH_STREAMS_DEFAULT;
@@ -174,6 +176,10 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 1, 64, &n))) c->auth_verify_threads = (int)n;
     } else if (IS("auth", "address_fail_limit")) {
         if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_addr_fail_limit = (int)n;
+    } else if (IS("auth", "session_idle")) {
+        if (!(rc = parse_num(value, 1, 30 * 86400, &n))) c->auth_session_idle = (int)n;
+    } else if (IS("auth", "session_max")) {
+        if (!(rc = parse_num(value, 1, 365 * 86400, &n))) c->auth_session_max = (int)n;
     } else if (IS("server", "trusted_proxies")) {
         if (ch_cidr_list_valid(value))
             rc = copy(c->trusted_proxies, sizeof c->trusted_proxies, value);
@@ -269,6 +275,8 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_AUTH_FAIL_WINDOW", "auth", "fail_window"},
         {"CALLHOOK_AUTH_ADDRESS_FAIL_LIMIT", "auth", "address_fail_limit"},
         {"CALLHOOK_AUTH_VERIFY_THREADS", "auth", "verify_threads"},
+        {"CALLHOOK_AUTH_SESSION_IDLE", "auth", "session_idle"},
+        {"CALLHOOK_AUTH_SESSION_MAX", "auth", "session_max"},
         {"CALLHOOK_ENRICH_ALLOW_PRIVATE", "enrich", "allow_private"},
         {"CALLHOOK_ENRICH_RECORDINGS_DIR", "enrich", "recordings_dir"},
         {"CALLHOOK_ENRICH_RETRY_SCHEDULE", "enrich", "retry_schedule"},

@@ -22,6 +22,8 @@ typedef struct {
     int auth_fail_window;
     int auth_verify_threads;  /* password (argon2id) verifications at once, off HTTP threads */
     int auth_addr_fail_limit; /* failed authentications per address (all tenants) per window */
+    int auth_session_idle;    /* seconds a dashboard session lives without a request (1800) */
+    int auth_session_max;     /* seconds a dashboard session lives at most (43200) */
     /* abuse limits of the HTTP front (docs/security.md) */
     char trusted_proxies[1024]; /* CIDRs whose X-Forwarded-For / Forwarded is believed */
     char metrics_allow[1024];   /* CIDRs that may read /metrics */

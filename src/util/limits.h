@@ -47,6 +47,9 @@
 #define CH_VERIFY_SEEN          4    /* verifications per request (credentials sharing a user) */
 #define CH_SOURCES_CACHE_SLOTS  256  /* (tenant, provider) sources cached */
 #define CH_SOURCES_CACHE_TTL_MS 2000 /* a cached source is used this long (then re-read) */
+#define CH_EMAIL_MAX            254  /* a dashboard user's email (RFC 5321's path limit) */
+#define CH_PASSWORD_MIN         8    /* a dashboard user's password, bytes (OWASP ASVS 2.1.1) */
+#define CH_PASSWORD_MAX         128 /* … at most (argon2id takes any length; a ceiling all the same) */
 
 /* ---- ingest: what one event may carry (providers/, core/) --------------------------------- */
 
@@ -179,5 +182,12 @@
 #define CH_TRACE_RAW_MAX      (16 * 1024) /* bytes of each raw body shown; the size says the rest */
 #define CH_TRACE_MESSAGES_MAX 1000        /* webhook messages of the call shown */
 #define CH_TRACE_ATTEMPTS_MAX 100         /* attempts shown per delivery (its count says all) */
+
+/* ---- diagnostics (delivery/diagnose.c, GET /v1/diagnostics, `callhook doctor`) ------------- */
+
+#define CH_DIAG_COUNT_MAX    100000 /* failed deliveries counted at most (then "at least") */
+#define CH_DIAG_RECENT_CALLS 5      /* the newest calls the report explains */
+#define CH_DIAG_PROBE_MS     3000   /* all reachability checks of one report, in parallel */
+#define CH_DIAG_PROBES_MAX   64     /* endpoints probed per report (the rest: not checked) */
 
 #endif

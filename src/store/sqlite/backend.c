@@ -86,4 +86,9 @@ const ch_store_backend ch_store_sqlite = {
     .pipeline_get = ch_sqlite_pipeline_get,
     .dictionary_list = ch_sqlite_dictionary_list,
     .call_trace = ch_sqlite_call_trace,
+    .user_get = ch_sqlite_user_get,
+    .user_list = ch_sqlite_user_list,
+    .session_get = ch_sqlite_session_get,
+    .endpoint_health = ch_sqlite_endpoint_health,
+    .tenant_usage = ch_sqlite_tenant_usage,
 };
