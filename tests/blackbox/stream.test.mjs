@@ -411,3 +411,34 @@ test('a burst larger than the buffer: the stream goes on from the log, nothing l
   assert.equal(m.callhook_stream_dropped_slow_total, 0);
   assert.equal(s.ended, false);
 });
+
+test('a signed-in user streams with the session cookie: its tenant only; signed out, refused', async () => {
+  const dir = tmpDir('callhook-stream-');
+  open.push(() => cleanup(dir));
+  const db = path.join(dir, 'd.db');
+  const A = setupTenant(db, 'acme');
+  const B = setupTenant(db, 'beta');
+  cli(db, ['user', 'add', 'acme', 'viewer@acme.example', '--password', 'a long enough password', '--role', 'viewer']);
+  const server = await startServer({ db });
+  open.push(() => server.stop());
+  const r = await http(`${server.url}/v1/session`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'viewer@acme.example', password: 'a long enough password' }),
+  });
+  assert.equal(r.status, 200, r.text);
+  const m = r.headers.get('set-cookie').match(/^((?:__Host-)?callhook_session)=([^;]*)/);
+  const cookie = `${m[1]}=${m[2]}`;
+  const s = openStream(server, null, { headers: { Cookie: cookie } });
+  await s.ready;
+  assert.equal(s.status, 200);
+  assert.match(s.headers['content-type'], /^text\/event-stream/);
+  assert.ok(await waitFor(async () => (await metrics(server)).callhook_stream_open === 1, 5000));
+  await post(server, B, { call_id: 'b1', event_id: 'b1', status: 'ringing' });
+  const a1 = await post(server, A, { call_id: 'a1', event_id: 'a1', status: 'ringing' });
+  assert.ok(await waitFor(() => s.events.length >= 1, 10_000));
+  assert.deepEqual(s.events.map((e) => e.json.call.id), [a1], 'acme\'s call only, not beta\'s');
+  // a forged or ended session opens nothing
+  const bad = openStream(server, null, { headers: { Cookie: `${m[1]}=AAAAAAAAAAAAAAAAAAAAAA` } });
+  await bad.ready;
+  assert.equal(bad.status, 401);
+});
