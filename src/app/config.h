@@ -30,6 +30,10 @@ typedef struct {
     int max_conns_per_addr;     /* open connections per client address (IPv6: per /64) */
     int header_timeout;         /* seconds from connection (or previous answer) to full headers */
     int body_timeout;           /* seconds to receive a request body, in total */
+    /* live updates, GET /v1/stream (docs/internals/stream.md) */
+    int max_streams;         /* streams open at once (below the connection limit) */
+    int stream_heartbeat_ms; /* a ": hb" comment this often on every stream */
+    size_t stream_buffer;    /* bytes queued for one stream; past it, fed from the log */
     int batch_max;
     /* outbound webhooks (docs/webhooks.md) */
     char delivery_allow_private[1024]; /* CIDRs a webhook may reach though not public */

@@ -138,6 +138,8 @@ typedef struct {
                          ch_change_page *out);
     int (*list_calls)(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out);
     int (*get_call)(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
+    /* the call as the list serves it (no events); CH_ENOTFOUND */
+    int (*call_json)(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
     int (*export_open)(ch_backend *b, int64_t tenant_id, const ch_call_filter *f,
                        ch_backend_export **out);
     int (*export_next)(ch_backend_export *x, json_t **call);

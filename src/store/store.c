@@ -376,6 +376,11 @@ int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_
     return s->be->get_call(s->b, tenant_id, call_id, out);
 }
 
+int ch_store_call_json(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out)
+{
+    return s->be->call_json(s->b, tenant_id, call_id, out);
+}
+
 struct ch_export {
     const ch_store_backend *be;
     ch_backend_export *impl;

@@ -268,6 +268,10 @@ CH_NODISCARD int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_ca
 /* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
 CH_NODISCARD int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id,
                                    json_t **out);
+/* The call object as GET /v1/calls lists it (no events: the SSE hub's payload); CH_ENOTFOUND
+ * when it is not this tenant's. */
+CH_NODISCARD int ch_store_call_json(ch_store *s, int64_t tenant_id, const char *call_id,
+                                    json_t **out);
 
 /* Streaming export: an iterator over the filtered calls (limit and cursor are ignored), newest
  * first by id (creation time). It reads pages in short read transactions of their own, so it

@@ -100,6 +100,19 @@
 #define CH_CHANGES_KEEP_MS   (7LL * 86400 * 1000) /* and for this long at most */
 #define CH_FEED_MAX_QUEUE    65536                /* changes queued for one in-process subscriber */
 
+/* ---- live updates: GET /v1/stream (http/stream.c, docs/internals/stream.md) ---------------- */
+
+#define CH_STREAMS_DEFAULT     1000         /* default of server.max_streams */
+#define CH_STREAM_CONN_RESERVE 512          /* connections kept for the rest of the API */
+#define CH_STREAM_BUF_DEFAULT  (256 * 1024) /* bytes queued for one stream */
+#define CH_STREAM_BUF_MIN      4096
+#define CH_STREAM_BUF_MAX      (16 * 1024 * 1024)
+#define CH_STREAM_FRAMES_MAX   8192  /* events queued for one stream, whatever their size */
+#define CH_STREAM_HEARTBEAT_MS 15000 /* default of server.stream_heartbeat_ms */
+#define CH_STREAM_HUB_QUEUE    16384 /* the hub's change-feed queue (80 bytes a change) */
+#define CH_STREAM_REPLAY_PAGE  200   /* changes a resuming stream reads from the log per step */
+#define CH_STREAM_RETRY_AFTER  5     /* seconds, with 503 too_many_streams */
+
 /* ---- outbound webhooks (delivery/, api/webhooks.c) ---------------------------------------- */
 
 #define CH_ENDPOINT_URL_MAX          2048        /* bytes of an endpoint's URL */

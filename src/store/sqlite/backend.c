@@ -66,6 +66,7 @@ const ch_store_backend ch_store_sqlite = {
     .changes_since = ch_sqlite_changes_since,
     .list_calls = ch_sqlite_list_calls,
     .get_call = ch_sqlite_get_call,
+    .call_json = ch_sqlite_call_get,
     .export_open = ch_sqlite_export_open,
     .export_next = ch_sqlite_export_next,
     .export_close = ch_sqlite_export_close,

@@ -148,6 +148,8 @@ int ch_sqlite_changes_since(ch_backend *b, int64_t tenant_id, int64_t cursor, in
                             ch_change_page *out);
 int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out);
 int ch_sqlite_get_call(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
+/* The list object of one call (no events), on a reader connection: CH_ENOTFOUND, CH_ESTORE. */
+int ch_sqlite_call_get(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
 int ch_sqlite_export_open(ch_backend *b, int64_t tenant_id, const ch_call_filter *f,
                           ch_backend_export **out);
 int ch_sqlite_export_next(ch_backend_export *x, json_t **call);
