@@ -12,6 +12,10 @@ int ch_directory_register(ch_router *rt) __attribute__((warn_unused_result));
 /* /v1/endpoints…, /v1/deliveries…, /v1/webhooks/… (api/webhooks.c). */
 int ch_webhooks_api_register(ch_router *rt) __attribute__((warn_unused_result));
 
+/* GET /v1/diagnostics, /v1/sources, /v1/usage; POST /v1/sources/{id}/rotate; GET
+ * /v1/sources/{id}/secret (api/console.c). */
+int ch_console_api_register(ch_router *rt) __attribute__((warn_unused_result));
+
 /* GET/PUT /v1/pipeline, /v1/dictionaries (api/pipeline.c). */
 int ch_pipeline_api_register(ch_router *rt) __attribute__((warn_unused_result));
 

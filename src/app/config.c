@@ -28,8 +28,13 @@ void ch_config_defaults(ch_config *c)
     c->auth_fail_window = 60;
     c->auth_verify_threads = 1;
     c->auth_addr_fail_limit = 50;
+    c->auth_session_idle = 30 * 60;
+    c->auth_session_max = 12 * 3600;
     snprintf(c->metrics_allow, sizeof c->metrics_allow, "127.0.0.0/8,::1/128");
     c->max_conns_per_addr = CH_MAX_CONNS_PER_ADDR;
+    c->max_streams = CH_STREAMS_DEFAULT;
+    c->stream_heartbeat_ms = CH_STREAM_HEARTBEAT_MS;
+    c->stream_buffer = CH_STREAM_BUF_DEFAULT;
     c->header_timeout = CH_HEADER_TIMEOUT_SEC;
     c->body_timeout = CH_BODY_TIMEOUT_SEC;
     c->batch_max = 1024;
@@ -171,6 +176,10 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (!(rc = parse_num(value, 1, 64, &n))) c->auth_verify_threads = (int)n;
     } else if (IS("auth", "address_fail_limit")) {
         if (!(rc = parse_num(value, 1, 1000000, &n))) c->auth_addr_fail_limit = (int)n;
+    } else if (IS("auth", "session_idle")) {
+        if (!(rc = parse_num(value, 1, 30 * 86400, &n))) c->auth_session_idle = (int)n;
+    } else if (IS("auth", "session_max")) {
+        if (!(rc = parse_num(value, 1, 365 * 86400, &n))) c->auth_session_max = (int)n;
     } else if (IS("server", "trusted_proxies")) {
         if (ch_cidr_list_valid(value))
             rc = copy(c->trusted_proxies, sizeof c->trusted_proxies, value);
@@ -178,6 +187,15 @@ int ch_config_set(ch_config *c, const char *section, const char *name, const cha
         if (ch_cidr_list_valid(value)) rc = copy(c->metrics_allow, sizeof c->metrics_allow, value);
     } else if (IS("server", "max_conns_per_addr")) {
         if (!(rc = parse_num(value, 1, 100000, &n))) c->max_conns_per_addr = (int)n;
+    } else if (IS("server", "max_streams")) {
+        /* below the connection limit, so streams alone never lock the API out */
+        if (!(rc = parse_num(value, 1, CH_HTTP_CONNS_MAX - CH_STREAM_CONN_RESERVE, &n)))
+            c->max_streams = (int)n;
+    } else if (IS("server", "stream_heartbeat_ms")) {
+        if (!(rc = parse_num(value, 50, 3600000, &n))) c->stream_heartbeat_ms = (int)n;
+    } else if (IS("server", "stream_buffer")) {
+        if (!(rc = parse_num(value, CH_STREAM_BUF_MIN, CH_STREAM_BUF_MAX, &n)))
+            c->stream_buffer = (size_t)n;
     } else if (IS("server", "header_timeout")) {
         if (!(rc = parse_num(value, 1, 3600, &n))) c->header_timeout = (int)n;
     } else if (IS("server", "body_timeout")) {
@@ -249,11 +267,16 @@ int ch_config_load_env(ch_config *c, char *err, size_t errsz)
         {"CALLHOOK_METRICS_ALLOW", "server", "metrics_allow"},
         {"CALLHOOK_MAX_CONNS_PER_ADDR", "server", "max_conns_per_addr"},
         {"CALLHOOK_HEADER_TIMEOUT", "server", "header_timeout"},
+        {"CALLHOOK_SERVER_MAX_STREAMS", "server", "max_streams"},
+        {"CALLHOOK_SERVER_STREAM_HEARTBEAT_MS", "server", "stream_heartbeat_ms"},
+        {"CALLHOOK_SERVER_STREAM_BUFFER", "server", "stream_buffer"},
         {"CALLHOOK_BODY_TIMEOUT", "server", "body_timeout"},
         {"CALLHOOK_AUTH_FAIL_LIMIT", "auth", "fail_limit"},
         {"CALLHOOK_AUTH_FAIL_WINDOW", "auth", "fail_window"},
         {"CALLHOOK_AUTH_ADDRESS_FAIL_LIMIT", "auth", "address_fail_limit"},
         {"CALLHOOK_AUTH_VERIFY_THREADS", "auth", "verify_threads"},
+        {"CALLHOOK_AUTH_SESSION_IDLE", "auth", "session_idle"},
+        {"CALLHOOK_AUTH_SESSION_MAX", "auth", "session_max"},
         {"CALLHOOK_ENRICH_ALLOW_PRIVATE", "enrich", "allow_private"},
         {"CALLHOOK_ENRICH_RECORDINGS_DIR", "enrich", "recordings_dir"},
         {"CALLHOOK_ENRICH_RETRY_SCHEDULE", "enrich", "retry_schedule"},

@@ -22,12 +22,18 @@ typedef struct {
     int auth_fail_window;
     int auth_verify_threads;  /* password (argon2id) verifications at once, off HTTP threads */
     int auth_addr_fail_limit; /* failed authentications per address (all tenants) per window */
+    int auth_session_idle;    /* seconds a dashboard session lives without a request (1800) */
+    int auth_session_max;     /* seconds a dashboard session lives at most (43200) */
     /* abuse limits of the HTTP front (docs/security.md) */
     char trusted_proxies[1024]; /* CIDRs whose X-Forwarded-For / Forwarded is believed */
     char metrics_allow[1024];   /* CIDRs that may read /metrics */
     int max_conns_per_addr;     /* open connections per client address (IPv6: per /64) */
     int header_timeout;         /* seconds from connection (or previous answer) to full headers */
     int body_timeout;           /* seconds to receive a request body, in total */
+    /* live updates, GET /v1/stream (docs/internals/stream.md) */
+    int max_streams;         /* streams open at once (below the connection limit) */
+    int stream_heartbeat_ms; /* a ": hb" comment this often on every stream */
+    size_t stream_buffer;    /* bytes queued for one stream; past it, fed from the log */
     int batch_max;
     /* outbound webhooks (docs/webhooks.md) */
     char delivery_allow_private[1024]; /* CIDRs a webhook may reach though not public */

@@ -4,6 +4,7 @@
 #include "enrich/worker.h"
 #include "http/request.h"
 #include "http/router.h"
+#include "http/session.h"
 #include "http/static.h"
 #include "http/server.h"
 #include "ingest/ucm_tcp.h"
@@ -46,6 +47,7 @@ static int build_routes(ch_router *rt)
     if ((rc = ch_server_routes(rt)) || (rc = ch_hook_routes_register(rt)) ||
         (rc = ch_calls_register(rt)) || (rc = ch_directory_register(rt)) ||
         (rc = ch_webhooks_api_register(rt)) || (rc = ch_pipeline_api_register(rt)) ||
+        (rc = ch_session_routes(rt)) || (rc = ch_console_api_register(rt)) ||
         (rc = ch_static_register(rt)))
         return rc;
     return CH_OK;

@@ -2,6 +2,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/pipeline.h"
+#include "ingest/sourceinfo.h"
 #include "providers/provider.h"
 #include "store/store.h"
 #include "util/cidr.h"
@@ -187,25 +188,6 @@ int ch_cmd_tenant_list(int argc, char **argv)
     return 0;
 }
 
-/* The source's recording settings as `source media` prints them: no password, only whether
- * one is set. Takes nothing; media may be NULL. */
-static json_t *media_public(const char *media)
-{
-    json_t *m = media ? json_loads(media, 0, NULL) : NULL;
-    json_t *o = json_object();
-    static const char *const shown[] = {
-        "api_url", "api_user", "insecure_tls", "pinned_pubkey", "basic_user", "basic_hosts", NULL};
-    for (int i = 0; m && shown[i]; i++) {
-        json_t *v = json_object_get(m, shown[i]);
-        if (v) json_object_set(o, shown[i], v);
-    }
-    if (json_object_get(m, "api_password")) json_object_set_new(o, "api_password_set", json_true());
-    if (json_object_get(m, "basic_password"))
-        json_object_set_new(o, "basic_password_set", json_true());
-    json_decref(m);
-    return o;
-}
-
 static bool http_url_ok(const char *u)
 {
     const char *rest = !strncmp(u, "https://", 8)  ? u + 8
@@ -297,25 +279,6 @@ static json_t *media_of_args(ch_args *a, bool *none)
         json_object_set_new(m, "basic_hosts", json_string(bh ? bh : CH_MEDIA_BASIC_HOSTS_DEFAULT));
     }
     return m;
-}
-
-static json_t *source_info(const char *base, const char *slug, const char *provider,
-                           int64_t cred_id, const ch_credential *c)
-{
-    char *url = ch_asprintf("%s/hooks/%s/%s", base, slug, provider);
-    const ch_provider *p = ch_provider_find(provider);
-    json_t *auth = json_array();
-    if (c->password_hash) json_array_append_new(auth, json_string("basic"));
-    if (c->token_hash) json_array_append_new(auth, json_string("token"));
-    if (c->signing_secret) json_array_append_new(auth, json_string("signature"));
-    if (c->allow_ips && *c->allow_ips) json_array_append_new(auth, json_string("source_ip"));
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s}", "tenant", slug, "provider",
-                          provider, "credential_id", (json_int_t)cred_id, "url", url, "method",
-                          "POST", "content_type", p->content_types[0], "auth", auth, "allow_ips",
-                          c->allow_ips ? c->allow_ips : "");
-    if (c->media) json_object_set_new(o, "media", media_public(c->media));
-    free(url);
-    return o;
 }
 
 /* Warns (stderr) about each --allow-ip entry shorter than /8 (IPv4) or /16 (IPv6): such a
@@ -441,7 +404,8 @@ int ch_cmd_source_add(int argc, char **argv)
         goto out;
     }
     int64_t id = op.id_out;
-    json_t *info = source_info(base, slug, provider, id, &c);
+    c.id = id;
+    json_t *info = ch_source_info(base, slug, &c);
     if (a.json) {
         print_json(info);
     } else {
@@ -551,7 +515,7 @@ int ch_cmd_source_media(int argc, char **argv)
     if (ch_store_credentials(ch_args_store(&a), t.id, NULL, &creds, &ncreds) == CH_OK)
         for (size_t i = 0; i < ncreds; i++)
             if (creds[i].id == id) provider = creds[i].provider;
-    json_t *shown = media_public(text);
+    json_t *shown = ch_source_media_public(text);
     if (a.json) {
         print_json(json_pack("{s:s, s:I, s:s, s:o}", "tenant", slug, "source_id", (json_int_t)id,
                              "provider", provider, "media", shown));

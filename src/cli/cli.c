@@ -22,7 +22,11 @@ static void usage(FILE *f)
             "                 --api-password P] [--insecure-tls] [--pinned-pubkey sha256//...]\n"
             "                 [--basic-user U --basic-password P [--basic-hosts H,...]]\n"
             "                 [--clear]\n"
+            "  callhook source rotate SLUG SOURCE_ID password|token|secret [--value V]\n"
+            "  callhook doctor SLUG [--probe-ms N]\n"
             "  callhook apikey add SLUG\n"
+            "  callhook user add SLUG EMAIL [--password P] [--role admin|viewer]\n"
+            "  callhook user list SLUG | remove SLUG EMAIL | passwd SLUG EMAIL [--password P]\n"
             "  callhook import asterisk-csv FILE --tenant SLUG [--utc]\n"
             "  callhook employee add SLUG EXTENSION [--name N] [--email E]\n"
             "  callhook lead add SLUG PHONE [--name N]\n"
@@ -73,6 +77,7 @@ int ch_cli_main(int argc, char **argv)
     if (strcmp(cmd, "pipeline") == 0 && *sub) return ch_cmd_pipeline(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "dictionary") == 0 && *sub) return ch_cmd_dictionary(sub, argc - 3, argv + 3);
     if (strcmp(cmd, "call") == 0 && *sub) return ch_cmd_call(sub, argc - 3, argv + 3);
+    if (strcmp(cmd, "user") == 0 && *sub) return ch_cmd_user(sub, argc - 3, argv + 3);
     if ((strcmp(cmd, "employee") == 0 || strcmp(cmd, "lead") == 0) && *sub)
         return ch_cmd_directory(cmd, sub, argc - 3, argv + 3);
     if (strcmp(cmd, "tenant") == 0 && strcmp(sub, "add") == 0)
@@ -83,6 +88,9 @@ int ch_cli_main(int argc, char **argv)
         return ch_cmd_source_add(argc - 3, argv + 3);
     if (strcmp(cmd, "source") == 0 && strcmp(sub, "media") == 0)
         return ch_cmd_source_media(argc - 3, argv + 3);
+    if (strcmp(cmd, "source") == 0 && strcmp(sub, "rotate") == 0)
+        return ch_cmd_source_rotate(argc - 3, argv + 3);
+    if (strcmp(cmd, "doctor") == 0) return ch_cmd_doctor(argc - 2, argv + 2);
     if (strcmp(cmd, "apikey") == 0 && strcmp(sub, "add") == 0)
         return ch_cmd_apikey_add(argc - 3, argv + 3);
     fprintf(stderr, "callhook: unknown command '%s%s%s'\n\n", cmd, *sub ? " " : "", sub);

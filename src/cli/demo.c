@@ -55,6 +55,37 @@ static json_t *create(ch_store *s, int64_t tenant_id)
     return out;
 }
 
+/* The dashboard's demo user (an admin of the demo tenant), added to creds when they do not
+ * name one yet (credentials of an older version) or it is gone. True when creds changed. */
+static bool demo_user(ch_store *s, const char *slug, json_t *creds)
+{
+    static const char email[] = "demo@example.com";
+    const char *have = json_string_value(json_object_get(creds, "user_email"));
+    ch_user u;
+    int r = ch_store_user_by_email(s, email, &u);
+    bool exists = r == CH_OK;
+    if (exists) ch_user_clear(&u);
+    if (have && exists) return false;
+    ch_tenant t;
+    if (ch_store_tenant_by_slug(s, slug, &t) != CH_OK) return false;
+    char password[32], hash[CH_PWHASH_MAX];
+    ch_random_token(password, sizeof password, 12);
+    bool changed = false;
+    if (ch_password_hash(password, hash) == CH_OK) {
+        /* the address is taken but the credentials file lost it: a new password for it */
+        ch_op op = {.kind = exists ? CH_OP_USER_PASSWD : CH_OP_USER_ADD,
+                    .tenant_id = t.id,
+                    .in.user = {.email = email, .role = "admin", .password_hash = hash}};
+        if (ch_store_write(s, &op, 1) == CH_OK) {
+            json_object_set_new(creds, "user_email", json_string(email));
+            json_object_set_new(creds, "user_password", json_string(password));
+            changed = true;
+        }
+    }
+    ch_tenant_clear(&t);
+    return changed;
+}
+
 int ch_cmd_demo(int argc, char **argv)
 {
     static const char *const valued[] = {"config", "db", "listen", NULL};
@@ -76,7 +107,8 @@ int ch_cmd_demo(int argc, char **argv)
     json_t *creds = json_load_file(path, 0, NULL);
     ch_tenant t;
     int r = ch_store_tenant_by_slug(store, "demo", &t);
-    if (creds && r == CH_OK) {
+    bool fresh = !(creds && r == CH_OK);
+    if (!fresh) {
         ch_tenant_clear(&t);
     } else {
         json_decref(creds);
@@ -89,6 +121,8 @@ int ch_cmd_demo(int argc, char **argv)
             ch_args_free(&a);
             return 1;
         }
+    }
+    if (demo_user(store, "demo", creds) || fresh) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0) {
             (void)!fchmod(fd, 0600); /* an older file may be 0644: it holds the demo's secrets */
@@ -100,12 +134,15 @@ int ch_cmd_demo(int argc, char **argv)
     const char *key = json_string_value(json_object_get(creds, "api_key"));
     const char *user = json_string_value(json_object_get(creds, "username"));
     const char *pass = json_string_value(json_object_get(creds, "password"));
+    const char *uemail = json_string_value(json_object_get(creds, "user_email"));
+    const char *upass = json_string_value(json_object_get(creds, "user_password"));
     const char *host = listen[0] == ':' ? "127.0.0.1" : "";
     printf("\n  callhook demo tenant 'demo' (credentials kept in %s)\n\n"
            "  Webhook URL : http://%s%s/hooks/demo/generic\n"
            "  Token       : %s   (Authorization: Bearer …, or X-Api-Key: …)\n"
            "  Basic auth  : %s / %s\n"
-           "  API key     : %s\n\n"
+           "  API key     : %s\n"
+           "  Dashboard   : http://%s%s/   sign in as %s / %s\n\n"
            "  Post a sample call:\n"
            "    curl -sS http://%s%s/hooks/demo/generic -H 'Authorization: Bearer %s' \\\n"
            "      -H 'Content-Type: application/json' -d '{\"call_id\":\"demo-1\","
@@ -114,7 +151,8 @@ int ch_cmd_demo(int argc, char **argv)
            "\"started_at\":\"2026-11-22T10:15:00Z\",\"ended_at\":\"2026-11-22T10:18:12Z\"}'\n\n"
            "  Read it back:\n"
            "    curl -sS http://%s%s/v1/calls -H 'Authorization: Bearer %s'\n\n",
-           path, host, listen, token, user, pass, key, host, listen, token, host, listen, key);
+           path, host, listen, token, user, pass, key, host, listen, uemail ? uemail : "(none)",
+           upass ? upass : "(none)", host, listen, token, host, listen, key);
     fflush(stdout);
     json_decref(creds);
     free(path);

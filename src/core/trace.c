@@ -193,14 +193,19 @@ static json_t *delivery_json(const ch_delivery_view *d, const char *url)
     return o;
 }
 
-/* What made a decision: an event (its id), or the end of the pipeline (PIPELINE_END). */
+/* What made a decision: an event (its id), the end of the pipeline (PIPELINE_END), or a
+ * stage's result that came after the call completed (STAGE_RESULT: its call.updated). */
 #define PIPELINE_END (-1)
+#define STAGE_RESULT (-2)
 
 static void cause_json(json_t *o, int64_t cause)
 {
     json_object_set_new(o, "caused_by_event", cause > 0 ? json_integer(cause) : json_null());
     if (cause == PIPELINE_END)
         json_object_set_new(o, "caused_by", json_string("the enrichment pipeline finished"));
+    else if (cause == STAGE_RESULT)
+        json_object_set_new(o, "caused_by",
+                            json_string("an enrichment stage's result after the call completed"));
 }
 
 static void add_message(timeline *tl, const ch_trace_message *m, int64_t cause)
@@ -342,6 +347,22 @@ static void fold(decider *d)
     free(evs);
 }
 
+/* A call.updated no event explains, created when or after a stage finished: that result. */
+static void late_results(decider *d)
+{
+    const ch_call_trace *t = d->t;
+    for (size_t i = 0; i < t->nmessages; i++) {
+        if (d->matched[i] || strcmp(t->messages[i].type, "call.updated")) continue;
+        for (int st = 0; st < CH_STAGE_COUNT; st++)
+            if (t->jobs[st].state != CH_JOB_NONE && t->jobs[st].finished_at != CH_TIME_UNSET &&
+                t->jobs[st].finished_at <= t->messages[i].created_at) {
+                d->matched[i] = true;
+                d->cause[i] = STAGE_RESULT;
+                break;
+            }
+    }
+}
+
 json_t *ch_call_trace_json(const ch_call_trace *t)
 {
     timeline tl = {0};
@@ -360,6 +381,7 @@ json_t *ch_call_trace_json(const ch_call_trace *t)
     for (size_t i = 0; i < t->nevents; i++)
         add_event(&tl, &t->events[i]);
     fold(&d);
+    late_results(&d);
     for (int st = 0; st < CH_STAGE_COUNT; st++)
         if (t->jobs[st].state != CH_JOB_NONE) add_stage(&tl, t, st);
     for (size_t i = 0; i < nm; i++)

@@ -3,7 +3,10 @@
 #include "util/mem.h"
 #include "util/result.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -132,4 +135,34 @@ int ch_recording_remove(const char *dir, const char *sha)
     char path[1024];
     if (ch_recording_path(dir, sha, path, sizeof path) != CH_OK) return CH_EINVAL;
     return unlink(path) == 0 || errno == ENOENT ? CH_OK : CH_ERR;
+}
+
+static bool hex2(const char *s)
+{
+    return strlen(s) == 2 && isxdigit((unsigned char)s[0]) && isxdigit((unsigned char)s[1]);
+}
+
+int ch_recording_sweep_temp(const char *dir)
+{
+    int removed = 0;
+    DIR *top = opendir(dir);
+    if (!top) return 0;
+    for (struct dirent *d; (d = readdir(top));) {
+        if (!hex2(d->d_name)) continue;
+        char sub[1024];
+        if (snprintf(sub, sizeof sub, "%s/%s", dir, d->d_name) >= (int)sizeof sub) continue;
+        DIR *in = opendir(sub);
+        if (!in) continue;
+        for (struct dirent *f; (f = readdir(in));) {
+            /* "<sha>.tmp.<pid>.<n>": only the store's own temporary names */
+            const char *t = strstr(f->d_name, ".tmp.");
+            if (!t || t - f->d_name != 64) continue;
+            char path[1400];
+            if (snprintf(path, sizeof path, "%s/%s", sub, f->d_name) >= (int)sizeof path) continue;
+            if (unlink(path) == 0) removed++;
+        }
+        closedir(in);
+    }
+    closedir(top);
+    return removed;
 }

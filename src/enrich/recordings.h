@@ -19,5 +19,8 @@ int ch_recording_load(const char *dir, const char *sha, size_t max, unsigned cha
                       size_t *len, char *err, size_t errlen);
 /* Removes a kept recording (retention). CH_OK also when it was gone already. */
 int ch_recording_remove(const char *dir, const char *sha);
+/* Removes the temporary files a store killed midway left (kill -9, power loss): run at start,
+ * before any worker stores. Returns how many were removed. */
+int ch_recording_sweep_temp(const char *dir);
 
 #endif

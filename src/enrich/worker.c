@@ -429,6 +429,14 @@ int ch_enrich_start(ch_enrich **out, ch_store *s, const ch_enrich_opts *o)
         free(e);
         return CH_EINVAL;
     }
+    int swept = ch_recording_sweep_temp(e->recordings_dir); /* before any worker stores */
+    if (swept > 0) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_INFO, "recording_temp_removed", NULL)) {
+            ch_log_int(&l, "files", swept);
+            ch_log_end(&l);
+        }
+    }
     e->env = ch_stage_env_new(s, &e->opts);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);

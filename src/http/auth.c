@@ -420,6 +420,15 @@ out:
     return rc;
 }
 
+int ch_auth_password(ch_auth *a, const char *stored, const char *password, ch_verify *v)
+{
+    if (stored) return password_check(a, stored, password, v);
+    if (!v || v->standin_done) return CH_EAUTH;
+    job_clear(v);
+    v->password = ch_strdup(password);
+    return CH_EAGAIN;
+}
+
 int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id)
 {
     (void)a;

@@ -89,6 +89,12 @@ int ch_auth_webhook(ch_auth *a, const ch_credential *creds, size_t n, const ch_a
 /* The user name of a Basic Authorization header (for throttling scopes), into out ("" if none). */
 void ch_auth_basic_user(const char *authorization, char *out, size_t outsz);
 
+/* Checks a dashboard user's password (docs/internals/authentication.md): stored is the user's
+ * argon2id hash, or NULL for an email that names no user — then the password is verified once
+ * against the stand-in hash, so an unknown email costs what a wrong password costs. CH_OK,
+ * CH_EAUTH, or CH_EAGAIN with v's job set: hand it to ch_verify_later and call again. */
+int ch_auth_password(ch_auth *a, const char *stored, const char *password, ch_verify *v);
+
 /* Checks "Bearer chk_…" against the store; CH_OK with the key's tenant, or CH_EAUTH. */
 int ch_auth_apikey(ch_auth *a, ch_store *s, const char *authorization, int64_t *tenant_id);
 

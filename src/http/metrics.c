@@ -2,8 +2,9 @@
 
 #include <stdatomic.h>
 
-static const char *const route_names[CH_ROUTE_COUNT] = {
-    "hooks", "calls", "call", "export", "webhooks", "healthz", "readyz", "metrics", "other"};
+static const char *const route_names[CH_ROUTE_COUNT] = {"hooks",    "calls",   "call",   "export",
+                                                        "webhooks", "healthz", "readyz", "metrics",
+                                                        "stream",   "other"};
 static const int codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                             408, 409, 413, 415, 422, 429, 500, 501, 503};
 #define NCODES (sizeof codes / sizeof *codes)

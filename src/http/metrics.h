@@ -15,6 +15,7 @@ typedef enum {
     CH_ROUTE_HEALTHZ,
     CH_ROUTE_READYZ,
     CH_ROUTE_METRICS,
+    CH_ROUTE_STREAM, /* GET /v1/stream */
     CH_ROUTE_OTHER,
     CH_ROUTE_COUNT
 } ch_route;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct MHD_Response *ch_json_response(json_t *body)
 {
@@ -23,6 +24,14 @@ struct MHD_Response *ch_json_response(json_t *body)
 enum MHD_Result ch_reply_queue(ch_request *r, int status, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    /* on every answer (docs/security.md): no MIME sniffing of JSON into HTML, no Referer
+     * leaking a call id or token to another site, no framing (clickjacking) */
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    /* served over TLS (at a proxy, which public_url names): browsers keep to https for a year */
+    if (r->srv && r->srv->cfg && strncasecmp(r->srv->cfg->public_url, "https://", 8) == 0)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
     if (r->close) MHD_add_response_header(resp, "Connection", "close");
     r->status = status;
     r->state = REQ_ANSWERED;

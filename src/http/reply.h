@@ -13,8 +13,11 @@ typedef struct ch_request ch_request;
 struct MHD_Response *ch_json_response(json_t *body);
 /* {"error": code, "message": msg, ["field": field]} */
 json_t *ch_error_json(const char *code, const char *field, const char *msg);
-/* Queues resp with status now, with X-Request-Id and (when r->close) Connection: close; marks r
- * answered. Takes resp. A streaming handler queues its callback response through this. */
+/* Queues resp with status now, with X-Request-Id, the security headers every answer carries
+ * (X-Content-Type-Options, Referrer-Policy, X-Frame-Options; Strict-Transport-Security when
+ * public_url is https) and (when r->close) Connection:
+ * close; marks r answered. Takes resp. A streaming handler queues its callback response through
+ * this. */
 enum MHD_Result ch_reply_queue(ch_request *r, int status, struct MHD_Response *resp);
 /* Queues status + JSON body now (takes the reference). */
 enum MHD_Result ch_reply_json(ch_request *r, int status, json_t *body);

@@ -34,6 +34,7 @@ struct ch_server {
     atomic_uint_fast64_t next_id;
     struct ch_dispatcher *_Atomic dispatcher; /* for its counters in /metrics; or NULL */
     struct ch_enrich *_Atomic enrich;         /* the same */
+    struct ch_stream_hub *hub;                /* GET /v1/stream (http/stream.h) */
 };
 
 typedef enum { REQ_READING, REQ_VERIFYING, REQ_WAITING, REQ_WRITING, REQ_ANSWERED } ch_req_state;

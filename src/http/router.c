@@ -1,6 +1,7 @@
 #include "http/router.h"
 #include "http/reply.h"
 #include "http/request.h"
+#include "http/session.h"
 #include "util/mem.h"
 #include "util/result.h"
 
@@ -239,6 +240,40 @@ static enum MHD_Result api_authenticate(ch_request *r, int64_t *tenant_id)
     return ch_reply_error(r, 401, "unauthorized", NULL, "send Authorization: Bearer <API key>");
 }
 
+static bool safe_method(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Session-cookie authentication (http/session.h): MHD_YES with the tenant, user and role set
+ * in a (an answer queued when it fails). A state-changing request needs the CSRF token, and a
+ * viewer may only read. */
+static enum MHD_Result session_authenticate(ch_request *r, const char *method, ch_route_args *a)
+{
+    ch_session s;
+    char hash[CH_SHA256_HEX];
+    int rc = ch_session_find(r, &s, hash);
+    if (rc == CH_ESTORE)
+        return ch_reply_error(r, 503, "store_unavailable", NULL, "the store cannot be read");
+    if (rc != CH_OK)
+        return ch_reply_error(r, 401, "unauthenticated", NULL,
+                              "the session has ended; sign in again (POST /v1/session)");
+    enum MHD_Result ret = MHD_YES;
+    bool viewer = strcmp(s.role, "viewer") == 0;
+    if (!safe_method(method) && !ch_session_csrf_ok(r, &s)) {
+        ret = ch_reply_error(r, 403, "csrf", NULL,
+                             "send the session's X-CSRF-Token, from a page of this origin");
+    } else if (!safe_method(method) && viewer) {
+        ret = ch_reply_error(r, 403, "forbidden", NULL, "viewers cannot change settings");
+    } else {
+        a->tenant_id = s.tenant_id;
+        a->user_id = s.user_id;
+        a->role = viewer ? CH_ROLE_VIEWER : CH_ROLE_ADMIN;
+    }
+    ch_session_clear(&s);
+    return ret;
+}
+
 enum MHD_Result ch_router_dispatch(const ch_router *rt, ch_request *r, const char *method,
                                    const char *url)
 {
@@ -261,8 +296,16 @@ enum MHD_Result ch_router_dispatch(const ch_router *rt, ch_request *r, const cha
     if (m.status == 404) return ch_reply_error(r, 404, "not_found", NULL, "no such route");
     if (m.status == 405) return ch_reply_not_allowed(r, m.allow);
     if (m.auth == CH_RA_API_KEY) {
-        if (api_authenticate(r, &m.args.tenant_id) != MHD_YES || r->state == REQ_ANSWERED)
-            return MHD_YES;
+        /* an Authorization header is an API client's: it never falls back to a cookie */
+        if (!ch_header(r, "Authorization") && ch_session_presented(r)) {
+            if (session_authenticate(r, method, &m.args) != MHD_YES || r->state == REQ_ANSWERED)
+                return MHD_YES;
+        } else {
+            if (api_authenticate(r, &m.args.tenant_id) != MHD_YES || r->state == REQ_ANSWERED)
+                return MHD_YES;
+            m.args.user_id = 0;
+            m.args.role = CH_ROLE_APIKEY;
+        }
     }
     return m.handler(r, &m.args);
 }

@@ -27,17 +27,25 @@ enum {
 
 typedef enum {
     CH_RA_NONE,    /* public */
-    CH_RA_API_KEY, /* the router checks the API key (Bearer) and hands over the tenant id */
+    CH_RA_API_KEY, /* the router checks the API key (Bearer) or the dashboard session cookie
+                    * and hands over the tenant id (and the user and role); for a cookie it
+                    * also enforces CSRF and the viewer's read-only role */
     CH_RA_HOOK,    /* the handler authenticates the sender itself (source credentials,
                     * provider signatures); the path takes no %-escape at all */
 } ch_route_auth;
+
+/* Who a CH_RA_API_KEY request acts as: an API key (the tenant's, full access) or a dashboard
+ * user signed in with the session cookie. */
+typedef enum { CH_ROLE_APIKEY = 0, CH_ROLE_ADMIN, CH_ROLE_VIEWER } ch_role;
 
 /* What a handler receives besides the request. */
 typedef struct {
     const char *name[CH_ROUTE_MAX_PARAMS]; /* the pattern's {param} names, in order */
     const char *value[CH_ROUTE_MAX_PARAMS];
     int n;
-    int64_t tenant_id; /* CH_RA_API_KEY: the key's tenant */
+    int64_t tenant_id; /* CH_RA_API_KEY: the key's or the signed-in user's tenant */
+    int64_t user_id;   /* CH_RA_API_KEY: the signed-in user, 0 for an API key */
+    ch_role role;      /* CH_RA_API_KEY: CH_ROLE_APIKEY for an API key, else the user's role */
     const void *data;  /* what the route registered (e.g. its provider) */
     const char *method;
 } ch_route_args;

@@ -3,6 +3,7 @@
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/router.h"
+#include "http/stream.h"
 #include "delivery/dispatcher.h"
 #include "enrich/worker.h"
 #include "util/cidr.h"
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 const char *ch_header(ch_request *r, const char *name)
@@ -241,6 +243,7 @@ static enum MHD_Result handle_metrics(ch_request *r)
                 "callhook_enrich_deadlines_total %llu\n",
                 (long long)es.queued, (long long)depth, (unsigned long long)es.expired);
     }
+    if (!rc && r->srv->hub) rc = ch_stream_metrics(r->srv->hub, &b);
     if (rc) {
         /* the series are a fixed set, far below the ceiling: a cut body would be read by
          * Prometheus as counters gone to zero, so the scrape fails instead */
@@ -297,7 +300,8 @@ int ch_server_routes(ch_router *rt)
         (rc = ch_router_add(rt, CH_M_GET, "/readyz", CH_RA_NONE, CH_ROUTE_READYZ, handle_readyz,
                             NULL)) ||
         (rc = ch_router_add(rt, CH_M_GET, "/metrics", CH_RA_NONE, CH_ROUTE_METRICS,
-                            handle_metrics_route, NULL)))
+                            handle_metrics_route, NULL)) ||
+        (rc = ch_stream_routes(rt)))
         return rc;
     return CH_OK;
 }
@@ -585,6 +589,29 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     ch_log_msg(CH_LOG_DEBUG, "http", msg);
 }
 
+/* Every connection is a descriptor: the soft limit (1,024 under many service managers) is
+ * raised towards the hard one so that the connection limit, and the streams within it, can be
+ * reached; a warning when it cannot. */
+static void raise_fd_limit(const ch_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)CH_HTTP_CONNS_MAX + 256;
+    if (rl.rlim_cur < want && rl.rlim_cur != RLIM_INFINITY) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = (rlim_t)cfg->max_streams + CH_STREAM_CONN_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        ch_logline l;
+        if (ch_log_begin(&l, CH_LOG_WARN, "fd_limit_low", NULL)) {
+            ch_log_int(&l, "nofile", (int64_t)rl.rlim_cur);
+            ch_log_int(&l, "max_streams", cfg->max_streams);
+            ch_log_end(&l);
+        }
+    }
+}
+
 int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, const ch_router *routes,
                     int *port_out)
 {
@@ -607,6 +634,11 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, cons
                                                .body_ms = cfg->body_timeout * 1000,
                                                .exempt = cfg->trusted_proxies});
     srv->sources = ch_sources_new(store);
+    raise_fd_limit(cfg);
+    srv->hub =
+        ch_stream_hub_start(store, &(ch_stream_opts){.max_streams = cfg->max_streams,
+                                                     .heartbeat_ms = cfg->stream_heartbeat_ms,
+                                                     .buffer_max = cfg->stream_buffer});
     ch_random_hex(srv->id_prefix, 4);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
@@ -628,6 +660,7 @@ int ch_server_start(ch_server **out, const ch_config *cfg, ch_store *store, cons
         ch_auth_free(srv->auth);
         ch_guard_free(srv->guard);
         ch_sources_free(srv->sources);
+        ch_stream_hub_free(srv->hub);
         free(srv);
         return CH_ERR;
     }
@@ -643,10 +676,14 @@ void ch_server_stop(ch_server *srv, int grace_ms)
     /* Stop accepting; requests in flight (including those waiting for a commit) finish. */
     MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
     if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* streams never finish by themselves: ended here (every suspended one resumed, as
+     * MHD_stop_daemon requires); their clients resume by id from the next daemon */
+    ch_stream_hub_close(srv->hub);
     int64_t deadline = ch_mono_ns() + (int64_t)grace_ms * 1000000;
     while (atomic_load(&srv->inflight) > 0 && ch_mono_ns() < deadline)
         usleep(2000);
     MHD_stop_daemon(srv->mhd);
+    ch_stream_hub_free(srv->hub);
     ch_auth_free(srv->auth);
     ch_guard_free(srv->guard);
     ch_sources_free(srv->sources);

@@ -86,14 +86,9 @@ static enum MHD_Result reply_html(ch_request *r, json_t *info)
     json_decref(info);
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
     MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'none'; style-src 'unsafe-inline'");
-    r->status = 200;
-    r->state = REQ_ANSWERED;
-    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return ch_reply_queue(r, 200, resp);
 }
 
 enum MHD_Result ch_handle_hook_setup(ch_request *r, const char *tenant_slug,

@@ -19,6 +19,7 @@ typedef struct {
 struct ch_sources {
     ch_store *store;
     pthread_mutex_t lock;
+    uint64_t generation; /* bumped by each forget, under lock */
     entry slots[CH_SOURCES_CACHE_SLOTS];
 };
 
@@ -102,6 +103,9 @@ int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool f
             return CH_OK;
         }
     }
+    pthread_mutex_lock(&c->lock);
+    uint64_t gen = c->generation;
+    pthread_mutex_unlock(&c->lock);
     int rc = ch_store_tenant_by_slug(c->store, slug, tenant);
     if (rc == CH_OK) {
         rc = ch_store_credentials(c->store, tenant->id, provider, creds, n);
@@ -115,6 +119,11 @@ int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool f
     }
     if (rc == CH_OK) {
         pthread_mutex_lock(&c->lock);
+        if (c->generation != gen) { /* forgotten meanwhile: what was read may be stale */
+            pthread_mutex_unlock(&c->lock);
+            free(key);
+            return rc;
+        }
         entry_clear(e);
         e->key = key;
         key = NULL;
@@ -126,4 +135,15 @@ int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool f
     }
     free(key);
     return rc;
+}
+
+void ch_sources_forget(ch_sources *c, const char *slug, const char *provider)
+{
+    char *key = ch_asprintf("%s\n%s", slug, provider);
+    entry *e = &c->slots[hash(key) % CH_SOURCES_CACHE_SLOTS];
+    pthread_mutex_lock(&c->lock);
+    c->generation++;
+    if (e->key && strcmp(e->key, key) == 0) entry_clear(e);
+    pthread_mutex_unlock(&c->lock);
+    free(key);
 }

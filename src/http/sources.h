@@ -18,5 +18,9 @@ void ch_sources_free(ch_sources *c);
  * exist or has no source for provider; CH_ESTORE when the store cannot be read. */
 int ch_sources_get(ch_sources *c, const char *slug, const char *provider, bool fresh,
                    ch_tenant *tenant, ch_credential **creds, size_t *n, bool *cached);
+/* Drops what the cache holds of (slug, provider), after its credentials changed (a password,
+ * token or secret rotated through the API): the old one stops working at once. A read that
+ * began before and ends after does not put the old credentials back (a generation count). */
+void ch_sources_forget(ch_sources *c, const char *slug, const char *provider);
 
 #endif

@@ -138,6 +138,8 @@ typedef struct {
                          ch_change_page *out);
     int (*list_calls)(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out);
     int (*get_call)(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
+    /* the call as the list serves it (no events); CH_ENOTFOUND */
+    int (*call_json)(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
     int (*export_open)(ch_backend *b, int64_t tenant_id, const ch_call_filter *f,
                        ch_backend_export **out);
     int (*export_next)(ch_backend_export *x, json_t **call);
@@ -167,6 +169,13 @@ typedef struct {
     /* the rows of a call's trace (core/trace.h) in one snapshot, with the tenant's endpoints
      * as they are now; CH_ENOTFOUND when the tenant has no such call */
     int (*call_trace)(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_trace *out);
+    /* dashboard users and sessions: CH_ENOTFOUND when there is none */
+    int (*user_get)(ch_backend *b, const char *email, ch_user *out);
+    int (*user_list)(ch_backend *b, int64_t tenant_id, ch_user **out, size_t *n);
+    int (*session_get)(ch_backend *b, const char *id_hash, ch_session *out);
+    int (*endpoint_health)(ch_backend *b, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                           int64_t *dead_letters);
+    int (*tenant_usage)(ch_backend *b, int64_t tenant_id, ch_tenant_usage *out); /* ENOTFOUND */
 } ch_store_backend;
 
 /* The backends compiled in, in the order their claims are tried. */

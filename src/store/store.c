@@ -242,6 +242,61 @@ int ch_store_apikey(ch_store *s, const char *key_id, int64_t *tenant_id, char **
     return s->be->apikey(s->b, key_id, tenant_id, secret_hash);
 }
 
+void ch_user_clear(ch_user *u)
+{
+    free(u->email);
+    free(u->role);
+    if (u->password_hash) {
+        memset(u->password_hash, 0, strlen(u->password_hash));
+        free(u->password_hash);
+    }
+    free(u->tenant_slug);
+    memset(u, 0, sizeof *u);
+}
+
+int ch_store_user_by_email(ch_store *s, const char *email, ch_user *out)
+{
+    memset(out, 0, sizeof *out);
+    return s->be->user_get(s->b, email, out);
+}
+
+int ch_store_user_list(ch_store *s, int64_t tenant_id, json_t **out)
+{
+    ch_user *v = NULL;
+    size_t n = 0;
+    int rc = s->be->user_list(s->b, tenant_id, &v, &n);
+    if (rc) return rc;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:I, s:I}", "id", (json_int_t)v[i].id,
+                                           "email", v[i].email, "role", v[i].role, "created_at",
+                                           (json_int_t)v[i].created_at, "updated_at",
+                                           (json_int_t)v[i].updated_at));
+        ch_user_clear(&v[i]);
+    }
+    free(v);
+    *out = json_pack("{s:o}", "users", a);
+    return CH_OK;
+}
+
+void ch_session_clear(ch_session *v)
+{
+    free(v->email);
+    free(v->role);
+    free(v->tenant_slug);
+    if (v->csrf) {
+        memset(v->csrf, 0, strlen(v->csrf));
+        free(v->csrf);
+    }
+    memset(v, 0, sizeof *v);
+}
+
+int ch_store_session_get(ch_store *s, const char *id_hash, ch_session *out)
+{
+    memset(out, 0, sizeof *out);
+    return s->be->session_get(s->b, id_hash, out);
+}
+
 int ch_store_last_received(ch_store *s, int64_t tenant_id, const char *provider, int64_t *out)
 {
     return s->be->last_received(s->b, tenant_id, provider, out);
@@ -321,6 +376,11 @@ int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id, json_
     return s->be->get_call(s->b, tenant_id, call_id, out);
 }
 
+int ch_store_call_json(ch_store *s, int64_t tenant_id, const char *call_id, json_t **out)
+{
+    return s->be->call_json(s->b, tenant_id, call_id, out);
+}
+
 struct ch_export {
     const ch_store_backend *be;
     ch_backend_export *impl;
@@ -362,6 +422,26 @@ int ch_store_tenant_list(ch_store *s, json_t **out)
     ch_tenant_usage_free(v, n);
     *out = list;
     return CH_OK;
+}
+
+int ch_store_endpoint_health(ch_store *s, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                             int64_t *dead_letters)
+{
+    return s->be->endpoint_health(s->b, tenant_id, out, n, dead_letters);
+}
+
+void ch_endpoint_health_free(ch_endpoint_health *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].last_state);
+        free(v[i].last_error);
+    }
+    free(v);
+}
+
+int ch_store_tenant_usage(ch_store *s, int64_t tenant_id, ch_tenant_usage *out)
+{
+    return s->be->tenant_usage(s->b, tenant_id, out);
 }
 
 int ch_store_directory_list(ch_store *s, int64_t tenant_id, const char *which, json_t **out)

@@ -15,6 +15,7 @@
 #include "core/model.h"
 #include "core/pipeline.h"
 #include "core/settle.h"
+#include "core/views.h"
 #include "util/limits.h"
 #include "util/result.h"
 
@@ -267,6 +268,10 @@ CH_NODISCARD int ch_store_list_calls(ch_store *s, int64_t tenant_id, const ch_ca
 /* The call with legs and events; CH_ENOTFOUND when it is not this tenant's. */
 CH_NODISCARD int ch_store_get_call(ch_store *s, int64_t tenant_id, const char *call_id,
                                    json_t **out);
+/* The call object as GET /v1/calls lists it (no events: the SSE hub's payload); CH_ENOTFOUND
+ * when it is not this tenant's. */
+CH_NODISCARD int ch_store_call_json(ch_store *s, int64_t tenant_id, const char *call_id,
+                                    json_t **out);
 
 /* Streaming export: an iterator over the filtered calls (limit and cursor are ignored), newest
  * first by id (creation time). It reads pages in short read transactions of their own, so it
@@ -324,19 +329,34 @@ typedef enum {
     CH_OP_DELIVERY_REPLAY,  /* id; one more manual attempt now, no retries after it. CH_EEXIST:
                              * still pending; CH_EDISABLED: its endpoint is disabled or gone */
     /* enrichment (docs/internals/enrichment.md) */
-    CH_OP_PIPELINE_SET,    /* in.text: the tenant's pipeline settings, validated JSON (NULL: the
-                            * defaults) */
-    CH_OP_DICT_ADD,        /* in.dict; adding an existing name replaces its synonyms. CH_ELIMIT:
-                            * CH_DICT_ENTRIES_MAX reached */
-    CH_OP_DICT_REMOVE,     /* in.dict (kind, name). CH_ENOTFOUND */
-    CH_OP_SOURCE_MEDIA,    /* id: a credential (source); in.text: how its recordings are fetched
-                            * (JSON object, validated by the caller; NULL: none) */
-    CH_OP_STAGE_RESULT,    /* in.stage: a worker's outcome of one stage job (the engine runs it:
-                            * the job, the call's enriched output, call.completed/updated).
-                            * CH_ENOTFOUND: no such job (the call is gone) */
-    CH_OP_PIPELINE_EXPIRE, /* in.stage.call_id: the open stages of a call past its deadline fail */
-    CH_OP_RECORDING_FORGET /* in.stage.call_id: the recording passed the tenant's retention: the
-                            * call says so (deleted_at); the file goes after the commit */
+    CH_OP_PIPELINE_SET,     /* in.text: the tenant's pipeline settings, validated JSON (NULL: the
+                             * defaults) */
+    CH_OP_DICT_ADD,         /* in.dict; adding an existing name replaces its synonyms. CH_ELIMIT:
+                             * CH_DICT_ENTRIES_MAX reached */
+    CH_OP_DICT_REMOVE,      /* in.dict (kind, name). CH_ENOTFOUND */
+    CH_OP_SOURCE_MEDIA,     /* id: a credential (source); in.text: how its recordings are fetched
+                             * (JSON object, validated by the caller; NULL: none) */
+    CH_OP_STAGE_RESULT,     /* in.stage: a worker's outcome of one stage job (the engine runs it:
+                             * the job, the call's enriched output, call.completed/updated).
+                             * CH_ENOTFOUND: no such job (the call is gone) */
+    CH_OP_PIPELINE_EXPIRE,  /* in.stage.call_id: the open stages of a call past its deadline fail */
+    CH_OP_RECORDING_FORGET, /* in.stage.call_id: the recording passed the tenant's retention: the
+                             * call says so (deleted_at); the file goes after the commit */
+    /* dashboard users and sessions (docs/internals/authentication.md) */
+    CH_OP_USER_ADD,       /* in.user (email lower-cased, role, password_hash); id_out.
+                           * CH_EEXIST: the email is taken (by any tenant) */
+    CH_OP_USER_PASSWD,    /* in.user (email, password_hash): ends the user's sessions.
+                           * CH_ENOTFOUND */
+    CH_OP_USER_REMOVE,    /* in.user.email: the user and their sessions go. CH_ENOTFOUND */
+    CH_OP_SESSION_ADD,    /* id: the user; in.session (id_hash, csrf, idle_ms, max_ms): a new
+                           * session, and every expired session is deleted. CH_ENOTFOUND: the
+                           * user is gone */
+    CH_OP_SESSION_TOUCH,  /* in.session.id_hash: last_seen_at = now (no error if gone) */
+    CH_OP_SESSION_REMOVE, /* in.session.id_hash: sign-out, an expired session (no error if
+                           * gone) */
+    CH_OP_SOURCE_ROTATE   /* id: an enabled credential (source); in.credential: its
+                           * password_hash, token_hash or signing_secret that are set replace
+                           * the stored ones (the rest are ignored). CH_ENOTFOUND */
 } ch_op_kind;
 
 /* A worker's outcome of one stage job (CH_OP_STAGE_RESULT). */
@@ -388,6 +408,14 @@ struct ch_op {
             const char *synonyms; /* JSON array text */
         } dict;
         ch_stage_outcome stage;
+        struct {
+            const char *email, *role, *password_hash;
+        } user;
+        struct {
+            const char *id_hash; /* sha256 hex of the cookie's id */
+            const char *csrf;
+            int64_t idle_ms, max_ms; /* SESSION_ADD: what counts as expired for the sweep */
+        } session;
     } in;
     /* out */
     int result;     /* CH_OK, or why the op refused (CH_ENOTFOUND, …): the job wrote nothing */
@@ -439,6 +467,47 @@ CH_NODISCARD int ch_store_call_jobs(ch_store *s, int64_t tenant_id, const char *
  * /v1/calls/{id}/trace answers it. CH_ENOTFOUND when it is not this tenant's call. */
 CH_NODISCARD int ch_store_call_trace(ch_store *s, int64_t tenant_id, const char *call_id,
                                      json_t **out);
+/* ---- dashboard users and sessions (docs/internals/authentication.md) ---------------- */
+
+typedef struct {
+    int64_t id, tenant_id;
+    char *email, *role; /* role: "admin" | "viewer" */
+    char *password_hash;
+    char *tenant_slug;
+    int64_t created_at, updated_at;
+} ch_user;
+void ch_user_clear(ch_user *u);
+/* The user with this email (compared without case), any tenant. CH_ENOTFOUND. */
+CH_NODISCARD int ch_store_user_by_email(ch_store *s, const char *email, ch_user *out);
+/* {"users": [{id, email, role, created_at, updated_at}]}, oldest first (no hashes). */
+CH_NODISCARD int ch_store_user_list(ch_store *s, int64_t tenant_id, json_t **out);
+
+typedef struct {
+    int64_t user_id, tenant_id;
+    char *email, *role, *tenant_slug, *csrf;
+    int64_t created_at, last_seen_at;
+} ch_session;
+void ch_session_clear(ch_session *v);
+/* The session whose cookie id hashes to id_hash (sha256 hex), with its user and tenant, expired
+ * or not (the caller judges). CH_ENOTFOUND. */
+CH_NODISCARD int ch_store_session_get(ch_store *s, const char *id_hash, ch_session *out);
+
+/* An endpoint's health for the diagnostics (GET /v1/diagnostics, `callhook doctor`). */
+typedef struct {
+    int64_t id;
+    int64_t failing_since; /* CH_TIME_UNSET unless its deliveries keep failing */
+    int64_t failed;        /* its deliveries failed for good since failing_since (capped) */
+    char *last_state;      /* its newest delivery: state, HTTP status (CH_NUM_UNSET), error */
+    int64_t last_status;
+    char *last_error;
+} ch_endpoint_health;
+/* The tenant's endpoints' health (any order) and its dead letters (failed deliveries, counted
+ * up to CH_DIAG_COUNT_MAX). */
+CH_NODISCARD int ch_store_endpoint_health(ch_store *s, int64_t tenant_id, ch_endpoint_health **out,
+                                          size_t *n, int64_t *dead_letters);
+void ch_endpoint_health_free(ch_endpoint_health *v, size_t n);
+/* The tenant's month of usage (ch_tenant_usage of ch_store_tenant_list, for one tenant). */
+CH_NODISCARD int ch_store_tenant_usage(ch_store *s, int64_t tenant_id, ch_tenant_usage *out);
 /* The tenant's retry schedule; *schedule_out NULL when it uses the server's (caller frees). */
 CH_NODISCARD int ch_store_tenant_retry(ch_store *s, int64_t tenant_id, char **schedule_out);
 

@@ -47,6 +47,9 @@
 #define CH_VERIFY_SEEN          4    /* verifications per request (credentials sharing a user) */
 #define CH_SOURCES_CACHE_SLOTS  256  /* (tenant, provider) sources cached */
 #define CH_SOURCES_CACHE_TTL_MS 2000 /* a cached source is used this long (then re-read) */
+#define CH_EMAIL_MAX            254  /* a dashboard user's email (RFC 5321's path limit) */
+#define CH_PASSWORD_MIN         8    /* a dashboard user's password, bytes (OWASP ASVS 2.1.1) */
+#define CH_PASSWORD_MAX         128 /* … at most (argon2id takes any length; a ceiling all the same) */
 
 /* ---- ingest: what one event may carry (providers/, core/) --------------------------------- */
 
@@ -96,6 +99,19 @@
 #define CH_CHANGES_KEEP      1000000              /* changes the durable log keeps at most */
 #define CH_CHANGES_KEEP_MS   (7LL * 86400 * 1000) /* and for this long at most */
 #define CH_FEED_MAX_QUEUE    65536                /* changes queued for one in-process subscriber */
+
+/* ---- live updates: GET /v1/stream (http/stream.c, docs/internals/stream.md) ---------------- */
+
+#define CH_STREAMS_DEFAULT     1000         /* default of server.max_streams */
+#define CH_STREAM_CONN_RESERVE 512          /* connections kept for the rest of the API */
+#define CH_STREAM_BUF_DEFAULT  (256 * 1024) /* bytes queued for one stream */
+#define CH_STREAM_BUF_MIN      4096
+#define CH_STREAM_BUF_MAX      (16 * 1024 * 1024)
+#define CH_STREAM_FRAMES_MAX   8192  /* events queued for one stream, whatever their size */
+#define CH_STREAM_HEARTBEAT_MS 15000 /* default of server.stream_heartbeat_ms */
+#define CH_STREAM_HUB_QUEUE    16384 /* the hub's change-feed queue (80 bytes a change) */
+#define CH_STREAM_REPLAY_PAGE  200   /* changes a resuming stream reads from the log per step */
+#define CH_STREAM_RETRY_AFTER  5     /* seconds, with 503 too_many_streams */
 
 /* ---- outbound webhooks (delivery/, api/webhooks.c) ---------------------------------------- */
 
@@ -166,5 +182,12 @@
 #define CH_TRACE_RAW_MAX      (16 * 1024) /* bytes of each raw body shown; the size says the rest */
 #define CH_TRACE_MESSAGES_MAX 1000        /* webhook messages of the call shown */
 #define CH_TRACE_ATTEMPTS_MAX 100         /* attempts shown per delivery (its count says all) */
+
+/* ---- diagnostics (delivery/diagnose.c, GET /v1/diagnostics, `callhook doctor`) ------------- */
+
+#define CH_DIAG_COUNT_MAX    100000 /* failed deliveries counted at most (then "at least") */
+#define CH_DIAG_RECENT_CALLS 5      /* the newest calls the report explains */
+#define CH_DIAG_PROBE_MS     3000   /* all reachability checks of one report, in parallel */
+#define CH_DIAG_PROBES_MAX   64     /* endpoints probed per report (the rest: not checked) */
 
 #endif

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SENTENCE "I would like to book a plumber in Boston tomorrow morning please"
 #define OTHER    "The water heater in my kitchen is broken and leaking everywhere"
@@ -351,6 +352,24 @@ static void concurrent_stores_of_the_same_bytes_all_succeed(void **state)
         closedir(d);
         assert_int_equal(files, 1); /* the recording, no temporary file */
     }
+    /* what a store killed midway leaves is removed at the next start, and only that */
+    char sha[CH_SHA256_HEX], stray[1200], other[1200];
+    ch_sha256_hex(shared_bytes, shared_len, sha);
+    snprintf(stray, sizeof stray, "%s/rec0/%.2s/%s.tmp.4242.7", dir, sha, sha);
+    snprintf(other, sizeof other, "%s/rec0/%.2s/notes.tmp.txt", dir, sha);
+    FILE *fp = fopen(stray, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_non_null(fp = fopen(other, "w"));
+    fclose(fp);
+    snprintf(store_dir, sizeof store_dir, "%s/rec0", dir);
+    assert_int_equal(ch_recording_sweep_temp(store_dir), 1);
+    assert_int_equal(access(stray, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
+    char kept[1100];
+    assert_int_equal(ch_recording_path(store_dir, sha, kept, sizeof kept), CH_OK);
+    assert_int_equal(access(kept, F_OK), 0);
+    assert_int_equal(ch_recording_sweep_temp("/nonexistent-dir"), 0);
     free(shared_bytes);
 }
 

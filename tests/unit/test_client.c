@@ -10,6 +10,8 @@
 #include "http/auth.h"
 #include "http/client.h"
 #include "util/cidr.h"
+#include "util/crypto.h"
+#include "util/result.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -110,6 +112,38 @@ static void failures_lock_out_a_scope_and_then_the_address(void **state)
     ch_auth_free(a);
 }
 
+/* A dashboard sign-in for an email that names no user is verified once against the stand-in
+ * hash (the same cost as a wrong password), then refused; a known user's password goes to a
+ * verification thread, and its verdict is read back by the request. */
+static void unknown_emails_cost_one_stand_in_verification(void **state)
+{
+    (void)state;
+    ch_auth *a = ch_auth_new(&(ch_auth_opts){.verify_threads = 1});
+    ch_verify v = {0};
+    assert_int_equal(ch_auth_password(a, NULL, "guess", &v), CH_EAGAIN);
+    assert_non_null(v.password);
+    assert_null(v.stored);
+    ch_verify_finish(&v, false);
+    assert_true(v.standin_done);
+    assert_null(v.password); /* the copy is wiped and freed once judged */
+    assert_int_equal(ch_auth_password(a, NULL, "guess", &v), CH_EAUTH);
+    ch_verify_clear(&v);
+
+    char hash[CH_PWHASH_MAX];
+    assert_int_equal(ch_password_hash("right one", hash), CH_OK);
+    assert_int_equal(ch_auth_password(a, hash, "wrong one", &v), CH_EAGAIN);
+    assert_string_equal(v.stored, hash);
+    ch_verify_finish(&v, false);
+    assert_int_equal(ch_auth_password(a, hash, "wrong one", &v), CH_EAUTH);
+    assert_int_equal(ch_auth_password(a, hash, "right one", &v), CH_EAGAIN);
+    ch_verify_finish(&v, true);
+    assert_int_equal(ch_auth_password(a, hash, "right one", &v), CH_OK);
+    ch_verify_clear(&v);
+    /* without a request to wait in, an unverified password is wrong */
+    assert_int_equal(ch_auth_password(a, hash, "right one", NULL), CH_EAUTH);
+    ch_auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +151,7 @@ int main(void)
         cmocka_unit_test(forwarded_for_is_read_from_the_right),
         cmocka_unit_test(keys_are_ipv4_or_an_ipv6_64),
         cmocka_unit_test(failures_lock_out_a_scope_and_then_the_address),
+        cmocka_unit_test(unknown_emails_cost_one_stand_in_verification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,41 @@ static void defaults(void **state)
     assert_int_equal(c.auth_fail_limit, 10);
     assert_int_equal(c.auth_fail_window, 60);
     assert_int_equal(c.batch_max, 1024);
+    assert_int_equal(c.max_streams, 1000);
+    assert_int_equal(c.stream_heartbeat_ms, 15000);
+    assert_int_equal(c.stream_buffer, 256 * 1024);
+}
+
+/* server.max_streams stays below the connection limit, with room for the rest of the API. */
+static void stream_limits(void **state)
+{
+    (void)state;
+    ch_config c;
+    ch_config_defaults(&c);
+    char err[256];
+    assert_int_equal(ch_config_set(&c, "server", "max_streams", "3584", err, sizeof err), CH_OK);
+    assert_int_equal(c.max_streams, 3584);
+    assert_int_equal(ch_config_set(&c, "server", "max_streams", "3585", err, sizeof err),
+                     CH_EINVAL);
+    assert_non_null(strstr(err, "server.max_streams"));
+    assert_int_equal(ch_config_set(&c, "server", "max_streams", "0", err, sizeof err), CH_EINVAL);
+    assert_int_equal(ch_config_set(&c, "server", "stream_buffer", "4095", err, sizeof err),
+                     CH_EINVAL);
+    assert_int_equal(ch_config_set(&c, "server", "stream_heartbeat_ms", "49", err, sizeof err),
+                     CH_EINVAL);
+    setenv("CALLHOOK_SERVER_MAX_STREAMS", "7", 1);
+    setenv("CALLHOOK_SERVER_STREAM_HEARTBEAT_MS", "250", 1);
+    setenv("CALLHOOK_SERVER_STREAM_BUFFER", "8192", 1);
+    assert_int_equal(ch_config_load_env(&c, err, sizeof err), CH_OK);
+    assert_int_equal(c.max_streams, 7);
+    assert_int_equal(c.stream_heartbeat_ms, 250);
+    assert_int_equal(c.stream_buffer, 8192);
+    setenv("CALLHOOK_SERVER_MAX_STREAMS", "5000", 1);
+    assert_int_equal(ch_config_load_env(&c, err, sizeof err), CH_EINVAL);
+    assert_non_null(strstr(err, "CALLHOOK_SERVER_MAX_STREAMS"));
+    unsetenv("CALLHOOK_SERVER_MAX_STREAMS");
+    unsetenv("CALLHOOK_SERVER_STREAM_HEARTBEAT_MS");
+    unsetenv("CALLHOOK_SERVER_STREAM_BUFFER");
 }
 
 static void ini_file_sets_every_option(void **state)
@@ -292,6 +327,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(defaults, clean_env),
+        cmocka_unit_test_setup(stream_limits, clean_env),
         cmocka_unit_test_setup(ini_file_sets_every_option, clean_env),
         cmocka_unit_test_setup(environment_overrides_the_file, clean_env),
         cmocka_unit_test_setup(flags_override_environment, clean_env),

@@ -183,19 +183,20 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 7); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
-                             * 6: endpoint payload shape, 7: enrichment */
+    assert_int_equal(v, 9); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
+                             * 6: endpoint payload shape, 7: enrichment, 8: users, sessions,
+                             * 9: diagnostics */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 7);
+    assert_int_equal(v, 9);
 
-    const char *tables[] = {"tenants",    "credentials", "api_keys",       "calls",
-                            "legs",       "events",      "usage",          "messages",
-                            "deliveries", "attempts",    "delivery_skips", "changes"};
+    const char *tables[] = {"tenants",        "credentials", "api_keys", "calls",      "legs",
+                            "events",         "usage",       "messages", "deliveries", "attempts",
+                            "delivery_skips", "changes",     "users",    "sessions"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 7);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 9);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);
@@ -918,10 +919,172 @@ static void a_stage_result_naming_a_removed_file_is_retried(void **state)
     free(id);
 }
 
+static int session_add(fixture *f, int64_t tenant, int64_t user, const char *hash)
+{
+    ch_op op = {.kind = CH_OP_SESSION_ADD,
+                .tenant_id = tenant,
+                .id = user,
+                .in.session = {.id_hash = hash, .csrf = "tok", .idle_ms = 60000, .max_ms = 60000}};
+    return ch_store_write(f->s, &op, 1);
+}
+
+static void users_are_unique_by_email_and_their_sessions_end_with_them(void **state)
+{
+    fixture *f = *state;
+    ch_op add = {.kind = CH_OP_USER_ADD,
+                 .tenant_id = f->acme,
+                 .in.user = {.email = "ann@example.com", .role = "viewer", .password_hash = "h1"}};
+    assert_int_equal(ch_store_write(f->s, &add, 1), CH_OK);
+    int64_t ann = add.id_out;
+    assert_true(ann > 0);
+    /* one email, one sign-in: another tenant cannot take it, whatever its case */
+    ch_op dup = {.kind = CH_OP_USER_ADD,
+                 .tenant_id = f->other,
+                 .in.user = {.email = "ANN@example.com", .role = "admin", .password_hash = "h"}};
+    assert_int_equal(ch_store_write(f->s, &dup, 1), CH_EEXIST);
+    ch_op bad = {.kind = CH_OP_USER_ADD,
+                 .tenant_id = f->other,
+                 .in.user = {.email = "x@example.com", .role = "root", .password_hash = "h"}};
+    assert_int_not_equal(ch_store_write(f->s, &bad, 1), CH_OK);
+
+    ch_user u;
+    assert_int_equal(ch_store_user_by_email(f->s, "Ann@Example.com", &u), CH_OK);
+    assert_int_equal(u.id, ann);
+    assert_int_equal(u.tenant_id, f->acme);
+    assert_string_equal(u.role, "viewer");
+    assert_string_equal(u.password_hash, "h1");
+    assert_string_equal(u.tenant_slug, "acme");
+    ch_user_clear(&u);
+    assert_int_equal(ch_store_user_by_email(f->s, "nobody@example.com", &u), CH_ENOTFOUND);
+
+    /* a session names its user's tenant; a user id of another tenant is not found */
+    assert_int_equal(session_add(f, f->other, ann, "h-wrong"), CH_ENOTFOUND);
+    assert_int_equal(session_add(f, f->acme, ann, "h-a"), CH_OK);
+    assert_int_equal(session_add(f, f->acme, ann, "h-b"), CH_OK);
+    ch_session v;
+    assert_int_equal(ch_store_session_get(f->s, "h-a", &v), CH_OK);
+    assert_int_equal(v.user_id, ann);
+    assert_int_equal(v.tenant_id, f->acme);
+    assert_string_equal(v.csrf, "tok");
+    assert_string_equal(v.email, "ann@example.com");
+    assert_string_equal(v.tenant_slug, "acme");
+    ch_session_clear(&v);
+
+    /* sign-out ends one session; a new password ends all of them */
+    ch_op out = {.kind = CH_OP_SESSION_REMOVE, .in.session.id_hash = "h-a"};
+    assert_int_equal(ch_store_write(f->s, &out, 1), CH_OK);
+    assert_int_equal(ch_store_session_get(f->s, "h-a", &v), CH_ENOTFOUND);
+    assert_int_equal(ch_store_session_get(f->s, "h-b", &v), CH_OK);
+    ch_session_clear(&v);
+    ch_op pw = {.kind = CH_OP_USER_PASSWD,
+                .tenant_id = f->acme,
+                .in.user = {.email = "ann@example.com", .password_hash = "h2"}};
+    assert_int_equal(ch_store_write(f->s, &pw, 1), CH_OK);
+    assert_int_equal(ch_store_session_get(f->s, "h-b", &v), CH_ENOTFOUND);
+    /* another tenant cannot change or remove the user */
+    pw.tenant_id = f->other;
+    assert_int_equal(ch_store_write(f->s, &pw, 1), CH_ENOTFOUND);
+    ch_op rm = {
+        .kind = CH_OP_USER_REMOVE, .tenant_id = f->other, .in.user.email = "ann@example.com"};
+    assert_int_equal(ch_store_write(f->s, &rm, 1), CH_ENOTFOUND);
+
+    assert_int_equal(session_add(f, f->acme, ann, "h-c"), CH_OK);
+    rm.tenant_id = f->acme;
+    assert_int_equal(ch_store_write(f->s, &rm, 1), CH_OK);
+    assert_int_equal(ch_store_session_get(f->s, "h-c", &v), CH_ENOTFOUND);
+    assert_int_equal(ch_store_user_by_email(f->s, "ann@example.com", &u), CH_ENOTFOUND);
+    json_t *list;
+    assert_int_equal(ch_store_user_list(f->s, f->acme, &list), CH_OK);
+    assert_int_equal(json_array_size(json_object_get(list, "users")), 0);
+    json_decref(list);
+}
+
+/* Issue 12's reads and op: a source's rotation replaces only what it names, and only for its
+ * tenant; an endpoint's health follows its deliveries; one tenant's usage is the tenant list's. */
+static void sources_rotate_and_endpoint_health_and_usage(void **state)
+{
+    fixture *f = *state;
+    ch_credential c = {.provider = "generic",
+                       .username = "pbx",
+                       .password_hash = "old-hash",
+                       .token_hash = "old-token",
+                       .allow_ips = ""};
+    ch_op add = {.kind = CH_OP_CREDENTIAL_ADD, .tenant_id = f->acme, .in.credential = &c};
+    assert_int_equal(ch_store_write(f->s, &add, 1), CH_OK);
+    int64_t src = add.id_out;
+
+    ch_credential nc = {.token_hash = "new-token"};
+    ch_op rot = {
+        .kind = CH_OP_SOURCE_ROTATE, .tenant_id = f->other, .id = src, .in.credential = &nc};
+    assert_int_equal(ch_store_write(f->s, &rot, 1), CH_ENOTFOUND); /* not the other's */
+    rot.tenant_id = f->acme;
+    assert_int_equal(ch_store_write(f->s, &rot, 1), CH_OK);
+    ch_credential *got;
+    size_t n;
+    assert_int_equal(ch_store_credentials(f->s, f->acme, "generic", &got, &n), CH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].token_hash, "new-token");
+    assert_string_equal(got[0].password_hash, "old-hash"); /* left alone */
+    assert_string_equal(got[0].username, "pbx");
+    assert_null(got[0].signing_secret);
+    ch_credentials_free(got, n);
+
+    /* health: no delivery yet; a test message pending; the endpoint disabled fails it */
+    ch_endpoint_spec es = {.url = "https://example.com/h",
+                           .kind = "generic",
+                           .events = "*",
+                           .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    ch_op ea = {.kind = CH_OP_ENDPOINT_ADD, .tenant_id = f->acme, .in.endpoint = es};
+    assert_int_equal(ch_store_write(f->s, &ea, 1), CH_OK);
+    ch_endpoint_health *h;
+    int64_t dead = -1;
+    assert_int_equal(ch_store_endpoint_health(f->s, f->acme, &h, &n, &dead), CH_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].id, ea.id_out);
+    assert_true(h[0].failing_since == CH_TIME_UNSET);
+    assert_null(h[0].last_state);
+    assert_int_equal(dead, 0);
+    ch_endpoint_health_free(h, n);
+    ch_op test = {.kind = CH_OP_ENDPOINT_TEST, .tenant_id = f->acme, .id = ea.id_out};
+    assert_int_equal(ch_store_write(f->s, &test, 1), CH_OK);
+    assert_int_equal(ch_store_endpoint_health(f->s, f->acme, &h, &n, &dead), CH_OK);
+    assert_string_equal(h[0].last_state, "pending");
+    assert_int_equal(dead, 0);
+    ch_endpoint_health_free(h, n);
+    ch_op off = {.kind = CH_OP_ENDPOINT_ENABLE, .tenant_id = f->acme, .id = ea.id_out};
+    off.in.enable.reason = "paused";
+    assert_int_equal(ch_store_write(f->s, &off, 1), CH_OK);
+    assert_int_equal(ch_store_endpoint_health(f->s, f->acme, &h, &n, &dead), CH_OK);
+    assert_string_equal(h[0].last_state, "failed");
+    assert_string_equal(h[0].last_error, "endpoint disabled");
+    assert_int_equal(dead, 1);
+    ch_endpoint_health_free(h, n);
+    assert_int_equal(ch_store_endpoint_health(f->s, f->other, &h, &n, &dead), CH_OK);
+    assert_int_equal(n, 0); /* the other tenant has none, and no dead letters */
+    assert_int_equal(dead, 0);
+    ch_endpoint_health_free(h, n);
+
+    ch_tenant_usage u;
+    assert_int_equal(ch_store_tenant_usage(f->s, f->other, &u), CH_OK);
+    assert_string_equal(u.tenant.slug, "other");
+    assert_int_equal(u.tenant.monthly_limit, 1);
+    assert_true(u.tenant.hard_limit);
+    char month[8];
+    this_month("UTC", month);
+    assert_string_equal(u.month, month);
+    assert_int_equal(u.calls, 0);
+    ch_tenant_clear(&u.tenant);
+    assert_int_equal(ch_store_tenant_usage(f->s, 999999, &u), CH_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(open_migrate_and_tenants, setup, teardown),
+        cmocka_unit_test_setup_teardown(users_are_unique_by_email_and_their_sessions_end_with_them,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(sources_rotate_and_endpoint_health_and_usage, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_database_url_chooses_the_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(events_merge_into_one_call_and_duplicates_change_nothing,
                                         setup, teardown),

@@ -232,6 +232,40 @@ static void call_completed_waits_for_the_pipeline(void **state)
     ch_call_trace_clear(&t);
 }
 
+/* A stage result after completion (a late transcript) creates call.updated: the trace says so
+ * instead of leaving its cause null. */
+static void a_late_stage_result_explains_its_call_updated(void **state)
+{
+    (void)state;
+    ch_call_trace t;
+    trace_init(&t, CH_DIR_INBOUND);
+    add_endpoint(&t, "inbound");
+    add_event(&t, 0, CH_DIR_INBOUND, CH_STATUS_ENDED);
+    add_message(&t, "call.started", 0);
+    add_message(&t, "call.ended", 0);
+    t.jobs[CH_STAGE_RECORDING].state = CH_JOB_DONE;
+    t.job_created[CH_STAGE_RECORDING] = T0;
+    t.jobs[CH_STAGE_RECORDING].finished_at = T0 + 200;
+    t.jobs[CH_STAGE_TRANSCRIPT].state = CH_JOB_FAILED; /* passed the deadline */
+    t.job_created[CH_STAGE_TRANSCRIPT] = T0;
+    t.jobs[CH_STAGE_TRANSCRIPT].finished_at = T0 + 600;
+    add_message(&t, "call.completed", 600);
+    t.jobs[CH_STAGE_TRANSCRIPT].state = CH_JOB_DONE; /* its answer came later */
+    t.jobs[CH_STAGE_TRANSCRIPT].finished_at = T0 + 900;
+    add_message(&t, "call.updated", 900);
+    json_t *tr = ch_call_trace_json(&t);
+    json_t *ms = items(tr, "message"), *v, *upd = NULL;
+    size_t i;
+    json_array_foreach(ms, i, v) if (!strcmp(str(v, "type"), "call.updated")) upd = v;
+    assert_non_null(upd);
+    assert_true(json_is_null(json_object_get(upd, "caused_by_event")));
+    assert_string_equal(str(upd, "caused_by"),
+                        "an enrichment stage's result after the call completed");
+    json_decref(ms);
+    json_decref(tr);
+    ch_call_trace_clear(&t);
+}
+
 static void a_cut_body_ends_on_a_character_boundary(void **state)
 {
     (void)state;
@@ -261,6 +295,7 @@ int main(void)
         cmocka_unit_test(messages_are_matched_to_the_event_that_caused_them),
         cmocka_unit_test(a_skip_todays_endpoints_would_take_says_they_changed),
         cmocka_unit_test(call_completed_waits_for_the_pipeline),
+        cmocka_unit_test(a_late_stage_result_explains_its_call_updated),
         cmocka_unit_test(a_cut_body_ends_on_a_character_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

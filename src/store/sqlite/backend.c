@@ -66,6 +66,7 @@ const ch_store_backend ch_store_sqlite = {
     .changes_since = ch_sqlite_changes_since,
     .list_calls = ch_sqlite_list_calls,
     .get_call = ch_sqlite_get_call,
+    .call_json = ch_sqlite_call_get,
     .export_open = ch_sqlite_export_open,
     .export_next = ch_sqlite_export_next,
     .export_close = ch_sqlite_export_close,
@@ -85,4 +86,9 @@ const ch_store_backend ch_store_sqlite = {
     .pipeline_get = ch_sqlite_pipeline_get,
     .dictionary_list = ch_sqlite_dictionary_list,
     .call_trace = ch_sqlite_call_trace,
+    .user_get = ch_sqlite_user_get,
+    .user_list = ch_sqlite_user_list,
+    .session_get = ch_sqlite_session_get,
+    .endpoint_health = ch_sqlite_endpoint_health,
+    .tenant_usage = ch_sqlite_tenant_usage,
 };

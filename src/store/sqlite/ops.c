@@ -452,6 +452,124 @@ static int source_media(op_ctx *c, ch_op *op)
     return rc;
 }
 
+/* ---- dashboard users and sessions ---------------------------------------------------- */
+
+static int user_add(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "INSERT INTO users(tenant_id, email, role, password_hash,"
+                                  " created_at, updated_at) SELECT ?1,?2,?3,?4,?5,?5"
+                                  " WHERE EXISTS (SELECT 1 FROM tenants WHERE id=?1) RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    ch_bind_text(st, 2, op->in.user.email);
+    ch_bind_text(st, 3, op->in.user.role ? op->in.user.role : "admin");
+    ch_bind_text(st, 4, op->in.user.password_hash);
+    sqlite3_bind_int64(st, 5, c->now);
+    int rc = step_one(c, st, &op->id_out, false, CH_EEXIST);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Ends every session of the user (tenant, email): a new password or a removal must not leave a
+ * signed-in browser behind. */
+static int user_sessions_end(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "DELETE FROM sessions WHERE user_id=(SELECT id FROM users"
+                                  " WHERE tenant_id=?1 AND email=?2)");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    ch_bind_text(st, 2, op->in.user.email);
+    int rc = step_one(c, st, NULL, true, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int user_passwd(op_ctx *c, ch_op *op)
+{
+    int rc = user_sessions_end(c, op);
+    if (rc) return rc;
+    sqlite3_stmt *st = prepare(c, "UPDATE users SET password_hash=?3, updated_at=?4"
+                                  " WHERE tenant_id=?1 AND email=?2 RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    ch_bind_text(st, 2, op->in.user.email);
+    ch_bind_text(st, 3, op->in.user.password_hash);
+    sqlite3_bind_int64(st, 4, c->now);
+    rc = step_one(c, st, &op->id_out, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int user_remove(op_ctx *c, ch_op *op)
+{
+    int rc = user_sessions_end(c, op);
+    if (rc) return rc;
+    sqlite3_stmt *st = prepare(c, "DELETE FROM users WHERE tenant_id=?1 AND email=?2 RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    ch_bind_text(st, 2, op->in.user.email);
+    rc = step_one(c, st, &op->id_out, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int session_add(op_ctx *c, ch_op *op)
+{
+    /* the sweep: sign-ins are rare next to requests, and each one clears what expired */
+    sqlite3_stmt *st =
+        prepare(c, "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2");
+    sqlite3_bind_int64(st, 1, c->now - op->in.session.idle_ms);
+    sqlite3_bind_int64(st, 2, c->now - op->in.session.max_ms);
+    int rc = step_one(c, st, NULL, true, 0);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    st = prepare(c, "INSERT INTO sessions(id_hash, user_id, tenant_id, csrf, created_at,"
+                    " last_seen_at) SELECT ?1, id, tenant_id, ?3, ?4, ?4 FROM users"
+                    " WHERE id=?2 AND tenant_id=?5 RETURNING 0");
+    ch_bind_text(st, 1, op->in.session.id_hash);
+    sqlite3_bind_int64(st, 2, op->id);
+    ch_bind_text(st, 3, op->in.session.csrf);
+    sqlite3_bind_int64(st, 4, c->now);
+    sqlite3_bind_int64(st, 5, op->tenant_id);
+    rc = step_one(c, st, NULL, false, CH_EEXIST);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int session_touch(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st =
+        prepare(c, "UPDATE sessions SET last_seen_at=MAX(last_seen_at, ?2) WHERE id_hash=?1");
+    ch_bind_text(st, 1, op->in.session.id_hash);
+    sqlite3_bind_int64(st, 2, c->now);
+    int rc = step_one(c, st, NULL, true, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int session_remove(op_ctx *c, ch_op *op)
+{
+    sqlite3_stmt *st = prepare(c, "DELETE FROM sessions WHERE id_hash=?1");
+    ch_bind_text(st, 1, op->in.session.id_hash);
+    int rc = step_one(c, st, NULL, true, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* A new password, token or signing secret for an enabled source; the others stay. */
+static int source_rotate(op_ctx *c, ch_op *op)
+{
+    const ch_credential *cr = op->in.credential;
+    sqlite3_stmt *st = prepare(c, "UPDATE credentials SET password_hash=COALESCE(?3,password_hash),"
+                                  " token_hash=COALESCE(?4,token_hash),"
+                                  " signing_secret=COALESCE(?5,signing_secret)"
+                                  " WHERE tenant_id=?1 AND id=?2 AND enabled=1 RETURNING id");
+    sqlite3_bind_int64(st, 1, op->tenant_id);
+    sqlite3_bind_int64(st, 2, op->id);
+    ch_bind_text(st, 3, cr->password_hash);
+    ch_bind_text(st, 4, cr->token_hash);
+    ch_bind_text(st, 5, cr->signing_secret);
+    int rc = step_one(c, st, NULL, false, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int apply(op_ctx *c, ch_op *op)
 {
     switch (op->kind) {
@@ -491,10 +609,24 @@ static int apply(op_ctx *c, ch_op *op)
         return dict_remove(c, op);
     case CH_OP_SOURCE_MEDIA:
         return source_media(c, op);
+    case CH_OP_SOURCE_ROTATE:
+        return source_rotate(c, op);
     case CH_OP_STAGE_RESULT: /* the engine's own (store/engine.c) */
     case CH_OP_PIPELINE_EXPIRE:
     case CH_OP_RECORDING_FORGET:
         break;
+    case CH_OP_USER_ADD:
+        return user_add(c, op);
+    case CH_OP_USER_PASSWD:
+        return user_passwd(c, op);
+    case CH_OP_USER_REMOVE:
+        return user_remove(c, op);
+    case CH_OP_SESSION_ADD:
+        return session_add(c, op);
+    case CH_OP_SESSION_TOUCH:
+        return session_touch(c, op);
+    case CH_OP_SESSION_REMOVE:
+        return session_remove(c, op);
     }
     return CH_EINVAL;
 }

@@ -261,6 +261,25 @@ json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id)
     return call;
 }
 
+int ch_sqlite_call_get(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out)
+{
+    sqlite3 *db = ch_sqlite_reader(b);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id=?2", &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, call_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *out = call_from_row(db, st, tenant_id);
+    else
+        rc = r == SQLITE_DONE ? CH_ENOTFOUND : CH_ESTORE;
+out:
+    sqlite3_finalize(st);
+    ch_sqlite_reader_done(b, db);
+    return rc;
+}
+
 /* Appends a fixed clause: the clauses are literals that add up to under 1.5 KiB against a
  * 4 KiB ceiling, so a failure is a bug in this file, not input. */
 static void sql_add(ch_buf *q, const char *clause)

@@ -270,6 +270,36 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS jobs_open ON jobs(deadline) WHERE state IN ('pending','waiting');"
     "CREATE INDEX IF NOT EXISTS jobs_recording ON jobs(finished_at) WHERE stage='recording' AND"
     " state='done';",
+    /* 8: dashboard users and their sign-in sessions (docs/internals/authentication.md). An
+     * email signs in to one tenant, so it is unique across tenants (stored lower-cased, and
+     * compared without case). A session row is keyed by the sha256 of its cookie id: the
+     * database never holds a usable cookie. */
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  email TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','viewer')),"
+    "  password_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS users_tenant ON users(tenant_id, id);"
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "  id_hash TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  csrf TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_seen_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
+    "CREATE INDEX IF NOT EXISTS sessions_seen ON sessions(last_seen_at);"
+    "CREATE INDEX IF NOT EXISTS sessions_created ON sessions(created_at);",
+    /* 9: diagnostics and sources (issue 12). When a source last received an event (GET
+     * /v1/sources) is one seek in events_provider instead of a walk back through the tenant's
+     * events until one of that provider; the dead letters of the diagnostics are counted in a
+     * partial index that holds only the failed deliveries. */
+    "CREATE INDEX IF NOT EXISTS events_provider ON events(tenant_id, provider, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries(tenant_id, endpoint_id, id)"
+    " WHERE state='failed';",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)

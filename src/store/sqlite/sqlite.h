@@ -148,6 +148,8 @@ int ch_sqlite_changes_since(ch_backend *b, int64_t tenant_id, int64_t cursor, in
                             ch_change_page *out);
 int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out);
 int ch_sqlite_get_call(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
+/* The list object of one call (no events), on a reader connection: CH_ENOTFOUND, CH_ESTORE. */
+int ch_sqlite_call_get(ch_backend *b, int64_t tenant_id, const char *call_id, json_t **out);
 int ch_sqlite_export_open(ch_backend *b, int64_t tenant_id, const ch_call_filter *f,
                           ch_backend_export **out);
 int ch_sqlite_export_next(ch_backend_export *x, json_t **call);
@@ -189,7 +191,14 @@ int ch_sqlite_jobs_read(ch_backend *b, int64_t tenant_id, const char *call_id,
                         ch_job_row jobs[CH_STAGE_COUNT]);
 int ch_sqlite_pipeline_get(ch_backend *b, int64_t tenant_id, char **text);
 int ch_sqlite_dictionary_list(ch_backend *b, int64_t tenant_id, ch_dict_view **out, size_t *n);
+/* users.c */
+int ch_sqlite_user_get(ch_backend *b, const char *email, ch_user *out);
+int ch_sqlite_user_list(ch_backend *b, int64_t tenant_id, ch_user **out, size_t *n);
+int ch_sqlite_session_get(ch_backend *b, const char *id_hash, ch_session *out);
 /* trace.c */
+int ch_sqlite_endpoint_health(ch_backend *b, int64_t tenant_id, ch_endpoint_health **out, size_t *n,
+                              int64_t *dead_letters);
+int ch_sqlite_tenant_usage(ch_backend *b, int64_t tenant_id, ch_tenant_usage *out);
 int ch_sqlite_call_trace(ch_backend *b, int64_t tenant_id, const char *call_id, ch_call_trace *out);
 
 #endif
