@@ -6,16 +6,14 @@
 // change settings; a script in a caller name, transcript or webhook response body shows as text
 // and never runs. Screenshots of every page go to build/artifacts/screenshots.
 //
-// MERGE GUARD: this needs the session API (auth), GET /v1/stream (sse), /v1/diagnostics,
-// /v1/sources and /v1/usage (doctor) and the call's `delivery` object (query), built on other
-// branches. Until they are merged the whole file skips, decided by whether `callhook user`
-// exists (`callhook user list SLUG` exits 0). The lead removes the guard (GUARD below) at merge.
+// It needs the session API, GET /v1/stream, /v1/diagnostics, /v1/sources and /v1/usage: all
+// merged (the guard that skipped it before the merge is gone); only a missing chromium skips it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson, http } from '../blackbox/lib.mjs';
+import { cli, tmpDir, cleanup, startServer, setupTenant, postHook, hookAuth, apiJson, http } from '../blackbox/lib.mjs';
 import { waitFor } from '../blackbox/lib-ops.mjs';
 import { startMedia } from '../blackbox/lib-media.mjs';
 import { startReceiver } from '../blackbox/lib-receiver.mjs';
@@ -33,17 +31,7 @@ const XSS_TRANSCRIPT = '<script>window.__xss=2</script>please call back';
 const XSS_BODY = '<script>window.__xss=3</script><img src=x onerror="window.__xss=4">';
 const SAID = 'Hello, my name is John Smith. I would like to book a plumber in Boston tomorrow morning please.';
 
-// GUARD: skip until `callhook user` exists (the auth branch merged).
-function guard() {
-  if (!haveChromium()) return 'no chromium (scripts/deps.sh test installs it)';
-  const d = tmpDir();
-  try {
-    execFileSync(BIN, ['tenant', 'add', 'x', '--db', `${d}/g.db`], { stdio: 'ignore', timeout: 30_000 });
-    const r = spawnSync(BIN, ['user', 'list', 'x', '--db', `${d}/g.db`], { stdio: 'ignore', timeout: 30_000 });
-    return r.status === 0 ? false : 'needs the merged session API: `callhook user` does not exist in this build';
-  } finally { cleanup(d); }
-}
-const SKIP = guard();
+const SKIP = haveChromium() ? false : 'no chromium (scripts/deps.sh test installs it)';
 
 let dir, db, server, media, rx, browser, acme, bravo;
 const problemsAllowed = [allowStatus(401, '/v1/session')];
