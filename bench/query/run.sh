@@ -93,6 +93,7 @@ FILTERS=(
     "extension, no calls|extension=9999"
     "text, common (invoice)|q=invoice"
     "text, Hebrew (הזמנה)|q=$(enc 'הזמנה')"
+    "text, uncommon (walrus)|q=walrus"
     "text, rare (zebrafish)|q=zebrafish"
     "text, no match|q=xylophone"
     "provider|provider=twilio"
