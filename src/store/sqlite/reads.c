@@ -408,14 +408,16 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     case DRIVE_NUMBER:
         /* each branch walks (tenant_id, number, sort_ts, call_id) backwards; the compound's
          * ORDER BY merges them and UNION drops a call found by both forms */
-        sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id IN"
-                    " (SELECT cid FROM (");
+        sql_add(&q, "SELECT " CALL_COLS " FROM (");
         number_branch(&q, f, "?7", cursor);
         if (!f->number_e164 || strcmp(f->number_e164, f->number) != 0) {
             sql_add(&q, " UNION ");
             number_branch(&q, f, "?8", cursor);
         }
-        sql_add(&q, " ORDER BY 1 DESC, 2 DESC LIMIT ?13))");
+        /* CROSS JOIN: the page's calls by primary key, never a walk of the tenant's calls
+         * testing each against the page */
+        sql_add(&q, " ORDER BY 1 DESC, 2 DESC LIMIT ?13) p CROSS JOIN calls c"
+                    " ON c.tenant_id=?1 AND c.id=p.cid" CALL_JOINS);
         break;
     case DRIVE_WINDOW:
         sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT rowid AS r FROM calls c"
