@@ -299,8 +299,7 @@ typedef enum {
 /* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
  * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
  * matter. ts: the column holding the call's sort_ts ("c.sort_ts", or "n.sort_ts" when
- * call_numbers drives). The number is left out when call_numbers drives, the text when
- * calls_fts does. */
+ * call_numbers drives). The number is left out when call_numbers drives. */
 static void filter_clauses(ch_buf *q, const ch_call_filter *f, drive d)
 {
     const char *ts = d == DRIVE_NUMBER ? "n.sort_ts" : "c.sort_ts";
@@ -323,7 +322,9 @@ static void filter_clauses(ch_buf *q, const ch_call_filter *f, drive d)
     if (f->extension) sql_add(q, " AND c.extension = ?9");
     if (f->provider) sql_add(q, " AND c.provider = ?16");
     if (f->delivery) sql_add(q, " AND c.delivery_state = ?17");
-    if (f->text && d != DRIVE_FTS) sql_add(q, " AND instr(" CH_SQLITE_CALL_TEXT("c") ", ?10) > 0");
+    /* also behind the text index: what it names is checked against the call's text as it is
+     * (a rowid renumbered by a VACUUM run by hand must not show another call) */
+    if (f->text) sql_add(q, " AND instr(" CH_SQLITE_CALL_TEXT("c") ", ?10) > 0");
 }
 
 /* The text as CH_SQLITE_CALL_TEXT is lowered (ASCII only, as SQLite's lower()). */
