@@ -228,7 +228,7 @@ test('a database at schema version 7 is migrated and its calls filled into the i
   sqlite(db, `
     DROP TRIGGER deliveries_call_insert; DROP TRIGGER deliveries_call_update; DROP TRIGGER deliveries_call_delete;
     DROP TRIGGER calls_numbers_insert; DROP TRIGGER calls_numbers_update; DROP TRIGGER calls_fts_insert;
-    DROP TRIGGER calls_fts_update; DROP TABLE call_numbers; DROP TABLE calls_fts;
+    DROP TRIGGER calls_fts_update; DROP TABLE call_numbers; DROP TABLE calls_fts; DROP TABLE calls_fts_dirty;
     DROP INDEX calls_delivery; DROP INDEX calls_extension; DROP INDEX calls_provider;
     DROP INDEX calls_direction; DROP INDEX calls_disposition;
     ALTER TABLE calls DROP COLUMN delivery_state; ALTER TABLE calls DROP COLUMN delivery_total;

@@ -183,10 +183,10 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 7); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
-                             * 6: endpoint payload shape, 7: enrichment */
+    assert_int_equal(v, 8); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
+                             * 6: endpoint payload shape, 7: enrichment, 8: call filters */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 7);
+    assert_int_equal(v, 8);
 
     const char *tables[] = {"tenants",    "credentials", "api_keys",       "calls",
                             "legs",       "events",      "usage",          "messages",
@@ -195,7 +195,7 @@ static void open_migrate_and_tenants(void **state)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 7);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 8);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);

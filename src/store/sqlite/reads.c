@@ -432,9 +432,11 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         break;
     case DRIVE_FTS:
         /* CROSS JOIN: the text index first, whatever the planner would guess */
+        /* with the calls whose text the index has not caught up with (normally none: the
+         * writer brings it up to date in each transaction) */
         sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT rowid AS r FROM calls_fts"
-                    " WHERE calls_fts MATCH ?14) m CROSS JOIN calls c ON c.rowid=m.r" CALL_JOINS
-                    " WHERE c.tenant_id=?1");
+                    " WHERE calls_fts MATCH ?14 UNION SELECT rowid FROM calls_fts_dirty) m"
+                    " CROSS JOIN calls c ON c.rowid=m.r" CALL_JOINS " WHERE c.tenant_id=?1");
         filter_clauses(&q, f, d);
         if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
         break;

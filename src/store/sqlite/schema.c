@@ -16,6 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* the text of a call (sqlite.h) in the triggers of migration 8 and in the text index's flush */
+#define CALL_TEXT_OLD   CH_SQLITE_CALL_TEXT("old")
+#define CALL_TEXT_NEW   CH_SQLITE_CALL_TEXT("new")
+#define CALL_TEXT_CALLS CH_SQLITE_CALL_TEXT("calls")
+#define CALL_TEXT_C     CH_SQLITE_CALL_TEXT("c")
+
 static const char *const migrations[] = {
     /* 1: the foundation */
     "CREATE TABLE IF NOT EXISTS tenants ("
@@ -335,37 +341,41 @@ static const char *const migrations[] = {
     " UNION ALL SELECT tenant_id, to_raw, sort_ts, id FROM calls WHERE to_raw<>''"
     " UNION ALL SELECT tenant_id, from_e164, sort_ts, id FROM calls WHERE from_e164<>''"
     " UNION ALL SELECT tenant_id, to_e164, sort_ts, id FROM calls WHERE to_e164<>'';"
+    /* Conflict clauses inside a trigger give way to the outer statement's (the writer's
+     * upsert has ON CONFLICT): the triggers test for an existing row instead of OR IGNORE. */
     "CREATE TRIGGER IF NOT EXISTS calls_numbers_insert AFTER INSERT ON calls BEGIN"
-    "  INSERT OR IGNORE INTO call_numbers(tenant_id, number, sort_ts, call_id)"
-    "   SELECT new.tenant_id, v, new.sort_ts, new.id FROM (SELECT new.from_raw AS v"
-    "   UNION SELECT new.to_raw UNION SELECT new.from_e164 UNION SELECT new.to_e164)"
-    "   WHERE v<>''; END;"
+    "  INSERT INTO call_numbers(tenant_id, number, sort_ts, call_id)"
+    "   SELECT DISTINCT new.tenant_id, v, new.sort_ts, new.id FROM (SELECT new.from_raw AS v"
+    "   UNION SELECT new.to_raw UNION SELECT new.from_e164 UNION SELECT new.to_e164) x"
+    "   WHERE v<>'' AND NOT EXISTS (SELECT 1 FROM call_numbers n WHERE n.tenant_id=new.tenant_id"
+    "   AND n.number=x.v AND n.sort_ts=new.sort_ts AND n.call_id=new.id); END;"
     "CREATE TRIGGER IF NOT EXISTS calls_numbers_update AFTER UPDATE ON calls"
     "  WHEN old.sort_ts IS NOT new.sort_ts OR old.from_raw IS NOT new.from_raw"
     "   OR old.to_raw IS NOT new.to_raw OR old.from_e164 IS NOT new.from_e164"
     "   OR old.to_e164 IS NOT new.to_e164 BEGIN"
     "  DELETE FROM call_numbers WHERE tenant_id=old.tenant_id AND number IN (old.from_raw,"
     "   old.to_raw, old.from_e164, old.to_e164) AND sort_ts=old.sort_ts AND call_id=old.id;"
-    "  INSERT OR IGNORE INTO call_numbers(tenant_id, number, sort_ts, call_id)"
-    "   SELECT new.tenant_id, v, new.sort_ts, new.id FROM (SELECT new.from_raw AS v"
-    "   UNION SELECT new.to_raw UNION SELECT new.from_e164 UNION SELECT new.to_e164)"
-    "   WHERE v<>''; END;"
+    "  INSERT INTO call_numbers(tenant_id, number, sort_ts, call_id)"
+    "   SELECT DISTINCT new.tenant_id, v, new.sort_ts, new.id FROM (SELECT new.from_raw AS v"
+    "   UNION SELECT new.to_raw UNION SELECT new.from_e164 UNION SELECT new.to_e164) x"
+    "   WHERE v<>'' AND NOT EXISTS (SELECT 1 FROM call_numbers n WHERE n.tenant_id=new.tenant_id"
+    "   AND n.number=x.v AND n.sort_ts=new.sort_ts AND n.call_id=new.id); END;"
     "CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(body, content='',"
     "  tokenize='trigram case_sensitive 1');"
-    "INSERT INTO calls_fts(rowid, body) SELECT rowid, " CH_SQLITE_CALL_TEXT(
-        "calls") " FROM calls;"
-                 "CREATE TRIGGER IF NOT EXISTS calls_fts_insert AFTER INSERT ON calls BEGIN"
-                 "  INSERT INTO calls_fts(rowid, body) VALUES(new.rowid, " CH_SQLITE_CALL_TEXT(
-                     "new") "); END;"
-                            "CREATE TRIGGER IF NOT EXISTS calls_fts_update AFTER UPDATE ON calls"
-                            "  WHEN " CH_SQLITE_CALL_TEXT("old") " IS NOT " CH_SQLITE_CALL_TEXT(
-                                "new") " BEGIN"
-                                       "  INSERT INTO calls_fts(calls_fts, rowid, body) "
-                                       "VALUES('delete', old.rowid, " CH_SQLITE_CALL_TEXT(
-                                           "old") ");"
-                                                  "  INSERT INTO calls_fts(rowid, body) "
-                                                  "VALUES(new.rowid, " CH_SQLITE_CALL_TEXT(
-                                                      "new") "); END;",
+    "INSERT INTO calls_fts(rowid, body) SELECT rowid, " CALL_TEXT_CALLS " FROM calls;"
+    /* the text index is brought up to date once per write transaction (the writer's commit,
+     * ch_sqlite_fts_flush), not per statement: FTS5 writes a segment at the end of every
+     * statement that touched it, and merging a segment per call was most of a call's write
+     * cost. Until then calls_fts_dirty names the calls whose text changed, with the text the
+     * index holds for them (NULL: none yet), and searches test those calls directly. */
+    "CREATE TABLE IF NOT EXISTS calls_fts_dirty (rowid INTEGER PRIMARY KEY, indexed TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_insert AFTER INSERT ON calls BEGIN"
+    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT new.rowid, NULL"
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=new.rowid); END;"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_update AFTER UPDATE ON calls"
+    "  WHEN " CALL_TEXT_OLD " IS NOT " CALL_TEXT_NEW " BEGIN"
+    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT old.rowid, " CALL_TEXT_OLD
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=old.rowid); END;",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
@@ -495,6 +505,22 @@ int ch_sqlite_migrate(sqlite3 *db, int *version_out)
     return CH_OK;
 }
 
+const char *const ch_sqlite_fts_flush_sql[3] = {
+    "INSERT INTO calls_fts(calls_fts, rowid, body) SELECT 'delete', rowid, indexed"
+    " FROM calls_fts_dirty WHERE indexed IS NOT NULL",
+    "INSERT INTO calls_fts(rowid, body) SELECT d.rowid, " CALL_TEXT_C
+    " FROM calls_fts_dirty d JOIN calls c ON c.rowid=d.rowid",
+    "DELETE FROM calls_fts_dirty",
+};
+
+int ch_sqlite_fts_flush(sqlite3 *db)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 3 && rc == SQLITE_OK; i++)
+        rc = ch_sqlite_exec(db, ch_sqlite_fts_flush_sql[i]);
+    return rc;
+}
+
 int ch_sqlite_migrate_path(const char *path, int *version_out)
 {
     sqlite3 *db;
@@ -592,6 +618,16 @@ int ch_sqlite_backend_open(const char *path, const ch_store_opts *opts, ch_backe
     if (rc) goto fail;
     rc = ch_sqlite_migrate(q->wdb, NULL);
     if (rc) goto fail;
+    /* what another process (callhook import) left for the text index */
+    if (ch_sqlite_exec(q->wdb, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        rc = CH_ESTORE;
+        goto fail;
+    }
+    if (ch_sqlite_fts_flush(q->wdb) != SQLITE_OK || ch_sqlite_exec(q->wdb, "COMMIT") != SQLITE_OK) {
+        ch_sqlite_exec(q->wdb, "ROLLBACK");
+        rc = CH_ESTORE;
+        goto fail;
+    }
     if (opts->max_bytes > 0) {
         sqlite3_stmt *st;
         int64_t page = 4096;

@@ -80,6 +80,12 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
     " json_extract(" p ".enriched,'$.transcript') END,'')||char(10)||coalesce(CASE WHEN"           \
     " json_valid(" p ".enriched) THEN json_extract(" p ".enriched,'$.summary') END,''))"
 
+/* Brings calls_fts up to date with calls_fts_dirty (migration 8), inside the caller's write
+ * transaction: the writer runs it before each commit (its three statements are
+ * ch_sqlite_fts_flush_sql, prepared once there), the backend when it opens. SQLite result. */
+int ch_sqlite_fts_flush(sqlite3 *db);
+extern const char *const ch_sqlite_fts_flush_sql[3];
+
 /* The list's ways of finding a page (reads.c), for tests/unit/test_query.c's plans: the way
  * ch_sqlite_list_calls takes first for f (window: the text's bounded scan, else its index),
  * and that way's statement, bound. */
