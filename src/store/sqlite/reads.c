@@ -288,13 +288,20 @@ static void sql_add(ch_buf *q, const char *clause)
 typedef enum {
     DRIVE_PLAIN,  /* calls and its indexes; the planner picks one (test_query.c pins which) */
     DRIVE_NUMBER, /* call_numbers, one walk per form of the number, merged (UNION) */
-    DRIVE_WINDOW, /* text: the newest TEXT_WINDOW calls after the cursor, tested with instr */
+    DRIVE_WINDOW, /* text: the newest calls after the cursor, tested with instr, down to the
+                   * TEXT_WINDOW-th (window_bound) */
     DRIVE_FTS,    /* text: the calls calls_fts names, sorted */
 } drive;
 
 /* A common word is found among the newest calls long before the text index's list of its calls
  * could be sorted; a rare one is not, and the text index answers. */
 #define TEXT_WINDOW 2000
+
+/* where the window ends: its oldest call */
+typedef struct {
+    int64_t ts;
+    char id[64];
+} window_end;
 
 /* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
  * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
@@ -397,7 +404,7 @@ static void number_branch(ch_buf *q, const ch_call_filter *f, const char *param,
 /* The list's query for one way of finding the page: one page after the cursor, newest first
  * (limit+1 rows: the last one says there is more). */
 static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, drive d,
-                       sqlite3_stmt **out)
+                       const window_end *bound, sqlite3_stmt **out)
 {
     int64_t cts = 0;
     char cid[64] = "";
@@ -421,14 +428,12 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
                     " ON c.tenant_id=?1 AND c.id=p.cid" CALL_JOINS);
         break;
     case DRIVE_WINDOW:
-        sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT rowid AS r FROM calls c"
-                    " WHERE c.tenant_id=?1");
-        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
-        if (f->since != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts >= ?2");
-        if (f->until != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts < ?3");
-        sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?15) w CROSS JOIN calls c"
-                    " ON c.rowid=w.r" CALL_JOINS " WHERE c.tenant_id=?1");
+        /* the plain walk, newest first, stopping at the page or at the window's oldest call
+         * (window_bound), whichever comes first */
+        sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
         filter_clauses(&q, f, d);
+        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+        if (bound) sql_add(&q, " AND (c.sort_ts, c.id) >= (?18, ?19)");
         break;
     case DRIVE_FTS:
         /* CROSS JOIN: the text index first, whatever the planner would guess */
@@ -458,15 +463,60 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
     }
     sqlite3_bind_int(st, 13, f->limit + 1);
-    sqlite3_bind_int(st, 15, TEXT_WINDOW);
+    if (bound) {
+        sqlite3_bind_int64(st, 18, bound->ts);
+        sqlite3_bind_text(st, 19, bound->id, -1, SQLITE_TRANSIENT);
+    }
     *out = st;
     return CH_OK;
+}
+
+/* The oldest of the newest TEXT_WINDOW calls after the cursor (within since/until): CH_OK with
+ * *found false when there are fewer (the window is every call left), CH_EINVAL for a bad
+ * cursor. A walk of the covering index calls_recent, no call read. */
+static int window_bound(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, window_end *out,
+                        bool *found)
+{
+    int64_t cts = 0;
+    char cid[64] = "";
+    *found = false;
+    if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    ch_buf q;
+    ch_buf_init(&q, 1024);
+    sql_add(&q, "SELECT c.sort_ts, c.id FROM calls c WHERE c.tenant_id=?1");
+    if (f->since != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts >= ?2");
+    if (f->until != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts < ?3");
+    if (cid[0]) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+    sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT 1 OFFSET ?15");
+    sqlite3_stmt *st;
+    int rc = prepare(db, q.data, &st);
+    ch_buf_free(&q);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    if (f->since != CH_TIME_UNSET) sqlite3_bind_int64(st, 2, f->since);
+    if (f->until != CH_TIME_UNSET) sqlite3_bind_int64(st, 3, f->until);
+    if (cid[0]) {
+        sqlite3_bind_int64(st, 11, cts);
+        sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int(st, 15, TEXT_WINDOW - 1);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        out->ts = sqlite3_column_int64(st, 0);
+        snprintf(out->id, sizeof out->id, "%s", (const char *)sqlite3_column_text(st, 1));
+        *found = true;
+    } else if (r != SQLITE_DONE) {
+        rc = CH_ESTORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int ch_sqlite_list_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, int way,
                          sqlite3_stmt **out)
 {
-    return build_query(db, tenant_id, f, (drive)way, out);
+    window_end w = {.ts = 0, .id = "c_0"};
+    return build_query(db, tenant_id, f, (drive)way, way == DRIVE_WINDOW ? &w : NULL, out);
 }
 
 int ch_sqlite_list_way(const ch_call_filter *f, bool window)
@@ -478,11 +528,11 @@ int ch_sqlite_list_way(const ch_call_filter *f, bool window)
 
 /* One page by one way: the calls in *data (with their cursors in "_cursor"), *rows of them,
  * *next the cursor after the last when one more row exists. */
-static int list_page(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, drive d, json_t *data,
-                     int *rows, char *next, size_t nextsz)
+static int list_page(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, drive d,
+                     const window_end *bound, json_t *data, int *rows, char *next, size_t nextsz)
 {
     sqlite3_stmt *st = NULL;
-    int rc = build_query(db, tenant_id, f, d, &st);
+    int rc = build_query(db, tenant_id, f, d, bound, &st);
     if (rc) return rc;
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -512,14 +562,19 @@ int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter 
     char next[96] = "";
     int rows = 0, rc;
     drive d = (drive)ch_sqlite_list_way(f, true);
-    /* both text reads in one snapshot: the second answers exactly what the first could not */
+    /* the text's reads in one snapshot: the index answers exactly what the window could not */
     bool txn = d == DRIVE_WINDOW && ch_sqlite_exec(db, "BEGIN") == SQLITE_OK;
-    rc = list_page(db, tenant_id, f, d, data, &rows, next, sizeof next);
-    if (!rc && d == DRIVE_WINDOW && !next[0]) {
-        /* fewer than a page among the newest calls: the text index finds the rest */
+    window_end w;
+    bool bounded = false;
+    rc = d == DRIVE_WINDOW ? window_bound(db, tenant_id, f, &w, &bounded) : CH_OK;
+    if (!rc)
+        rc = list_page(db, tenant_id, f, d, bounded ? &w : NULL, data, &rows, next, sizeof next);
+    if (!rc && d == DRIVE_WINDOW && bounded && !next[0]) {
+        /* fewer than a page among the newest calls, and older ones exist: the text index
+         * finds the rest */
         json_array_clear(data);
         rows = 0;
-        rc = list_page(db, tenant_id, f, DRIVE_FTS, data, &rows, next, sizeof next);
+        rc = list_page(db, tenant_id, f, DRIVE_FTS, NULL, data, &rows, next, sizeof next);
     }
     if (txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     ch_sqlite_reader_done(b, db);
