@@ -439,11 +439,15 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         /* CROSS JOIN: the text index first, whatever the planner would guess */
         /* with the calls whose text the index has not caught up with (normally none: the
          * writer brings it up to date in each transaction) */
-        sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT rowid AS r FROM calls_fts"
-                    " WHERE calls_fts MATCH ?14 UNION SELECT rowid FROM calls_fts_dirty) m"
-                    " CROSS JOIN calls c ON c.rowid=m.r" CALL_JOINS " WHERE c.tenant_id=?1");
+        /* the matches are sorted by their keys alone; only the page's calls are read whole
+         * (with their employee, lead and tenant) */
+        sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT c.rowid AS r FROM (SELECT rowid AS r"
+                    " FROM calls_fts WHERE calls_fts MATCH ?14 UNION SELECT rowid FROM"
+                    " calls_fts_dirty) m CROSS JOIN calls c ON c.rowid=m.r WHERE c.tenant_id=?1");
         filter_clauses(&q, f, d);
         if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+        sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13) p CROSS JOIN calls c"
+                    " ON c.rowid=p.r" CALL_JOINS);
         break;
     case DRIVE_PLAIN:
         sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
@@ -452,7 +456,7 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         break;
     }
     sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
-    if (d != DRIVE_NUMBER) sql_add(&q, " LIMIT ?13");
+    if (d != DRIVE_NUMBER && d != DRIVE_FTS) sql_add(&q, " LIMIT ?13");
     sqlite3_stmt *st;
     int rc = prepare(db, q.data, &st);
     ch_buf_free(&q);
