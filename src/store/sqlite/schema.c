@@ -21,6 +21,7 @@
 #define CALL_TEXT_NEW   CH_SQLITE_CALL_TEXT("new")
 #define CALL_TEXT_CALLS CH_SQLITE_CALL_TEXT("calls")
 #define CALL_TEXT_C     CH_SQLITE_CALL_TEXT("c")
+#define TEXT_CHANGED    CALL_TEXT_OLD " IS NOT " CALL_TEXT_NEW
 
 /* call_numbers gets the call's number in column col unless it is empty or an earlier column of
  * the call has it (the key would repeat): compared on the row, no lookup */
@@ -369,30 +370,19 @@ static const char *const migrations[] = {
     "call_id=old.id;" NUMBERS_INSERT " END;"
     "CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(body, content='',"
     "  tokenize='trigram case_sensitive 1');"
-    "INSERT INTO calls_fts(rowid, body) SELECT "
-    "rowid, " CALL_TEXT_CALLS " FROM calls;"
-    /* the text index is brought up to date once per write
-     * transaction (the writer's commit, ch_sqlite_fts_flush),
-     * not per statement: FTS5 writes a segment at the end of
-     * every statement that touched it, and merging a segment
-     * per call was most of a call's write cost. Until then
-     * calls_fts_dirty names the calls whose text changed,
-     * with the text the index holds for them (NULL: none
-     * yet), and searches test those calls directly. */
-    "CREATE TABLE IF NOT EXISTS calls_fts_dirty (rowid "
-    "INTEGER PRIMARY KEY, indexed TEXT);"
-    "CREATE TRIGGER IF NOT EXISTS calls_fts_insert AFTER "
-    "INSERT ON calls BEGIN"
-    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT "
-    "new.rowid, NULL"
-    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty "
-    "WHERE rowid=new.rowid); END;"
-    "CREATE TRIGGER IF NOT EXISTS calls_fts_update AFTER "
-    "UPDATE ON calls"
-    "  WHEN " CALL_TEXT_OLD " IS NOT " CALL_TEXT_NEW " BEGIN"
-    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT "
-    "old.rowid, " CALL_TEXT_OLD "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty "
-    "WHERE rowid=old.rowid); END;",
+    "INSERT INTO calls_fts(rowid, body) SELECT rowid, " CALL_TEXT_CALLS " FROM calls;"
+    /* the text index is brought up to date once per write transaction (the writer's commit,
+     * ch_sqlite_fts_flush), not per statement: FTS5 writes a segment at the end of every
+     * statement that touched it, and merging a segment per call was most of a call's write
+     * cost. Until then calls_fts_dirty names the calls whose text changed, with the text the
+     * index holds for them (NULL: none yet), and searches test those calls directly. */
+    "CREATE TABLE IF NOT EXISTS calls_fts_dirty (rowid INTEGER PRIMARY KEY, indexed TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_insert AFTER INSERT ON calls BEGIN"
+    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT new.rowid, NULL"
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=new.rowid); END;"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_update AFTER UPDATE ON calls WHEN " TEXT_CHANGED
+    " BEGIN INSERT INTO calls_fts_dirty(rowid, indexed) SELECT old.rowid, " CALL_TEXT_OLD
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=old.rowid); END;",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
