@@ -35,6 +35,14 @@ int ch_query_time(const char *v, const char *tz, int64_t *out_ms)
     return ch_time_parse(v, tz, out_ms);
 }
 
+size_t ch_query_text_chars(const char *v)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p & 0xC0) != 0x80) n++;
+    return n;
+}
+
 /* Parses the shared filters; answers 400 itself and returns false on a bad one. */
 static bool parse_filter(ch_request *r, int64_t tenant_id, ch_call_filter *f, char *e164,
                          size_t e164sz, ch_tenant *tenant)
@@ -86,8 +94,27 @@ static bool parse_filter(ch_request *r, int64_t tenant_id, ch_call_filter *f, ch
     f->number = ch_query(r, "number");
     if (f->number && ch_phone_e164(f->number, tenant->country, e164, e164sz)) f->number_e164 = e164;
     f->extension = ch_query(r, "extension");
+    f->provider = ch_query(r, "provider");
+    if ((v = ch_query(r, "delivery"))) {
+        static const char *const states[] = {"delivered", "retrying", "failed", "none"};
+        for (size_t i = 0; i < sizeof states / sizeof *states && !f->delivery; i++)
+            if (strcmp(v, states[i]) == 0) f->delivery = states[i];
+        if (!f->delivery) {
+            ch_reply_error(r, 400, "bad_request", "delivery",
+                           "delivery must be delivered, retrying, failed or none");
+            return false;
+        }
+    }
     f->text = ch_query(r, "q");
     if (f->text && !*f->text) f->text = NULL;
+    if (f->text && ch_query_text_chars(f->text) < CH_QUERY_TEXT_MIN) {
+        /* the text index is of trigrams: a shorter search would be a scan of every call */
+        ch_reply_error(r, 400, "bad_request", "q",
+                       "q needs at least %d characters: shorter text cannot be searched"
+                       " with the text index",
+                       CH_QUERY_TEXT_MIN);
+        return false;
+    }
     f->cursor = ch_query(r, "cursor");
     (void)tenant_id;
     return true;

@@ -71,6 +71,7 @@ void ch_call_view_clear(ch_call_view *v)
     free(v->lead_phone);
     free(v->lead_name);
     free(v->enriched);
+    free(v->delivery_state);
     ch_call_view_init(v);
 }
 
@@ -141,6 +142,12 @@ json_t *ch_call_view_json(const ch_call_view *v)
                                                str_or_null(v->lead_name))
                                    : json_null());
     json_object_set_new(o, "over_limit", json_boolean(v->over_limit));
+    json_object_set_new(
+        o, "delivery",
+        json_pack(
+            "{s:s, s:I, s:I, s:I, s:I}", "state", v->delivery_state ? v->delivery_state : "none",
+            "total", (json_int_t)v->delivery_total, "succeeded", (json_int_t)v->delivery_succeeded,
+            "failed", (json_int_t)v->delivery_failed, "pending", (json_int_t)v->delivery_pending));
     enriched_over(o, v->enriched);
     json_object_set_new(o, "event_count", json_integer(v->event_count));
     /* +1 per stored event and per enrichment result, in the statement that writes the call:

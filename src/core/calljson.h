@@ -26,6 +26,10 @@ typedef struct {
     char *lead_phone, *lead_name;
     bool over_limit;
     char *enriched; /* the pipeline's output (core/pipeline.h), JSON text, or NULL */
+    /* the call's webhook deliveries: "delivered" | "retrying" | "failed" | "none" (NULL:
+     * "none") and the counts by state, kept on the call row by the store */
+    char *delivery_state;
+    int64_t delivery_total, delivery_succeeded, delivery_failed, delivery_pending;
     int64_t event_count, version, created_at, updated_at;
 } ch_call_view;
 
@@ -34,8 +38,9 @@ void ch_call_view_clear(ch_call_view *v);
 /* {id, tenant, provider, external_id, direction, status, disposition, from, to, from_raw,
  * to_raw, caller_name, extension, started_at, answered_at, ended_at, duration_sec, billsec,
  * recording_url, transcript, summary, cost, metadata, legs, employee, lead, over_limit,
- * enrichment, recording, transcript_segments, fields, sentiment, event_count, version,
- * created_at, updated_at}, in this order (docs/schema/call.schema.json). */
+ * delivery {state, total, succeeded, failed, pending}, enrichment, recording, transcript_segments,
+ * fields, sentiment, event_count, version, created_at, updated_at}, in this order
+ * (docs/schema/call.schema.json). */
 json_t *ch_call_view_json(const ch_call_view *v);
 
 #endif

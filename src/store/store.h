@@ -254,7 +254,12 @@ typedef struct {
     const char *number;                 /* matches from or to as sent … */
     const char *number_e164;            /* … or normalised (may be NULL) */
     const char *extension;
-    const char *text;   /* substring of caller name, numbers, transcript, summary */
+    const char *provider; /* a provider name */
+    const char *delivery; /* "delivered" | "retrying" | "failed" | "none" (the API checks) */
+    /* substring of caller name, numbers, transcript, summary (the provider's and the
+     * enrichment's), ASCII letters in any case; at least 3 characters (the API checks: the
+     * list answers it from a trigram index, docs/internals/call-search.md) */
+    const char *text;
     int limit;          /* 1..500 */
     const char *cursor; /* opaque, from a previous page */
 } ch_call_filter;

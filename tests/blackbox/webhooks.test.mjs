@@ -224,7 +224,12 @@ test('data.call.version is the version of the state the message was made from, a
     for (const { msg } of got) {
       assert.equal(msg.version, 1, 'the envelope\'s format version does not move');
       assert.equal(msg.data.call.version, version, `${msg.type} carries the version of its state`);
-      assert.deepEqual(msg.data.call, call, `${msg.type}: data.call is the call the read API shows for that version`);
+      // the delivery summary counts the call's webhook deliveries, this very message's among
+      // them: it is not part of the call's versioned state (docs/http-api.md), and the read
+      // API shows it as it is now
+      const { delivery: _d, ...callState } = call;
+      const { delivery: _m, ...msgState } = msg.data.call;
+      assert.deepEqual(msgState, callState, `${msg.type}: data.call is the call the read API shows for that version`);
     }
   };
   await step({ event_id: 'ver-1-r', direction: 'inbound', status: 'ringing', from: '+14155550166' },

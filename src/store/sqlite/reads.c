@@ -139,14 +139,23 @@ out:
     " c.caller_name, c.extension, c.started_at, c.answered_at, c.ended_at, c.duration_sec,"        \
     " c.billsec, c.recording_url, c.transcript, c.summary, c.cost_micros, c.cost_currency,"        \
     " c.metadata, c.over_limit, c.event_count, c.created_at, c.updated_at, c.sort_ts, c.version,"  \
-    " e.id, e.extension, e.name, e.email, l.id, l.phone, l.name, c.enriched"
+    " e.id, e.extension, e.name, e.email, l.id, l.phone, l.name, c.enriched, c.delivery_state,"    \
+    " c.delivery_total, c.delivery_succeeded, c.delivery_failed, c.delivery_pending"
 /* the directory's employee of the call's extension and the lead of its external party (both
  * unique per tenant: at most one row each) */
-#define CALL_FROM                                                                                  \
-    " FROM calls c LEFT JOIN employees e ON e.tenant_id=c.tenant_id AND e.extension=c.extension"   \
+#define CALL_JOINS                                                                                 \
+    " LEFT JOIN employees e ON e.tenant_id=c.tenant_id AND e.extension=c.extension"                \
     " LEFT JOIN leads l ON l.tenant_id=c.tenant_id AND l.phone=CASE c.direction"                   \
     " WHEN 'outbound' THEN c.to_e164 WHEN 'internal' THEN NULL ELSE c.from_e164 END"
-enum { COL_SORT_TS = 28, COL_VERSION = 29, COL_EMPLOYEE = 30, COL_LEAD = 34, COL_ENRICHED = 37 };
+#define CALL_FROM " FROM calls c" CALL_JOINS
+enum {
+    COL_SORT_TS = 28,
+    COL_VERSION = 29,
+    COL_EMPLOYEE = 30,
+    COL_LEAD = 34,
+    COL_ENRICHED = 37,
+    COL_DELIVERY = 38
+};
 
 static json_t *col_str(sqlite3_stmt *st, int i)
 {
@@ -242,6 +251,11 @@ static json_t *call_from_row(sqlite3 *db, sqlite3_stmt *st, int64_t tenant_id)
     v.lead_phone = col_text(st, COL_LEAD + 1);
     v.lead_name = col_text(st, COL_LEAD + 2);
     v.enriched = col_text(st, COL_ENRICHED);
+    v.delivery_state = col_text(st, COL_DELIVERY);
+    v.delivery_total = sqlite3_column_int64(st, COL_DELIVERY + 1);
+    v.delivery_succeeded = sqlite3_column_int64(st, COL_DELIVERY + 2);
+    v.delivery_failed = sqlite3_column_int64(st, COL_DELIVERY + 3);
+    v.delivery_pending = sqlite3_column_int64(st, COL_DELIVERY + 4);
     v.legs = legs_of(db, tenant_id, v.id);
     json_t *o = ch_call_view_json(&v);
     ch_call_view_clear(&v);
@@ -280,33 +294,89 @@ out:
     return rc;
 }
 
-/* Appends a fixed clause: the clauses are literals that add up to under 1.5 KiB against a
- * 4 KiB ceiling, so a failure is a bug in this file, not input. */
+/* Appends a fixed clause: the clauses are literals that add up to under 3 KiB against a
+ * 8 KiB ceiling, so a failure is a bug in this file, not input. */
 static void sql_add(ch_buf *q, const char *clause)
 {
     if (ch_buf_puts(q, clause) != CH_OK) abort();
 }
 
+/* How the list finds a page (docs/internals/call-search.md). Every way walks an index in the
+ * list's order (sort_ts, id descending) and stops after limit+1 rows, except FTS, which sorts
+ * the calls the text index names. */
+typedef enum {
+    DRIVE_PLAIN,  /* calls and its indexes; the planner picks one (test_query.c pins which) */
+    DRIVE_NUMBER, /* call_numbers, one walk per form of the number, merged (UNION) */
+    DRIVE_WINDOW, /* text: the newest calls after the cursor, tested with instr, down to the
+                   * TEXT_WINDOW-th (window_bound) */
+    DRIVE_FTS,    /* text: the calls calls_fts names, sorted */
+} drive;
+
+/* A common word is found among the newest calls long before the text index's list of its calls
+ * could be sorted; a rare one is not, and the text index answers. */
+#define TEXT_WINDOW 2000
+
+/* where the window ends: its oldest call */
+typedef struct {
+    int64_t ts;
+    char id[64];
+} window_end;
+
 /* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
  * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
- * matter. */
-static void filter_clauses(ch_buf *q, const ch_call_filter *f)
+ * matter. ts: the column holding the call's sort_ts ("c.sort_ts", or "n.sort_ts" when
+ * call_numbers drives). The number is left out when call_numbers drives. */
+static void filter_clauses(ch_buf *q, const ch_call_filter *f, drive d)
 {
-    if (f->since != CH_TIME_UNSET) sql_add(q, " AND c.sort_ts >= ?2");
-    if (f->until != CH_TIME_UNSET) sql_add(q, " AND c.sort_ts < ?3");
+    const char *ts = d == DRIVE_NUMBER ? "n.sort_ts" : "c.sort_ts";
+    if (f->since != CH_TIME_UNSET) {
+        sql_add(q, " AND ");
+        sql_add(q, ts);
+        sql_add(q, " >= ?2");
+    }
+    if (f->until != CH_TIME_UNSET) {
+        sql_add(q, " AND ");
+        sql_add(q, ts);
+        sql_add(q, " < ?3");
+    }
     if (f->direction >= 0) sql_add(q, " AND c.direction = ?4");
     if (f->status >= 0) sql_add(q, " AND c.status = ?5");
     if (f->disposition >= 0) sql_add(q, " AND c.disposition = ?6");
-    if (f->number)
+    if (f->number && d != DRIVE_NUMBER)
         sql_add(q, " AND (c.from_raw = ?7 OR c.to_raw = ?7 OR c.from_e164 = ?8"
                    " OR c.to_e164 = ?8)");
     if (f->extension) sql_add(q, " AND c.extension = ?9");
-    if (f->text)
-        sql_add(q, " AND (instr(lower(c.caller_name), lower(?10)) > 0"
-                   " OR instr(c.from_raw, ?10) > 0 OR instr(c.to_raw, ?10) > 0"
-                   " OR instr(c.from_e164, ?10) > 0 OR instr(c.to_e164, ?10) > 0"
-                   " OR instr(lower(c.transcript), lower(?10)) > 0"
-                   " OR instr(lower(c.summary), lower(?10)) > 0)");
+    if (f->provider) sql_add(q, " AND c.provider = ?16");
+    if (f->delivery) sql_add(q, " AND c.delivery_state = ?17");
+    /* also behind the text index: what it names is checked against the call's text as it is
+     * (a rowid renumbered by a VACUUM run by hand must not show another call) */
+    if (f->text) sql_add(q, " AND instr(" CH_SQLITE_CALL_TEXT("c") ", ?10) > 0");
+}
+
+/* The text as CH_SQLITE_CALL_TEXT is lowered (ASCII only, as SQLite's lower()). */
+static char *text_lower(const char *t)
+{
+    char *s = ch_strdup(t);
+    for (char *p = s; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    return s;
+}
+
+/* The text as an FTS5 phrase: in double quotes, a double quote doubled; the trigram tokenizer
+ * makes it "these characters in this order". */
+static char *fts_phrase(const char *t)
+{
+    char *low = text_lower(t);
+    ch_buf b;
+    ch_buf_init(&b, strlen(low) * 2 + 3);
+    sql_add(&b, "\"");
+    for (const char *p = low; *p; p++)
+        sql_add(&b, *p == '"' ? "\"\"" : (char[]){*p, 0});
+    sql_add(&b, "\"");
+    free(low);
+    char *out = ch_strdup(b.data);
+    ch_buf_free(&b);
+    return out;
 }
 
 static void bind_filter(sqlite3_stmt *st, int64_t tenant_id, const ch_call_filter *f)
@@ -326,49 +396,173 @@ static void bind_filter(sqlite3_stmt *st, int64_t tenant_id, const ch_call_filte
         sqlite3_bind_text(st, 8, f->number_e164 ? f->number_e164 : f->number, -1, SQLITE_TRANSIENT);
     }
     if (f->extension) sqlite3_bind_text(st, 9, f->extension, -1, SQLITE_TRANSIENT);
-    if (f->text) sqlite3_bind_text(st, 10, f->text, -1, SQLITE_TRANSIENT);
+    if (f->provider) sqlite3_bind_text(st, 16, f->provider, -1, SQLITE_TRANSIENT);
+    if (f->delivery) sqlite3_bind_text(st, 17, f->delivery, -1, SQLITE_TRANSIENT);
+    if (f->text) {
+        /* copied (TRANSIENT): a statement without one of them refuses its bind */
+        char *low = text_lower(f->text), *phrase = fts_phrase(f->text);
+        sqlite3_bind_text(st, 10, low, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 14, phrase, -1, SQLITE_TRANSIENT);
+        free(low);
+        free(phrase);
+    }
 }
 
-/* Builds the list's query: one page after the cursor, newest first. */
-static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, sqlite3_stmt **out)
+/* One branch of the number walk: the calls with this form of the number (?7 raw, ?8 E.164),
+ * newest first, from call_numbers' primary key. */
+static void number_branch(ch_buf *q, const ch_call_filter *f, const char *param, bool cursor)
+{
+    sql_add(q, "SELECT n.sort_ts AS ts, n.call_id AS cid FROM call_numbers n CROSS JOIN calls c"
+               " ON c.tenant_id=n.tenant_id AND c.id=n.call_id WHERE n.tenant_id=?1"
+               " AND n.number=");
+    sql_add(q, param);
+    filter_clauses(q, f, DRIVE_NUMBER);
+    if (cursor) sql_add(q, " AND (n.sort_ts, n.call_id) < (?11, ?12)");
+}
+
+/* The list's query for one way of finding the page: one page after the cursor, newest first
+ * (limit+1 rows: the last one says there is more). */
+static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, drive d,
+                       const window_end *bound, sqlite3_stmt **out)
 {
     int64_t cts = 0;
     char cid[64] = "";
     if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    bool cursor = cid[0] != 0;
     ch_buf q;
-    ch_buf_init(&q, 4096);
-    sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
-    filter_clauses(&q, f);
-    if (cid[0]) sql_add(&q, " AND (c.sort_ts < ?11 OR (c.sort_ts = ?11 AND c.id < ?12))");
-    sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13");
+    ch_buf_init(&q, 8192);
+    switch (d) {
+    case DRIVE_NUMBER:
+        /* each branch walks (tenant_id, number, sort_ts, call_id) backwards; the compound's
+         * ORDER BY merges them and UNION drops a call found by both forms */
+        sql_add(&q, "SELECT " CALL_COLS " FROM (");
+        number_branch(&q, f, "?7", cursor);
+        if (!f->number_e164 || strcmp(f->number_e164, f->number) != 0) {
+            sql_add(&q, " UNION ");
+            number_branch(&q, f, "?8", cursor);
+        }
+        /* CROSS JOIN: the page's calls by primary key, never a walk of the tenant's calls
+         * testing each against the page */
+        sql_add(&q, " ORDER BY 1 DESC, 2 DESC LIMIT ?13) p CROSS JOIN calls c"
+                    " ON c.tenant_id=?1 AND c.id=p.cid" CALL_JOINS);
+        break;
+    case DRIVE_WINDOW:
+        /* the plain walk, newest first, stopping at the page or at the window's oldest call
+         * (window_bound), whichever comes first */
+        sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
+        filter_clauses(&q, f, d);
+        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+        if (bound) sql_add(&q, " AND (c.sort_ts, c.id) >= (?18, ?19)");
+        break;
+    case DRIVE_FTS:
+        /* CROSS JOIN: the text index first, whatever the planner would guess */
+        /* with the calls whose text the index has not caught up with (normally none: the
+         * writer brings it up to date in each transaction) */
+        /* the matches are sorted by their keys alone; only the page's calls are read whole
+         * (with their employee, lead and tenant) */
+        sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT c.rowid AS r FROM (SELECT rowid AS r"
+                    " FROM calls_fts WHERE calls_fts MATCH ?14 UNION SELECT rowid FROM"
+                    " calls_fts_dirty) m CROSS JOIN calls c ON c.rowid=m.r WHERE c.tenant_id=?1");
+        filter_clauses(&q, f, d);
+        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+        sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13) p CROSS JOIN calls c"
+                    " ON c.rowid=p.r" CALL_JOINS);
+        break;
+    case DRIVE_PLAIN:
+        sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
+        filter_clauses(&q, f, d);
+        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+        break;
+    }
+    sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
+    if (d != DRIVE_NUMBER && d != DRIVE_FTS) sql_add(&q, " LIMIT ?13");
     sqlite3_stmt *st;
     int rc = prepare(db, q.data, &st);
     ch_buf_free(&q);
     if (rc) return rc;
     bind_filter(st, tenant_id, f);
-    if (cid[0]) {
+    if (cursor) {
         sqlite3_bind_int64(st, 11, cts);
         sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
     }
     sqlite3_bind_int(st, 13, f->limit + 1);
+    if (bound) {
+        sqlite3_bind_int64(st, 18, bound->ts);
+        sqlite3_bind_text(st, 19, bound->id, -1, SQLITE_TRANSIENT);
+    }
     *out = st;
     return CH_OK;
 }
 
-int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out)
+/* The oldest of the newest TEXT_WINDOW calls after the cursor (within since/until): CH_OK with
+ * *found false when there are fewer (the window is every call left), CH_EINVAL for a bad
+ * cursor. A walk of the covering index calls_recent, no call read. */
+static int window_bound(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, window_end *out,
+                        bool *found)
 {
-    sqlite3 *db = ch_sqlite_reader(b);
+    int64_t cts = 0;
+    char cid[64] = "";
+    *found = false;
+    if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    ch_buf q;
+    ch_buf_init(&q, 1024);
+    sql_add(&q, "SELECT c.sort_ts, c.id FROM calls c WHERE c.tenant_id=?1");
+    if (f->since != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts >= ?2");
+    if (f->until != CH_TIME_UNSET) sql_add(&q, " AND c.sort_ts < ?3");
+    if (cid[0]) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+    sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT 1 OFFSET ?15");
+    sqlite3_stmt *st;
+    int rc = prepare(db, q.data, &st);
+    ch_buf_free(&q);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    if (f->since != CH_TIME_UNSET) sqlite3_bind_int64(st, 2, f->since);
+    if (f->until != CH_TIME_UNSET) sqlite3_bind_int64(st, 3, f->until);
+    if (cid[0]) {
+        sqlite3_bind_int64(st, 11, cts);
+        sqlite3_bind_text(st, 12, cid, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int(st, 15, TEXT_WINDOW - 1);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        out->ts = sqlite3_column_int64(st, 0);
+        snprintf(out->id, sizeof out->id, "%s", (const char *)sqlite3_column_text(st, 1));
+        *found = true;
+    } else if (r != SQLITE_DONE) {
+        rc = CH_ESTORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_sqlite_list_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, int way,
+                         sqlite3_stmt **out)
+{
+    window_end w = {.ts = 0, .id = "c_0"};
+    return build_query(db, tenant_id, f, (drive)way, way == DRIVE_WINDOW ? &w : NULL, out);
+}
+
+int ch_sqlite_list_way(const ch_call_filter *f, bool window)
+{
+    if (f->number) return DRIVE_NUMBER;
+    if (f->text) return window ? DRIVE_WINDOW : DRIVE_FTS;
+    return DRIVE_PLAIN;
+}
+
+/* One page by one way: the calls in *data (with their cursors in "_cursor"), *rows of them,
+ * *next the cursor after the last when one more row exists. */
+static int list_page(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, drive d,
+                     const window_end *bound, json_t *data, int *rows, char *next, size_t nextsz)
+{
     sqlite3_stmt *st = NULL;
-    json_t *data = json_array();
-    char next[96] = "";
-    int rc = build_query(db, tenant_id, f, &st);
-    if (rc) goto out;
-    int r, rows = 0;
+    int rc = build_query(db, tenant_id, f, d, bound, &st);
+    if (rc) return rc;
+    int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (rows == f->limit) {
+        if (*rows == f->limit) {
             /* one more row exists: the cursor points after the last row returned */
             json_t *last = json_array_get(data, json_array_size(data) - 1);
-            snprintf(next, sizeof next, "%s", json_string_value(json_object_get(last, "_cursor")));
+            snprintf(next, nextsz, "%s", json_string_value(json_object_get(last, "_cursor")));
             break;
         }
         json_t *call = call_from_row(db, st, tenant_id);
@@ -377,11 +571,35 @@ int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter 
                  (const char *)sqlite3_column_text(st, 0));
         json_object_set_new(call, "_cursor", json_string(cur));
         json_array_append_new(data, call);
-        rows++;
+        (*rows)++;
     }
     if (r != SQLITE_ROW && r != SQLITE_DONE) rc = CH_ESTORE;
-out:
     sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out)
+{
+    sqlite3 *db = ch_sqlite_reader(b);
+    json_t *data = json_array();
+    char next[96] = "";
+    int rows = 0, rc;
+    drive d = (drive)ch_sqlite_list_way(f, true);
+    /* the text's reads in one snapshot: the index answers exactly what the window could not */
+    bool txn = d == DRIVE_WINDOW && ch_sqlite_exec(db, "BEGIN") == SQLITE_OK;
+    window_end w;
+    bool bounded = false;
+    rc = d == DRIVE_WINDOW ? window_bound(db, tenant_id, f, &w, &bounded) : CH_OK;
+    if (!rc)
+        rc = list_page(db, tenant_id, f, d, bounded ? &w : NULL, data, &rows, next, sizeof next);
+    if (!rc && d == DRIVE_WINDOW && bounded && !next[0]) {
+        /* fewer than a page among the newest calls, and older ones exist: the text index
+         * finds the rest */
+        json_array_clear(data);
+        rows = 0;
+        rc = list_page(db, tenant_id, f, DRIVE_FTS, NULL, data, &rows, next, sizeof next);
+    }
+    if (txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     ch_sqlite_reader_done(b, db);
     if (rc) {
         json_decref(data);
@@ -494,6 +712,8 @@ int ch_sqlite_export_open(ch_backend *b, int64_t tenant_id, const ch_call_filter
     x->f.number = dup_or_null(f->number);
     x->f.number_e164 = dup_or_null(f->number_e164);
     x->f.extension = dup_or_null(f->extension);
+    x->f.provider = dup_or_null(f->provider);
+    x->f.delivery = dup_or_null(f->delivery);
     x->f.text = dup_or_null(f->text);
     x->page = json_array();
     *out = x;
@@ -509,9 +729,9 @@ static int export_page(ch_backend_export *x)
     sqlite3 *db = ch_sqlite_reader(x->b);
     sqlite3_stmt *scan = NULL, *get = NULL;
     ch_buf q;
-    ch_buf_init(&q, 4096);
+    ch_buf_init(&q, 8192);
     sql_add(&q, "SELECT c.id, (1");
-    filter_clauses(&q, &x->f);
+    filter_clauses(&q, &x->f, DRIVE_PLAIN);
     sql_add(&q, ") FROM calls c WHERE c.tenant_id=?1");
     if (x->after) sql_add(&q, " AND c.id < ?12");
     sql_add(&q, " ORDER BY c.id DESC LIMIT ?13");
@@ -579,6 +799,8 @@ void ch_sqlite_export_close(ch_backend_export *x)
     free((char *)x->f.number);
     free((char *)x->f.number_e164);
     free((char *)x->f.extension);
+    free((char *)x->f.provider);
+    free((char *)x->f.delivery);
     free((char *)x->f.text);
     free(x->after);
     json_decref(x->page);

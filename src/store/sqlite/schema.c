@@ -16,6 +16,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* the text of a call (sqlite.h) in the triggers of migration 8 and in the text index's flush */
+#define CALL_TEXT_OLD   CH_SQLITE_CALL_TEXT("old")
+#define CALL_TEXT_NEW   CH_SQLITE_CALL_TEXT("new")
+#define CALL_TEXT_CALLS CH_SQLITE_CALL_TEXT("calls")
+#define CALL_TEXT_C     CH_SQLITE_CALL_TEXT("c")
+#define TEXT_CHANGED    CALL_TEXT_OLD " IS NOT " CALL_TEXT_NEW
+
+/* call_numbers gets the call's number in column col unless it is empty or an earlier column of
+ * the call has it (the key would repeat): compared on the row, no lookup */
+#define NUMBER_INSERT(col, earlier)                                                                \
+    "  INSERT INTO call_numbers(tenant_id, number, sort_ts, call_id)"                              \
+    " SELECT new.tenant_id, new." col ", new.sort_ts, new.id WHERE new." col "<>''" earlier ";"
+#define NUMBERS_INSERT                                                                             \
+    NUMBER_INSERT("from_raw", "")                                                                  \
+    NUMBER_INSERT("to_raw", " AND new.to_raw IS NOT new.from_raw")                                 \
+    NUMBER_INSERT("from_e164", " AND new.from_e164 IS NOT new.from_raw AND new.from_e164 IS NOT"   \
+                               " new.to_raw")                                                      \
+    NUMBER_INSERT("to_e164", " AND new.to_e164 IS NOT new.from_raw AND new.to_e164 IS NOT"         \
+                             " new.to_raw AND new.to_e164 IS NOT new.from_e164")
+
 static const char *const migrations[] = {
     /* 1: the foundation */
     "CREATE TABLE IF NOT EXISTS tenants ("
@@ -300,6 +320,99 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS events_provider ON events(tenant_id, provider, id);"
     "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries(tenant_id, endpoint_id, id)"
     " WHERE state='failed';",
+    /* 10: call filters served by indexes (docs/internals/call-search.md). Everything derived
+     * from a call row is kept by triggers, so every writer (the daemon, callhook import, a
+     * replay, a recovery, an endpoint disabled) keeps it in the transaction of its change, and
+     * the rows already there are filled in here. delivery_*: the call's deliveries by state;
+     * delivery_state: failed (a dead letter), else retrying (one still pending), else
+     * delivered (all succeeded), or none. call_numbers: each distinct number of a call, raw
+     * and E.164, in the list's order, so `number=` walks an index newest first. calls_fts:
+     * contentless FTS5 trigram index of CH_SQLITE_CALL_TEXT, rowid = the call's rowid. */
+    "ALTER TABLE calls ADD COLUMN delivery_state TEXT NOT NULL DEFAULT 'none';"
+    "ALTER TABLE calls ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN delivery_succeeded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN delivery_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN delivery_pending INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE calls SET delivery_total=d.n, delivery_succeeded=d.s, delivery_failed=d.f,"
+    " delivery_pending=d.p, delivery_state=CASE WHEN d.f>0 THEN 'failed' WHEN d.p>0 THEN"
+    " 'retrying' WHEN d.n>0 THEN 'delivered' ELSE 'none' END"
+    " FROM (SELECT tenant_id, call_id, count(*) AS n, sum(state='succeeded') AS s,"
+    " sum(state='failed') AS f, sum(state='pending') AS p FROM deliveries"
+    " WHERE call_id IS NOT NULL GROUP BY tenant_id, call_id) d"
+    " WHERE calls.tenant_id=d.tenant_id AND calls.id=d.call_id;"
+    "CREATE TRIGGER IF NOT EXISTS deliveries_call_insert AFTER INSERT ON deliveries"
+    "  WHEN new.call_id IS NOT NULL BEGIN"
+    "  UPDATE calls SET delivery_total=delivery_total+1,"
+    "   delivery_succeeded=delivery_succeeded+(new.state='succeeded'),"
+    "   delivery_failed=delivery_failed+(new.state='failed'),"
+    "   delivery_pending=delivery_pending+(new.state='pending'),"
+    "   delivery_state=CASE WHEN delivery_failed+(new.state='failed')>0 THEN 'failed'"
+    "    WHEN delivery_pending+(new.state='pending')>0 THEN 'retrying' ELSE 'delivered' END"
+    "   WHERE tenant_id=new.tenant_id AND id=new.call_id; END;"
+    "CREATE TRIGGER IF NOT EXISTS deliveries_call_update AFTER UPDATE OF state ON deliveries"
+    "  WHEN new.call_id IS NOT NULL AND old.state IS NOT new.state BEGIN"
+    "  UPDATE calls SET"
+    "   delivery_succeeded=delivery_succeeded+(new.state='succeeded')-(old.state='succeeded'),"
+    "   delivery_failed=delivery_failed+(new.state='failed')-(old.state='failed'),"
+    "   delivery_pending=delivery_pending+(new.state='pending')-(old.state='pending'),"
+    "   delivery_state=CASE WHEN delivery_failed+(new.state='failed')-(old.state='failed')>0"
+    "    THEN 'failed' WHEN delivery_pending+(new.state='pending')-(old.state='pending')>0"
+    "    THEN 'retrying' WHEN delivery_total>0 THEN 'delivered' ELSE 'none' END"
+    "   WHERE tenant_id=new.tenant_id AND id=new.call_id; END;"
+    "CREATE TRIGGER IF NOT EXISTS deliveries_call_delete AFTER DELETE ON deliveries"
+    "  WHEN old.call_id IS NOT NULL BEGIN"
+    "  UPDATE calls SET delivery_total=delivery_total-1,"
+    "   delivery_succeeded=delivery_succeeded-(old.state='succeeded'),"
+    "   delivery_failed=delivery_failed-(old.state='failed'),"
+    "   delivery_pending=delivery_pending-(old.state='pending'),"
+    "   delivery_state=CASE WHEN delivery_failed-(old.state='failed')>0 THEN 'failed'"
+    "    WHEN delivery_pending-(old.state='pending')>0 THEN 'retrying'"
+    "    WHEN delivery_total-1>0 THEN 'delivered' ELSE 'none' END"
+    "   WHERE tenant_id=old.tenant_id AND id=old.call_id; END;"
+    "CREATE INDEX IF NOT EXISTS calls_delivery ON calls(tenant_id, delivery_state, sort_ts, id);"
+    "CREATE INDEX IF NOT EXISTS calls_extension ON calls(tenant_id, extension, sort_ts, id);"
+    "CREATE INDEX IF NOT EXISTS calls_provider ON calls(tenant_id, provider, sort_ts, id);"
+    "CREATE INDEX IF NOT EXISTS calls_direction ON calls(tenant_id, direction, sort_ts, id);"
+    "CREATE INDEX IF NOT EXISTS calls_disposition ON calls(tenant_id, disposition, sort_ts, id);"
+    "CREATE TABLE IF NOT EXISTS call_numbers ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  number TEXT NOT NULL,"
+    "  sort_ts INTEGER NOT NULL,"
+    "  call_id TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, number, sort_ts, call_id)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO call_numbers(tenant_id, number, sort_ts, call_id)"
+    " SELECT tenant_id, from_raw, sort_ts, id FROM calls WHERE from_raw<>''"
+    " UNION ALL SELECT tenant_id, to_raw, sort_ts, id FROM calls WHERE to_raw<>''"
+    " UNION ALL SELECT tenant_id, from_e164, sort_ts, id FROM calls WHERE from_e164<>''"
+    " UNION ALL SELECT tenant_id, to_e164, sort_ts, id FROM calls WHERE to_e164<>'';"
+    /* Conflict clauses inside a trigger give way to the outer statement's (the writer's
+     * upsert has ON CONFLICT), so OR IGNORE would not do: the triggers leave out a number an
+     * earlier column of the call has. One INSERT per number column: a UNION of the four costs
+     * temporary tables, 10 times the time (measured). */
+    "CREATE TRIGGER IF NOT EXISTS calls_numbers_insert AFTER INSERT ON calls BEGIN" NUMBERS_INSERT
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS calls_numbers_update AFTER UPDATE ON calls"
+    "  WHEN old.sort_ts IS NOT new.sort_ts OR old.from_raw IS NOT new.from_raw"
+    "   OR old.to_raw IS NOT new.to_raw OR old.from_e164 IS NOT new.from_e164"
+    "   OR old.to_e164 IS NOT new.to_e164 BEGIN"
+    "  DELETE FROM call_numbers WHERE tenant_id=old.tenant_id AND number IN (old.from_raw,"
+    "   old.to_raw, old.from_e164, old.to_e164) AND sort_ts=old.sort_ts AND "
+    "call_id=old.id;" NUMBERS_INSERT " END;"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(body, content='',"
+    "  tokenize='trigram case_sensitive 1');"
+    "INSERT INTO calls_fts(rowid, body) SELECT rowid, " CALL_TEXT_CALLS " FROM calls;"
+    /* the text index is brought up to date once per write transaction (the writer's commit,
+     * ch_sqlite_fts_flush), not per statement: FTS5 writes a segment at the end of every
+     * statement that touched it, and merging a segment per call was most of a call's write
+     * cost. Until then calls_fts_dirty names the calls whose text changed, with the text the
+     * index holds for them (NULL: none yet), and searches test those calls directly. */
+    "CREATE TABLE IF NOT EXISTS calls_fts_dirty (rowid INTEGER PRIMARY KEY, indexed TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_insert AFTER INSERT ON calls BEGIN"
+    "  INSERT INTO calls_fts_dirty(rowid, indexed) SELECT new.rowid, NULL"
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=new.rowid); END;"
+    "CREATE TRIGGER IF NOT EXISTS calls_fts_update AFTER UPDATE ON calls WHEN " TEXT_CHANGED
+    " BEGIN INSERT INTO calls_fts_dirty(rowid, indexed) SELECT old.rowid, " CALL_TEXT_OLD
+    "   WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=old.rowid); END;",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
@@ -429,6 +542,22 @@ int ch_sqlite_migrate(sqlite3 *db, int *version_out)
     return CH_OK;
 }
 
+const char *const ch_sqlite_fts_flush_sql[3] = {
+    "INSERT INTO calls_fts(calls_fts, rowid, body) SELECT 'delete', rowid, indexed"
+    " FROM calls_fts_dirty WHERE indexed IS NOT NULL",
+    "INSERT INTO calls_fts(rowid, body) SELECT d.rowid, " CALL_TEXT_C
+    " FROM calls_fts_dirty d JOIN calls c ON c.rowid=d.rowid",
+    "DELETE FROM calls_fts_dirty",
+};
+
+int ch_sqlite_fts_flush(sqlite3 *db)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 3 && rc == SQLITE_OK; i++)
+        rc = ch_sqlite_exec(db, ch_sqlite_fts_flush_sql[i]);
+    return rc;
+}
+
 int ch_sqlite_migrate_path(const char *path, int *version_out)
 {
     sqlite3 *db;
@@ -526,6 +655,16 @@ int ch_sqlite_backend_open(const char *path, const ch_store_opts *opts, ch_backe
     if (rc) goto fail;
     rc = ch_sqlite_migrate(q->wdb, NULL);
     if (rc) goto fail;
+    /* what another process (callhook import) left for the text index */
+    if (ch_sqlite_exec(q->wdb, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        rc = CH_ESTORE;
+        goto fail;
+    }
+    if (ch_sqlite_fts_flush(q->wdb) != SQLITE_OK || ch_sqlite_exec(q->wdb, "COMMIT") != SQLITE_OK) {
+        ch_sqlite_exec(q->wdb, "ROLLBACK");
+        rc = CH_ESTORE;
+        goto fail;
+    }
     if (opts->max_bytes > 0) {
         sqlite3_stmt *st;
         int64_t page = 4096;

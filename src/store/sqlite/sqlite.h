@@ -67,6 +67,32 @@ int ch_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Binds an integer, NULL when CH_NUM_UNSET. */
 int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
 
+/* The text of a call that `q` searches (docs/internals/call-search.md), as one SQL expression
+ * over the call row p ("new", "old", "c"): caller name, numbers, transcript, summary and the
+ * enrichment's transcript and summary, one field a line, lowered as SQLite's lower() does
+ * (ASCII). The FTS5 table calls_fts indexes exactly this; the bounded scans test instr() on it,
+ * so both ways of answering match the same calls. */
+#define CH_SQLITE_CALL_TEXT(p)                                                                     \
+    "lower(coalesce(" p ".caller_name,'')||char(10)||coalesce(" p ".from_raw,'')||char(10)||"      \
+    "coalesce(" p ".to_raw,'')||char(10)||coalesce(" p ".from_e164,'')||char(10)||"                \
+    "coalesce(" p ".to_e164,'')||char(10)||coalesce(" p ".transcript,'')||char(10)||"              \
+    "coalesce(" p ".summary,'')||char(10)||coalesce(CASE WHEN json_valid(" p ".enriched) THEN"     \
+    " json_extract(" p ".enriched,'$.transcript') END,'')||char(10)||coalesce(CASE WHEN"           \
+    " json_valid(" p ".enriched) THEN json_extract(" p ".enriched,'$.summary') END,''))"
+
+/* Brings calls_fts up to date with calls_fts_dirty (migration 8), inside the caller's write
+ * transaction: the writer runs it before each commit (its three statements are
+ * ch_sqlite_fts_flush_sql, prepared once there), the backend when it opens. SQLite result. */
+int ch_sqlite_fts_flush(sqlite3 *db);
+extern const char *const ch_sqlite_fts_flush_sql[3];
+
+/* The list's ways of finding a page (reads.c), for tests/unit/test_query.c's plans: the way
+ * ch_sqlite_list_calls takes first for f (window: the text's bounded scan, else its index),
+ * and that way's statement, bound. */
+int ch_sqlite_list_way(const ch_call_filter *f, bool window);
+int ch_sqlite_list_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, int way,
+                         sqlite3_stmt **out);
+
 /* The call as the read API shows it (without events), read on db — the writer's connection
  * sees its own open transaction. NULL when there is no such call. */
 json_t *ch_sqlite_call_json(sqlite3 *db, int64_t tenant_id, const char *call_id);

@@ -26,6 +26,10 @@ enum {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_FTS_ANY,
+    ST_FTS_DELETE,
+    ST_FTS_INSERT,
+    ST_FTS_CLEAR,
     ST_COUNT
 };
 
@@ -77,6 +81,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    /* the text index, once per transaction (schema.c, migration 8) */
+    [ST_FTS_ANY] = "SELECT 1 FROM calls_fts_dirty LIMIT 1",
 };
 
 struct sqlite_writer {
@@ -166,9 +172,12 @@ int ch_sqlite_writer_new(ch_sqlite *q)
     q->w = w;
     sqlite3_wal_hook(q->wdb, on_wal_commit, w);
     for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(q->wdb, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i], NULL) !=
+        const char *text = i >= ST_FTS_DELETE && i <= ST_FTS_CLEAR
+                               ? ch_sqlite_fts_flush_sql[i - ST_FTS_DELETE]
+                               : sql[i];
+        if (sqlite3_prepare_v3(q->wdb, text, -1, SQLITE_PREPARE_PERSISTENT, &w->st[i], NULL) !=
             SQLITE_OK) {
-            ch_sqlite_log_error(q->wdb, sql[i], sqlite3_errcode(q->wdb));
+            ch_sqlite_log_error(q->wdb, text, sqlite3_errcode(q->wdb));
             abort(); /* the schema is ours: a statement that does not prepare is a bug */
         }
     }
@@ -234,11 +243,27 @@ void ch_sqlite_tx_rollback_to(ch_backend *b)
     exec_stmt(q, ST_RELEASE);
 }
 
+/* The text index catches up with the calls whose text this transaction changed: two FTS5
+ * statements for the whole batch (schema.c, migration 8). */
+static int fts_flush(ch_sqlite *q)
+{
+    sqlite3_stmt *any = q->w->st[ST_FTS_ANY];
+    int r = sqlite3_step(any);
+    sqlite3_reset(any);
+    if (r == SQLITE_DONE) return SQLITE_OK;
+    if (r != SQLITE_ROW) return r;
+    int rc = SQLITE_OK;
+    for (int i = ST_FTS_DELETE; i <= ST_FTS_CLEAR && rc == SQLITE_OK; i++)
+        rc = exec_stmt(q, i);
+    return rc;
+}
+
 int ch_sqlite_tx_commit(ch_backend *b)
 {
     ch_sqlite *q = Q(b);
     sqlite_writer *w = q->w;
     int rc = ch_outbox_batch_flush(w->outbox);
+    if (rc == SQLITE_OK) rc = fts_flush(q);
     if (rc == SQLITE_OK) rc = ch_change_log_prune(&w->changes);
     if (rc == SQLITE_OK) rc = exec_stmt(q, ST_COMMIT);
     return rc == SQLITE_OK ? CH_OK : failed(q, "commit", rc);
