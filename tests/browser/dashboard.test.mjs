@@ -183,6 +183,13 @@ test('replay a failed delivery; its response body shows as text', { skip: SKIP, 
   }, 60_000, 250);
   assert.ok(failed, 'a delivery failed');
   const attemptsBefore = (await apiJson(server, acme.apiKey, 'GET', `/v1/deliveries/${failed.id}`)).json.attempt_log.length;
+  // the calls page filtered by delivery state lists it, with its delivery column saying so
+  await admin.goto(`${server.url}/?delivery=failed`);
+  const callRow = admin.locator(`tr[data-id="${id}"]`);
+  await callRow.waitFor();
+  assert.equal((await callRow.locator('td.delivery').textContent()).trim(), 'failed');
+  const states = await admin.locator('tr[data-id] td.delivery').allTextContents();
+  assert.ok(states.length >= 1 && states.every((t) => t.trim() === 'failed'), states.join(','));
   await admin.getByRole('link', { name: 'Webhooks', exact: true }).click();
   const row = admin.locator(`#deliveries tr[data-id="${failed.id}"]`);
   await row.waitFor();
