@@ -672,7 +672,9 @@ static int64_t fetch(ch_worker *d, int64_t now)
     }
     free(due);                         /* the queue owns the strings now */
     if (n == (size_t)room) return now; /* there may be more: look again once there is room */
-    return next_due == CH_TIME_UNSET ? now + 1000 : next_due;
+    /* at most a second: a replay or recovery written by another process (the CLI) is due now
+     * whatever the next retry here says, and nothing publishes it to this process */
+    return next_due == CH_TIME_UNSET || next_due > now + 1000 ? now + 1000 : next_due;
 }
 
 /* Starts queued deliveries, oldest first, while there are free slots; one whose receiver has
