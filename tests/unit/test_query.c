@@ -1,8 +1,8 @@
 /* The call list's filters are served by indexes (docs/internals/call-search.md), proved without
  * timing anything: for each filter, EXPLAIN QUERY PLAN of the statement the list would run
  * names the index it uses and never scans the calls table whole. Also, on plain SQL: the
- * triggers of migration 8 keep the delivery summary, call_numbers and calls_fts in step with
- * the rows they derive from, and the migration fills them in for rows written before it. */
+ * triggers of migrations 10 and 11 keep the delivery summary and calls_fts in step with the
+ * rows they derive from, and the migrations fill them in for rows written before them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,19 +163,28 @@ static void plans(void **state)
     f.disposition = 2;
     expect(db, &f, plain, "(tenant_id=? AND di", false, "direction + disposition");
 
-    /* numbers: call_numbers' primary key, one walk per form, merged in order */
+    /* numbers: an index per number column, one walk each in the list's order, merged; only
+     * the merged page (limit+1 rows) is sorted, for the outer query */
     f = base();
     f.number = "050-123-4567";
     f.number_e164 = "+972501234567";
     int way = ch_sqlite_list_way(&f, true);
-    expect(db, &f, way, "SEARCH n USING PRIMARY KEY (tenant_id=? AND number=?)", true, "number");
+    static const char *const walks[] = {"INDEX calls_from_raw (tenant_id=? AND from_raw=?)\n",
+                                        "INDEX calls_to_raw (tenant_id=? AND to_raw=?)\n",
+                                        "INDEX calls_from_e164 (tenant_id=? AND from_e164=?)\n",
+                                        "INDEX calls_to_e164 (tenant_id=? AND to_e164=?)\n"};
+    for (size_t i = 0; i < 4; i++)
+        expect(db, &f, way, walks[i], true, "number");
     char *plan = plan_of(db, &f, way);
-    if (!strstr(plan, "MERGE (UNION)")) fail_msg("number: the two walks are not merged:\n%s", plan);
+    if (!strstr(plan, "MERGE (UNION)")) fail_msg("number: the walks are not merged:\n%s", plan);
+    const char *sort = strstr(plan, "USE TEMP B-TREE FOR ORDER BY");
+    if (sort && strstr(sort + 1, "USE TEMP B-TREE FOR ORDER BY"))
+        fail_msg("number: a walk is sorted:\n%s", plan);
     free(plan);
     f.cursor = "1715681700000.c_00000000000000000001";
     f.extension = "1001";
     f.text = "invoice";
-    expect(db, &f, way, "(tenant_id=? AND number=? AND (sort_ts,call_id)<(?,?))", true,
+    expect(db, &f, way, "calls_to_e164 (tenant_id=? AND to_e164=? AND (sort_ts,id)<(?,?))", true,
            "number + cursor + extension + text");
 
     /* text: the bounded window on calls_recent, then the FTS5 index */
@@ -284,16 +293,14 @@ static void flush(sqlite3 *db)
     assert_int_equal(one(db, "SELECT count(*) FROM calls_fts_dirty"), 0);
 }
 
-/* call_numbers follows the call's numbers and time at once; calls_fts its text at the next
- * flush, calls_fts_dirty naming the call until then (with the text the index still has). */
+/* calls_fts follows a call's text at the next flush, calls_fts_dirty naming the call until
+ * then (with the text the index still has). */
 static void derived_rows(void **state)
 {
     fixture *fx = *state;
     sqlite3 *db = fx->db;
     exec_ok(db, CALL_INSERT "(1,'c_2','generic','x2','0501','+9720501','0501','Dana','Hello"
                             " INVOICE',5,1,1)");
-    /* distinct numbers only: from_raw and to_raw are the same */
-    assert_int_equal(one(db, "SELECT count(*) FROM call_numbers WHERE call_id='c_2'"), 2);
     assert_int_equal(fts_count(db, "invoice"), 0);
     assert_int_equal(one(db, "SELECT count(*) FROM calls_fts_dirty d JOIN calls c ON"
                              " c.rowid=d.rowid WHERE c.id='c_2' AND d.indexed IS NULL"),
@@ -302,10 +309,6 @@ static void derived_rows(void **state)
     assert_int_equal(fts_count(db, "invoice"), 1);
     exec_ok(db, "UPDATE calls SET from_raw='0502', sort_ts=9, transcript='other words' WHERE"
                 " id='c_2'");
-    assert_int_equal(one(db, "SELECT count(*) FROM call_numbers WHERE call_id='c_2' AND"
-                             " sort_ts=9 AND number IN ('0501','0502','+9720501')"),
-                     3);
-    assert_int_equal(one(db, "SELECT count(*) FROM call_numbers WHERE call_id='c_2'"), 3);
     /* the index still has the old text, and the dirty row says so */
     assert_int_equal(fts_count(db, "invoice"), 1);
     assert_int_equal(one(db, "SELECT instr(indexed, 'hello invoice') > 0 FROM calls_fts_dirty"), 1);
@@ -321,6 +324,8 @@ static void derived_rows(void **state)
     assert_int_equal(fts_count(db, "לום"), 1);
     /* an update that leaves the text alone leaves the index alone */
     exec_ok(db, "UPDATE calls SET status='ended' WHERE id='c_2'");
+    assert_int_equal(one(db, "SELECT count(*) FROM calls_fts_dirty"), 0);
+    exec_ok(db, "UPDATE calls SET delivery_total=delivery_total+1 WHERE id='c_2'");
     assert_int_equal(one(db, "SELECT count(*) FROM calls_fts_dirty"), 0);
     assert_int_equal(fts_count(db, "עולם"), 1);
     /* the FTS5 index agrees with itself after the deletes */
@@ -339,10 +344,10 @@ static void backfill(void **state)
     assert_int_equal(ch_sqlite_migrate(db, NULL), CH_OK);
     /* undo migration 8 by hand: what a version-7 database holds */
     exec_ok(db, "DROP TRIGGER deliveries_call_insert; DROP TRIGGER deliveries_call_update;"
-                " DROP TRIGGER deliveries_call_delete; DROP TRIGGER calls_numbers_insert;"
-                " DROP TRIGGER calls_numbers_update; DROP TRIGGER calls_fts_insert;"
-                " DROP TRIGGER calls_fts_update; DROP TABLE call_numbers; DROP TABLE calls_fts;"
-                " DROP TABLE calls_fts_dirty;"
+                " DROP TRIGGER deliveries_call_delete; DROP TRIGGER calls_fts_insert;"
+                " DROP TRIGGER calls_fts_update; DROP TABLE calls_fts; DROP TABLE calls_fts_dirty;"
+                " DROP INDEX calls_from_raw; DROP INDEX calls_to_raw; DROP INDEX calls_from_e164;"
+                " DROP INDEX calls_to_e164;"
                 " DROP INDEX calls_delivery; DROP INDEX calls_extension; DROP INDEX"
                 " calls_provider; DROP INDEX calls_direction; DROP INDEX calls_disposition;"
                 " ALTER TABLE calls DROP COLUMN delivery_state; ALTER TABLE calls DROP COLUMN"
@@ -356,11 +361,14 @@ static void backfill(void **state)
                 " (1,2,'m1','c_3','failed',1,1)");
     int v = 0;
     assert_int_equal(ch_sqlite_migrate(db, &v), CH_OK);
-    assert_int_equal(v, 10);
+    assert_int_equal(v, 11);
     assert_state(db, "c_3", "failed", 2, 1, 1, 0);
     assert_state(db, "c_4", "none", 0, 0, 0, 0);
-    assert_int_equal(one(db, "SELECT count(*) FROM call_numbers WHERE call_id='c_3'"), 2);
-    assert_int_equal(one(db, "SELECT count(*) FROM call_numbers WHERE call_id='c_4'"), 0);
+    assert_int_equal(one(db,
+                         "SELECT count(*) FROM sqlite_master WHERE type='index' AND name IN"
+                         " ('calls_from_raw','calls_to_raw','calls_from_e164','calls_to_e164')"),
+                     4);
+    assert_int_equal(one(db, "SELECT count(*) FROM sqlite_master WHERE name='call_numbers'"), 0);
     assert_int_equal(one(db, "SELECT rowid FROM calls WHERE id='c_3'"),
                      one(db, "SELECT rowid FROM calls_fts WHERE calls_fts MATCH '\"zebra\"'"));
     sqlite3_close(db);

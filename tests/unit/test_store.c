@@ -183,11 +183,11 @@ static void open_migrate_and_tenants(void **state)
     snprintf(path, sizeof path, "%s/m.db", f->dir);
     int v = 0;
     assert_int_equal(ch_store_migrate(path, &v), CH_OK);
-    assert_int_equal(v, 10); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
+    assert_int_equal(v, 11); /* 1: foundation, 2: directory, 3: endpoints, 4: outbox, 5: feed,
                               * 6: endpoint payload shape, 7: enrichment, 8: users, sessions,
-                              * 9: diagnostics, 10: call filters */
+                              * 9: diagnostics, 10: call filters, 11: their update triggers */
     assert_int_equal(ch_store_migrate(path, &v), CH_OK); /* again: nothing to do */
-    assert_int_equal(v, 10);
+    assert_int_equal(v, 11);
 
     const char *tables[] = {"tenants",        "credentials", "api_keys", "calls",      "legs",
                             "events",         "usage",       "messages", "deliveries", "attempts",
@@ -196,7 +196,7 @@ static void open_migrate_and_tenants(void **state)
         if (sql_int(f, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
                     tables[i]) != 1)
             fail_msg("no table %s", tables[i]);
-    assert_int_equal(sql_int(f, "PRAGMA user_version"), 10);
+    assert_int_equal(sql_int(f, "PRAGMA user_version"), 11);
 
     ch_tenant t;
     assert_int_equal(ch_store_tenant_by_slug(f->s, "acme", &t), CH_OK);
@@ -490,6 +490,89 @@ static void list_filters_and_paginates(void **state)
     ch_write_job_clear(&j);
     for (int i = 0; i < 5; i++)
         ch_event_free(evs[i]);
+}
+
+/* The ids of the calls a text search lists, in order, joined by spaces. */
+static void text_search(fixture *f, const char *text, char *out, size_t outsz)
+{
+    ch_call_filter flt = {.since = CH_TIME_UNSET,
+                          .until = CH_TIME_UNSET,
+                          .direction = -1,
+                          .status = -1,
+                          .disposition = -1,
+                          .text = text,
+                          .limit = 50};
+    json_t *page, *c;
+    assert_int_equal(ch_store_list_calls(f->s, f->acme, &flt, &page), CH_OK);
+    size_t i, used = 0;
+    *out = '\0';
+    json_array_foreach(json_object_get(page, "data"), i, c) used +=
+        (size_t)snprintf(out + used, outsz - used, "%s%s", used ? " " : "", jstr(c, "external_id"));
+    json_decref(page);
+}
+
+/* The writer indexes calls' text in batches (write.c, FTS_BATCH_*): a call waits, named in
+ * calls_fts_dirty, until 512 are named or the first has waited a second. Waiting changes no
+ * answer: a search older than the newest-calls window, answered by the text index, finds it. */
+static void the_text_index_catches_up_in_batches_and_search_finds_calls_waiting(void **state)
+{
+    fixture *f = *state;
+    enum { FILL = 2100 }; /* more than the 2,000 newest calls the window reads */
+    ch_event **fill = ch_calloc(FILL, sizeof *fill);
+    for (int i = 0; i < FILL; i++) {
+        char call[16], key[32];
+        snprintf(call, sizeof call, "F-%d", i);
+        snprintf(key, sizeof key, "generic:F-%d", i);
+        fill[i] = ev(call, key, 1);
+        fill[i]->caller_name = ch_strdup("Filler Person");
+        fill[i]->started_at = MAY14 + i * 60000LL;
+    }
+    ch_write_job jf;
+    submit(f, f->acme, &jf, fill, FILL);
+    /* more than a batch named in one transaction: indexed at its commit */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts_dirty"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts WHERE calls_fts MATCH"
+                                " '\"filler\"'"),
+                     FILL);
+
+    /* one call, older than every filler: named, not indexed yet */
+    ch_event *old = ev("OLD-1", "generic:OLD-1", 1);
+    old->caller_name = ch_strdup("Quentin Zebulon");
+    old->started_at = MAY14 - 86400000LL;
+    ch_write_job jo;
+    submit(f, f->acme, &jo, &old, 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts_dirty"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts WHERE calls_fts MATCH"
+                                " '\"zebulon\"'"),
+                     0);
+    char got[256];
+    text_search(f, "zebulon", got, sizeof got);
+    assert_string_equal(got, "OLD-1");
+
+    /* a second later, the next commit indexes what waited */
+    usleep(1100 * 1000);
+    ch_event *next = ev("NEXT-1", "generic:NEXT-1", 1);
+    next->caller_name = ch_strdup("Another Zebulon");
+    next->started_at = MAY14 - 2 * 86400000LL;
+    ch_write_job jn;
+    submit(f, f->acme, &jn, &next, 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts_dirty"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls_fts WHERE calls_fts MATCH"
+                                " '\"zebulon\"'"),
+                     2);
+    text_search(f, "zebulon", got, sizeof got);
+    assert_string_equal(got, "OLD-1 NEXT-1");
+    text_search(f, "nobody has this", got, sizeof got);
+    assert_string_equal(got, "");
+
+    ch_write_job_clear(&jf);
+    ch_write_job_clear(&jo);
+    ch_write_job_clear(&jn);
+    for (int i = 0; i < FILL; i++)
+        ch_event_free(fill[i]);
+    free(fill);
+    ch_event_free(old);
+    ch_event_free(next);
 }
 
 /* ---- the change feed ------------------------------------------------------------------- */
@@ -1094,6 +1177,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_tenant_inserted_by_hand_without_counters_works, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(list_filters_and_paginates, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_text_index_catches_up_in_batches_and_search_finds_calls_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(the_feed_publishes_each_commit_in_order_and_the_log_matches,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_slow_subscriber_falls_behind_and_catches_up_from_the_log,

@@ -306,7 +306,7 @@ static void sql_add(ch_buf *q, const char *clause)
  * the calls the text index names. */
 typedef enum {
     DRIVE_PLAIN,  /* calls and its indexes; the planner picks one (test_query.c pins which) */
-    DRIVE_NUMBER, /* call_numbers, one walk per form of the number, merged (UNION) */
+    DRIVE_NUMBER, /* one walk per number column's index, merged (UNION) */
     DRIVE_WINDOW, /* text: the newest calls after the cursor, tested with instr, down to the
                    * TEXT_WINDOW-th (window_bound) */
     DRIVE_FTS,    /* text: the calls calls_fts names, sorted */
@@ -324,21 +324,11 @@ typedef struct {
 
 /* The WHERE clauses of a filter, each starting with " AND ": the list's WHERE and the export's
  * match expression. Binds are numbered by role (bind_filter) so the order of clauses does not
- * matter. ts: the column holding the call's sort_ts ("c.sort_ts", or "n.sort_ts" when
- * call_numbers drives). The number is left out when call_numbers drives. */
+ * matter. The number is left out when the number's indexes drive (each branch has its own). */
 static void filter_clauses(ch_buf *q, const ch_call_filter *f, drive d)
 {
-    const char *ts = d == DRIVE_NUMBER ? "n.sort_ts" : "c.sort_ts";
-    if (f->since != CH_TIME_UNSET) {
-        sql_add(q, " AND ");
-        sql_add(q, ts);
-        sql_add(q, " >= ?2");
-    }
-    if (f->until != CH_TIME_UNSET) {
-        sql_add(q, " AND ");
-        sql_add(q, ts);
-        sql_add(q, " < ?3");
-    }
+    if (f->since != CH_TIME_UNSET) sql_add(q, " AND c.sort_ts >= ?2");
+    if (f->until != CH_TIME_UNSET) sql_add(q, " AND c.sort_ts < ?3");
     if (f->direction >= 0) sql_add(q, " AND c.direction = ?4");
     if (f->status >= 0) sql_add(q, " AND c.status = ?5");
     if (f->disposition >= 0) sql_add(q, " AND c.disposition = ?6");
@@ -408,16 +398,24 @@ static void bind_filter(sqlite3_stmt *st, int64_t tenant_id, const ch_call_filte
     }
 }
 
-/* One branch of the number walk: the calls with this form of the number (?7 raw, ?8 E.164),
- * newest first, from call_numbers' primary key. */
-static void number_branch(ch_buf *q, const ch_call_filter *f, const char *param, bool cursor)
+/* One branch of the number walk: the calls whose number column has this form of the number
+ * (?7 as sent, ?8 E.164), newest first, from that column's index (tenant_id, column, sort_ts,
+ * id); where, the index's own condition (a partial index). */
+static void number_branch(ch_buf *q, const ch_call_filter *f, const char *column, const char *param,
+                          const char *where, bool cursor)
 {
-    sql_add(q, "SELECT n.sort_ts AS ts, n.call_id AS cid FROM call_numbers n CROSS JOIN calls c"
-               " ON c.tenant_id=n.tenant_id AND c.id=n.call_id WHERE n.tenant_id=?1"
-               " AND n.number=");
+    sql_add(q, "SELECT c.sort_ts AS ts, c.id AS cid FROM calls c INDEXED BY calls_");
+    sql_add(q, column);
+    sql_add(q, " WHERE c.tenant_id=?1 AND c.");
+    sql_add(q, column);
+    sql_add(q, "=");
     sql_add(q, param);
+    if (where) {
+        sql_add(q, " AND ");
+        sql_add(q, where);
+    }
     filter_clauses(q, f, DRIVE_NUMBER);
-    if (cursor) sql_add(q, " AND (n.sort_ts, n.call_id) < (?11, ?12)");
+    if (cursor) sql_add(q, " AND (c.sort_ts, c.id) < (?11, ?12)");
 }
 
 /* The list's query for one way of finding the page: one page after the cursor, newest first
@@ -433,13 +431,27 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
     ch_buf_init(&q, 8192);
     switch (d) {
     case DRIVE_NUMBER:
-        /* each branch walks (tenant_id, number, sort_ts, call_id) backwards; the compound's
-         * ORDER BY merges them and UNION drops a call found by both forms */
+        /* The number matches a call whose raw number is ?7 or whose E.164 number is ?8. The
+         * E.164 indexes hold only calls whose E.164 number differs from the raw one; for the
+         * others the E.164 number is the raw one, found by walking the raw index for ?8 too.
+         * Each branch walks its index backwards; the compound's ORDER BY merges them and
+         * UNION drops a call found twice. */
         sql_add(&q, "SELECT " CALL_COLS " FROM (");
-        number_branch(&q, f, "?7", cursor);
-        if (!f->number_e164 || strcmp(f->number_e164, f->number) != 0) {
+        static const char *const sides[] = {"from", "to"};
+        for (int i = 0; i < 2; i++) {
+            char raw[16], e164[16];
+            snprintf(raw, sizeof raw, "%s_raw", sides[i]);
+            snprintf(e164, sizeof e164, "%s_e164", sides[i]);
+            if (i) sql_add(&q, " UNION ");
+            number_branch(&q, f, raw, "?7", NULL, cursor);
+            if (f->number_e164 && strcmp(f->number_e164, f->number) != 0) {
+                sql_add(&q, " UNION ");
+                number_branch(&q, f, raw, "?8", NULL, cursor);
+            }
             sql_add(&q, " UNION ");
-            number_branch(&q, f, "?8", cursor);
+            number_branch(&q, f, e164, "?8",
+                          i ? CH_SQLITE_E164_DIFFERS("c.to") : CH_SQLITE_E164_DIFFERS("c.from"),
+                          cursor);
         }
         /* CROSS JOIN: the page's calls by primary key, never a walk of the tenant's calls
          * testing each against the page */
@@ -456,8 +468,8 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         break;
     case DRIVE_FTS:
         /* CROSS JOIN: the text index first, whatever the planner would guess */
-        /* with the calls whose text the index has not caught up with (normally none: the
-         * writer brings it up to date in each transaction) */
+        /* with the calls whose text the index has not caught up with (at most about a
+         * batch: the writer indexes them 512 at a time or within a second, write.c) */
         /* the matches are sorted by their keys alone; only the page's calls are read whole
          * (with their employee, lead and tenant) */
         sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT c.rowid AS r FROM (SELECT rowid AS r"

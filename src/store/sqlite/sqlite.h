@@ -79,6 +79,13 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
     "coalesce(" p ".summary,'')||char(10)||coalesce(CASE WHEN json_valid(" p ".enriched) THEN"     \
     " json_extract(" p ".enriched,'$.transcript') END,'')||char(10)||coalesce(CASE WHEN"           \
     " json_valid(" p ".enriched) THEN json_extract(" p ".enriched,'$.summary') END,''))"
+/* The condition of the partial indexes calls_from_e164 and calls_to_e164 (migration 11), side
+ * "from" or "to": a query must repeat it word for word for SQLite to use them. */
+#define CH_SQLITE_E164_DIFFERS(side) side "_e164 IS NOT " side "_raw"
+
+/* the columns CH_SQLITE_CALL_TEXT reads: an UPDATE setting none of them leaves the text as is */
+#define CH_SQLITE_CALL_TEXT_COLUMNS                                                                \
+    "caller_name, from_raw, to_raw, from_e164, to_e164, transcript, summary, enriched"
 
 /* Brings calls_fts up to date with calls_fts_dirty (migration 8), inside the caller's write
  * transaction: the writer runs it before each commit (its three statements are

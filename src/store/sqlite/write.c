@@ -26,7 +26,7 @@ enum {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
-    ST_FTS_ANY,
+    ST_FTS_COUNT,
     ST_FTS_DELETE,
     ST_FTS_INSERT,
     ST_FTS_CLEAR,
@@ -82,14 +82,15 @@ static const char *const sql[ST_COUNT] = {
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
     /* the text index, once per transaction (schema.c, migration 8) */
-    [ST_FTS_ANY] = "SELECT 1 FROM calls_fts_dirty LIMIT 1",
+    [ST_FTS_COUNT] = "SELECT count(*) FROM calls_fts_dirty",
 };
 
 struct sqlite_writer {
     sqlite3_stmt *st[ST_COUNT];
     int64_t now;
-    int wal_frames; /* frames in the WAL after the last commit (sqlite3_wal_hook) */
-    int err;        /* the SQLite error behind the last CH_ESTORE of this transaction */
+    int wal_frames;            /* frames in the WAL after the last commit (sqlite3_wal_hook) */
+    int err;                   /* the SQLite error behind the last CH_ESTORE of this transaction */
+    int64_t fts_waiting_since; /* when calls_fts_dirty was first seen not empty (0: empty) */
     ch_outbox *outbox;
     ch_change_log changes; /* this transaction's, published after its commit */
     size_t changes_mark;   /* where the current job's began */
@@ -243,18 +244,33 @@ void ch_sqlite_tx_rollback_to(ch_backend *b)
     exec_stmt(q, ST_RELEASE);
 }
 
-/* The text index catches up with the calls whose text this transaction changed: two FTS5
- * statements for the whole batch (schema.c, migration 8). */
+/* The text index catches up with the calls named in calls_fts_dirty (schema.c, migration 10):
+ * two FTS5 statements for all of them, in the commit of a batch once FTS_BATCH_CALLS are named
+ * or the first of them has waited FTS_BATCH_MS. Not at every commit: FTS5 writes a segment per
+ * flush and merges segments as they pile up, so many small flushes cost far more per call than
+ * a few larger ones (docs/internals/call-search.md, "What it costs the writer"). A search tests
+ * the named calls directly, so waiting changes no answer; the bounds keep that test cheap. */
+#define FTS_BATCH_CALLS 512
+#define FTS_BATCH_MS    1000
+
 static int fts_flush(ch_sqlite *q)
 {
-    sqlite3_stmt *any = q->w->st[ST_FTS_ANY];
-    int r = sqlite3_step(any);
-    sqlite3_reset(any);
-    if (r == SQLITE_DONE) return SQLITE_OK;
+    sqlite_writer *w = q->w;
+    sqlite3_stmt *count = w->st[ST_FTS_COUNT];
+    int r = sqlite3_step(count);
+    int64_t named = r == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
+    sqlite3_reset(count);
     if (r != SQLITE_ROW) return r;
+    if (named == 0) {
+        w->fts_waiting_since = 0;
+        return SQLITE_OK;
+    }
+    if (w->fts_waiting_since == 0) w->fts_waiting_since = w->now;
+    if (named < FTS_BATCH_CALLS && w->now - w->fts_waiting_since < FTS_BATCH_MS) return SQLITE_OK;
     int rc = SQLITE_OK;
     for (int i = ST_FTS_DELETE; i <= ST_FTS_CLEAR && rc == SQLITE_OK; i++)
         rc = exec_stmt(q, i);
+    if (rc == SQLITE_OK) w->fts_waiting_since = 0;
     return rc;
 }
 
