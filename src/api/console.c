@@ -175,7 +175,7 @@ static enum MHD_Result sources_list(ch_request *r, int64_t tid)
     int rc = CH_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         json_t *o = ch_source_info(base, t.slug, &c[i]);
-        /* one seek per source in events_provider (migration 8) */
+        /* one seek per source in events_provider (migration 9) */
         int64_t last = CH_TIME_UNSET;
         rc = ch_store_last_received(r->srv->store, tid, c[i].provider, &last);
         char ts[40];

@@ -332,7 +332,7 @@ static void derived_rows(void **state)
     exec_ok(db, "INSERT INTO calls_fts(calls_fts, rank) VALUES('integrity-check', 0)");
 }
 
-/* A database at version 7 with calls and deliveries: migration 8 fills everything in. */
+/* A database at version 7 with calls and deliveries: migrations 10 and 11 fill everything in. */
 static void backfill(void **state)
 {
     (void)state;
@@ -342,7 +342,7 @@ static void backfill(void **state)
     sqlite3 *db;
     assert_int_equal(ch_sqlite_open(path, false, &db), CH_OK);
     assert_int_equal(ch_sqlite_migrate(db, NULL), CH_OK);
-    /* undo migration 8 by hand: what a version-7 database holds */
+    /* undo migrations 10 and 11 by hand: what a version-7 database holds */
     exec_ok(db, "DROP TRIGGER deliveries_call_insert; DROP TRIGGER deliveries_call_update;"
                 " DROP TRIGGER deliveries_call_delete; DROP TRIGGER calls_fts_insert;"
                 " DROP TRIGGER calls_fts_update; DROP TABLE calls_fts; DROP TABLE calls_fts_dirty;"

@@ -1,6 +1,6 @@
 /* Reads for the diagnostics and usage (GET /v1/diagnostics, GET /v1/usage): each endpoint's
  * failing state and newest delivery, the tenant's dead letters, one tenant's month of usage.
- * The counts walk the partial index deliveries_failed (migration 8), so they cost what there is
+ * The counts walk the partial index deliveries_failed (migration 9), so they cost what there is
  * to count, capped at CH_DIAG_COUNT_MAX. */
 #include "store/sqlite/sqlite.h"
 #include "util/limits.h"

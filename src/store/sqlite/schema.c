@@ -16,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* the text of a call (sqlite.h) in the triggers of migration 8 and in the text index's flush */
+/* the text of a call (sqlite.h) in the triggers of migrations 10 and 11 and in the text index's
+ * flush */
 #define CALL_TEXT_OLD     CH_SQLITE_CALL_TEXT("old")
 #define CALL_TEXT_NEW     CH_SQLITE_CALL_TEXT("new")
 #define CALL_TEXT_CALLS   CH_SQLITE_CALL_TEXT("calls")

@@ -87,9 +87,10 @@ int ch_bind_i64(sqlite3_stmt *st, int idx, int64_t v);
 #define CH_SQLITE_CALL_TEXT_COLUMNS                                                                \
     "caller_name, from_raw, to_raw, from_e164, to_e164, transcript, summary, enriched"
 
-/* Brings calls_fts up to date with calls_fts_dirty (migration 8), inside the caller's write
- * transaction: the writer runs it before each commit (its three statements are
- * ch_sqlite_fts_flush_sql, prepared once there), the backend when it opens. SQLite result. */
+/* Brings calls_fts up to date with calls_fts_dirty (migration 10), inside the caller's write
+ * transaction: the writer runs it in the commit of a batch once enough calls wait (write.c,
+ * fts_flush; its three statements are ch_sqlite_fts_flush_sql, prepared once there), the
+ * backend when it opens. SQLite result. */
 int ch_sqlite_fts_flush(sqlite3 *db);
 extern const char *const ch_sqlite_fts_flush_sql[3];
 

@@ -81,7 +81,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
-    /* the text index, once per transaction (schema.c, migration 8) */
+    /* the text index's backlog (fts_flush) */
     [ST_FTS_COUNT] = "SELECT count(*) FROM calls_fts_dirty",
 };
 
