@@ -223,12 +223,13 @@ test('the delivery summary follows the deliveries, and the delivery filter with 
 test('a database at schema version 7 is migrated and its calls filled into the indexes', T, async () => {
   await S.stop();
   S = null;
-  // what migrations 10 and 11 added, taken away: the database of the previous version, calls and
+  // what migrations 10 to 12 added, taken away: the database of the previous version, calls and
   // deliveries included
   sqlite(db, `
     DROP TRIGGER deliveries_call_insert; DROP TRIGGER deliveries_call_update; DROP TRIGGER deliveries_call_delete;
     DROP TRIGGER calls_fts_insert; DROP TRIGGER calls_fts_update; DROP TABLE calls_fts; DROP TABLE calls_fts_dirty;
     DROP INDEX calls_from_raw; DROP INDEX calls_to_raw; DROP INDEX calls_from_e164; DROP INDEX calls_to_e164;
+    DROP TRIGGER calls_lead_insert; DROP TRIGGER calls_lead_update; DROP TABLE call_lead;
     DROP INDEX calls_delivery; DROP INDEX calls_extension; DROP INDEX calls_provider;
     DROP INDEX calls_direction; DROP INDEX calls_disposition;
     ALTER TABLE calls DROP COLUMN delivery_state; ALTER TABLE calls DROP COLUMN delivery_total;
@@ -240,7 +241,7 @@ test('a database at schema version 7 is migrated and its calls filled into the i
   assert.equal(sqlite(db, 'PRAGMA user_version').trim(), '7');
   const cfg = writeConfig(dir, '[auth]\nfail_limit = 100000\nfail_window = 60\n');
   S = await startServer({ db, args: ['--config', cfg], env: { CALLHOOK_DELIVERY_ALLOW_PRIVATE: '127.0.0.0/8' } });
-  assert.equal(sqlite(db, 'PRAGMA user_version').trim(), '11');
+  assert.equal(sqlite(db, 'PRAGMA user_version').trim(), '12');
   assert.deepEqual(await list('number=%2B972501234567'), ['back', 'dana']);
   assert.deepEqual(await list('number=03-123-4567'), ['ring', 'back', 'pepe', 'dana']);
   assert.deepEqual(await list('q=invoice'), ['back', 'dana']);

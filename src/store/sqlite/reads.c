@@ -309,7 +309,7 @@ typedef enum {
     DRIVE_NUMBER, /* one walk per number column's index, merged (UNION) */
     DRIVE_WINDOW, /* text: the newest calls after the cursor, tested with instr, down to the
                    * TEXT_WINDOW-th (window_bound) */
-    DRIVE_FTS,    /* text: the calls calls_fts names, sorted */
+    DRIVE_FTS,    /* text: the calls calls_fts names, newest rowid first (fts_page) */
 } drive;
 
 /* A common word is found among the newest calls long before the text index's list of its calls
@@ -467,18 +467,9 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         if (bound) sql_add(&q, " AND (c.sort_ts, c.id) >= (?18, ?19)");
         break;
     case DRIVE_FTS:
-        /* CROSS JOIN: the text index first, whatever the planner would guess */
-        /* with the calls whose text the index has not caught up with (at most about a
-         * batch: the writer indexes them 512 at a time or within a second, write.c) */
-        /* the matches are sorted by their keys alone; only the page's calls are read whole
-         * (with their employee, lead and tenant) */
-        sql_add(&q, "SELECT " CALL_COLS " FROM (SELECT c.rowid AS r FROM (SELECT rowid AS r"
-                    " FROM calls_fts WHERE calls_fts MATCH ?14 UNION SELECT rowid FROM"
-                    " calls_fts_dirty) m CROSS JOIN calls c ON c.rowid=m.r WHERE c.tenant_id=?1");
-        filter_clauses(&q, f, d);
-        if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
-        sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC LIMIT ?13) p CROSS JOIN calls c"
-                    " ON c.rowid=p.r" CALL_JOINS);
+        /* the text index's matches, newest rowid first (FTS5 walks its doclists backwards, no
+         * sort); fts_page looks each up and stops on its bound */
+        sql_add(&q, "SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?14 ORDER BY rowid DESC");
         break;
     case DRIVE_PLAIN:
         sql_add(&q, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1");
@@ -486,7 +477,7 @@ static int build_query(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, 
         if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
         break;
     }
-    sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
+    if (d != DRIVE_FTS) sql_add(&q, " ORDER BY c.sort_ts DESC, c.id DESC");
     if (d != DRIVE_NUMBER && d != DRIVE_FTS) sql_add(&q, " LIMIT ?13");
     sqlite3_stmt *st;
     int rc = prepare(db, q.data, &st);
@@ -590,6 +581,147 @@ static int list_page(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, dr
     return rc;
 }
 
+/* ---- the text index's page, newest rowid first ----------------------------------------- */
+
+/* Rowids and created_at grow together only as far as the clocks of the processes writing
+ * allow: a clock stepped back, or a writer that waited for the database lock holding an older
+ * time, gives a later rowid an earlier created_at. The bound allows that much. */
+#define FTS_CREATED_SLACK_MS (60LL * 60 * 1000)
+
+typedef struct {
+    int64_t ts;
+    int64_t rowid;
+    char id[64];
+} fts_hit;
+
+/* (a) after (b) in the list's order: older sort_ts, then lower id */
+static bool fts_hit_below(const fts_hit *a, const fts_hit *b)
+{
+    return a->ts < b->ts || (a->ts == b->ts && strcmp(a->id, b->id) < 0);
+}
+
+/* Keeps the best `cap` hits, sorted newest first; a rowid seen already is not added twice. */
+static void fts_hit_keep(fts_hit *best, int *n, int cap, const fts_hit *h)
+{
+    for (int i = 0; i < *n; i++)
+        if (best[i].rowid == h->rowid) return;
+    if (*n == cap && !fts_hit_below(&best[cap - 1], h)) return;
+    int at = *n < cap ? (*n)++ : cap - 1;
+    while (at > 0 && fts_hit_below(&best[at - 1], h)) {
+        best[at] = best[at - 1];
+        at--;
+    }
+    best[at] = *h;
+}
+
+/* Tests the call at rowid ?20 against the filter (the text against its text as it is now):
+ * its created_at always, and whether it belongs on the page. */
+static int fts_probe_sql(const ch_call_filter *f, bool cursor, char **out)
+{
+    ch_buf q;
+    ch_buf_init(&q, 2048);
+    sql_add(&q, "SELECT c.created_at, c.sort_ts, c.id, (c.tenant_id=?1");
+    filter_clauses(&q, f, DRIVE_FTS);
+    if (cursor) sql_add(&q, " AND (c.sort_ts, c.id) < (?11, ?12)");
+    sql_add(&q, ") FROM calls c WHERE c.rowid=?20");
+    *out = ch_strdup(q.data);
+    ch_buf_free(&q);
+    return CH_OK;
+}
+
+/* The page when the text index answers (docs/internals/call-search.md, "q"): the calls the
+ * index has not caught up with (calls_fts_dirty, a batch at most) are tested first, then the
+ * index's matches newest rowid first, keeping the best limit+1 in the list's order, until a
+ * match's created_at plus the largest lead any of the tenant's calls' sort_ts has had over its
+ * created_at (call_lead) is older than the worst kept: no call further down can be on the page.
+ * Each match costs a lookup of its call row; the walk reads about a page's worth of them when calls
+ * are stored about when they happened. */
+static int fts_page(sqlite3 *db, int64_t tenant_id, const ch_call_filter *f, json_t *data,
+                    int *rows, char *next, size_t nextsz)
+{
+    int64_t cts = 0;
+    char cid[64] = "";
+    if (f->cursor && ch_store_cursor_parse(f->cursor, &cts, cid, sizeof cid)) return CH_EINVAL;
+    bool cursor = cid[0] != 0;
+    int cap = f->limit + 1, n = 0, rc = CH_OK;
+    fts_hit *best = ch_calloc((size_t)cap, sizeof *best);
+    sqlite3_stmt *lead = NULL, *dirty = NULL, *matches = NULL, *probe = NULL, *row = NULL;
+    char *probe_sql = NULL;
+    fts_probe_sql(f, cursor, &probe_sql);
+    if ((rc = prepare(db, "SELECT lead FROM call_lead WHERE tenant_id=?1", &lead)) ||
+        (rc = prepare(db, "SELECT rowid FROM calls_fts_dirty", &dirty)) ||
+        (rc = build_query(db, tenant_id, f, DRIVE_FTS, NULL, &matches)) ||
+        (rc = prepare(db, probe_sql, &probe)) ||
+        (rc = prepare(db, "SELECT " CALL_COLS CALL_FROM " WHERE c.tenant_id=?1 AND c.id=?2", &row)))
+        goto out;
+    /* no row: the tenant has no call (its first call's trigger makes it); no bound, the walk
+     * reads every match */
+    sqlite3_bind_int64(lead, 1, tenant_id);
+    int64_t max_lead = sqlite3_step(lead) == SQLITE_ROW ? sqlite3_column_int64(lead, 0) : INT64_MAX;
+    bind_filter(probe, tenant_id, f);
+    if (cursor) {
+        sqlite3_bind_int64(probe, 11, cts);
+        sqlite3_bind_text(probe, 12, cid, -1, SQLITE_TRANSIENT);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        sqlite3_stmt *src = pass ? matches : dirty;
+        int r;
+        while ((r = sqlite3_step(src)) == SQLITE_ROW) {
+            sqlite3_bind_int64(probe, 20, sqlite3_column_int64(src, 0));
+            int pr = sqlite3_step(probe);
+            if (pr == SQLITE_ROW) {
+                int64_t created = sqlite3_column_int64(probe, 0);
+                if (sqlite3_column_int(probe, 3)) {
+                    fts_hit h = {.ts = sqlite3_column_int64(probe, 1),
+                                 .rowid = sqlite3_column_int64(src, 0)};
+                    snprintf(h.id, sizeof h.id, "%s", (const char *)sqlite3_column_text(probe, 2));
+                    fts_hit_keep(best, &n, cap, &h);
+                }
+                /* every call further down was created no later than this one (plus the
+                 * slack), so its sort_ts is at most created + max_lead */
+                bool bounded = max_lead < INT64_MAX / 4 && created < INT64_MAX / 4;
+                if (pass && n == cap && bounded &&
+                    created + FTS_CREATED_SLACK_MS + max_lead < best[cap - 1].ts) {
+                    sqlite3_reset(probe);
+                    r = SQLITE_DONE;
+                    break;
+                }
+            } else if (pr != SQLITE_DONE) {
+                r = pr;
+                sqlite3_reset(probe);
+                break;
+            }
+            sqlite3_reset(probe);
+        }
+        if (r != SQLITE_DONE) {
+            rc = CH_ESTORE;
+            goto out;
+        }
+    }
+    /* the page: its calls whole, by primary key */
+    sqlite3_bind_int64(row, 1, tenant_id);
+    for (int i = 0; i < n && i < f->limit; i++) {
+        sqlite3_bind_text(row, 2, best[i].id, -1, SQLITE_STATIC);
+        if (sqlite3_step(row) == SQLITE_ROW) {
+            json_t *call = call_from_row(db, row, tenant_id);
+            json_array_append_new(data, call);
+            (*rows)++;
+        }
+        sqlite3_reset(row);
+    }
+    if (n == cap)
+        snprintf(next, nextsz, "%lld.%s", (long long)best[f->limit - 1].ts, best[f->limit - 1].id);
+out:
+    sqlite3_finalize(lead);
+    sqlite3_finalize(dirty);
+    sqlite3_finalize(matches);
+    sqlite3_finalize(probe);
+    sqlite3_finalize(row);
+    free(probe_sql);
+    free(best);
+    return rc;
+}
+
 int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter *f, json_t **out)
 {
     sqlite3 *db = ch_sqlite_reader(b);
@@ -609,7 +741,7 @@ int ch_sqlite_list_calls(ch_backend *b, int64_t tenant_id, const ch_call_filter 
          * finds the rest */
         json_array_clear(data);
         rows = 0;
-        rc = list_page(db, tenant_id, f, DRIVE_FTS, NULL, data, &rows, next, sizeof next);
+        rc = fts_page(db, tenant_id, f, data, &rows, next, sizeof next);
     }
     if (txn) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     ch_sqlite_reader_done(b, db);

@@ -30,6 +30,17 @@
     " INSERT INTO calls_fts_dirty(rowid, indexed) SELECT old.rowid, " CALL_TEXT_OLD                \
     " WHERE NOT EXISTS (SELECT 1 FROM calls_fts_dirty WHERE rowid=old.rowid);"
 
+/* a call whose sort_ts leads its created_at by more than any call of its tenant before
+ * (migration 12); the raise is an UPDATE and an INSERT for a tenant's first call, as conflict
+ * clauses inside a trigger give way to the writer's upsert's */
+#define LEAD_EXCEEDED                                                                              \
+    "new.sort_ts - new.created_at > COALESCE((SELECT lead FROM call_lead WHERE"                    \
+    " tenant_id = new.tenant_id), -9223372036854775807)"
+#define LEAD_RAISE                                                                                 \
+    " UPDATE call_lead SET lead = new.sort_ts - new.created_at WHERE tenant_id = new.tenant_id;"   \
+    " INSERT INTO call_lead(tenant_id, lead) SELECT new.tenant_id, new.sort_ts - new.created_at"   \
+    " WHERE NOT EXISTS (SELECT 1 FROM call_lead WHERE tenant_id = new.tenant_id);"
+
 static const char *const migrations[] = {
     /* 1: the foundation */
     "CREATE TABLE IF NOT EXISTS tenants ("
@@ -408,6 +419,20 @@ static const char *const migrations[] = {
                           "DROP TRIGGER IF EXISTS calls_fts_update;"
                           "CREATE TRIGGER calls_fts_update AFTER UPDATE OF " CALL_TEXT_COLUMNS
                           " ON calls WHEN " TEXT_CHANGED " BEGIN" FTS_NAME_OLD " END;",
+    /* 12: per tenant, the largest lead of a call's sort_ts over its created_at, ever
+     * (docs/internals/call-search.md, "q"). A text search walks the text index's matches
+     * newest rowid first and stops once a rowid's created_at plus its tenant's lead is older
+     * than its page's last call: rowids and created_at grow together. Per tenant, so that one
+     * tenant's call dated in 2035 slows no other tenant's searches. Written only when a call
+     * sets a new maximum for its tenant; a maximum no longer reached is still a true bound. */
+    "CREATE TABLE IF NOT EXISTS call_lead (tenant_id INTEGER PRIMARY KEY,"
+    "  lead INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO call_lead(tenant_id, lead)"
+    " SELECT tenant_id, MAX(sort_ts - created_at) FROM calls GROUP BY tenant_id;"
+    "CREATE TRIGGER IF NOT EXISTS calls_lead_insert AFTER INSERT ON calls"
+    "  WHEN " LEAD_EXCEEDED " BEGIN" LEAD_RAISE " END;"
+    "CREATE TRIGGER IF NOT EXISTS calls_lead_update AFTER UPDATE OF sort_ts, created_at ON calls"
+    "  WHEN " LEAD_EXCEEDED " BEGIN" LEAD_RAISE " END;",
 };
 
 void ch_sqlite_log_error(sqlite3 *db, const char *what, int rc)
