@@ -15,7 +15,8 @@ pkgs=(build-essential cmake pkg-config tzdata ca-certificates
 if [ "$mode" = test ]; then
     pkgs+=(libcmocka-dev clang clang-format libclang-rt-14-dev nodejs npm wrk nginx-light nghttp2-client
            espeak-ng sox libsox-fmt-mp3 sctk
-           chromium) # the dashboard's browser tests (tests/browser/, driven by npm playwright-core)
+           chromium  # the dashboard's browser tests (tests/browser/, driven by npm playwright-core)
+           firefox-esr) # the same in Firefox (tests/browser/dashboard-firefox.test.mjs, npm puppeteer-core)
 fi
 
 missing=()
